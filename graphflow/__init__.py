@@ -1,0 +1,129 @@
+"""graphflow: an embeddable, event-driven workflow-graph engine.
+
+Load a graph, run it::
+
+    import anyio, graphflow
+
+    graph = graphflow.load_graph("workflow.yaml")
+    result = anyio.run(graphflow.run_graph, graph, {"trigger": "workflow.scheduled", "payload": {}})
+    print(result.status, result.result)
+
+Names are imported on first use (PEP 562), so ``import graphflow`` costs a few milliseconds and
+hosts pay only for what they touch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # graphs
+    "WorkflowGraph": "graphflow.graph.model",
+    "Node": "graphflow.graph.model",
+    "RetryPolicy": "graphflow.graph.model",
+    "DataResource": "graphflow.graph.model",
+    "GraphContext": "graphflow.graph.model",
+    "load_graph": "graphflow.graph.loader",
+    "GraphLimits": "graphflow.graph.loader",
+    "graph_schema": "graphflow.graph.schema",
+    "require_trigger": "graphflow.graph.validation",
+    "render_graph": "graphflow.graph.render",
+    # running
+    "Executor": "graphflow.engine.executor",
+    "RunResult": "graphflow.engine.executor",
+    "Goto": "graphflow.engine.executor",
+    "NodeContext": "graphflow.engine.context",
+    "JournalEntry": "graphflow.engine.journal",
+    "Subscription": "graphflow.engine.notify",
+    "run_graph": "graphflow.engine.run",
+    "run_graph_sync": "graphflow.engine.run",
+    # nodes
+    "node": "graphflow.nodes.registry",
+    "register_node": "graphflow.nodes.registry",
+    "NodeRegistry": "graphflow.nodes.registry",
+    # scripts
+    "Script": "graphflow.scripts",
+    "Template": "graphflow.scripts",
+    "ScriptLimits": "graphflow.scripts",
+    "compile_script": "graphflow.scripts",
+    "compile_template": "graphflow.scripts",
+    # errors
+    "GraphflowError": "graphflow.exceptions",
+    "ValidationError": "graphflow.exceptions",
+    "LimitExceededError": "graphflow.exceptions",
+    "NotFoundError": "graphflow.exceptions",
+    "ConflictError": "graphflow.exceptions",
+    "InvalidTransitionError": "graphflow.exceptions",
+    "AlreadyRunningError": "graphflow.exceptions",
+    "ScriptError": "graphflow.exceptions",
+    "ScriptLimitError": "graphflow.exceptions",
+    "NodeExecutionError": "graphflow.exceptions",
+    "StoreError": "graphflow.exceptions",
+    "Problem": "graphflow.exceptions",
+    # engine events
+    "EngineEvent": "graphflow.events",
+    "RunStarted": "graphflow.events",
+    "RunCompleted": "graphflow.events",
+    "RunFailed": "graphflow.events",
+    "RunCancelled": "graphflow.events",
+    "NodeStarted": "graphflow.events",
+    "NodeCompleted": "graphflow.events",
+    "NodeFailed": "graphflow.events",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'graphflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from graphflow.engine.context import NodeContext
+    from graphflow.engine.executor import Executor, Goto, RunResult
+    from graphflow.engine.journal import JournalEntry
+    from graphflow.engine.notify import Subscription
+    from graphflow.engine.run import run_graph, run_graph_sync
+    from graphflow.events import (
+        EngineEvent,
+        NodeCompleted,
+        NodeFailed,
+        NodeStarted,
+        RunCancelled,
+        RunCompleted,
+        RunFailed,
+        RunStarted,
+    )
+    from graphflow.exceptions import (
+        AlreadyRunningError,
+        ConflictError,
+        GraphflowError,
+        InvalidTransitionError,
+        LimitExceededError,
+        NodeExecutionError,
+        NotFoundError,
+        Problem,
+        ScriptError,
+        ScriptLimitError,
+        StoreError,
+        ValidationError,
+    )
+    from graphflow.graph.loader import GraphLimits, load_graph
+    from graphflow.graph.model import DataResource, GraphContext, Node, RetryPolicy, WorkflowGraph
+    from graphflow.graph.render import render_graph
+    from graphflow.graph.schema import graph_schema
+    from graphflow.graph.validation import require_trigger
+    from graphflow.nodes.registry import NodeRegistry, node, register_node
+    from graphflow.scripts import Script, ScriptLimits, Template, compile_script, compile_template

@@ -1,0 +1,5 @@
+"""``python -m graphflow``: the command-line interface."""
+
+from graphflow.cli import main
+
+main()

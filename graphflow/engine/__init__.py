@@ -1,0 +1,1 @@
+"""Running graphs: the executor, run context, journal and notifications."""

@@ -1,0 +1,427 @@
+"""The executor: runs a validated graph for one input envelope and returns a :class:`RunResult`.
+
+Speed is a design goal: a sequential chain runs inline in the caller's task — no task, copy or
+lock per node — and the only per-node work is the node itself, two journal entries and (when
+someone listens) two events. Retries and timeouts cost only on nodes that declare them.
+Parallel branches and map items get real tasks; on asyncio (3.11+) they use
+``asyncio.TaskGroup`` (~4 µs per task) rather than an AnyIO task group (~22 µs in anyio ≥ 4.14),
+and anyio's own group everywhere else. Cancellation and timeouts use AnyIO cancel scopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from graphflow.engine.context import EventEmitter, NodeContext, RunState
+from graphflow.engine.journal import Journal
+from graphflow.engine.notify import Listener, Notifier, Subscription
+from graphflow.events import (
+    EngineEvent,
+    NodeCompleted,
+    NodeFailed,
+    NodeStarted,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+)
+from graphflow.exceptions import GraphflowError, NodeExecutionError, Problem, ValidationError
+from graphflow.graph.model import Node, WorkflowGraph
+from graphflow.graph.validation import no_trigger_problem
+from graphflow.ids import new_id
+
+if sys.version_info >= (3, 11):
+    _TaskGroup: Any = asyncio.TaskGroup
+else:  # pragma: no cover - exercised on 3.10 only
+    from exceptiongroup import BaseExceptionGroup
+
+    _TaskGroup = None
+
+__all__ = ["Executor", "Goto", "NodeFailure", "RunResult", "RunStatus", "failure_input"]
+
+RunStatus = str  # "completed" | "failed" | "cancelled"
+
+
+class Goto:
+    """Returned by a node to choose its successor: ``Goto(target, value)``."""
+
+    __slots__ = ("target", "value")
+
+    def __init__(self, target: str | None, value: Any) -> None:
+        self.target = target
+        self.value = value
+
+
+class NodeFailure(Exception):
+    """A node failed after its retries and had no ``on_failure`` edge: the chain stops."""
+
+    def __init__(self, node_id: str, message: str, code: str) -> None:
+        super().__init__(message)
+        self.node_id = node_id
+        self.message = message
+        self.code = code
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The outcome of one run.
+
+    Attributes:
+        run_id: the run's id.
+        status: ``completed``, ``failed`` or ``cancelled``.
+        payload: the final payload (the last node's output) when completed.
+        output: the ``println`` lines, in order.
+        error: why the run failed or was cancelled.
+        failed_node: the node whose failure failed the run.
+        journal: per-node entries.
+        started_at: UNIX timestamp.
+        finished_at: UNIX timestamp.
+    """
+
+    run_id: str
+    status: RunStatus
+    payload: Any = None
+    output: list[str] = field(default_factory=list)
+    error: str | None = None
+    failed_node: str | None = None
+    journal: Journal = field(default_factory=Journal)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The AutomationRun ``result``: ``{payload, output}`` or ``{error}``."""
+        if self.status == "completed":
+            return {"payload": self.payload, "output": self.output}
+        return {"error": self.error}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the run as JSON-able data."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "result": self.result,
+            "failed_node": self.failed_node,
+            "journal": self.journal.to_list(),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+class Executor:
+    """Runs graphs. One executor serves any number of concurrent runs.
+
+    Args:
+        env: host values visible to every run as ``env`` (a run may add its own).
+        services: objects handed to custom nodes as ``ctx.services``.
+        emit: how ``WorkflowEmitEvent`` nodes publish (the engine provides it).
+        rand: the random source for retry jitter (injectable for tests).
+        clock: the wall clock for journal times (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, Any] | None = None,
+        services: Mapping[str, Any] | None = None,
+        emit: EventEmitter | None = None,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.env: Mapping[str, Any] = dict(env or {})
+        self.services: Mapping[str, Any] = dict(services or {})
+        self.emit = emit
+        self.notifier = Notifier()
+        self._rand = rand
+        self._clock = clock
+        self._active: dict[str, anyio.CancelScope] = {}
+
+    def subscribe(
+        self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None
+    ) -> Subscription:
+        """Call ``listener`` with every engine event (or those of ``types``)."""
+        return self.notifier.subscribe(listener, types)
+
+    @property
+    def active_runs(self) -> list[str]:
+        """Ids of the runs executing now."""
+        return list(self._active)
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a run executing in this executor; return whether it was found."""
+        scope = self._active.get(run_id)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    async def run(
+        self,
+        graph: WorkflowGraph,
+        envelope: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        automation_id: str | None = None,
+        env: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run ``graph`` for ``envelope`` (``{"trigger": EVENT, "payload": {...}}``).
+
+        A node failure, a run timeout or :meth:`cancel` ends the run with status ``failed`` or
+        ``cancelled``; they are reported in the result, not raised. Cancelling the *calling*
+        task cancels the run too and propagates, as structured concurrency requires.
+
+        Raises:
+            ValidationError: the envelope is malformed or no trigger node matches its event;
+                nothing ran.
+        """
+        trigger = envelope.get("trigger") if isinstance(envelope, Mapping) else None
+        if not isinstance(trigger, str):
+            raise ValidationError(
+                [Problem("$.trigger", "the envelope needs a 'trigger' event name",
+                         'pass {"trigger": "workflow.scheduled", "payload": {...}}')],
+                subject="run input",
+            )
+        start = graph.trigger_for(trigger)
+        if start is None:
+            raise ValidationError(
+                [no_trigger_problem(graph, trigger)], subject=f"run input for graph {graph.name!r}"
+            )
+        run_id = run_id or new_id("atr_")
+        merged_env = {**self.env, **env} if env else self.env
+        state = RunState(
+            run_id=run_id,
+            graph=graph,
+            executor=self,
+            journal=Journal(),
+            env=merged_env,
+            app_id=app_id,
+            automation_id=automation_id,
+            emit=self.emit,
+            services=self.services,
+        )
+        result = RunResult(run_id, "running", journal=state.journal, output=state.output)
+        result.started_at = self._clock()
+        notifier = self.notifier
+        if notifier.wants_events:
+            notifier.publish(
+                RunStarted(at=result.started_at, run_id=run_id, graph=graph.name, app_id=app_id,
+                           automation_id=automation_id, trigger=trigger)
+            )
+        scope = anyio.CancelScope()
+        if timeout is not None:
+            scope.deadline = anyio.current_time() + timeout
+        self._active[run_id] = scope
+        try:
+            with scope:
+                try:
+                    result.payload = await self.run_chain(start.id, envelope, NodeContext(state))
+                    result.status = "completed"
+                except NodeFailure as failure:
+                    result.status = "failed"
+                    result.error = failure.message
+                    result.failed_node = failure.node_id
+            if scope.cancelled_caught:
+                if timeout is not None and scope.deadline <= anyio.current_time():
+                    result.status = "failed"
+                    result.error = f"run timed out after {timeout:g}s"
+                else:
+                    result.status = "cancelled"
+                    result.error = "run cancelled"
+        except BaseException:
+            result.status = "cancelled"
+            result.error = "run cancelled by its caller"
+            raise
+        finally:
+            self._active.pop(run_id, None)
+            result.finished_at = self._clock()
+            if notifier.wants_events:
+                notifier.publish(self._final_event(result, graph, app_id, automation_id))
+        return result
+
+    def _final_event(
+        self, result: RunResult, graph: WorkflowGraph, app_id: str | None, automation_id: str | None
+    ) -> EngineEvent:
+        common: dict[str, Any] = {
+            "at": result.finished_at,
+            "run_id": result.run_id,
+            "graph": graph.name,
+            "app_id": app_id,
+            "automation_id": automation_id,
+        }
+        if result.status == "completed":
+            return RunCompleted(**common, result=result.result)
+        if result.status == "failed":
+            return RunFailed(**common, error=result.error or "")
+        return RunCancelled(**common, reason=result.error or "")
+
+    async def run_chain(self, node_id: str | None, value: Any, ctx: NodeContext) -> Any:
+        """Run nodes from ``node_id`` until one has no successor; return the last output.
+
+        Raises:
+            NodeFailure: a node failed and had no ``on_failure`` edge.
+        """
+        run = ctx.run
+        nodes = run.graph.node_map
+        outputs = run.outputs
+        journal = run.journal
+        clock = self._clock
+        notifier = self.notifier
+        scope = ctx.scope
+        while node_id is not None:
+            node = nodes[node_id]
+            ctx.node_id = node_id
+            ctx.attempt = 1
+            started = clock()
+            journal.add("node_started", node_id, 1, started, scope)
+            if notifier.wants_node_events:
+                notifier.publish(NodeStarted(at=started, run_id=run.run_id, node_id=node_id,
+                                             attempt=1, scope=scope))
+            if node.retry is None and node.timeout is None:
+                try:
+                    out = await node.run(value, ctx)
+                except Exception as exc:
+                    failure = self._failed(node, ctx, exc, will_retry=False)
+                    if node.on_failure is None:
+                        raise failure from exc
+                    value = failure_input(failure, value)
+                    node_id = node.on_failure
+                    continue
+            else:
+                try:
+                    out = await self._run_with_policy(node, value, ctx)
+                except NodeFailure as failure:
+                    if node.on_failure is None:
+                        raise
+                    value = failure_input(failure, value)
+                    node_id = node.on_failure
+                    continue
+            finished = clock()
+            journal.add("node_completed", node_id, ctx.attempt, finished, scope)
+            if notifier.wants_node_events:
+                notifier.publish(NodeCompleted(at=finished, run_id=run.run_id, node_id=node_id,
+                                               attempt=ctx.attempt, scope=scope,
+                                               duration=finished - started))
+            if type(out) is Goto:
+                node_id = out.target
+                value = out.value
+            else:
+                node_id = node.on_success
+                value = out
+            outputs[node.id] = value
+        return value
+
+    async def _run_with_policy(self, node: Node, value: Any, ctx: NodeContext) -> Any:
+        policy = node.retry
+        attempts = policy.max_attempts if policy is not None else 1
+        timeout = node.timeout
+        attempt = 1
+        while True:
+            ctx.attempt = attempt
+            try:
+                if timeout is not None:
+                    with anyio.fail_after(timeout):
+                        return await node.run(value, ctx)
+                return await node.run(value, ctx)
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and timeout is not None:
+                    exc = NodeExecutionError(
+                        f"node {node.id!r} timed out after {timeout:g}s", code="timeout"
+                    )
+                retry = (
+                    policy is not None
+                    and attempt < attempts
+                    and _retryable(exc, policy.non_retryable)
+                )
+                failure = self._failed(node, ctx, exc, will_retry=retry)
+                if not retry:
+                    raise failure from exc
+                assert policy is not None
+                await anyio.sleep(policy.delay(attempt, self._rand()))
+                attempt += 1
+                ctx.attempt = attempt
+                now = self._clock()
+                ctx.run.journal.add("node_started", node.id, attempt, now, ctx.scope)
+                if self.notifier.wants_node_events:
+                    self.notifier.publish(NodeStarted(at=now, run_id=ctx.run_id, node_id=node.id,
+                                                      attempt=attempt, scope=ctx.scope))
+
+    def _failed(self, node: Node, ctx: NodeContext, exc: BaseException, *, will_retry: bool) -> NodeFailure:
+        if isinstance(exc, NodeFailure):
+            message, code = exc.message, exc.code
+        else:
+            message = str(exc) or type(exc).__name__
+            code = exc.code if isinstance(exc, GraphflowError) else type(exc).__name__
+        now = self._clock()
+        ctx.run.journal.add("node_failed", node.id, ctx.attempt, now, ctx.scope, message, code,
+                            will_retry)
+        if self.notifier.wants_node_events:
+            self.notifier.publish(NodeFailed(at=now, run_id=ctx.run_id, node_id=node.id,
+                                             attempt=ctx.attempt, scope=ctx.scope, error=message,
+                                             code=code, will_retry=will_retry))
+        text = message if isinstance(exc, NodeFailure) else f"node {node.id!r} failed: {message}"
+        return NodeFailure(node.id, text, code)
+
+    async def gather(self, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+        """Run ``jobs`` concurrently and wait for all; the first failure cancels the rest.
+
+        Raises:
+            NodeFailure: the first node failure among the jobs.
+        """
+        try:
+            if _TaskGroup is not None and _on_asyncio():
+                async with _TaskGroup() as tg:
+                    for job in jobs:
+                        tg.create_task(job())
+            else:
+                async with anyio.create_task_group() as group:
+                    for job in jobs:
+                        group.start_soon(job)
+        except BaseExceptionGroup as group_error:
+            raise _first_failure(group_error) from None
+
+
+def failure_input(failure: NodeFailure, value: Any) -> dict[str, Any]:
+    """The input an ``on_failure`` node receives."""
+    return {"error": failure.message, "code": failure.code, "node_id": failure.node_id, "input": value}
+
+
+def _retryable(exc: BaseException, non_retryable: tuple[str, ...]) -> bool:
+    if isinstance(exc, NodeExecutionError) and not exc.retryable:
+        return False
+    code = exc.code if isinstance(exc, GraphflowError) else type(exc).__name__
+    return code not in non_retryable
+
+
+def _on_asyncio() -> bool:
+    # Under trio there is no running asyncio loop; under asyncio there always is.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _first_failure(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The first :class:`NodeFailure` in ``group`` (depth first), else its first exception."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(reversed(exc.exceptions))
+        else:
+            leaves.append(exc)
+    for exc in leaves:
+        if isinstance(exc, NodeFailure):
+            return exc
+    return leaves[0] if leaves else group

@@ -1,0 +1,98 @@
+"""Frozen, past-tense events the engine announces. Subscribe with ``Engine.subscribe``/``Executor.subscribe``.
+
+Each event is a keyword-only value object; ``at`` is a UNIX timestamp (seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "EngineEvent",
+    "NodeCompleted",
+    "NodeEvent",
+    "NodeFailed",
+    "NodeStarted",
+    "RunCancelled",
+    "RunCompleted",
+    "RunEvent",
+    "RunFailed",
+    "RunStarted",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineEvent:
+    """Base class of everything the engine announces."""
+
+    at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunEvent(EngineEvent):
+    """Something happened to a run."""
+
+    run_id: str
+    graph: str
+    app_id: str | None = None
+    automation_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStarted(RunEvent):
+    """A run started executing."""
+
+    trigger: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunCompleted(RunEvent):
+    """A run finished successfully; ``result`` is ``{payload, output}``."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunFailed(RunEvent):
+    """A run failed; ``error`` says why."""
+
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunCancelled(RunEvent):
+    """A run was cancelled before it finished."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeEvent(EngineEvent):
+    """Something happened to a node of a run."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    scope: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeStarted(NodeEvent):
+    """A node attempt started."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeCompleted(NodeEvent):
+    """A node completed; ``duration`` in seconds."""
+
+    duration: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeFailed(NodeEvent):
+    """A node attempt failed; ``will_retry`` tells whether another attempt follows."""
+
+    error: str
+    code: str
+    will_retry: bool

@@ -1,0 +1,1 @@
+"""Graphs: the model, loading, validation and rendering. Knows nothing of engines or stores."""

@@ -1,0 +1,46 @@
+"""WorkflowEnd: finish the chain with a final payload."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from graphflow.engine.context import NodeContext
+from graphflow.engine.executor import Goto
+from graphflow.graph.model import GraphContext, Node
+from graphflow.scripts import Template
+
+__all__ = ["EndNode"]
+
+
+class EndNode(Node):
+    """Ends its chain; ``payload`` (a template, default the input) becomes the chain's output.
+
+    Example::
+
+        - kind: WorkflowEnd
+          id: done
+          payload: {status: ok, user: "{{$.user_id}}"}
+    """
+
+    kind: Literal["WorkflowEnd"] = "WorkflowEnd"
+    __slots__ = ("_payload",)
+
+    payload: Any = Field(None, description="Template for the final payload; omitted = the input.")
+
+    is_terminal = True
+
+
+    @model_validator(mode="after")
+    def _no_successor(self) -> EndNode:
+        if self.on_success is not None:
+            raise ValueError("an end node has no on_success")
+        return self
+
+    def prepare(self, graph: GraphContext) -> None:
+        self.keep(_payload=None if self.payload is None else graph.compile_template("payload", self.payload))
+
+    async def run(self, input: Any, ctx: NodeContext) -> Any:
+        value = input if self._payload is None else ctx.evaluate_template(self._payload, input)
+        return Goto(None, value)
