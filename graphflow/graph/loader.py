@@ -235,17 +235,25 @@ def build_graph(
                 problems.extend(_problems(exc, f"$.data[{index}]"))
     elif data_raw is not None:
         problems.append(Problem("$.data", "data must be a list of resources"))
-    if problems:
+    if not isinstance(document.get("start_node"), str) or not isinstance(nodes_raw, list):
         raise ValidationError(problems, subject=subject)
-
-    graph = WorkflowGraph(
-        **{k: document[k] for k in ("$schema", "name", "description", "start_node") if k in document},
+    # Nodes that failed their own checks are left out of the graph; the structural checks still
+    # run (so one round trip reports everything) but are told which ids exist unbuilt.
+    unbuilt = {
+        raw["id"] for raw in nodes_raw
+        if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) and raw["id"] not in positions
+    }
+    graph = WorkflowGraph.model_construct(
+        schema_=document.get("$schema"),
+        name=name,
+        description=document.get("description"),
+        start_node=document["start_node"],
         nodes=tuple(nodes),
         data=tuple(data),
     )
     from graphflow.graph.validation import check_structure
 
-    problems.extend(check_structure(graph, positions))
+    problems.extend(check_structure(graph, positions, unbuilt=unbuilt))
     data_index: dict[str, DataResource] = {}
     for index, resource in enumerate(data):
         if resource.id in data_index:

@@ -11,7 +11,7 @@ flow, and loops exist only through ``WorkflowMap``: edges must form no cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
@@ -19,8 +19,17 @@ from graphflow.graph.model import WorkflowGraph
 __all__ = ["check_structure", "has_trigger_for", "no_trigger_problem", "require_trigger"]
 
 
-def check_structure(graph: WorkflowGraph, positions: Mapping[str, int]) -> list[Problem]:
-    """Return every structural problem of ``graph``; ``positions`` maps node ids to list indexes."""
+def check_structure(
+    graph: WorkflowGraph, positions: Mapping[str, int], *, unbuilt: Set[str] = frozenset()
+) -> list[Problem]:
+    """Return every structural problem of ``graph``.
+
+    Args:
+        graph: the graph (possibly missing nodes that failed their own checks).
+        positions: node id → index in the config's ``nodes`` list, for problem paths.
+        unbuilt: ids of nodes that failed their own checks: edges to them are not dangling,
+            and reachability is not judged (their edges are unknown).
+    """
     import networkx as nx
 
     problems: list[Problem] = []
@@ -37,7 +46,9 @@ def check_structure(graph: WorkflowGraph, positions: Mapping[str, int]) -> list[
         return f"$.nodes[{positions.get(node_id, '?')}].{field}"
 
     start = graph.node_map.get(graph.start_node)
-    if start is None:
+    if start is None and graph.start_node in unbuilt:
+        pass
+    elif start is None:
         problems.append(Problem("$.start_node", f"start_node {graph.start_node!r} is not a node",
                                 f"node ids are: {', '.join(ids) or 'none'}"))
     elif not start.is_trigger:
@@ -49,6 +60,8 @@ def check_structure(graph: WorkflowGraph, positions: Mapping[str, int]) -> list[
     region_entries: list[tuple[str, str]] = []  # (label, entry id)
     for node in graph.nodes:
         for field, target in node.edges():
+            if target in unbuilt:
+                continue
             if target not in ids:
                 problems.append(_dangling(path(node.id, field), target, ids, node.id))
             else:
@@ -58,6 +71,8 @@ def check_structure(graph: WorkflowGraph, positions: Mapping[str, int]) -> list[
                                             "trigger nodes are entry points; nothing may lead to them",
                                             node.id))
         for field, entry in node.children():
+            if entry in unbuilt:
+                continue
             if entry not in ids:
                 problems.append(_dangling(path(node.id, field), entry, ids, node.id))
             else:
@@ -99,7 +114,7 @@ def check_structure(graph: WorkflowGraph, positions: Mapping[str, int]) -> list[
             else:
                 owner.setdefault(member, label)
     for node_id, index in ids.items():
-        if node_id not in owner:
+        if node_id not in owner and not unbuilt:
             problems.append(Problem(f"$.nodes[{index}]", f"node {node_id!r} is unreachable",
                                     "connect it with on_success/on_failure (or a branch), or "
                                     "remove it", node_id))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import graphflow
+
+
+def test_all_names_resolve_and_match_exports() -> None:
+    for name in graphflow.__all__:
+        assert getattr(graphflow, name) is not None, name
+    assert sorted(graphflow.__all__) == graphflow.__all__
+    assert set(dir(graphflow)) == set(graphflow.__all__)
+
+
+def test_unknown_attribute() -> None:
+    try:
+        graphflow.nope  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_errors_carry_codes_and_builtin_bases() -> None:
+    assert issubclass(graphflow.ValidationError, ValueError)
+    assert issubclass(graphflow.NotFoundError, LookupError)
+    assert graphflow.NotFoundError("automation", "aut_1").code == "not_found"
+    err = graphflow.InvalidTransitionError("automation", "draft", "pause", ["activate"])
+    assert err.code == "invalid_transition" and "allowed from 'draft': activate" in str(err)
+    assert err.to_dict()["error"]["details"]["allowed"] == ["activate"]
+
+
+def test_import_is_light() -> None:
+    code = "import sys, graphflow; print(sorted(m for m in ('pydantic', 'networkx', 'typer', 'httpx', 'yaml') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_networkx_is_only_imported_to_validate() -> None:
+    code = ("import sys, graphflow; graphflow.Executor; print('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
