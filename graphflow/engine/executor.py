@@ -14,7 +14,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -371,7 +371,7 @@ class Executor:
         text = message if isinstance(exc, NodeFailure) else f"node {node.id!r} failed: {message}"
         return NodeFailure(node.id, text, code)
 
-    async def gather(self, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    async def gather(self, jobs: Iterable[Callable[[], Coroutine[Any, Any, None]]]) -> None:
         """Run ``jobs`` concurrently and wait for all; the first failure cancels the rest.
 
         Raises:

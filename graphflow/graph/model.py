@@ -198,6 +198,9 @@ class WorkflowGraph(BaseModel):
     data: tuple[DataResource, ...] = ()
 
     __slots__ = ("_index",)
+    if TYPE_CHECKING:
+        _index: dict[str, Node]
+
 
     def model_post_init(self, context: Any, /) -> None:
         """Index nodes by id (in a slot: pydantic private attributes are slow to read)."""

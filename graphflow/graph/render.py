@@ -10,6 +10,15 @@ from graphflow.graph.model import Node, WorkflowGraph
 __all__ = ["render_graph"]
 
 
+_MERMAID_SHAPES = {"oval": ('(["', '"])'), "diamond": ('{"', '"}'), "box": ('["', '"]')}
+
+
+def _shape(node: Node) -> str:
+    if node.is_trigger:
+        return "oval"
+    return "diamond" if node.kind == "WorkflowCondition" else "box"
+
+
 def _label(node: Node) -> str:
     detail = getattr(node, "trigger", None) or node.name or ""
     return f"{node.id}\\n{node.kind}" + (f"\\n{detail}" if detail else "")
@@ -37,8 +46,8 @@ def _mermaid(graph: WorkflowGraph) -> str:
     lines = ["flowchart TD"]
     for node in graph.nodes:
         text = _label(node).replace("\\n", "<br/>").replace('"', "#quot;")
-        shape = ('(["', '"])') if node.is_trigger else ('{"', '"}') if node.kind == "WorkflowCondition" else ('["', '"]')
-        lines.append(f"    {ids[node.id]}{shape[0]}{text}{shape[1]}")
+        opening, closing = _MERMAID_SHAPES[_shape(node)]
+        lines.append(f"    {ids[node.id]}{opening}{text}{closing}")
     for node in graph.nodes:
         for field, target in _edges(node):
             if target not in ids:
@@ -52,8 +61,8 @@ def _mermaid(graph: WorkflowGraph) -> str:
 def _dot(graph: WorkflowGraph) -> str:
     lines = [f"digraph {json.dumps(graph.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
     for node in graph.nodes:
-        shape = "oval" if node.is_trigger else "diamond" if node.kind == "WorkflowCondition" else "box"
-        lines.append(f"    {json.dumps(node.id)} [label={json.dumps(_label(node)).replace(chr(92)*2, chr(92))}, shape={shape}];")
+        label = json.dumps(_label(node)).replace("\\\\", "\\")
+        lines.append(f"    {json.dumps(node.id)} [label={label}, shape={_shape(node)}];")
     for node in graph.nodes:
         for field, target in _edges(node):
             attrs = [] if field == "on_success" else [f"label={json.dumps(field)}"]

@@ -7,8 +7,9 @@ keeps them equal); point editors at it with ``$schema`` (JSON) or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from graphflow.graph.model import DataResource
@@ -31,7 +32,8 @@ def graph_schema(registry: Any = None, *, builtin_only: bool = True) -> dict[str
 
         registry = default_registry
     kinds = registry.builtin_kinds() if builtin_only else registry.kinds()
-    models = [(cls, "validation") for cls in kinds.values()] + [(DataResource, "validation")]
+    models: list[tuple[type[BaseModel], Literal['validation']]] = [(cls, "validation") for cls in kinds.values()]
+    models.append((DataResource, "validation"))
     refs, defs = models_json_schema(models, ref_template="#/$defs/{model}")
     definitions: dict[str, Any] = defs.get("$defs", {})
     for cls in kinds.values():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,9 @@ from graphflow.engine.context import NodeContext
 from graphflow.engine.executor import Goto
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.model import GraphContext, Node
-from graphflow.scripts import Script
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Script
 
 __all__ = ["ConditionNode"]
 
@@ -32,6 +34,9 @@ class ConditionNode(Node):
 
     kind: Literal["WorkflowCondition"] = "WorkflowCondition"
     __slots__ = ("_compiled",)
+    if TYPE_CHECKING:
+        _compiled: Script
+
 
     condition: str = Field(description="A script that evaluates to true or false.")
     on_true: str | None = Field(None, description="Node to run when the condition is true.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from pydantic import Field, model_validator
@@ -13,7 +13,9 @@ from graphflow.engine.context import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.durations import Duration
 from graphflow.graph.model import GraphContext, Node
-from graphflow.scripts import Template
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Template
 
 __all__ = ["DelayNode"]
 
@@ -34,6 +36,9 @@ class DelayNode(Node):
 
     kind: Literal["WorkflowDelay"] = "WorkflowDelay"
     __slots__ = ("_until",)
+    if TYPE_CHECKING:
+        _until: Template
+
 
     duration: Duration | None = Field(None, description="How long to wait.")
     until: str | None = Field(None, description="Template producing an ISO-8601 time to wait for.")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from graphflow.engine.context import NodeContext
 from graphflow.graph.model import GraphContext, Node
 from graphflow.nodes.trigger import EVENT_NAME_PATTERN
-from graphflow.scripts import Template
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Template
 
 __all__ = ["EmitEventNode"]
 
@@ -27,6 +29,9 @@ class EmitEventNode(Node):
 
     kind: Literal["WorkflowEmitEvent"] = "WorkflowEmitEvent"
     __slots__ = ("_payload",)
+    if TYPE_CHECKING:
+        _payload: Template
+
 
     event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=100, description="Event name.")
     payload: Any = Field("{{$}}", description="Template producing the event payload (an object).")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from graphflow.engine.context import NodeContext
 from graphflow.engine.executor import Goto
 from graphflow.graph.model import GraphContext, Node
-from graphflow.scripts import Template
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Template
 
 __all__ = ["EndNode"]
 
@@ -26,6 +28,9 @@ class EndNode(Node):
 
     kind: Literal["WorkflowEnd"] = "WorkflowEnd"
     __slots__ = ("_payload",)
+    if TYPE_CHECKING:
+        _payload: Template
+
 
     payload: Any = Field(None, description="Template for the final payload; omitted = the input.")
 

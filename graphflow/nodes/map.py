@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from graphflow.engine.context import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.model import GraphContext, Node
-from graphflow.scripts import Template
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Template
 
 __all__ = ["MapNode"]
 
@@ -35,6 +37,9 @@ class MapNode(Node):
 
     kind: Literal["WorkflowMap"] = "WorkflowMap"
     __slots__ = ("_items",)
+    if TYPE_CHECKING:
+        _items: Template
+
 
     items: Any = Field(description="Template producing the list to iterate, e.g. '{{$.orders}}'.")
     body: str = Field(description="Entry node of the chain run for each item.")

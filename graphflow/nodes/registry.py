@@ -11,7 +11,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import create_model
 
@@ -108,6 +108,10 @@ class _FunctionNode(Node):
     """A node kind made from a function by :func:`node`; string parameters are templates."""
 
     __slots__ = ("_static", "_templates")
+    if TYPE_CHECKING:
+        _static: dict[str, Any]
+        _templates: dict[str, Any]
+
     __function__: typing.ClassVar[Any] = None
     __params__: typing.ClassVar[tuple[str, ...]] = ()
 
@@ -151,7 +155,7 @@ def node(kind: str, *, description: str | None = None, replace: bool = False) ->
             raise TypeError(f"@node({kind!r}) needs an async function")
         signature = inspect.signature(fn)
         hints = typing.get_type_hints(fn)
-        fields: dict[str, Any] = {"kind": (Literal[kind], kind)}  # type: ignore[valid-type]
+        fields: dict[str, Any] = {"kind": (Literal[kind], kind)}
         params: list[str] = []
         positional = [p for p in signature.parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -162,7 +166,7 @@ def node(kind: str, *, description: str | None = None, replace: bool = False) ->
                 default = ... if param.default is param.empty else param.default
                 fields[param.name] = (hints.get(param.name, Any), default)
                 params.append(param.name)
-        cls = create_model(  # type: ignore[call-overload]
+        cls = create_model(
             f"{kind}Node",
             __base__=_FunctionNode,
             __doc__=description or fn.__doc__ or f"Custom node {kind}.",

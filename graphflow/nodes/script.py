@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from graphflow.engine.context import NodeContext
 from graphflow.graph.model import GraphContext, Node
-from graphflow.scripts import Script
+
+if TYPE_CHECKING:
+    from graphflow.scripts import Script
 
 __all__ = ["ScriptNode"]
 
@@ -28,6 +30,9 @@ class ScriptNode(Node):
 
     kind: Literal["WorkflowScript"] = "WorkflowScript"
     __slots__ = ("_compiled",)
+    if TYPE_CHECKING:
+        _compiled: Script
+
 
     script: str | None = Field(None, description="Id of a `kind: Script` resource in data[].")
     source: str | None = Field(None, description="The script itself, inline.")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from graphflow.engine.context import NodeContext
 from graphflow.exceptions import NodeExecutionError, ValidationError
-from graphflow.graph.model import GraphContext, Node, WorkflowGraph
+from graphflow.graph.model import GraphContext, Node
 from graphflow.nodes.trigger import EVENT_NAME_PATTERN
-from graphflow.scripts import Template
+
+if TYPE_CHECKING:
+    from graphflow.graph.model import WorkflowGraph
+    from graphflow.scripts import Template
 
 __all__ = ["SubWorkflowNode"]
 
@@ -39,6 +42,10 @@ class SubWorkflowNode(Node):
 
     kind: Literal["WorkflowSubWorkflow"] = "WorkflowSubWorkflow"
     __slots__ = ("_graph", "_input")
+    if TYPE_CHECKING:
+        _graph: WorkflowGraph
+        _input: Template
+
 
     workflow: dict[str, Any] = Field(description="The child graph, inline.")
     input: Any = Field("{{$}}", description="Template producing the child's payload.")

@@ -184,9 +184,8 @@ def _group(tokens: list[Token]) -> list[list[Token]]:
         if tok.kind == "op":
             if text in _OPENERS:
                 stack.append(_OPENERS[text])
-            elif text in _CLOSERS:
-                if not stack or stack.pop() != text:
-                    raise LexError(f"unbalanced {text!r}", tok.pos)
+            elif text in _CLOSERS and (not stack or stack.pop() != text):
+                raise LexError(f"unbalanced {text!r}", tok.pos)
         at_top = not stack
         if tok.kind == "nl" or (text == ";" and tok.kind == "op"):
             if not at_top:

@@ -125,9 +125,7 @@ def _resolve(paths: tuple[Path, ...], scope: Mapping[str, Any], activation: dict
     for path in paths:
         value = scope[path.root]
         for key in path.keys:
-            if type(value) is dict and key in value:
-                value = value[key]
-            elif isinstance(value, Mapping) and key in value:
+            if (type(value) is dict and key in value) or (isinstance(value, Mapping) and key in value):
                 value = value[key]
             elif path.optional:
                 value = None

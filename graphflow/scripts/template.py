@@ -82,7 +82,7 @@ def _compile(source: Any, limits: ScriptLimits) -> Any:
         values = list(source)
 
         def render_list(input: Any, env: Any, nodes: Any) -> Any:
-            return [p(input, env, nodes) if p is not None else v for p, v in zip(items, values)]
+            return [p(input, env, nodes) if p is not None else v for p, v in zip(items, values, strict=True)]
 
         return render_list
     return None

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_committed_schema_is_the_generated_one() -> None:
     committed = json.loads((ROOT / "schemas" / "workflow-graph.v1.schema.json").read_text())
-    assert committed == graphflow.graph_schema(), "regenerate with: graphflow schema > schemas/workflow-graph.v1.schema.json"
+    regenerate = "regenerate with: graphflow schema > schemas/workflow-graph.v1.schema.json"
+    assert committed == graphflow.graph_schema(), regenerate
     jsonschema.Draft202012Validator.check_schema(committed)
     assert committed["$id"].endswith("workflow-graph.v1.schema.json")
 

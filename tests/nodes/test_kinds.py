@@ -234,5 +234,6 @@ def test_custom_node_subclass(tmp_path: Any) -> None:
         async def run(self, input: Any, ctx: graphflow.NodeContext) -> Any:
             return str(input).upper()
 
-    result = graphflow.run_graph_sync(graph_dict({"kind": "TestUpper", "id": "u"}), {"trigger": "test.run", "payload": "x"})
+    envelope = {"trigger": "test.run", "payload": "x"}
+    result = graphflow.run_graph_sync(graph_dict({"kind": "TestUpper", "id": "u"}), envelope)
     assert result.payload == "X"

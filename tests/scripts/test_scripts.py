@@ -57,7 +57,7 @@ def test_errors_are_script_errors_with_dollar_not_internal_names() -> None:
         compile_script("$.missing + 1").evaluate({})
     with pytest.raises(ScriptError) as info:
         compile_script("$.a + 'x'").evaluate({"a": 1})
-    assert "_in_" not in str(info.value) and "_p0" not in str(info.value) or "$" in str(info.value)
+    assert ("_in_" not in str(info.value) and "_p0" not in str(info.value)) or "$" in str(info.value)
     with pytest.raises(ScriptError, match="division by zero"):
         compile_script("1 / $.z").evaluate({"z": 0})
 
