@@ -1,0 +1,1 @@
+"""Triggers: what starts a run (events and schedules)."""
