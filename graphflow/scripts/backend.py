@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,6 +62,9 @@ def _load_extension() -> Any:
 
 
 _cel = _load_extension()
+# The binding logs every failing helper call at ERROR on the "cel" logger before raising; the
+# failure already reaches the caller as a ScriptError, so the log line is only noise.
+logging.getLogger("cel").setLevel(logging.CRITICAL)
 
 
 class CompiledExpression:

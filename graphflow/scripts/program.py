@@ -11,12 +11,14 @@ CEL has no loops or recursion, so this estimate bounds the evaluation's time and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphflow.exceptions import ScriptError, ScriptLimitError
 from graphflow.scripts.backend import EVALUATION_ERRORS, CompiledExpression, compile_expression
+from graphflow.scripts.functions import FUNCTIONS
 from graphflow.scripts.lexer import INPUT_NAME, LexError, Path, Shape, split_statements
 
 __all__ = ["DEFAULT_LIMITS", "Script", "ScriptLimits", "format_line", "measure"]
@@ -25,6 +27,10 @@ _CEL_TYPE_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _BUILTIN_VARIABLES = frozenset({INPUT_NAME, "env", "nodes"})
+_HELPER_FAILURE = re.compile(
+    r"Python function call failed: (\w+): (.*?)(?:\. Check function arguments and their types\.)?$", re.S
+)
+_HELPER_NAMES = frozenset({"println", "_unwrap_", *FUNCTIONS})
 _HOISTED = frozenset(f"_p{i}" for i in range(1024))
 
 
@@ -153,7 +159,7 @@ class Script:
         self._fast = (
             len(statements) == 1
             and not only.guarded
-            and not ({"println", "_unwrap_"} & only.main.names)
+            and not (_HELPER_NAMES & only.main.names)
         )
 
     @classmethod
@@ -273,7 +279,7 @@ class Script:
     ) -> Any:
         limits = self._limits
         scope: dict[str, Any] = {INPUT_NAME: input, "env": env, "nodes": nodes}
-        helpers: dict[str, Callable[..., Any]] = {"_unwrap_": _unwrap_value}
+        helpers: dict[str, Callable[..., Any]] = {**FUNCTIONS, "_unwrap_": _unwrap_value}
         lines = output if output is not None else []
 
         def println(*values: Any) -> Any:
@@ -298,6 +304,8 @@ class Script:
                 self._guard(stmt, activation)
             try:
                 result = program.execute(activation)
+            except ScriptLimitError:
+                raise
             except EVALUATION_ERRORS as exc:
                 raise self._failure(stmt, exc) from None
             if stmt.name is not None or len(self._statements) > 1:
@@ -340,6 +348,12 @@ class Script:
         text = str(exc)
         if isinstance(exc, KeyError):
             text = f"no such key: {text}"
+        helper = _HELPER_FAILURE.search(text)
+        if helper is not None:
+            kind, detail = helper.group(1), helper.group(2).removesuffix(".")
+            if kind == "ScriptLimitError":
+                return ScriptLimitError(f"{where}{_clean(detail)}")
+            text = detail
         return ScriptError(f"{where}{_clean(text)}")
 
     def __repr__(self) -> str:

@@ -111,3 +111,35 @@ def test_limits_are_configurable() -> None:
     tight = ScriptLimits(max_source_chars=5)
     with pytest.raises(ScriptLimitError, match="limit is 5"):
         compile_script("1 + 2 + 3", limits=tight)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("'a, b'.split(',').map(x, x.trim()).join('+')", "a+b"),
+        ("split('a b  c')", ["a", "b", "c"]),
+        ("'abc'.split('')", ["a", "b", "c"]),
+        ("[1, 2, 3].sum() + [].sum()", 6),
+        ("[3, 1, 2].sort().reverse()", [3, 2, 1]),
+        ("[3, 1].min() + [3, 1].max()", 4),
+        ("[].max() == null", True),
+        ("[[1], [2, 3], 4].flatten()", [1, 2, 3, 4]),
+        ("[1, 1, {'a': 1}, {'a': 1}].distinct()", [1, {"a": 1}]),
+        ("[1, 2, 3].slice(1).first() + [1, 2, 3].last()", 5),
+        ("{'a': 1, 'b': 2}.keys().join(',') + string({'a': 1}.values()[0])", "a,b1"),
+        ("'Hello'.lowerAscii() + 'x'.upperAscii() + 'hello'.substring(1, 3)", "helloXel"),
+        ("'a-b-c'.replace('-', '+', 1) + string('abc'.indexOf('c')) + string([5, 6].indexOf(6))", "a+b-c21"),
+        ("[1, 'x'].join(',')", '1,x'),
+    ],
+)
+def test_helper_functions(source: str, expected: object) -> None:
+    assert compile_script(source).evaluate({}) == expected
+
+
+def test_helper_misuse_is_a_script_error_and_output_is_bounded() -> None:
+    with pytest.raises(ScriptError, match=r"sum\(\) needs a list, got str"):
+        compile_script("$.x.sum()").evaluate({"x": "s"})
+    with pytest.raises(ScriptLimitError, match="replace"):
+        compile_script("$.s.replace('a', $.big)").evaluate({"s": "a" * 2000, "big": "b" * 1000})
+    with pytest.raises(ScriptLimitError):
+        compile_script("$.l.flatten()").evaluate({"l": [list(range(1000))] * 1100})

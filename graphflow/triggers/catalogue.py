@@ -1,0 +1,443 @@
+"""The event catalogue: every event name a trigger may listen for, with its JSON Schema.
+
+Built-in events (the platform's thread, connector, context, credential, email and agent-session
+events, plus graphflow's own ``workflow.scheduled`` and ``workflow.invoked``) load lazily from the
+versioned schemas in ``schemas/events/``; hosts add their own with :meth:`EventCatalogue.register`.
+
+A payload is checked in two steps. Cheap hard limits come first, in one iterative walk, so a hostile
+payload can exhaust neither the stack nor the CPU; then the event's compiled schema reports every
+violation with its JSON path (``$.payload.thread_id``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import json
+import math
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from itertools import islice
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+
+from graphflow.exceptions import ConflictError, LimitExceededError, Problem, ValidationError
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_NAME_LENGTH",
+    "EventCatalogue",
+    "EventType",
+]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+DEFAULT_MAX_DEPTH = 32
+MAX_NAME_LENGTH = 100
+_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
+_RESERVED_PREFIX = "workflow."
+_SUFFIX = ".schema.json"
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*", re.ASCII)
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<hm>\d{2}:\d{2}):(?P<s>\d{2})(?:\.\d+)?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+# Only the bundled meta-schemas: a "$ref" to a URL must never make graphflow fetch it.
+_NO_REMOTE: Registry[Any] = Registry()
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One event a trigger can listen for.
+
+    Attributes:
+        name: the dotted event name, e.g. ``thread.member_joined``.
+        description: what happened, in one sentence.
+        schema: the JSON Schema (draft 2020-12) of the event's payload (read-only).
+        category: the group the event is listed under (``thread``, ``context``…).
+        internal: fired by graphflow itself (``workflow.scheduled``); hosts cannot publish it.
+    """
+
+    name: str
+    description: str
+    schema: Mapping[str, Any]
+    category: str
+    internal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``{name, description, category, internal}`` shape the events API lists."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "internal": self.internal,
+        }
+
+
+def _schemas_dir() -> Traversable:
+    """Return the built-in event schemas: packaged in the wheel, else from the source checkout."""
+    packaged = resources.files("graphflow") / "_schemas" / "events"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas" / "events"
+
+
+def _load_builtin() -> dict[str, EventType]:
+    events: dict[str, EventType] = {}
+    for entry in _schemas_dir().iterdir():
+        if not entry.name.endswith(_SUFFIX):
+            continue
+        name = entry.name[: -len(_SUFFIX)]
+        schema = json.loads(entry.read_text(encoding="utf-8"))
+        events[name] = EventType(
+            name=name,
+            description=schema.get("description", ""),
+            schema=MappingProxyType(schema),
+            category=schema.get("x-graphflow-category", name.split(".", 1)[0]),
+            internal=bool(schema.get("x-graphflow-internal", False)),
+        )
+    return events
+
+
+def _is_datetime(instance: object) -> bool:
+    # Our own RFC 3339 check: jsonschema's needs an optional package and would pass silently.
+    if not isinstance(instance, str):
+        return True
+    match = _RFC3339.fullmatch(instance)
+    if match is None:
+        return False
+    seconds = "59" if match["s"] == "60" else match["s"]  # RFC 3339 allows leap seconds
+    try:
+        datetime.strptime(f"{match['date']} {match['hm']}:{seconds}", "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return False
+    offset = match["offset"]
+    return offset in ("Z", "z") or (int(offset[1:3]) < 24 and int(offset[4:6]) < 60)
+
+
+# Formats whose checks need no optional package, so validation is the same on every install.
+_FORMATS = FormatChecker(formats=("date", "email", "ipv4", "ipv6", "uuid"))
+_FORMATS.checks("date-time")(_is_datetime)
+
+
+def _short(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _json_path(parts: Iterable[str | int], root: str = "$.payload") -> str:
+    """Return ``$.payload.a[0]["odd key"]``; odd keys are JSON-escaped so logs stay one line."""
+    out = [root]
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENT.fullmatch(part):
+            out.append(f".{part}")
+        else:
+            out.append(f"[{json.dumps(_short(part))}]")
+    return "".join(out)
+
+
+def _description(schema: object) -> str:
+    found = schema.get("description", "") if isinstance(schema, Mapping) else ""
+    return found if isinstance(found, str) else ""
+
+
+def _problems_of(error: Any) -> builtins.list[Problem]:
+    parts = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        # Point at the missing field itself, not at the object that lacks it.
+        props = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        return [
+            Problem(_json_path([*parts, prop]), "is required", _description(props.get(prop)))
+            for prop in error.validator_value
+            if isinstance(prop, str) and prop not in error.instance
+        ]
+    return [Problem(_json_path(parts), _short(error.message, 300), _description(error.schema))]
+
+
+def _name_problems(name: object) -> builtins.list[Problem]:
+    if not isinstance(name, str):
+        return [Problem("$.name", f"event name must be a string, not {type(name).__name__}")]
+    hint = "use lowercase dotted segments, e.g. 'billing.invoice_paid'"
+    if len(name) > MAX_NAME_LENGTH:
+        return [Problem("$.name", f"event name is longer than {MAX_NAME_LENGTH} characters", hint)]
+    if not _NAME.fullmatch(name):
+        return [Problem("$.name", f"event name {json.dumps(name)} is not valid", hint)]
+    if name.startswith(_RESERVED_PREFIX):
+        return [
+            Problem(
+                "$.name",
+                f"{_RESERVED_PREFIX}* events belong to graphflow",
+                "pick another first segment, e.g. your app's name",
+            )
+        ]
+    return []
+
+
+def _schema_problems(schema: object) -> builtins.list[Problem]:
+    if not isinstance(schema, Mapping):
+        return [Problem("$.schema", "the schema must be a JSON object (a mapping)")]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return [
+            Problem(
+                _json_path(exc.absolute_path, "$.schema"),
+                _short(exc.message, 300),
+                "the schema must be valid JSON Schema draft 2020-12",
+            )
+        ]
+    problems: builtins.list[Problem] = []
+    stack: builtins.list[tuple[tuple[str | int, ...], object]] = [((), schema)]
+    while stack:
+        parts, node = stack.pop()
+        children: Iterable[tuple[str | int, object]] = ()
+        if isinstance(node, Mapping):
+            children = node.items()
+            for key in ("$ref", "$dynamicRef"):
+                ref = node.get(key)
+                if isinstance(ref, str) and not ref.startswith("#"):
+                    problems.append(
+                        Problem(
+                            _json_path([*parts, key], "$.schema"),
+                            f"reference {json.dumps(_short(ref))} is not local",
+                            "define it under $defs and use '#/$defs/<name>'",
+                        )
+                    )
+        elif isinstance(node, list):
+            children = enumerate(node)
+        stack.extend(((*parts, key), child) for key, child in children)
+    return problems
+
+
+class EventCatalogue:
+    """The events triggers can listen for, with their payload schemas and payload limits.
+
+    Lookups are dict lookups. Built-in schemas load on first use; one compiled validator per
+    event is built on first validation and kept. Safe to share between threads.
+
+    Args:
+        max_payload_bytes: largest payload, as compact UTF-8 JSON.
+        max_depth: deepest nesting of objects and arrays (the payload object is level 1).
+        max_problems: most schema violations reported at once (the rest are counted).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_problems: int = 100,
+    ) -> None:
+        self.max_payload_bytes = max_payload_bytes
+        self.max_depth = max_depth
+        self.max_problems = max_problems
+        self._events: dict[str, EventType] | None = None
+        self._validators: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> dict[str, EventType]:
+        events = self._events
+        if events is None:
+            with self._lock:
+                if self._events is None:
+                    self._events = _load_builtin()
+                events = self._events
+        return events
+
+    def get(self, name: str) -> EventType:
+        """Return the event called ``name``.
+
+        Raises:
+            ValidationError: no such event; the hint suggests the closest names.
+        """
+        events = self._loaded()
+        event = events.get(name) if isinstance(name, str) else None
+        if event is not None:
+            return event
+        shown = json.dumps(_short(name)) if isinstance(name, str) else type(name).__name__
+        close: builtins.list[str] = []
+        if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH:  # difflib is quadratic
+            close = difflib.get_close_matches(name, sorted(events), n=3)
+        hint = (
+            "did you mean " + " or ".join(repr(c) for c in close) + "?"
+            if close
+            else "EventCatalogue.list() shows every event"
+        )
+        raise ValidationError([Problem("$.trigger", f"unknown event {shown}", hint)], subject="event name")
+
+    def list(self, category: str | None = None) -> builtins.list[EventType]:
+        """Return the events (only those in ``category`` when given), sorted by name."""
+        events = self._loaded().values()
+        return sorted((e for e in events if category in (None, e.category)), key=lambda e: e.name)
+
+    def names(self) -> frozenset[str]:
+        """Return every event name."""
+        return frozenset(self._loaded())
+
+    def register(
+        self,
+        name: str,
+        description: str,
+        schema: Mapping[str, Any] | None = None,
+        *,
+        category: str | None = None,
+        replace: bool = False,
+    ) -> EventType:
+        """Add a host event (or replace one with ``replace=True``).
+
+        Args:
+            name: lowercase dotted segments (``billing.invoice_paid``), at most 100 characters;
+                ``workflow.*`` is reserved for graphflow.
+            description: what happened, in one sentence.
+            schema: the payload's JSON Schema (draft 2020-12, only local ``$ref``); default: any
+                object.
+            category: the group to list it under; default: the name's first segment.
+            replace: replace an event of the same name instead of refusing.
+
+        Raises:
+            ValidationError: the name, description or schema is not valid (all problems listed).
+            ConflictError: the name is taken and ``replace`` is false.
+        """
+        problems = _name_problems(name)
+        if not isinstance(description, str) or not description.strip():
+            problems.append(Problem("$.description", "description must be a non-empty string"))
+        plain: object = {"type": "object", "additionalProperties": True}
+        if schema is not None:
+            try:  # a JSON round trip: a private copy the caller cannot mutate, and only JSON in it
+                plain = json.loads(json.dumps(dict(schema), allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                plain = None
+                problems.append(Problem("$.schema", f"the schema is not JSON: {exc}"))
+        if plain is not None:
+            problems.extend(_schema_problems(plain))
+        if problems or not isinstance(plain, dict):
+            raise ValidationError(problems, subject="event registration")
+        events = self._loaded()
+        event = EventType(name, description, MappingProxyType(plain), category or name.split(".", 1)[0])
+        with self._lock:
+            if name in events and not replace:
+                raise ConflictError(
+                    f"event {name!r} is already registered; pass replace=True to replace it", details={"name": name}
+                )
+            events[name] = event
+            self._validators.pop(name, None)
+        return event
+
+    def check_limits(self, payload: object) -> None:
+        """Refuse a payload that is not a JSON object or breaks a size, depth or key limit.
+
+        Raises:
+            LimitExceededError: not an object, too big, too deep, or a key that is not a string.
+            ValidationError: a value JSON cannot carry (NaN, a set, a lone surrogate…).
+        """
+        if not isinstance(payload, dict):
+            raise _limit(
+                "$.payload",
+                f"the payload must be a JSON object, not {type(payload).__name__}",
+                "wrap the data in an object",
+            )
+        # A lower bound of the compact JSON size: stops a huge payload before it is all visited.
+        budget = self.max_payload_bytes
+        stack: builtins.list[tuple[object, int, tuple[str | int, ...]]] = [(payload, 1, ())]
+        while stack:
+            value, depth, parts = stack.pop()
+            if isinstance(value, (dict, list)):
+                if depth > self.max_depth:
+                    raise _limit(
+                        _json_path(parts), f"nested deeper than {self.max_depth} levels", "flatten the payload"
+                    )
+                budget -= 1 + (4 * len(value) if isinstance(value, dict) else len(value))
+                if budget < 0:
+                    raise self._too_big()
+                if isinstance(value, list):
+                    stack.extend((item, depth + 1, (*parts, i)) for i, item in enumerate(value))
+                    continue
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise _limit(_json_path(parts), f"key {key!r} is not a string", "JSON object keys are strings")
+                    budget -= len(key)
+                    stack.append((item, depth + 1, (*parts, key)))
+            elif isinstance(value, str):
+                budget -= len(value) + 2
+                if budget < 0:
+                    raise self._too_big()
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise _not_json(_json_path(parts), f"{value} is not a JSON number")
+            elif value is None or isinstance(value, (bool, int, float)):
+                budget -= 1
+            else:
+                raise _not_json(_json_path(parts), f"a {type(value).__name__} is not a JSON value")
+        try:
+            size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+        except UnicodeEncodeError:
+            raise _not_json("$.payload", "a string holds a lone surrogate (not valid Unicode)") from None
+        except ValueError:  # an int too long to print (CVE-2020-10735)
+            size = self.max_payload_bytes + 1
+        if size > self.max_payload_bytes:
+            raise self._too_big()
+
+    def _too_big(self) -> LimitExceededError:
+        return _limit(
+            "$.payload",
+            f"the payload is larger than {self.max_payload_bytes} bytes",
+            "send a reference (an id or URL) instead of the data",
+        )
+
+    def validate(self, name: str, payload: object) -> None:
+        """Check ``payload`` against the limits, then against the schema of event ``name``.
+
+        Raises:
+            ValidationError: unknown event, or every schema violation with its JSON path.
+            LimitExceededError: see :meth:`check_limits`.
+        """
+        event = self.get(name)
+        self.check_limits(payload)
+        validator = self._validators.get(name)
+        if validator is None:
+            validator = Draft202012Validator(dict(event.schema), format_checker=_FORMATS, registry=_NO_REMOTE)
+            self._validators[name] = validator
+        try:
+            errors = list(islice(validator.iter_errors(payload), self.max_problems + 1))
+        except Unresolvable as exc:
+            raise ValidationError(
+                [Problem("$.schema", f"unresolvable reference: {exc}", "fix the event's schema")],
+                subject=f"schema of event {name!r}",
+            ) from exc
+        if not errors:
+            return
+        found = dict.fromkeys(p for error in errors for p in _problems_of(error))
+        problems = sorted(found, key=lambda p: (p.path, p.message))
+        if len(errors) > self.max_problems:
+            problems = problems[: self.max_problems]
+            problems.append(
+                Problem("$.payload", "more problems not shown", f"only the first {self.max_problems} are listed")
+            )
+        raise ValidationError(problems, subject=f"payload of event {name!r}")
+
+
+def _limit(path: str, message: str, hint: str) -> LimitExceededError:
+    return LimitExceededError([Problem(path, message, hint)], subject="event payload")
+
+
+def _not_json(path: str, message: str) -> ValidationError:
+    hint = "send only strings, finite numbers, booleans, null, lists and objects with string keys"
+    return ValidationError([Problem(path, message, hint)], subject="event payload")
