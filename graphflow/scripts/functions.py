@@ -102,7 +102,7 @@ def largest(items: Any) -> Any:
 
 
 def keys(m: Any) -> list[Any]:
-    """The keys of a map, in order."""
+    """The keys of a map (maps built inside a script do not keep key order)."""
     if not isinstance(m, Mapping):
         raise TypeError(f"keys() needs a map, got {type(m).__name__}")
     return list(m.keys())
