@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AutomationActivated",
+    "AutomationCreated",
+    "AutomationDeleted",
+    "AutomationEvent",
+    "AutomationPaused",
+    "AutomationReset",
+    "AutomationUpdated",
     "EngineEvent",
+    "EventAccepted",
     "NodeCompleted",
     "NodeEvent",
     "NodeFailed",
@@ -18,6 +26,7 @@ __all__ = [
     "RunCompleted",
     "RunEvent",
     "RunFailed",
+    "RunSkipped",
     "RunStarted",
 ]
 
@@ -96,3 +105,63 @@ class NodeFailed(NodeEvent):
     error: str
     code: str
     will_retry: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationEvent(EngineEvent):
+    """Something happened to an automation."""
+
+    app_id: str
+    automation_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationCreated(AutomationEvent):
+    """An automation was created (in ``draft``, or ``running`` when created enabled)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationUpdated(AutomationEvent):
+    """An automation's fields changed."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationActivated(AutomationEvent):
+    """An automation moved to ``running``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationPaused(AutomationEvent):
+    """An automation moved to ``paused``; ``reason`` as given."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationReset(AutomationEvent):
+    """An automation moved back to ``draft``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomationDeleted(AutomationEvent):
+    """An automation was deleted (its past runs remain)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventAccepted(EngineEvent):
+    """A published platform event was accepted; ``run_ids`` are the runs it created."""
+
+    app_id: str
+    event_id: str
+    name: str
+    run_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSkipped(EngineEvent):
+    """A run that would have started did not; ``reason`` is ``overlap``, ``missed`` or ``paused``."""
+
+    app_id: str
+    automation_id: str
+    reason: str
+    scheduled_at: float | None = None

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EventEmitter", "NodeContext", "RunState"]
 
-#: ``emit(event_name, payload)`` — publishes an event from a running graph.
-EventEmitter = Callable[[str, Any], Awaitable[None]]
+#: ``emit(app_id, event_name, payload)`` — publishes an event from a running graph.
+EventEmitter = Callable[[str | None, str, Any], Awaitable[None]]
 
 
 class RunState:
@@ -135,7 +135,7 @@ class NodeContext:
             raise RuntimeError(
                 "this run has no event bus: run the graph through an Engine to emit events"
             )
-        await self.run.emit(event, payload)
+        await self.run.emit(self.run.app_id, event, payload)
 
     def evaluate_template(self, template: Any, input: Any) -> Any:
         """Render a compiled :class:`~graphflow.scripts.Template` in this run's scope."""

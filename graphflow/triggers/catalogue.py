@@ -252,6 +252,7 @@ class EventCatalogue:
         self.max_problems = max_problems
         self._events: dict[str, EventType] | None = None
         self._validators: dict[str, Any] = {}
+        self._fast: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def _loaded(self) -> dict[str, EventType]:
@@ -340,6 +341,7 @@ class EventCatalogue:
                 )
             events[name] = event
             self._validators.pop(name, None)
+            self._fast.pop(name, None)
         return event
 
     def check_limits(self, payload: object) -> None:
@@ -411,6 +413,11 @@ class EventCatalogue:
         """
         event = self.get(name)
         self.check_limits(payload)
+        fast = self._fast.get(name)
+        if fast is None:
+            fast = self._fast[name] = _fast_validator(event.schema)
+        if fast and fast.is_valid(payload):
+            return
         validator = self._validators.get(name)
         if validator is None:
             validator = Draft202012Validator(dict(event.schema), format_checker=_FORMATS, registry=_NO_REMOTE)
@@ -432,6 +439,23 @@ class EventCatalogue:
                 Problem("$.payload", "more problems not shown", f"only the first {self.max_problems} are listed")
             )
         raise ValidationError(problems, subject=f"payload of event {name!r}")
+
+
+def _fast_validator(schema: Mapping[str, Any]) -> Any:
+    """A jsonschema-rs validator (~0.4 µs a payload, against ~25 µs for jsonschema), or ``False``.
+
+    It answers "valid?" on the hot path; a payload it rejects goes through jsonschema, whose
+    errors carry the paths and messages graphflow reports. ``False`` (cached) when jsonschema-rs
+    is unavailable or cannot compile the schema.
+    """
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - it is a dependency
+        return False
+    try:
+        return jsonschema_rs.validator_for(json.loads(json.dumps(schema, default=dict)), validate_formats=True)
+    except (ValueError, TypeError):
+        return False
 
 
 def _limit(path: str, message: str, hint: str) -> LimitExceededError:

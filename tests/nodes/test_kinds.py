@@ -155,7 +155,7 @@ def test_delay_needs_one_of() -> None:
 async def test_emit_event_through_the_engine_hook() -> None:
     sent: list[tuple[str, Any]] = []
 
-    async def emit(name: str, payload: Any) -> None:
+    async def emit(app_id: str | None, name: str, payload: Any) -> None:
         sent.append((name, payload))
 
     doc = graph_dict({"kind": "WorkflowEmitEvent", "id": "e", "event": "order.flagged",

@@ -243,9 +243,15 @@ def test_problem_count_is_capped() -> None:
 
 def test_validator_is_built_once_per_event(catalogue: EventCatalogue) -> None:
     catalogue.validate("thread.created", {"thread_id": "thr_1"})
+    fast = catalogue._fast["thread.created"]
+    assert fast and "thread.created" not in catalogue._validators  # valid payloads take the fast path
+    with pytest.raises(ValidationError):
+        catalogue.validate("thread.created", {"thread_id": 5})
     first = catalogue._validators["thread.created"]
-    catalogue.validate("thread.created", {"thread_id": "thr_2"})
+    with pytest.raises(ValidationError):
+        catalogue.validate("thread.created", {"thread_id": 6})
     assert catalogue._validators["thread.created"] is first
+    assert catalogue._fast["thread.created"] is fast
 
 
 # --- unknown names ----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Automations: records, lifecycle, and the SDK-shaped services."""

@@ -1,0 +1,211 @@
+"""Records: configs, automations and their runs (the seeds' field names, statuses and id prefixes).
+
+Plain slotted dataclasses rather than pydantic models: the event path creates one run record
+per matching automation and must stay in the low microseconds. Input validation happens at the
+service boundary (:mod:`graphflow.automations.service`); ``to_dict`` gives the API shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+__all__ = [
+    "AUTOMATION_STATUSES",
+    "AUTOMATION_TYPES",
+    "CATCHUP_POLICIES",
+    "OVERLAP_POLICIES",
+    "RUN_STATUSES",
+    "TERMINAL_RUN_STATUSES",
+    "Automation",
+    "AutomationRun",
+    "ConfigRecord",
+    "Page",
+    "Repeat",
+    "iso",
+]
+
+AutomationType = Literal["trigger", "scheduled", "invoked"]
+AutomationStatus = Literal["draft", "running", "paused"]
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+OverlapPolicy = Literal["skip", "buffer_one", "allow"]
+CatchupPolicy = Literal["none", "latest", "all"]
+
+AUTOMATION_TYPES: tuple[str, ...] = ("trigger", "scheduled", "invoked")
+AUTOMATION_STATUSES: tuple[str, ...] = ("draft", "running", "paused")
+RUN_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+OVERLAP_POLICIES: tuple[str, ...] = ("skip", "buffer_one", "allow")
+CATCHUP_POLICIES: tuple[str, ...] = ("none", "latest", "all")
+
+
+def iso(ts: float | None) -> str | None:
+    """A UNIX timestamp as ISO-8601 UTC (``2026-02-28T09:00:00Z``), or ``None``."""
+    if ts is None:
+        return None
+    text = datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class ConfigRecord:
+    """One version of a stored WorkflowGraph config (``cfg_…``); each update adds a version."""
+
+    id: str
+    app_id: str
+    version: int
+    name: str
+    document: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape."""
+        return {
+            "id": self.id,
+            "app_id": self.app_id,
+            "version": self.version,
+            "name": self.name,
+            "config": self.document,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(slots=True)
+class Repeat:
+    """How many times a scheduled automation fires: ``times`` (``None`` = forever) and ``completed``."""
+
+    times: int | None = None
+    completed: int = 0
+
+
+@dataclass(slots=True)
+class Automation:
+    """An automation (``aut_…``): binds a config to a trigger event, a schedule, or direct invocation.
+
+    ``enabled`` is derived: true iff ``status == "running"`` (the Herm shape).
+    """
+
+    id: str
+    app_id: str
+    name: str
+    type: str
+    status: str
+    config_id: str | None
+    created_at: float
+    updated_at: float
+    description: str | None = None
+    trigger: str | None = None
+    schedule: str | None = None
+    schedule_kind: str | None = None
+    schedule_display: str | None = None
+    timezone: str = "UTC"
+    run_as_user_id: str | None = None
+    lookup_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    repeat: Repeat = field(default_factory=Repeat)
+    overlap: str = "skip"
+    catchup: str = "latest"
+    misfire_grace: float = 60.0
+    max_catchup_runs: int = 10
+    jitter: float = 0.0
+    next_run_at: float | None = None
+    last_run_at: float | None = None
+    last_run_status: str | None = None
+    paused_reason: str | None = None
+    #: Incremented on every write; stores use it for optimistic concurrency.
+    revision: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the automation is running."""
+        return self.status == "running"
+
+    @property
+    def event(self) -> str:
+        """The event its config must have a trigger node for."""
+        if self.type == "scheduled":
+            return "workflow.scheduled"
+        if self.type == "invoked":
+            return "workflow.invoked"
+        return self.trigger or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape."""
+        data = asdict(self)
+        data.pop("revision")
+        for key in ("created_at", "updated_at", "next_run_at", "last_run_at"):
+            data[key] = iso(data[key])
+        data["enabled"] = self.enabled
+        return data
+
+
+@dataclass(slots=True)
+class AutomationRun:
+    """One execution (``atr_…``) of an automation's config.
+
+    ``result`` is ``{"payload", "output"}`` on success and ``{"error"}`` on failure. ``journal``
+    holds the per-node entries (as dicts) once the run has executed.
+    """
+
+    id: str
+    automation_id: str
+    app_id: str
+    trigger: str
+    payload: Any
+    status: str
+    config_id: str | None
+    config_version: int | None
+    created_at: float
+    updated_at: float
+    event_id: str | None = None
+    scheduled_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    run_as_user_id: str | None = None
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The workflow input: ``{"trigger": ..., "payload": ...}``."""
+        return {"trigger": self.trigger, "payload": self.payload}
+
+    def to_dict(self, *, journal: bool = True) -> dict[str, Any]:
+        """The API shape."""
+        data = {
+            "id": self.id,
+            "automation_id": self.automation_id,
+            "app_id": self.app_id,
+            "event_id": self.event_id,
+            "trigger": self.trigger,
+            "payload": self.payload,
+            "status": self.status,
+            "result": self.result,
+            "config_id": self.config_id,
+            "config_version": self.config_version,
+            "scheduled_at": iso(self.scheduled_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "run_as_user_id": self.run_as_user_id,
+        }
+        if journal:
+            data["journal"] = self.journal
+        return data
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a cursor-paginated listing: ``{data, next_cursor}``."""
+
+    data: list[Any]
+    next_cursor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape (items converted with their ``to_dict``)."""
+        return {"data": [d.to_dict() if hasattr(d, "to_dict") else d for d in self.data],
+                "next_cursor": self.next_cursor}

@@ -1,0 +1,226 @@
+"""MemoryStore: the :class:`~graphflow.abc.Store` contract in process memory (tests, ephemeral use).
+
+Nothing survives the process. Records are returned as shallow copies; the indexes (lookup keys,
+per-automation run lists, accepted event ids, fired occurrences) are what make the contract's
+uniqueness rules hold without scans.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from graphflow.abc import Store
+from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
+from graphflow.exceptions import ConflictError, NotFoundError
+
+__all__ = ["MemoryStore"]
+
+
+def _page(items: list[Any], limit: int) -> Page:
+    if len(items) > limit:
+        return Page(items[:limit], items[limit - 1].id)
+    return Page(items, None)
+
+
+class MemoryStore(Store):
+    """An in-memory store. Safe for one event loop (the engine's); not shared across processes."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, list[ConfigRecord]] = {}
+        self._automations: dict[str, Automation] = {}
+        self._lookup: dict[tuple[str, str], str] = {}
+        self._runs: dict[str, AutomationRun] = {}
+        self._runs_by_automation: dict[str, list[str]] = {}
+        self._occurrences: set[tuple[str, float]] = set()
+        self._events: set[tuple[str, str]] = set()
+        self._pending: dict[str, None] = {}
+
+    # -- configs ---------------------------------------------------------------------------
+
+    async def put_config(self, record: ConfigRecord) -> None:
+        versions = self._configs.setdefault(record.id, [])
+        if any(v.version == record.version for v in versions):
+            raise ConflictError(f"config {record.id!r} already has version {record.version}")
+        versions.append(copy.copy(record))
+
+    async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
+        versions = self._configs.get(config_id)
+        if not versions or versions[0].app_id != app_id:
+            return None
+        if version is None:
+            return copy.copy(versions[-1])
+        for record in versions:
+            if record.version == version:
+                return copy.copy(record)
+        return None
+
+    async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
+        latest = sorted(
+            (v[-1] for v in self._configs.values() if v and v[0].app_id == app_id),
+            key=lambda r: r.id,
+            reverse=True,
+        )
+        if cursor is not None:
+            latest = [r for r in latest if r.id < cursor]
+        return _page([copy.copy(r) for r in latest[: limit + 1]], limit)
+
+    async def delete_config(self, app_id: str, config_id: str) -> bool:
+        versions = self._configs.get(config_id)
+        if not versions or versions[0].app_id != app_id:
+            return False
+        del self._configs[config_id]
+        return True
+
+    # -- automations -------------------------------------------------------------------------
+
+    async def insert_automation(self, automation: Automation) -> None:
+        if automation.lookup_key is not None:
+            key = (automation.app_id, automation.lookup_key)
+            if key in self._lookup:
+                raise ConflictError(
+                    f"lookup_key {automation.lookup_key!r} is already used in app {automation.app_id!r}"
+                )
+            self._lookup[key] = automation.id
+        self._automations[automation.id] = copy.copy(automation)
+
+    async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
+        found = self._automations.get(automation_id)
+        return copy.copy(found) if found is not None and found.app_id == app_id else None
+
+    async def get_automation_by_lookup_key(self, app_id: str, lookup_key: str) -> Automation | None:
+        automation_id = self._lookup.get((app_id, lookup_key))
+        return await self.get_automation(app_id, automation_id) if automation_id else None
+
+    async def list_automations(
+        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
+    ) -> Page:
+        items = [
+            a for a in self._automations.values()
+            if a.app_id == app_id and (type is None or a.type == type) and (cursor is None or a.id < cursor)
+        ]
+        items.sort(key=lambda a: a.id, reverse=True)
+        return _page([copy.copy(a) for a in items[: limit + 1]], limit)
+
+    async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
+        stored = self._automations.get(automation.id)
+        if stored is None or stored.app_id != automation.app_id:
+            raise NotFoundError("automation", automation.id)
+        if stored.revision != expected_revision:
+            raise ConflictError(
+                f"automation {automation.id!r} was changed concurrently (revision "
+                f"{stored.revision}, expected {expected_revision}); read it again and retry"
+            )
+        if automation.lookup_key != stored.lookup_key:
+            if automation.lookup_key is not None:
+                key = (automation.app_id, automation.lookup_key)
+                if key in self._lookup:
+                    raise ConflictError(f"lookup_key {automation.lookup_key!r} is already used")
+                self._lookup[key] = automation.id
+            if stored.lookup_key is not None:
+                self._lookup.pop((stored.app_id, stored.lookup_key), None)
+        self._automations[automation.id] = copy.copy(automation)
+
+    async def delete_automation(self, app_id: str, automation_id: str) -> bool:
+        stored = self._automations.get(automation_id)
+        if stored is None or stored.app_id != app_id:
+            return False
+        del self._automations[automation_id]
+        if stored.lookup_key is not None:
+            self._lookup.pop((app_id, stored.lookup_key), None)
+        return True
+
+    async def running_automations(self, *, type: str | None = None) -> list[Automation]:
+        return [
+            copy.copy(a) for a in self._automations.values()
+            if a.status == "running" and (type is None or a.type == type)
+        ]
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def accept_event(
+        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+    ) -> bool:
+        key = (app_id, event_id)
+        if key in self._events:
+            return False
+        self._events.add(key)
+        for run in runs:
+            self._store_run(run)
+        return True
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _store_run(self, run: AutomationRun) -> None:
+        self._runs[run.id] = run
+        self._runs_by_automation.setdefault(run.automation_id, []).append(run.id)
+        if run.status == "pending":
+            self._pending[run.id] = None
+
+    async def insert_runs(self, runs: Iterable[AutomationRun]) -> list[AutomationRun]:
+        stored: list[AutomationRun] = []
+        for run in runs:
+            if run.scheduled_at is not None:
+                occurrence = (run.automation_id, run.scheduled_at)
+                if occurrence in self._occurrences:
+                    continue
+                self._occurrences.add(occurrence)
+            self._store_run(run)
+            stored.append(run)
+        return stored
+
+    async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
+        run = self._runs.get(run_id)
+        return copy.copy(run) if run is not None and run.app_id == app_id else None
+
+    async def list_runs(
+        self,
+        app_id: str,
+        automation_id: str,
+        *,
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        items: list[AutomationRun] = []
+        runs = self._runs
+        for run_id in reversed(self._runs_by_automation.get(automation_id, ())):
+            if cursor is not None and run_id >= cursor:
+                continue
+            run = runs.get(run_id)
+            if run is None or run.app_id != app_id or (status is not None and run.status != status):
+                continue
+            items.append(copy.copy(run))
+            if len(items) > limit:
+                break
+        return _page(items, limit)
+
+    async def update_run(self, run: AutomationRun) -> None:
+        if run.id not in self._runs:
+            raise NotFoundError("run", run.id)
+        self._runs[run.id] = run
+        if run.status == "pending":
+            self._pending[run.id] = None
+        else:
+            self._pending.pop(run.id, None)
+
+    async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
+        cancelled = []
+        for run_id in self._runs_by_automation.get(automation_id, ()):
+            run = self._runs[run_id]
+            if run.status == "pending" and run.app_id == app_id:
+                run.status = "cancelled"
+                run.updated_at = run.finished_at = now
+                run.result = {"error": "cancelled: the automation was paused or deleted"}
+                self._pending.pop(run_id, None)
+                cancelled.append(run_id)
+        return cancelled
+
+    async def pending_runs(self, limit: int) -> list[AutomationRun]:
+        out = []
+        for run_id in self._pending:
+            out.append(copy.copy(self._runs[run_id]))
+            if len(out) >= limit:
+                break
+        return out

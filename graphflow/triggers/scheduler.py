@@ -1,0 +1,175 @@
+"""The scheduler: fires running scheduled automations at their next instants.
+
+Next fire times live in a heap (no scan of all automations per tick). Each entry carries a
+sequence number, so replacing or removing an automation never searches the heap: stale entries
+are skipped when they surface. Cron next fires are cached by (expression, zone, minute) — cron
+has minute resolution, so every automation sharing an expression shares one computation, which
+is what lets 100,000 automations register in well under the 2 s budget.
+
+Missed instants follow the automation's catch-up policy (``none``, ``latest``, ``all``, capped
+by ``max_catchup_runs``) once they are later than ``misfire_grace``; overlap and ``repeat`` are
+the engine's job (:meth:`graphflow.engine.engine.Engine.fire_scheduled`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from graphflow.automations.model import Automation
+from graphflow.events import RunSkipped
+
+if TYPE_CHECKING:
+    from graphflow.engine.engine import Engine
+    from graphflow.triggers.schedules import Schedule
+
+__all__ = ["MAX_BACKLOG_SCAN", "Scheduler"]
+
+#: Most missed instants walked when catching up (a minutely schedule missed for a week is ~10k).
+MAX_BACKLOG_SCAN = 20_000
+
+
+@lru_cache(maxsize=4096)
+def _schedule(kind: str, expression: str, zone: str) -> Schedule:
+    from graphflow.triggers.schedules import Schedule
+
+    return Schedule.from_dict({"kind": kind, "expression": expression, "timezone": zone})
+
+
+@lru_cache(maxsize=65_536)
+def _cron_next(expression: str, zone: str, minute: int) -> float | None:
+    from graphflow.triggers.schedules import next_fire
+
+    found = next_fire(_schedule("cron", expression, zone), datetime.fromtimestamp(minute * 60, timezone.utc))
+    return found.timestamp() if found is not None else None
+
+
+def next_after(automation: Automation, after: float, anchor: float | None = None) -> float | None:
+    """The automation's first fire strictly after ``after`` (UNIX seconds), or ``None``."""
+    kind = automation.schedule_kind
+    if kind is None or automation.schedule is None:
+        return None
+    if kind == "cron":
+        # Cron fires on whole minutes: the next fire after t is the next after floor(t / 60).
+        return _cron_next(automation.schedule, automation.timezone, int(after // 60))
+    from graphflow.triggers.schedules import next_fire
+
+    schedule = _schedule(kind, automation.schedule, automation.timezone)
+    anchor_dt = datetime.fromtimestamp(anchor, timezone.utc) if anchor is not None else None
+    found = next_fire(schedule, datetime.fromtimestamp(after, timezone.utc), anchor=anchor_dt)
+    return found.timestamp() if found is not None else None
+
+
+class _Entry:
+    __slots__ = ("automation", "due", "seq")
+
+    def __init__(self, automation: Automation, due: float, seq: int) -> None:
+        self.automation = automation
+        self.due = due
+        self.seq = seq
+
+
+class Scheduler:
+    """Keeps every running scheduled automation's next fire and fires it on time."""
+
+    def __init__(self, engine: Engine, *, rand: Any = random.random) -> None:
+        self._engine = engine
+        self._heap: list[tuple[float, int, str]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._seq = itertools.count()
+        self._wake = anyio.Event()
+        self._rand = rand
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def first_fire(self, automation: Automation) -> float | None:
+        """The next fire from now (what activation records as ``next_run_at``)."""
+        now = self._engine.clock.now()
+        if automation.schedule_kind == "interval":
+            return next_after(automation, now, anchor=now)
+        if automation.schedule_kind == "once":
+            return next_after(automation, now - automation.misfire_grace)
+        return next_after(automation, now)
+
+    def put(self, automation: Automation) -> None:
+        """Track (or re-track) a running scheduled automation at its ``next_run_at``."""
+        due = automation.next_run_at
+        if due is None:
+            self.discard(automation.id)
+            return
+        seq = next(self._seq)
+        self._entries[automation.id] = _Entry(automation, due, seq)
+        fire_at = due + (automation.jitter * self._rand() if automation.jitter else 0.0)
+        heapq.heappush(self._heap, (fire_at, seq, automation.id))
+        if self._heap[0][1] == seq:
+            self._wake.set()
+
+    def discard(self, automation_id: str) -> None:
+        """Stop tracking an automation (its heap entry is skipped when it surfaces)."""
+        self._entries.pop(automation_id, None)
+
+    def due_at(self, automation_id: str) -> float | None:
+        """The tracked next fire of an automation, if any."""
+        entry = self._entries.get(automation_id)
+        return entry.due if entry is not None else None
+
+    async def run(self) -> None:
+        """Fire due automations forever (the engine runs this in its task group)."""
+        clock = self._engine.clock
+        heap = self._heap
+        while True:
+            now = clock.now()
+            while heap and heap[0][0] <= now:
+                _, seq, automation_id = heapq.heappop(heap)
+                entry = self._entries.get(automation_id)
+                if entry is None or entry.seq != seq:
+                    continue  # replaced or removed since it was pushed
+                del self._entries[automation_id]
+                await self._fire(entry, now)
+            self._wake = wake = anyio.Event()
+            await clock.wait(wake, heap[0][0] if heap else None)
+
+    async def _fire(self, entry: _Entry, now: float) -> None:
+        automation = entry.automation
+        instants, skipped = self._instants(automation, entry.due, now)
+        last = instants[-1] if instants else entry.due
+        anchor = last if automation.schedule_kind == "interval" else None
+        following = next_after(automation, max(now, last), anchor=anchor)
+        if skipped:
+            self._engine.announce(RunSkipped(at=now, app_id=automation.app_id, automation_id=automation.id,
+                                             reason="missed", scheduled_at=entry.due))
+        await self._engine.fire_scheduled(automation, instants, following)
+
+    def _instants(self, automation: Automation, due: float, now: float) -> tuple[list[float], int]:
+        """The instants to fire now, and how many missed ones are dropped (the catch-up policy)."""
+        if due >= now - automation.misfire_grace:
+            return [due], 0
+        if automation.catchup == "none":
+            missed = self._backlog(automation, due, now, limit=MAX_BACKLOG_SCAN)
+            return [], len(missed)
+        missed = self._backlog(automation, due, now, limit=MAX_BACKLOG_SCAN)
+        if automation.catchup == "latest":
+            return [missed[-1]], len(missed) - 1
+        keep = missed[-automation.max_catchup_runs :]
+        return keep, len(missed) - len(keep)
+
+    @staticmethod
+    def _backlog(automation: Automation, due: float, now: float, *, limit: int) -> list[float]:
+        """Missed instants from ``due`` up to ``now`` (at most ``limit``, keeping the latest)."""
+        instants = [due]
+        current = due
+        anchor = due if automation.schedule_kind == "interval" else None
+        while len(instants) < limit:
+            nxt = next_after(automation, current, anchor=anchor)
+            if nxt is None or nxt > now:
+                break
+            instants.append(nxt)
+            current = nxt
+        return instants
