@@ -8,7 +8,7 @@ service boundary (:mod:`graphflow.automations.service`); ``to_dict`` gives the A
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -44,7 +44,7 @@ def iso(ts: float | None) -> str | None:
     """A UNIX timestamp as ISO-8601 UTC (``2026-02-28T09:00:00Z``), or ``None``."""
     if ts is None:
         return None
-    text = datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    text = datetime.fromtimestamp(ts, UTC).isoformat()
     return text.replace("+00:00", "Z")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -399,7 +399,7 @@ class AutomationService:
 
         try:
             return parse_schedule(values["schedule"], timezone=values.get("timezone") or "UTC",
-                                  now=datetime.fromtimestamp(self._engine.clock.now(), timezone.utc))
+                                  now=datetime.fromtimestamp(self._engine.clock.now(), UTC))
         except ValidationError as exc:
             raise ValidationError([Problem("$.schedule", p.message, p.hint) for p in exc.problems],
                                   subject="automation") from None
@@ -433,4 +433,4 @@ class AutomationService:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

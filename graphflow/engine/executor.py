@@ -5,14 +5,13 @@ lock per node — and the only per-node work is the node itself, two journal ent
 someone listens) two events. Retries and timeouts cost only on nodes that declare them.
 Parallel branches and map items get real tasks; on asyncio (3.11+) they use
 ``asyncio.TaskGroup`` (~4 µs per task) rather than an AnyIO task group (~22 µs in anyio ≥ 4.14),
-and anyio's own group everywhere else. Cancellation and timeouts use AnyIO cancel scopes.
+and AnyIO's own group on other backends (trio). Cancellation and timeouts use AnyIO cancel scopes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,13 +36,6 @@ from graphflow.exceptions import GraphflowError, NodeExecutionError, Problem, Va
 from graphflow.graph.model import Node, WorkflowGraph
 from graphflow.graph.validation import no_trigger_problem
 from graphflow.ids import new_id
-
-if sys.version_info >= (3, 11):
-    _TaskGroup: Any = asyncio.TaskGroup
-else:  # pragma: no cover - exercised on 3.10 only
-    from exceptiongroup import BaseExceptionGroup
-
-    _TaskGroup = None
 
 __all__ = ["Executor", "Goto", "NodeFailure", "RunResult", "RunStatus", "failure_input"]
 
@@ -378,8 +370,8 @@ class Executor:
             NodeFailure: the first node failure among the jobs.
         """
         try:
-            if _TaskGroup is not None and _on_asyncio():
-                async with _TaskGroup() as tg:
+            if _on_asyncio():
+                async with asyncio.TaskGroup() as tg:
                     for job in jobs:
                         tg.create_task(job())
             else:

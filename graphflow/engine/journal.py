@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 __all__ = ["Journal", "JournalEntry"]
@@ -40,7 +40,7 @@ class JournalEntry(NamedTuple):
             "type": self.type,
             "node_id": self.node_id,
             "attempt": self.attempt,
-            "at": datetime.fromtimestamp(self.at, timezone.utc).isoformat().replace("+00:00", "Z"),
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat().replace("+00:00", "Z"),
         }
         if self.scope:
             data["scope"] = self.scope

@@ -7,6 +7,7 @@ from graphflow.nodes.condition import ConditionNode
 from graphflow.nodes.delay import DelayNode
 from graphflow.nodes.emit import EmitEventNode
 from graphflow.nodes.end import EndNode
+from graphflow.nodes.http import HttpRequestNode
 from graphflow.nodes.map import MapNode
 from graphflow.nodes.parallel import ParallelNode
 from graphflow.nodes.script import ScriptNode
@@ -21,6 +22,7 @@ KINDS: tuple[type[Node], ...] = (
     ConditionNode,
     ParallelNode,
     MapNode,
+    HttpRequestNode,
     DelayNode,
     SubWorkflowNode,
     EmitEventNode,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -66,6 +66,6 @@ class DelayNode(Node):
                 f"until must be an ISO-8601 time, got {value!r:.80}", code="script_error", retryable=False
             ) from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         await anyio.sleep(max(0.0, when.timestamp() - time.time()))
         return input

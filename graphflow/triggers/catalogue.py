@@ -16,7 +16,6 @@ import difflib
 import json
 import math
 import re
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,10 +34,7 @@ from referencing.exceptions import Unresolvable
 from graphflow.exceptions import ConflictError, LimitExceededError, Problem, ValidationError
 
 if TYPE_CHECKING:
-    if sys.version_info >= (3, 11):
-        from importlib.resources.abc import Traversable
-    else:
-        from importlib.abc import Traversable
+    from importlib.resources.abc import Traversable
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",

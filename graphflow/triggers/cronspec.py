@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from croniter import CroniterError, croniter
@@ -48,7 +48,6 @@ __all__ = [
 #: The most local wall times one next-fire search may look at before giving up.
 MAX_CANDIDATES = 1000
 
-UTC = timezone.utc
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: (name, low, high, names) for the five fields; weekday 7 is Sunday, as in every cron.

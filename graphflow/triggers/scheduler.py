@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ def _schedule(kind: str, expression: str, zone: str) -> Schedule:
 def _cron_next(expression: str, zone: str, minute: int) -> float | None:
     from graphflow.triggers.schedules import next_fire
 
-    found = next_fire(_schedule("cron", expression, zone), datetime.fromtimestamp(minute * 60, timezone.utc))
+    found = next_fire(_schedule("cron", expression, zone), datetime.fromtimestamp(minute * 60, UTC))
     return found.timestamp() if found is not None else None
 
 
@@ -61,8 +61,8 @@ def next_after(automation: Automation, after: float, anchor: float | None = None
     from graphflow.triggers.schedules import next_fire
 
     schedule = _schedule(kind, automation.schedule, automation.timezone)
-    anchor_dt = datetime.fromtimestamp(anchor, timezone.utc) if anchor is not None else None
-    found = next_fire(schedule, datetime.fromtimestamp(after, timezone.utc), anchor=anchor_dt)
+    anchor_dt = datetime.fromtimestamp(anchor, UTC) if anchor is not None else None
+    found = next_fire(schedule, datetime.fromtimestamp(after, UTC), anchor=anchor_dt)
     return found.timestamp() if found is not None else None
 
 

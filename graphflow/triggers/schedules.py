@@ -24,13 +24,12 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, Literal
 
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.triggers.cronspec import (
-    UTC,
     compile_cron,
     next_cron_fire,
     resolve_wall_time,
