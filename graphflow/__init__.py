@@ -40,7 +40,28 @@ _EXPORTS: dict[str, str] = {
     "Subscription": "graphflow.engine.notify",
     "run_graph": "graphflow.engine.run",
     "run_graph_sync": "graphflow.engine.run",
+    # automations
+    "Engine": "graphflow.engine.engine",
+    "PublishResult": "graphflow.engine.engine",
+    "SyncEngine": "graphflow.engine.sync",
+    "Automation": "graphflow.automations.model",
+    "AutomationRun": "graphflow.automations.model",
+    "ConfigRecord": "graphflow.automations.model",
+    "Page": "graphflow.automations.model",
+    "Store": "graphflow.abc",
+    "MemoryStore": "graphflow.stores.memory",
+    "Clock": "graphflow.clock",
+    "SystemClock": "graphflow.clock",
+    "FakeClock": "graphflow.clock",
+    "EventCatalogue": "graphflow.triggers.catalogue",
+    "EventType": "graphflow.triggers.catalogue",
+    "Schedule": "graphflow.triggers.schedules",
+    "parse_schedule": "graphflow.triggers.schedules",
+    "describe_schedule": "graphflow.triggers.schedules",
+    "explain_schedule": "graphflow.triggers.schedules",
     # nodes
+    "EgressPolicy": "graphflow.nodes.egress",
+    "EgressClient": "graphflow.nodes.http",
     "node": "graphflow.nodes.registry",
     "register_node": "graphflow.nodes.registry",
     "NodeRegistry": "graphflow.nodes.registry",
@@ -72,6 +93,14 @@ _EXPORTS: dict[str, str] = {
     "NodeStarted": "graphflow.events",
     "NodeCompleted": "graphflow.events",
     "NodeFailed": "graphflow.events",
+    "AutomationCreated": "graphflow.events",
+    "AutomationUpdated": "graphflow.events",
+    "AutomationActivated": "graphflow.events",
+    "AutomationPaused": "graphflow.events",
+    "AutomationReset": "graphflow.events",
+    "AutomationDeleted": "graphflow.events",
+    "EventAccepted": "graphflow.events",
+    "RunSkipped": "graphflow.events",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -91,19 +120,32 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from graphflow.abc import Store
+    from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
+    from graphflow.clock import Clock, FakeClock, SystemClock
     from graphflow.engine.context import NodeContext
+    from graphflow.engine.engine import Engine, PublishResult
     from graphflow.engine.executor import Executor, Goto, RunResult
     from graphflow.engine.journal import JournalEntry
     from graphflow.engine.notify import Subscription
     from graphflow.engine.run import run_graph, run_graph_sync
+    from graphflow.engine.sync import SyncEngine
     from graphflow.events import (
+        AutomationActivated,
+        AutomationCreated,
+        AutomationDeleted,
+        AutomationPaused,
+        AutomationReset,
+        AutomationUpdated,
         EngineEvent,
+        EventAccepted,
         NodeCompleted,
         NodeFailed,
         NodeStarted,
         RunCancelled,
         RunCompleted,
         RunFailed,
+        RunSkipped,
         RunStarted,
     )
     from graphflow.exceptions import (
@@ -125,5 +167,10 @@ if TYPE_CHECKING:
     from graphflow.graph.render import render_graph
     from graphflow.graph.schema import graph_schema
     from graphflow.graph.validation import require_trigger
+    from graphflow.nodes.egress import EgressPolicy
+    from graphflow.nodes.http import EgressClient
     from graphflow.nodes.registry import NodeRegistry, node, register_node
     from graphflow.scripts import Script, ScriptLimits, Template, compile_script, compile_template
+    from graphflow.stores.memory import MemoryStore
+    from graphflow.triggers.catalogue import EventCatalogue, EventType
+    from graphflow.triggers.schedules import Schedule, describe_schedule, explain_schedule, parse_schedule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from graphflow.cli import graphs
+from graphflow.cli import graphs, triggers
 
 __all__ = ["app", "main"]
 
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 graphs.register(app)
+triggers.register(app)
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "Schedule",
     "ScheduleKind",
     "describe_schedule",
+    "explain_schedule",
     "next_fire",
     "next_fires",
     "parse_schedule",
@@ -361,3 +362,17 @@ def next_fires(schedule: Schedule, after: datetime, count: int, *, anchor: datet
         if current is not None:
             fires.append(current)
     return fires
+
+
+def explain_schedule(
+    text: str, *, timezone: str = "UTC", count: int = 5, now: datetime | None = None
+) -> dict[str, Any]:
+    """Parse ``text`` and return its normalized form, its display and its next ``count`` fires.
+
+    Raises:
+        ValidationError: the schedule is not valid.
+    """
+    moment = _utc(now, "now")
+    schedule = parse_schedule(text, timezone=timezone, now=moment)
+    fires = next_fires(schedule, moment, count, anchor=moment if schedule.kind == "interval" else None)
+    return {**schedule.to_dict(), "next": [f.isoformat().replace("+00:00", "Z") for f in fires]}

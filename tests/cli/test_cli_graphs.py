@@ -78,3 +78,19 @@ def test_python_dash_m_works(examples_dir: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "graphflow", "validate", str(examples_dir / "archastro-sample.json")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_schedule_command() -> None:
+    result = runner.invoke(app, ["schedule", "every monday at 9am", "--next", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["expression"] == "0 9 * * 1" and info["display"] == "Weekly, Mondays at 9:00 AM"
+    assert len(info["next"]) == 2 and all(f.endswith("09:00:00Z") for f in info["next"])
+    bad = runner.invoke(app, ["schedule", "30m"])
+    assert bad.exit_code == 1 and "every 30m" in bad.output
+
+
+def test_events_command() -> None:
+    result = runner.invoke(app, ["events"])
+    assert result.exit_code == 0
+    assert "thread.member_joined" in result.output and "workflow.scheduled" not in result.output
