@@ -1,14 +1,14 @@
 """Validation of automation create/update requests (the service boundary).
 
-One pydantic model checks every field and reports all problems at once with ``$.field`` paths;
-cross-field rules (a trigger for ``trigger`` automations, a schedule for ``scheduled`` ones, the
-event existing in the catalogue, the schedule parsing) are checked after it, in the same error.
+One pydantic model checks every field; cross-field rules (a trigger for ``trigger`` automations,
+a schedule for ``scheduled`` ones) and the caller's checks (the event existing in the catalogue,
+the schedule parsing) run as well, and every problem is reported at once with its ``$.field`` path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import pydantic
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.graph.durations import Duration
 
-__all__ = ["MAX_LIMIT", "AutomationFields", "check_limit", "parse_fields"]
+__all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "parse_fields"]
 
 MAX_LIMIT = 100
 _METADATA_MAX_CHARS = 16_384
@@ -55,8 +55,22 @@ class AutomationFields(BaseModel):
     enabled: bool | None = None
 
 
-def parse_fields(data: Mapping[str, Any], *, partial: bool, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+#: Extra checks a caller adds (event names, schedules): given the values — validated where they
+#: could be, raw otherwise — and the names of the fields that already failed, return problems.
+ExtraCheck = Callable[[Mapping[str, Any], frozenset[str]], list[Problem]]
+
+
+def parse_fields(
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    base: Mapping[str, Any] | None = None,
+    extra: ExtraCheck | None = None,
+) -> dict[str, Any]:
     """Validate ``data``; with ``partial``, merge it over ``base`` (an update).
+
+    Field checks, cross-field rules and the caller's ``extra`` checks all run, so one error lists
+    every problem; a rule is skipped only when a field it reads has already failed.
 
     Returns the validated fields that were given (all fields when not partial).
 
@@ -66,41 +80,50 @@ def parse_fields(data: Mapping[str, Any], *, partial: bool, base: Mapping[str, A
     if not isinstance(data, Mapping):
         raise ValidationError("the request body must be an object", subject="automation")
     merged = {**(base or {}), **data}
+    problems: list[Problem] = []
     try:
-        model = AutomationFields.model_validate(merged)
+        values = AutomationFields.model_validate(merged).model_dump()
     except pydantic.ValidationError as exc:
-        problems = []
         for error in exc.errors(include_url=False):
             loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = f"unknown field {str(error['loc'][-1])!r}"
             problems.append(Problem(f"${loc}", message))
-        raise ValidationError(problems, subject="automation") from None
-    problems = []
-    try:
-        encoded = json.dumps(model.metadata)
-    except (TypeError, ValueError):
-        problems.append(Problem("$.metadata", "metadata must be a JSON object"))
-    else:
-        if len(encoded) > _METADATA_MAX_CHARS:
-            problems.append(Problem("$.metadata", f"metadata is larger than {_METADATA_MAX_CHARS} characters"))
-    if model.type == "trigger" and not model.trigger:
-        problems.append(Problem("$.trigger", "a trigger automation needs 'trigger' (an event name)",
-                                "list events with engine.automations.events(app_id)"))
-    if model.type != "trigger" and model.trigger:
-        problems.append(Problem("$.trigger", f"a {model.type} automation has no 'trigger'"))
-    if model.type == "scheduled" and not model.schedule:
-        problems.append(Problem("$.schedule", "a scheduled automation needs 'schedule'",
-                                "e.g. '0 9 * * *' or 'every monday at 9am'"))
-    if model.type != "scheduled" and model.schedule:
-        problems.append(Problem("$.schedule", f"a {model.type} automation has no 'schedule'"))
+        # Go on with the raw values so the rules below still report their own problems.
+        values = {k: v.strip() if isinstance(v, str) else v for k, v in merged.items()}
+        values.setdefault("type", "trigger")
+    failed = frozenset(p.path[2:].split(".")[0].split("[")[0] for p in problems)
+    if "metadata" not in failed:
+        try:
+            encoded = json.dumps(values.get("metadata") or {})
+        except (TypeError, ValueError):
+            problems.append(Problem("$.metadata", "metadata must be a JSON object"))
+        else:
+            if len(encoded) > _METADATA_MAX_CHARS:
+                problems.append(Problem("$.metadata", f"metadata is larger than {_METADATA_MAX_CHARS} characters"))
+    kind = values.get("type")
+    if "type" not in failed:
+        if "trigger" not in failed:
+            if kind == "trigger" and not values.get("trigger"):
+                problems.append(Problem("$.trigger", "a trigger automation needs 'trigger' (an event name)",
+                                        "list events with engine.automations.events(app_id)"))
+            if kind != "trigger" and values.get("trigger"):
+                problems.append(Problem("$.trigger", f"a {kind} automation has no 'trigger'"))
+        if "schedule" not in failed:
+            if kind == "scheduled" and not values.get("schedule"):
+                problems.append(Problem("$.schedule", "a scheduled automation needs 'schedule'",
+                                        "e.g. '0 9 * * *' or 'every monday at 9am'"))
+            if kind != "scheduled" and values.get("schedule"):
+                problems.append(Problem("$.schedule", f"a {kind} automation has no 'schedule'"))
+    if extra is not None:
+        failed = frozenset(p.path[2:].split(".")[0].split("[")[0] for p in problems)
+        problems.extend(extra(values, failed))
     if problems:
         raise ValidationError(problems, subject="automation")
-    values = model.model_dump()
     if values["repeat"] is None:
         values["repeat"] = {"times": None}
-    return values if not partial else {k: values[k] for k in merged}
+    return values if not partial else {k: values[k] for k in data}
 
 
 def check_limit(limit: int) -> int:

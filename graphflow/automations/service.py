@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from graphflow.automations.inputs import check_limit, parse_fields
 from graphflow.automations.lifecycle import next_status
 from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page, Repeat
+from graphflow.engine.engine import INTERNAL_EVENTS, check_app
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -58,6 +59,7 @@ class ConfigService:
         Raises:
             ValidationError: the graph is not valid; nothing is stored.
         """
+        check_app(app_id)
         graph = load_graph(source if not isinstance(source, Path) else str(source))
         now = self._engine.clock.now()
         record = ConfigRecord(new_id("cfg_"), app_id, 1, graph.name, graph.to_dict(), now, now)
@@ -150,8 +152,8 @@ class AutomationService:
             ConflictError: ``lookup_key`` is already used in this app.
         """
         engine = self._engine
-        values = parse_fields({**(data or {}), **fields}, partial=False)
-        self._check_trigger(values)
+        check_app(app_id)
+        values = parse_fields({**(data or {}), **fields}, partial=False, extra=self._field_problems)
         schedule = self._schedule(values)
         enabled = values.pop("enabled")
         now = engine.clock.now()
@@ -213,10 +215,10 @@ class AutomationService:
             "catchup": automation.catchup, "misfire_grace": automation.misfire_grace,
             "max_catchup_runs": automation.max_catchup_runs, "jitter": automation.jitter,
         }
-        values = parse_fields(changes, partial=True, base=base)
+        values = parse_fields(changes, partial=True, base=base,
+                              extra=lambda v, failed: self._field_problems(v, failed, changed=changes))
         enabled = values.pop("enabled", None)
         merged = {**base, **values}
-        self._check_trigger(merged)
         schedule_changed = any(k in values for k in ("schedule", "timezone", "type"))
         schedule = self._schedule(merged) if schedule_changed else None
         revision = automation.revision
@@ -231,6 +233,8 @@ class AutomationService:
             await self._check_activation(automation)
             if schedule_changed and schedule is not None:
                 automation.next_run_at = engine.scheduler.first_fire(automation)
+        elif enabled is True:
+            await self._check_activation(automation)  # before saving: a refused update changes nothing
         automation.updated_at = engine.clock.now()
         automation.revision += 1
         await engine.store.update_automation(automation, expected_revision=revision)
@@ -252,7 +256,7 @@ class AutomationService:
         await self._load(app_id, automation_id)
         engine._untrack(automation_id)
         await engine.store.delete_automation(app_id, automation_id)
-        await engine.store.cancel_pending_runs(app_id, automation_id, engine.clock.now())
+        await engine._cancel_pending(app_id, automation_id)
         engine.announce(AutomationDeleted(at=engine.clock.now(), app_id=app_id, automation_id=automation_id))
 
     async def activate(self, app_id: str, automation_id: str) -> Automation:
@@ -287,7 +291,7 @@ class AutomationService:
         automation.next_run_at = None
         await self._save(automation)
         engine.buffered.pop(automation_id, None)
-        await engine.store.cancel_pending_runs(app_id, automation_id, engine.clock.now())
+        await engine._cancel_pending(app_id, automation_id)
         engine.announce(AutomationPaused(at=automation.updated_at, app_id=app_id, automation_id=automation_id,
                                          reason=reason))
         return automation
@@ -345,7 +349,7 @@ class AutomationService:
     async def events(self, app_id: str) -> builtins.list[dict[str, Any]]:
         """The events trigger automations can listen for: ``[{name, description}, ...]``."""
         return [{"name": e.name, "description": e.description, "category": e.category}
-                for e in self._engine.catalogue.list() if not e.internal]
+                for e in self._engine.catalogue.list() if not (e.internal or e.name in INTERNAL_EVENTS)]
 
     async def runs(self, app_id: str, automation_id: str, *, status: str | None = None,
                    cursor: str | None = None, limit: int = 50) -> Page:
@@ -385,24 +389,50 @@ class AutomationService:
         await engine.store.update_automation(automation, expected_revision=revision)
         engine._track(automation)
 
-    def _check_trigger(self, values: Mapping[str, Any]) -> None:
-        if values.get("type") == "trigger" and values.get("trigger"):
-            event = self._engine.catalogue.get(values["trigger"])
-            if event.internal:
-                raise ValidationError([Problem("$.trigger", f"{event.name!r} is internal",
-                                               "use type 'scheduled' for schedules")], subject="automation")
+    def _field_problems(self, values: Mapping[str, Any], failed: frozenset[str],
+                        changed: Mapping[str, Any] | None = None) -> builtins.list[Problem]:
+        """The checks ``parse_fields`` cannot make alone: the event exists and is public, the schedule parses.
+
+        On update (``changed`` given) only what changes is checked again: a one-shot that has
+        fired must stay renamable although its instant is now in the past.
+        """
+        problems: builtins.list[Problem] = []
+        kind = values.get("type")
+        if "type" in failed:
+            return problems
+
+        def touched(*keys: str) -> bool:
+            return changed is None or any(key in changed for key in keys)
+
+        if kind == "trigger" and values.get("trigger") and "trigger" not in failed and touched("trigger", "type"):
+            try:
+                event = self._engine.catalogue.get(values["trigger"])
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            else:
+                if event.internal or event.name in INTERNAL_EVENTS:
+                    problems.append(Problem("$.trigger", f"{event.name!r} is internal: graphflow fires it itself",
+                                            "use type 'scheduled' for schedules, 'invoked' for direct calls"))
+        if (kind == "scheduled" and values.get("schedule") and not failed & {"schedule", "timezone"}
+                and touched("schedule", "timezone", "type")):
+            try:
+                self._schedule(values)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+        return problems
 
     def _schedule(self, values: Mapping[str, Any]) -> Any:
+        """The parsed schedule of a scheduled automation (``None`` for other types).
+
+        Raises:
+            ValidationError: with path ``$.schedule`` or ``$.timezone``.
+        """
         if values.get("type") != "scheduled":
             return None
         from graphflow.triggers.schedules import parse_schedule
 
-        try:
-            return parse_schedule(values["schedule"], timezone=values.get("timezone") or "UTC",
-                                  now=datetime.fromtimestamp(self._engine.clock.now(), UTC))
-        except ValidationError as exc:
-            raise ValidationError([Problem("$.schedule", p.message, p.hint) for p in exc.problems],
-                                  subject="automation") from None
+        return parse_schedule(values["schedule"], timezone=values.get("timezone") or "UTC",
+                              now=datetime.fromtimestamp(self._engine.clock.now(), UTC))
 
     @staticmethod
     def _apply_schedule(automation: Automation, schedule: Any) -> None:
@@ -430,6 +460,10 @@ class AutomationService:
         except ValidationError as exc:
             raise ValidationError([Problem("$.config_id", p.message, p.hint) for p in exc.problems],
                                   subject=f"automation {automation.id!r}") from None
+        if automation.type == "scheduled" and self._engine.scheduler.first_fire(automation) is None:
+            raise ValidationError([Problem("$.schedule", f"the schedule {automation.schedule!r} will not fire again",
+                                           "set a new schedule, e.g. 'in 30m' or '0 9 * * *'")],
+                                  subject=f"automation {automation.id!r}")
 
 
 def _iso(ts: float) -> str:

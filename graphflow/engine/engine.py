@@ -193,7 +193,9 @@ class Engine:
                          "use automations.trigger() / invoke() to start a run directly")],
                 subject="event",
             )
-        _check_app(app_id)
+        check_app(app_id)
+        if not self.started:  # before anything is recorded: the runs could not be queued
+            raise RuntimeError("the engine is not started: use 'async with Engine() as engine:'")
         self.catalogue.validate(name, payload)
         event_id = id or new_id("evt_")
         now = self.clock.now()
@@ -220,7 +222,7 @@ class Engine:
         Raises:
             ValidationError: unknown event or (when ``payload`` is given) an invalid payload.
         """
-        _check_app(app_id)
+        check_app(app_id)
         if payload is not None:
             self.catalogue.validate(name, payload)
         else:
@@ -258,8 +260,10 @@ class Engine:
         (automation, scheduled instant) is unique in the store, so a repeat cannot either.
 
         Overlap: ``skip`` drops instants while a run is queued or executing; ``buffer_one`` keeps
-        one run waiting behind it; ``allow`` starts them all. ``repeat.times`` reached (or a
-        one-shot done) leaves the automation ``paused`` with ``paused_reason`` ``"completed"``.
+        one run waiting behind it; ``allow`` starts them all. The instants of one catch-up batch
+        (``catchup: all``) do not overlap each other: when nothing is busy, they all start.
+        ``repeat.times`` reached (or a one-shot done) leaves the automation ``paused`` with
+        ``paused_reason`` ``"completed"``.
         """
         store = self.store
         automation = await store.get_automation(snapshot.app_id, snapshot.id)
@@ -273,7 +277,7 @@ class Engine:
         buffer: float | None = None
         if instants:
             if automation.overlap == "allow" or not busy:
-                fire = instants if automation.overlap == "allow" else instants[-1:]
+                fire = instants  # a catch-up batch (catchup "all") is one fire, not an overlap
             elif automation.overlap == "buffer_one" and automation.id not in self.buffered:
                 buffer = instants[-1]
             dropped = len(instants) - len(fire) - (buffer is not None)
@@ -363,12 +367,17 @@ class Engine:
             else:
                 run.config_version = version
                 await self.store.update_run(run)
-                result = await self.executor.run(
-                    graph, run.envelope, run_id=run.id, app_id=run.app_id, automation_id=run.automation_id,
-                )
-                run.status = result.status
-                run.result = result.result
-                run.journal = result.journal.to_list()
+                try:
+                    result = await self.executor.run(
+                        graph, run.envelope, run_id=run.id, app_id=run.app_id, automation_id=run.automation_id,
+                    )
+                except ValidationError as exc:  # e.g. a config update dropped the trigger node
+                    run.status = "failed"
+                    run.result = {"error": exc.message}
+                else:
+                    run.status = result.status
+                    run.result = result.result
+                    run.journal = result.journal.to_list()
             run.finished_at = run.updated_at = clock.now()
             await self.store.update_run(run)
             await self._record_outcome(run)
@@ -376,10 +385,21 @@ class Engine:
             active.pop(run.id, None)
             if not active:
                 self.running.pop(run.automation_id, None)
-            waiter = self._waiters.pop(run.id, None)
-            if waiter is not None:
-                waiter.set()
+            self._wake(run.id)
             self._done(run.automation_id)
+
+    def _wake(self, run_id: str) -> None:
+        """Wake the ``wait_for_run`` callers of a run that just ended."""
+        waiter = self._waiters.pop(run_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    async def _cancel_pending(self, app_id: str, automation_id: str) -> list[str]:
+        """Cancel an automation's pending runs (it was paused or deleted) and wake their waiters."""
+        cancelled = await self.store.cancel_pending_runs(app_id, automation_id, self.clock.now())
+        for run_id in cancelled:
+            self._wake(run_id)
+        return cancelled
 
     async def _record_outcome(self, run: AutomationRun) -> None:
         for _ in range(5):
@@ -429,13 +449,19 @@ class Engine:
             run.finished_at = run.updated_at = now
             run.result = {"error": "run cancelled"}
             await self.store.update_run(run)
+            self._wake(run_id)
         elif run.status == "running":
             self.executor.cancel(run_id)
             return await self.wait_for_run(app_id, run_id)
         return run
 
 
-def _check_app(app_id: str) -> None:
+def check_app(app_id: str) -> None:
+    """Refuse a missing or malformed app id: there is never a default app to fall back to.
+
+    Raises:
+        ValidationError: with path ``$.app_id``.
+    """
     if not isinstance(app_id, str) or not app_id or len(app_id) > 100:
         raise ValidationError([Problem("$.app_id", "app_id must be a non-empty string of at most 100 characters")],
                               subject="request")

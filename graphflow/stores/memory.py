@@ -1,18 +1,22 @@
 """MemoryStore: the :class:`~graphflow.abc.Store` contract in process memory (tests, ephemeral use).
 
-Nothing survives the process. Records are returned as shallow copies; the indexes (lookup keys,
-per-automation run lists, accepted event ids, fired occurrences) are what make the contract's
-uniqueness rules hold without scans.
+Nothing survives the process. Records are copied on the way out (and automations and configs on
+the way in) down to their nested values, so a caller mutating a record never reaches the stored
+one; runs passed in are kept by reference, as the contract allows (the engine never mutates them).
+The indexes (lookup keys, per-automation run ids kept sorted, accepted event ids, fired
+occurrences) are what make the contract's uniqueness rules hold without scans.
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from graphflow.abc import Store
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
+from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page, Repeat
 from graphflow.exceptions import ConflictError, NotFoundError
 
 __all__ = ["MemoryStore"]
@@ -22,6 +26,21 @@ def _page(items: list[Any], limit: int) -> Page:
     if len(items) > limit:
         return Page(items[:limit], items[limit - 1].id)
     return Page(items, None)
+
+
+def _config(record: ConfigRecord) -> ConfigRecord:
+    return dataclasses.replace(record, document=copy.deepcopy(record.document))
+
+
+def _automation(automation: Automation) -> Automation:
+    repeat = Repeat(automation.repeat.times, automation.repeat.completed)
+    return dataclasses.replace(automation, metadata=copy.deepcopy(automation.metadata), repeat=repeat)
+
+
+def _run(run: AutomationRun) -> AutomationRun:
+    return dataclasses.replace(
+        run, payload=copy.deepcopy(run.payload), result=copy.deepcopy(run.result), journal=copy.deepcopy(run.journal)
+    )
 
 
 class MemoryStore(Store):
@@ -43,17 +62,17 @@ class MemoryStore(Store):
         versions = self._configs.setdefault(record.id, [])
         if any(v.version == record.version for v in versions):
             raise ConflictError(f"config {record.id!r} already has version {record.version}")
-        versions.append(copy.copy(record))
+        versions.append(_config(record))
 
     async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
         versions = self._configs.get(config_id)
         if not versions or versions[0].app_id != app_id:
             return None
         if version is None:
-            return copy.copy(versions[-1])
+            return _config(versions[-1])
         for record in versions:
             if record.version == version:
-                return copy.copy(record)
+                return _config(record)
         return None
 
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
@@ -64,7 +83,7 @@ class MemoryStore(Store):
         )
         if cursor is not None:
             latest = [r for r in latest if r.id < cursor]
-        return _page([copy.copy(r) for r in latest[: limit + 1]], limit)
+        return _page([_config(r) for r in latest[: limit + 1]], limit)
 
     async def delete_config(self, app_id: str, config_id: str) -> bool:
         versions = self._configs.get(config_id)
@@ -83,11 +102,11 @@ class MemoryStore(Store):
                     f"lookup_key {automation.lookup_key!r} is already used in app {automation.app_id!r}"
                 )
             self._lookup[key] = automation.id
-        self._automations[automation.id] = copy.copy(automation)
+        self._automations[automation.id] = _automation(automation)
 
     async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
         found = self._automations.get(automation_id)
-        return copy.copy(found) if found is not None and found.app_id == app_id else None
+        return _automation(found) if found is not None and found.app_id == app_id else None
 
     async def get_automation_by_lookup_key(self, app_id: str, lookup_key: str) -> Automation | None:
         automation_id = self._lookup.get((app_id, lookup_key))
@@ -101,7 +120,7 @@ class MemoryStore(Store):
             if a.app_id == app_id and (type is None or a.type == type) and (cursor is None or a.id < cursor)
         ]
         items.sort(key=lambda a: a.id, reverse=True)
-        return _page([copy.copy(a) for a in items[: limit + 1]], limit)
+        return _page([_automation(a) for a in items[: limit + 1]], limit)
 
     async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
         stored = self._automations.get(automation.id)
@@ -120,7 +139,7 @@ class MemoryStore(Store):
                 self._lookup[key] = automation.id
             if stored.lookup_key is not None:
                 self._lookup.pop((stored.app_id, stored.lookup_key), None)
-        self._automations[automation.id] = copy.copy(automation)
+        self._automations[automation.id] = _automation(automation)
 
     async def delete_automation(self, app_id: str, automation_id: str) -> bool:
         stored = self._automations.get(automation_id)
@@ -133,7 +152,7 @@ class MemoryStore(Store):
 
     async def running_automations(self, *, type: str | None = None) -> list[Automation]:
         return [
-            copy.copy(a) for a in self._automations.values()
+            _automation(a) for a in self._automations.values()
             if a.status == "running" and (type is None or a.type == type)
         ]
 
@@ -154,7 +173,9 @@ class MemoryStore(Store):
 
     def _store_run(self, run: AutomationRun) -> None:
         self._runs[run.id] = run
-        self._runs_by_automation.setdefault(run.automation_id, []).append(run.id)
+        # Sorted, not in arrival order: the cursor is an id, and ids made in one millisecond
+        # arrive in any order; insort is an append for the usual (time-ordered) arrival.
+        bisect.insort(self._runs_by_automation.setdefault(run.automation_id, []), run.id)
         if run.status == "pending":
             self._pending[run.id] = None
 
@@ -172,7 +193,7 @@ class MemoryStore(Store):
 
     async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
         run = self._runs.get(run_id)
-        return copy.copy(run) if run is not None and run.app_id == app_id else None
+        return _run(run) if run is not None and run.app_id == app_id else None
 
     async def list_runs(
         self,
@@ -185,10 +206,10 @@ class MemoryStore(Store):
     ) -> Page:
         items: list[AutomationRun] = []
         runs = self._runs
-        for run_id in reversed(self._runs_by_automation.get(automation_id, ())):
-            if cursor is not None and run_id >= cursor:
-                continue
-            run = runs.get(run_id)
+        ids = self._runs_by_automation.get(automation_id, [])
+        end = len(ids) if cursor is None else bisect.bisect_left(ids, cursor)
+        for position in range(end - 1, -1, -1):
+            run = runs.get(ids[position])
             if run is None or run.app_id != app_id or (status is not None and run.status != status):
                 continue
             items.append(copy.copy(run))
@@ -220,7 +241,7 @@ class MemoryStore(Store):
     async def pending_runs(self, limit: int) -> list[AutomationRun]:
         out = []
         for run_id in self._pending:
-            out.append(copy.copy(self._runs[run_id]))
+            out.append(_run(self._runs[run_id]))
             if len(out) >= limit:
                 break
         return out

@@ -67,12 +67,13 @@ def next_after(automation: Automation, after: float, anchor: float | None = None
 
 
 class _Entry:
-    __slots__ = ("automation", "due", "seq")
+    __slots__ = ("automation", "delay", "due", "seq")
 
-    def __init__(self, automation: Automation, due: float, seq: int) -> None:
+    def __init__(self, automation: Automation, due: float, seq: int, delay: float) -> None:
         self.automation = automation
         self.due = due
         self.seq = seq
+        self.delay = delay  # the jitter: the entry fires at due + delay
 
 
 class Scheduler:
@@ -105,9 +106,9 @@ class Scheduler:
             self.discard(automation.id)
             return
         seq = next(self._seq)
-        self._entries[automation.id] = _Entry(automation, due, seq)
-        fire_at = due + (automation.jitter * self._rand() if automation.jitter else 0.0)
-        heapq.heappush(self._heap, (fire_at, seq, automation.id))
+        delay = automation.jitter * self._rand() if automation.jitter else 0.0
+        self._entries[automation.id] = _Entry(automation, due, seq, delay)
+        heapq.heappush(self._heap, (due + delay, seq, automation.id))
         if self._heap[0][1] == seq:
             self._wake.set()
 
@@ -138,7 +139,8 @@ class Scheduler:
 
     async def _fire(self, entry: _Entry, now: float) -> None:
         automation = entry.automation
-        instants, skipped = self._instants(automation, entry.due, now)
+        # Lateness is measured from the jittered instant: a jitter longer than the grace is not a misfire.
+        instants, skipped = self._instants(automation, entry.due, now - entry.delay)
         last = instants[-1] if instants else entry.due
         anchor = last if automation.schedule_kind == "interval" else None
         following = next_after(automation, max(now, last), anchor=anchor)

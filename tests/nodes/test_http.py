@@ -499,7 +499,7 @@ def make_tls(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def certificate(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> Any:
         builder = (
