@@ -13,6 +13,8 @@ Common rules for every method:
 * **Isolation of values.** A store returns copies: mutating a returned record must not change
   the stored one, and a record passed in may be kept by reference only if the caller will not
   mutate it (the engine never does).
+* **Time.** Record times (``created_at``, ``finished_at``…) are UNIX seconds from the engine's
+  clock; lease expiries are computed by the store from the database's own clock.
 * **Errors.** Backend failures are raised as :class:`~graphflow.exceptions.StoreError` with the
   driver's error as ``__cause__``; constraint violations the contract names raise the error it
   names (``ConflictError``), never a driver exception.
@@ -21,7 +23,7 @@ Common rules for every method:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
@@ -37,6 +39,16 @@ class Store(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once when the engine stops. Must be idempotent."""
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when new work may be claimable (a hint), or after ``timeout`` seconds.
+
+        The default sleeps. PostgreSQL returns early on ``LISTEN/NOTIFY``; correctness never
+        depends on it — the engine polls :meth:`claim_runs` after every wake-up either way.
+        """
+        import anyio
+
+        await anyio.sleep(timeout)
 
     # -- configs ---------------------------------------------------------------------------
 
@@ -114,11 +126,13 @@ class Store(ABC):
     @abstractmethod
     async def accept_event(
         self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
-    ) -> bool:
-        """Record an accepted event and the runs it creates, atomically.
+    ) -> list[AutomationRun] | None:
+        """Record an accepted event and the runs it creates, atomically; return the runs stored.
 
-        Returns ``False`` and stores nothing when ``(app_id, event_id)`` was already accepted:
-        publishing the same event id twice creates no second run. Durable stores commit before
+        Returns ``None`` and stores nothing when ``(app_id, event_id)`` was already accepted:
+        publishing the same event id twice creates no second run (a unique constraint, not a
+        check-then-insert). A run whose automation is not ``running`` in the store at commit time
+        (another process paused or deleted it) is left out. Durable stores commit before
         returning; the event and its runs become visible together or not at all.
         """
 
@@ -154,8 +168,16 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def update_run(self, run: AutomationRun) -> None:
-        """Replace a stored run (status, timing, result, journal). Missing → ``NotFoundError``."""
+    async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
+        """Write a run's status, timing, config version, result and journal.
+
+        With ``fence``, the write happens only if the stored run's ``fence`` still equals it
+        (its worker still holds the lease); otherwise ``LeaseLostError`` is raised and nothing
+        changes. The lease columns (``lease_owner``, ``lease_expires_at``, ``fence``,
+        ``recoveries``, ``wake_at``) are never written here — only by the lease methods below. A
+        run written in a terminal status loses its lease and its steps (its journal holds them).
+        Missing → ``NotFoundError``.
+        """
 
     @abstractmethod
     async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
@@ -163,4 +185,107 @@ class Store(ABC):
 
     @abstractmethod
     async def pending_runs(self, limit: int) -> list[AutomationRun]:
-        """Up to ``limit`` pending runs across all apps, oldest first (for recovery at start)."""
+        """Up to ``limit`` pending runs across all apps, oldest first (for inspection)."""
+
+    @abstractmethod
+    async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
+        """Cancel a ``pending`` or ``running`` run, atomically; return the run as stored after.
+
+        The run becomes ``cancelled`` with ``result = {"error": "run cancelled"}``, loses its lease,
+        and its ``fence`` is incremented, so a worker executing it elsewhere can no longer write
+        (its next checkpoint raises ``LeaseLostError``, and it stops). A finished run is returned
+        unchanged; a missing one (or another app's) gives ``None``.
+        """
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    @abstractmethod
+    async def record_fire(
+        self, automation: Automation, *, expected_revision: int, runs: Sequence[AutomationRun]
+    ) -> list[AutomationRun]:
+        """Persist a scheduler fire in one transaction: the automation (its new ``next_run_at``,
+        ``repeat``, status) and the occurrence runs; return the runs stored.
+
+        The automation write follows :meth:`update_automation` (a revision mismatch raises
+        ``ConflictError`` and stores nothing — another process fired first); runs follow
+        :meth:`insert_runs` (an ``(automation_id, scheduled_at)`` already stored is skipped).
+        Either both are committed or neither is: the next fire is recorded with the run, so a
+        crash can neither lose an occurrence nor fire one twice.
+        """
+
+    @abstractmethod
+    async def changed_automations(self, since: float) -> list[Automation]:
+        """Every automation of every app whose ``updated_at`` is at or after ``since``.
+
+        Engines sharing a database call this every few seconds to keep their trigger index and
+        schedule heap in step with changes made by other processes.
+        """
+
+    # -- leases and checkpoints (durable execution) ---------------------------------------------
+    #
+    # A worker *claims* a run: the store sets it ``running``, records the worker and a lease
+    # expiry computed from the **database's** clock (never a worker's), and increments the run's
+    # ``fence``. Every later write of that worker passes the fence; a stale fence means another
+    # worker (or a cancel) took the run over, and the write raises ``LeaseLostError``.
+
+    #: Whether runs survive the process (``False`` for the memory store: the engine then skips
+    #: checkpoints, heartbeats and durable timers).
+    durable: bool = True
+
+    @abstractmethod
+    async def claim_runs(
+        self,
+        worker_id: str,
+        *,
+        lease: float,
+        limit: int,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[AutomationRun]:
+        """Claim up to ``limit`` runs for ``worker_id``, atomically; return them as claimed.
+
+        Claimable: ``pending`` runs whose ``wake_at`` is unset or due, and ``running`` runs whose
+        lease has expired (their worker died); the latter get ``recoveries`` incremented. With
+        ``run_ids``, only those runs are considered (the engine's fast path for runs it just
+        created); otherwise the oldest claimable runs first. Each claimed run becomes
+        ``running`` with ``lease_owner = worker_id``, ``lease_expires_at = db_now + lease`` and
+        ``fence`` incremented. Two concurrent claims never return the same run (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: one writer).
+        """
+
+    @abstractmethod
+    async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:
+        """Extend the leases of the runs in ``fences`` (run id → fence) held by ``worker_id``.
+
+        Returns the ids whose lease is lost (fence changed, run finished, cancelled or claimed by
+        another worker); the engine stops executing those.
+        """
+
+    @abstractmethod
+    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+        """Hand a claimed run back: ``pending`` again, lease cleared, steps kept.
+
+        ``wake_at`` (UNIX seconds) makes it claimable only from then on: a durable timer (a long
+        ``WorkflowDelay``) that holds no task. Used on clean shutdown too (``recoveries`` is not
+        incremented). A stale fence raises ``LeaseLostError``.
+        """
+
+    @abstractmethod
+    async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
+        """Checkpoint one completed node of a run: ``data`` (JSON) under ``key``, upserted.
+
+        ``key`` identifies the node execution within the run (scope and node id). A stale fence
+        raises ``LeaseLostError`` and stores nothing. Durable stores commit before returning.
+        """
+
+    @abstractmethod
+    async def load_steps(self, run_id: str) -> dict[str, Any]:
+        """The checkpoints of a run, key → data (empty for a fresh run)."""
+
+    # -- retention -------------------------------------------------------------------------
+
+    @abstractmethod
+    async def prune(self, before: float) -> int:
+        """Delete finished runs (completed, failed, cancelled) whose ``finished_at`` is before
+        ``before``, with their steps, and accepted event ids recorded before it; return the
+        number of runs deleted. Pending and running runs are never pruned.
+        """

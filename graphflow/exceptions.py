@@ -18,13 +18,16 @@ __all__ = [
     "ConflictError",
     "GraphflowError",
     "InvalidTransitionError",
+    "LeaseLostError",
     "LimitExceededError",
     "NodeExecutionError",
     "NotFoundError",
     "Problem",
+    "SchemaVersionError",
     "ScriptError",
     "ScriptLimitError",
     "StoreError",
+    "StoreUnavailableError",
     "ValidationError",
 ]
 
@@ -193,3 +196,24 @@ class StoreError(GraphflowError, RuntimeError):
     """A storage backend failed; the backend's own error is the ``__cause__``."""
 
     code = "store_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached (the message names the URL with its password hidden)."""
+
+    code = "store_unavailable"
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer graphflow (its schema version is unknown here)."""
+
+    code = "schema_too_new"
+
+
+class LeaseLostError(StoreError):
+    """A worker wrote to a run it no longer holds (its lease expired or the run was cancelled).
+
+    The worker must stop executing the run: another worker has it now, or nobody should.
+    """
+
+    code = "lease_lost"

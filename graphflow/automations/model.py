@@ -167,6 +167,17 @@ class AutomationRun:
     result: dict[str, Any] | None = None
     journal: list[dict[str, Any]] = field(default_factory=list)
     run_as_user_id: str | None = None
+    # -- durable execution (internal: not part of the API shape) --
+    #: The worker holding the run's lease (``None`` when nobody does).
+    lease_owner: str | None = None
+    #: When the lease expires, by the database's clock (UNIX seconds).
+    lease_expires_at: float | None = None
+    #: Incremented on every claim and cancel; a write with an older fence is refused.
+    fence: int = 0
+    #: How many times the run was reclaimed after its worker died.
+    recoveries: int = 0
+    #: A pending run is claimable only from this time on (a durable timer), when set.
+    wake_at: float | None = None
 
     @property
     def envelope(self) -> dict[str, Any]:

@@ -1,17 +1,38 @@
-"""Store backends, one module each; the contract is :class:`graphflow.abc.Store`."""
+"""Store backends, one module each; the contract is :class:`graphflow.abc.Store`.
+
+A store is chosen by URL: ``memory://``, ``sqlite:///path/to/file.db`` (``sqlite:///:memory:`` for
+a private in-memory database) or ``postgresql://user:pass@host/db``. With no URL the engine uses
+``GRAPHFLOW_DATABASE_URL`` or, when that is unset, ``sqlite:///graphflow.db`` in the working
+directory.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from graphflow.abc import Store
 
-__all__ = ["store_from_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "default_database_url", "redact_url", "store_from_url"]
+
+#: The database an ``Engine()`` without a store uses when ``GRAPHFLOW_DATABASE_URL`` is unset.
+DEFAULT_DATABASE_URL = "sqlite:///graphflow.db"
+
+
+def default_database_url() -> str:
+    """``GRAPHFLOW_DATABASE_URL`` when set, else :data:`DEFAULT_DATABASE_URL`."""
+    return os.environ.get("GRAPHFLOW_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and logs)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def store_from_url(url: str) -> Store:
-    """Build a store from a URL: ``memory://`` (more backends arrive with the durable-stores issue).
+    """Build a store from a URL (see the module docstring).
 
     Raises:
         ValueError: the URL's scheme is not supported.
@@ -20,5 +41,16 @@ def store_from_url(url: str) -> Store:
         from graphflow.stores.memory import MemoryStore
 
         return MemoryStore()
+    if url.startswith("sqlite:"):
+        from graphflow.stores.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
+        from graphflow.stores.postgres import PostgresStore
+
+        return PostgresStore(url)
     scheme = url.split(":", 1)[0]
-    raise ValueError(f"unsupported store URL scheme {scheme!r}; use memory://")
+    raise ValueError(
+        f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}; "
+        "use memory://, sqlite:///path or postgresql://…"
+    )

@@ -12,12 +12,20 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphflow.abc import Store
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page, Repeat
-from graphflow.exceptions import ConflictError, NotFoundError
+from graphflow.automations.model import (
+    TERMINAL_RUN_STATUSES,
+    Automation,
+    AutomationRun,
+    ConfigRecord,
+    Page,
+    Repeat,
+)
+from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError
 
 __all__ = ["MemoryStore"]
 
@@ -46,6 +54,8 @@ def _run(run: AutomationRun) -> AutomationRun:
 class MemoryStore(Store):
     """An in-memory store. Safe for one event loop (the engine's); not shared across processes."""
 
+    durable = False
+
     def __init__(self) -> None:
         self._configs: dict[str, list[ConfigRecord]] = {}
         self._automations: dict[str, Automation] = {}
@@ -53,8 +63,9 @@ class MemoryStore(Store):
         self._runs: dict[str, AutomationRun] = {}
         self._runs_by_automation: dict[str, list[str]] = {}
         self._occurrences: set[tuple[str, float]] = set()
-        self._events: set[tuple[str, str]] = set()
+        self._events: dict[tuple[str, str], float] = {}
         self._pending: dict[str, None] = {}
+        self._steps: dict[str, dict[str, Any]] = {}
 
     # -- configs ---------------------------------------------------------------------------
 
@@ -160,14 +171,19 @@ class MemoryStore(Store):
 
     async def accept_event(
         self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
-    ) -> bool:
+    ) -> list[AutomationRun] | None:
         key = (app_id, event_id)
         if key in self._events:
-            return False
-        self._events.add(key)
+            return None
+        self._events[key] = runs[0].created_at if runs else time.time()
+        automations = self._automations
+        stored = []
         for run in runs:
-            self._store_run(run)
-        return True
+            automation = automations.get(run.automation_id)
+            if automation is not None and automation.status == "running":
+                self._store_run(run)
+                stored.append(run)
+        return stored
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -217,9 +233,20 @@ class MemoryStore(Store):
                 break
         return _page(items, limit)
 
-    async def update_run(self, run: AutomationRun) -> None:
-        if run.id not in self._runs:
+    async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
+        stored = self._runs.get(run.id)
+        if stored is None:
             raise NotFoundError("run", run.id)
+        if fence is not None and stored.fence != fence:
+            raise LeaseLostError(f"run {run.id!r} is no longer held by this worker (fence {fence})")
+        if stored is not run:
+            run = dataclasses.replace(
+                run, lease_owner=stored.lease_owner, lease_expires_at=stored.lease_expires_at,
+                fence=stored.fence, recoveries=stored.recoveries, wake_at=stored.wake_at,
+            )
+        if run.status in TERMINAL_RUN_STATUSES:
+            run.lease_owner = run.lease_expires_at = None
+            self._steps.pop(run.id, None)
         self._runs[run.id] = run
         if run.status == "pending":
             self._pending[run.id] = None
@@ -245,3 +272,116 @@ class MemoryStore(Store):
             if len(out) >= limit:
                 break
         return out
+
+    async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
+        run = self._runs.get(run_id)
+        if run is None or run.app_id != app_id:
+            return None
+        if run.status in ("pending", "running"):
+            run.status = "cancelled"
+            run.updated_at = run.finished_at = now
+            run.result = {"error": "run cancelled"}
+            run.fence += 1
+            run.lease_owner = run.lease_expires_at = None
+            self._pending.pop(run_id, None)
+            self._steps.pop(run_id, None)
+        return _run(run)
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    async def record_fire(
+        self, automation: Automation, *, expected_revision: int, runs: Sequence[AutomationRun]
+    ) -> list[AutomationRun]:
+        await self.update_automation(automation, expected_revision=expected_revision)
+        return await self.insert_runs(runs)
+
+    async def changed_automations(self, since: float) -> list[Automation]:
+        return [_automation(a) for a in self._automations.values() if a.updated_at >= since]
+
+    # -- leases and checkpoints ----------------------------------------------------------------
+
+    async def claim_runs(
+        self,
+        worker_id: str,
+        *,
+        lease: float,
+        limit: int,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[AutomationRun]:
+        now = time.time()
+        runs = self._runs
+        candidates: Iterable[str] = run_ids if run_ids is not None else list(self._pending)
+        if run_ids is None:
+            expired = [
+                r.id for r in runs.values()
+                if r.status == "running" and r.lease_expires_at is not None and r.lease_expires_at < now
+            ]
+            candidates = [*expired, *candidates]
+        claimed: list[AutomationRun] = []
+        for run_id in candidates:
+            if len(claimed) >= limit:
+                break
+            run = runs.get(run_id)
+            if run is None:
+                continue
+            if run.status == "pending" and (run.wake_at is None or run.wake_at <= now):
+                self._pending.pop(run_id, None)
+            elif run.status == "running" and run.lease_expires_at is not None and run.lease_expires_at < now:
+                run.recoveries += 1
+            else:
+                continue
+            run.status = "running"
+            run.lease_owner = worker_id
+            run.lease_expires_at = now + lease
+            run.wake_at = None
+            run.fence += 1
+            claimed.append(_run(run))
+        return claimed
+
+    async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:
+        now = time.time()
+        lost: set[str] = set()
+        for run_id, fence in fences.items():
+            run = self._runs.get(run_id)
+            if run is None or run.fence != fence or run.lease_owner != worker_id or run.status != "running":
+                lost.add(run_id)
+            else:
+                run.lease_expires_at = now + lease
+        return lost
+
+    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.fence != fence or run.status != "running":
+            raise LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
+        run.status = "pending"
+        run.lease_owner = run.lease_expires_at = None
+        run.wake_at = wake_at
+        self._pending[run_id] = None
+
+    async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.fence != fence:
+            raise LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
+        self._steps.setdefault(run_id, {})[key] = copy.deepcopy(data)
+
+    async def load_steps(self, run_id: str) -> dict[str, Any]:
+        return copy.deepcopy(self._steps.get(run_id, {}))
+
+    # -- retention -------------------------------------------------------------------------
+
+    async def prune(self, before: float) -> int:
+        doomed = [
+            r for r in self._runs.values()
+            if r.status in TERMINAL_RUN_STATUSES and r.finished_at is not None and r.finished_at < before
+        ]
+        for run in doomed:
+            del self._runs[run.id]
+            self._steps.pop(run.id, None)
+            ids = self._runs_by_automation.get(run.automation_id)
+            if ids is not None:
+                position = bisect.bisect_left(ids, run.id)
+                if position < len(ids) and ids[position] == run.id:
+                    del ids[position]
+        for key in [k for k, at in self._events.items() if at < before]:
+            del self._events[key]
+        return len(doomed)

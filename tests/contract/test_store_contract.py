@@ -320,28 +320,47 @@ async def test_running_automations_spans_apps_and_filters_by_type(store: Store) 
 # --- events ---------------------------------------------------------------------------------
 
 
+async def running(store: Store, app_id: str = "app_a") -> str:
+    """Insert a running trigger automation and return its id."""
+    record = automation(app_id, status="running")
+    await store.insert_automation(record)
+    return record.id
+
+
 async def test_accept_event_dedupes_by_app_and_event_id(store: Store) -> None:
-    first = run("aut_1", event_id="evt_1")
-    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [first]) is True
-    second = run("aut_1", event_id="evt_1")
-    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [second]) is False
+    aut = await running(store)
+    first = run(aut, event_id="evt_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [first]) == [first]
+    second = run(aut, event_id="evt_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [second]) is None
     assert await store.get_run("app_a", second.id) is None
     assert await store.get_run("app_a", first.id) is not None
-    page = await store.list_runs("app_a", "aut_1", status=None, cursor=None, limit=10)
+    page = await store.list_runs("app_a", aut, status=None, cursor=None, limit=10)
     assert [r.id for r in page.data] == [first.id]
 
 
 async def test_the_same_event_id_in_another_app_is_independent(store: Store) -> None:
-    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, []) is True
-    other = run("aut_2", app_id="app_b", event_id="evt_1")
-    assert await store.accept_event("app_b", "evt_1", "thread.created", {}, [other]) is True
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, []) == []
+    other = run(await running(store, "app_b"), app_id="app_b", event_id="evt_1")
+    assert await store.accept_event("app_b", "evt_1", "thread.created", {}, [other]) == [other]
     assert await store.get_run("app_b", other.id) is not None
 
 
 async def test_accepted_runs_are_pending_and_visible(store: Store) -> None:
-    runs = [run("aut_1", event_id="evt_1"), run("aut_2", event_id="evt_1")]
-    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, runs) is True
+    runs = [run(await running(store), event_id="evt_1"), run(await running(store), event_id="evt_1")]
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, runs) == runs
     assert {r.id for r in await store.pending_runs(10)} == {r.id for r in runs}
+
+
+async def test_accept_event_leaves_out_runs_of_automations_no_longer_running(store: Store) -> None:
+    live = run(await running(store), event_id="evt_1")
+    paused = automation(status="paused")
+    await store.insert_automation(paused)
+    stale = [run(paused.id, event_id="evt_1"), run("aut_deleted", event_id="evt_1")]
+    stored = await store.accept_event("app_a", "evt_1", "thread.created", {}, [live, *stale])
+    assert [r.id for r in stored or []] == [live.id]
+    for left_out in stale:
+        assert await store.get_run("app_a", left_out.id) is None
 
 
 # --- runs -----------------------------------------------------------------------------------
