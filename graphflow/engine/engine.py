@@ -207,8 +207,10 @@ class Engine:
             )
             for a in self.index.matches(app_id, name)
         ]
-        if not await self.store.accept_event(app_id, event_id, name, payload, runs):
+        stored = await self.store.accept_event(app_id, event_id, name, payload, runs)
+        if stored is None:
             return PublishResult(event_id, (), duplicate=True)
+        runs = stored
         for run in runs:
             self._enqueue(run)
         run_ids = tuple(run.id for run in runs)
