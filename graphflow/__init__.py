@@ -87,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     # engine events
     "EngineEvent": "graphflow.events",
     "RunStarted": "graphflow.events",
+    "RunSuspended": "graphflow.events",
     "RunCompleted": "graphflow.events",
     "RunFailed": "graphflow.events",
     "RunCancelled": "graphflow.events",
@@ -147,6 +148,7 @@ if TYPE_CHECKING:
         RunFailed,
         RunSkipped,
         RunStarted,
+        RunSuspended,
     )
     from graphflow.exceptions import (
         AlreadyRunningError,

@@ -203,8 +203,10 @@ class Store(ABC):
     async def record_fire(
         self, automation: Automation, *, expected_revision: int, runs: Sequence[AutomationRun]
     ) -> list[AutomationRun]:
-        """Persist a scheduler fire in one transaction: the automation (its new ``next_run_at``,
-        ``repeat``, status) and the occurrence runs; return the runs stored.
+        """Persist a scheduler fire in one transaction and return the runs stored.
+
+        The fire is the automation (its new ``next_run_at``, ``repeat``, status) and the
+        occurrence runs.
 
         The automation write follows :meth:`update_automation` (a revision mismatch raises
         ``ConflictError`` and stores nothing — another process fired first); runs follow
@@ -285,7 +287,9 @@ class Store(ABC):
 
     @abstractmethod
     async def prune(self, before: float) -> int:
-        """Delete finished runs (completed, failed, cancelled) whose ``finished_at`` is before
-        ``before``, with their steps, and accepted event ids recorded before it; return the
-        number of runs deleted. Pending and running runs are never pruned.
+        """Delete finished runs older than ``before``; return how many were deleted.
+
+        Finished means completed, failed or cancelled, judged by ``finished_at``; their steps go
+        too, and so do accepted event ids recorded before ``before``. Pending and running runs
+        are never pruned.
         """

@@ -28,6 +28,7 @@ __all__ = [
     "RunFailed",
     "RunSkipped",
     "RunStarted",
+    "RunSuspended",
 ]
 
 
@@ -74,6 +75,13 @@ class RunCancelled(RunEvent):
     """A run was cancelled before it finished."""
 
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSuspended(RunEvent):
+    """A run parked itself on a durable timer; it resumes (``RunStarted`` again) after ``wake_at``."""
+
+    wake_at: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

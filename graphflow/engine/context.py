@@ -10,10 +10,24 @@ if TYPE_CHECKING:
     from graphflow.engine.journal import Journal
     from graphflow.graph.model import WorkflowGraph
 
-__all__ = ["EventEmitter", "NodeContext", "RunState"]
+__all__ = ["Checkpointer", "EventEmitter", "NodeContext", "RunState", "Suspended"]
 
 #: ``emit(app_id, event_name, payload)`` — publishes an event from a running graph.
 EventEmitter = Callable[[str | None, str, Any], Awaitable[None]]
+#: ``checkpoint(key, data)`` — persists one completed node of a run (durable stores only).
+Checkpointer = Callable[[str, Any], Awaitable[None]]
+
+
+class Suspended(Exception):
+    """Raised through a run to park it until ``wake_at`` (a durable timer).
+
+    The engine hands the run back to the store, claimable from ``wake_at`` on; no task waits.
+    Completed nodes are checkpointed, so the run resumes where it stopped.
+    """
+
+    def __init__(self, wake_at: float) -> None:
+        super().__init__(f"suspended until {wake_at}")
+        self.wake_at = wake_at
 
 
 class RunState:
@@ -22,6 +36,7 @@ class RunState:
     __slots__ = (
         "app_id",
         "automation_id",
+        "checkpoint",
         "emit",
         "env",
         "executor",
@@ -31,6 +46,8 @@ class RunState:
         "outputs",
         "run_id",
         "services",
+        "steps",
+        "timer_threshold",
     )
 
     def __init__(
@@ -57,6 +74,12 @@ class RunState:
         self.services = services
         self.outputs: dict[str, Any] = {}
         self.output: list[str] = []
+        #: Checkpoints of an earlier attempt of this run, key → data (``None``: a fresh run).
+        self.steps: dict[str, Any] | None = None
+        #: Persists a completed node (``None`` when the run is not durable).
+        self.checkpoint: Checkpointer | None = None
+        #: Waits at least this long become durable timers (``None``: always sleep in-process).
+        self.timer_threshold: float | None = None
 
 
 class NodeContext:
@@ -120,6 +143,38 @@ class NodeContext:
         """
         base = f"{self.run.run_id}:{self.node_id}"
         return f"{base}@{self.scope}" if self.scope else base
+
+    @property
+    def step_key(self) -> str:
+        """The current node execution's key among the run's checkpoints (scope and node id)."""
+        return f"{self.scope}/{self.node_id}" if self.scope else self.node_id
+
+    async def sleep_until(self, wake_at: float, now: float) -> None:
+        """Wait until UNIX time ``wake_at`` (``now`` is the current time).
+
+        On a durable engine, a wait of at least its timer threshold becomes a **durable timer**:
+        the wake time is checkpointed, the run is handed back to the store and no task waits; it
+        resumes at this node after ``wake_at``, on this or another worker, even after a restart.
+        Otherwise this sleeps in-process.
+        """
+        run = self.run
+        key = f"{self.step_key}#timer"
+        if run.steps is not None and key in run.steps:
+            wake_at = float(run.steps[key])  # the timer set by an earlier attempt wins
+        remaining = wake_at - now
+        if remaining <= 0:
+            return
+        threshold = run.timer_threshold
+        if threshold is None or run.checkpoint is None or remaining < threshold:
+            import anyio
+
+            await anyio.sleep(remaining)
+            return
+        await run.checkpoint(key, wake_at)
+        if run.steps is None:
+            run.steps = {}
+        run.steps[key] = wake_at
+        raise Suspended(wake_at)
 
     def child(self, scope: str) -> NodeContext:
         """Return a context for a sub-chain (a branch or a map item)."""

@@ -1,22 +1,36 @@
 """The Engine: automations, events and schedules on top of the executor.
 
 ``async with Engine() as engine:`` starts the dispatcher (a fixed pool of worker tasks pulling
-pending runs from one queue — the engine-wide concurrency limit, never a task per run) and the
-scheduler, and recovers pending runs from the store. The way an event travels reads top to
-bottom in :meth:`Engine.publish` → :meth:`Engine._dispatch` → :meth:`Engine._execute`.
+runs from one queue — the engine-wide concurrency limit, never a task per run) and the
+scheduler. The way an event travels reads top to bottom in :meth:`Engine.publish` →
+:meth:`Engine._enqueue` → :meth:`Engine._execute`.
+
+Every execution starts with a **claim** (:meth:`graphflow.abc.Store.claim_runs`): the store
+hands the run to this worker under a lease and a fence, so however many engines share a
+database, one executes it. Runs this engine created are claimed by id (the fast path); on a
+durable store a poller also claims pending runs of other processes, runs whose worker died
+(lease expired) and durable timers that are due, woken by the store's notifications and by
+polling. Durable stores get a checkpoint per completed node, lease heartbeats, and long
+delays parked in the store instead of a task.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import secrets
+import socket
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -26,7 +40,15 @@ from graphflow.clock import Clock, SystemClock
 from graphflow.engine.executor import Executor
 from graphflow.engine.notify import Listener, Subscription
 from graphflow.events import EngineEvent, EventAccepted, RunSkipped
-from graphflow.exceptions import NotFoundError, Problem, ValidationError
+from graphflow.exceptions import (
+    ConflictError,
+    LeaseLostError,
+    NotFoundError,
+    Problem,
+    StoreError,
+    StoreUnavailableError,
+    ValidationError,
+)
 from graphflow.graph.loader import build_graph
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import new_id
@@ -36,6 +58,9 @@ from graphflow.triggers.index import TriggerIndex
 __all__ = ["Engine", "PublishResult"]
 
 INTERNAL_EVENTS = frozenset({"workflow.scheduled", "workflow.invoked"})
+
+logger = logging.getLogger("graphflow")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +82,21 @@ class Engine:
     """An embeddable automation engine.
 
     Args:
-        store: a :class:`~graphflow.abc.Store` or a URL (``memory://``); default in memory.
+        store: a :class:`~graphflow.abc.Store` or a URL (``memory://``, ``sqlite:///file.db``,
+            ``postgresql://…``); default ``GRAPHFLOW_DATABASE_URL``, else ``sqlite:///graphflow.db``.
         env: host values visible to every run as ``env``.
         services: objects handed to custom nodes as ``ctx.services``.
-        max_concurrent_runs: runs executing at once; more wait in the queue.
+        max_concurrent_runs: runs executing at once; more wait in the queue (or in the store).
         catalogue: the event catalogue (default: the built-in events).
         clock: the time source (inject a :class:`~graphflow.clock.FakeClock` in tests).
         graph_cache_size: compiled graphs kept in memory, by (config id, version).
+        lease: seconds a claimed run stays this worker's without a heartbeat (durable stores).
+        poll_interval: seconds between looks for claimable work when no notification comes.
+        max_recoveries: times a run is reclaimed after its worker died before it fails.
+        timer_threshold: waits at least this long become durable timers (durable stores).
+        sync_interval: seconds between loads of automations changed by other processes.
+        retention: prune finished runs older than this (seconds or a ``timedelta``), hourly.
+        worker_id: this engine's name in leases (default ``host:pid:random``).
     """
 
     def __init__(
@@ -76,15 +109,24 @@ class Engine:
         catalogue: EventCatalogue | None = None,
         clock: Clock | None = None,
         graph_cache_size: int = 256,
+        lease: float = 30.0,
+        poll_interval: float = 1.0,
+        max_recoveries: int = 3,
+        timer_threshold: float = 1.0,
+        sync_interval: float = 2.0,
+        retention: float | timedelta | None = None,
+        worker_id: str | None = None,
     ) -> None:
         from graphflow.automations.service import AutomationService, ConfigService
-        from graphflow.stores import store_from_url
+        from graphflow.stores import default_database_url, store_from_url
         from graphflow.triggers.scheduler import Scheduler
 
         if store is None or isinstance(store, str):
-            store = store_from_url(store or "memory://")
+            store = store_from_url(store or default_database_url())
         if max_concurrent_runs < 1:
             raise ValueError("max_concurrent_runs must be at least 1")
+        if lease <= 0 or poll_interval <= 0 or sync_interval <= 0:
+            raise ValueError("lease, poll_interval and sync_interval must be positive")
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
@@ -95,17 +137,32 @@ class Engine:
         self.configs = ConfigService(self)
         self.automations = AutomationService(self)
         self.max_concurrent_runs = max_concurrent_runs
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.max_recoveries = max_recoveries
+        self.timer_threshold = timer_threshold
+        self.sync_interval = sync_interval
+        self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._graphs: OrderedDict[tuple[str, int], WorkflowGraph] = OrderedDict()
         self._graph_cache_size = graph_cache_size
-        self._send: MemoryObjectSendStream[AutomationRun] | None = None
-        self._receive: MemoryObjectReceiveStream[AutomationRun] | None = None
+        self._send: MemoryObjectSendStream[tuple[AutomationRun, bool]] | None = None
+        self._receive: MemoryObjectReceiveStream[tuple[AutomationRun, bool]] | None = None
         self._waiters: dict[str, anyio.Event] = {}
         #: automation id → {run id: started_at} of its executing runs.
         self.running: dict[str, dict[str, float]] = {}
-        #: automation id → the one run buffered behind a running one (overlap ``buffer_one``).
+        #: automation id → the one run buffered behind a running one (overlap ``buffer_one``);
+        #: it is stored only when it is released, so no other worker starts it early.
         self.buffered: dict[str, AutomationRun] = {}
         #: automation id → runs queued or executing (what overlap policies look at).
         self.inflight: dict[str, int] = {}
+        #: run id → fence of the runs this engine holds (what heartbeats renew).
+        self._fences: dict[str, int] = {}
+        #: runs whose lease was lost while executing: their outcome is not written.
+        self._lost: set[str] = set()
+        #: automation id → revision this engine tracks (to apply other processes' changes once).
+        self._revisions: dict[str, int] = {}
+        self._load = 0  # runs queued or executing here
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
 
@@ -117,7 +174,7 @@ class Engine:
         try:
             await self.store.start()
             stack.push_async_callback(self.store.close)
-            self._send, self._receive = anyio.create_memory_object_stream[AutomationRun](math.inf)
+            self._send, self._receive = anyio.create_memory_object_stream[tuple[AutomationRun, bool]](math.inf)
             stack.push_async_callback(self._send.aclose)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._tg.cancel_scope.cancel)
@@ -126,8 +183,15 @@ class Engine:
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
             self._tg.start_soon(self.scheduler.run, name="graphflow-scheduler")
-            for run in await self.store.pending_runs(limit=100_000):
-                self._enqueue(run)
+            if self.store.durable:
+                self._tg.start_soon(self._poll, name="graphflow-claim-poller")
+                self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
+                self._tg.start_soon(self._sync, name="graphflow-automation-sync")
+            else:  # one process owns a memory store: take over what is pending once
+                for run in await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1_000_000):
+                    self._enqueue(run, claimed=True)
+            if self.retention is not None:
+                self._tg.start_soon(self._retain, name="graphflow-retention")
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -160,6 +224,7 @@ class Engine:
 
     def _track(self, automation: Automation) -> None:
         """Keep the index and the scheduler in step with a stored automation."""
+        self._revisions[automation.id] = automation.revision
         if automation.status == "running" and automation.type == "trigger":
             self.index.put(automation)
         else:
@@ -170,6 +235,7 @@ class Engine:
             self.scheduler.discard(automation.id)
 
     def _untrack(self, automation_id: str) -> None:
+        self._revisions.pop(automation_id, None)
         self.index.discard(automation_id)
         self.scheduler.discard(automation_id)
         self.buffered.pop(automation_id, None)
@@ -238,38 +304,53 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
 
-    def _enqueue(self, run: AutomationRun) -> None:
+    def _enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
+        """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
         if self._send is None:
             raise RuntimeError("the engine is not started: use 'async with Engine() as engine:'")
         self.inflight[run.automation_id] = self.inflight.get(run.automation_id, 0) + 1
-        self._send.send_nowait(run)
+        self._load += 1
+        self._send.send_nowait((run, claimed))
 
-    def _done(self, automation_id: str) -> None:
+    async def _done(self, automation_id: str) -> None:
+        self._load -= 1
         left = self.inflight.get(automation_id, 1) - 1
         if left > 0:
             self.inflight[automation_id] = left
-        else:
-            self.inflight.pop(automation_id, None)
-            buffered = self.buffered.pop(automation_id, None)
-            if buffered is not None:
+            return
+        self.inflight.pop(automation_id, None)
+        buffered = self.buffered.pop(automation_id, None)
+        if buffered is not None:
+            try:
+                stored = await self.store.insert_runs([buffered])
+            except StoreError:
+                logger.exception("could not store the buffered run of automation %s", automation_id)
+                return
+            if stored:
                 self._enqueue(buffered)
 
     async def fire_scheduled(self, snapshot: Automation, instants: list[float], following: float | None) -> None:
         """Create the runs of scheduled ``instants`` and record the next fire.
 
-        Order of durability: the automation's ``next_run_at``/``repeat`` are written *before* its runs are
-        stored, so a crash in between cannot fire an occurrence twice; each run's identity
-        (automation, scheduled instant) is unique in the store, so a repeat cannot either.
+        Durability: the automation's ``next_run_at``/``repeat`` and the runs are written in one
+        transaction (:meth:`~graphflow.abc.Store.record_fire`) guarded by the automation's
+        revision, and each run's identity (automation, scheduled instant) is unique in the store:
+        a crash cannot fire an occurrence twice, nor can several engines sharing a database.
 
         Overlap: ``skip`` drops instants while a run is queued or executing; ``buffer_one`` keeps
-        one run waiting behind it; ``allow`` starts them all. The instants of one catch-up batch
-        (``catchup: all``) do not overlap each other: when nothing is busy, they all start.
-        ``repeat.times`` reached (or a one-shot done) leaves the automation ``paused`` with
-        ``paused_reason`` ``"completed"``.
+        one run waiting behind it (stored when it is released); ``allow`` starts them all. The
+        instants of one catch-up batch (``catchup: all``) do not overlap each other: when nothing
+        is busy, they all start. Overlap is judged by the runs of this engine. ``repeat.times``
+        reached (or a one-shot done) leaves the automation ``paused`` with ``paused_reason``
+        ``"completed"``.
         """
         store = self.store
         automation = await store.get_automation(snapshot.app_id, snapshot.id)
-        if automation is None or automation.status != "running":
+        if automation is None:
+            self._untrack(snapshot.id)
+            return
+        if automation.status != "running" or automation.next_run_at != snapshot.next_run_at:
+            self._track(automation)  # changed meanwhile (here or by another engine): follow the store
             return
         now = self.clock.now()
         if automation.repeat.times is not None:
@@ -286,11 +367,11 @@ class Engine:
             if dropped:
                 self.announce(RunSkipped(at=now, app_id=automation.app_id, automation_id=automation.id,
                                          reason="overlap", scheduled_at=instants[0]))
-        runs = [self._scheduled_run(automation, at, now) for at in [*fire, *([buffer] if buffer else [])]]
+        runs = [self._scheduled_run(automation, at, now) for at in fire]
         revision = automation.revision
-        automation.repeat.completed += len(runs)
+        automation.repeat.completed += len(runs) + (buffer is not None)
         automation.next_run_at = following
-        if runs:
+        if runs or buffer is not None:
             automation.last_run_at = now
         done = following is None or (
             automation.repeat.times is not None and automation.repeat.completed >= automation.repeat.times
@@ -301,16 +382,20 @@ class Engine:
             automation.next_run_at = None
         automation.revision += 1
         automation.updated_at = now
-        await store.update_automation(automation, expected_revision=revision)
-        self._track(automation)
-        stored = {run.id for run in await store.insert_runs(runs)}
-        for run in runs:
-            if run.id not in stored:
-                continue
-            if buffer is not None and run.scheduled_at == buffer:
-                self.buffered[automation.id] = run
+        try:
+            stored = await store.record_fire(automation, expected_revision=revision, runs=runs)
+        except ConflictError:  # another engine fired it or the host changed it: follow the store
+            fresh = await store.get_automation(automation.app_id, automation.id)
+            if fresh is None:
+                self._untrack(automation.id)
             else:
-                self._enqueue(run)
+                self._track(fresh)
+            return
+        self._track(automation)
+        if buffer is not None:
+            self.buffered[automation.id] = self._scheduled_run(automation, buffer, now)
+        for run in stored:
+            self._enqueue(run)
 
     def _scheduled_run(self, automation: Automation, at: float, now: float) -> AutomationRun:
         return AutomationRun(
@@ -322,8 +407,8 @@ class Engine:
 
     async def _worker(self) -> None:
         assert self._receive is not None
-        async for run in self._receive:
-            await self._execute(run)
+        async for run, claimed in self._receive:
+            await self._execute(run, claimed)
 
     async def graph_for(self, app_id: str, config_id: str, version: int | None = None) -> tuple[WorkflowGraph, int]:
         """The compiled graph of a config version (latest by default), cached by (id, version).
@@ -332,6 +417,11 @@ class Engine:
             NotFoundError: the config (or version) does not exist in this app.
             ValidationError: the stored document no longer validates.
         """
+        if version is not None:
+            cached = self._graphs.get((config_id, version))
+            if cached is not None:
+                self._graphs.move_to_end((config_id, version))
+                return cached, version
         record = await self.store.get_config(app_id, config_id, version)
         if record is None:
             raise NotFoundError("config", config_id)
@@ -346,49 +436,204 @@ class Engine:
             self._graphs.move_to_end(key)
         return graph, record.version
 
-    async def _execute(self, run: AutomationRun) -> None:
-        current = await self.store.get_run(run.app_id, run.id)
-        if current is None or current.status != "pending":
-            self._done(run.automation_id)
-            return  # cancelled (paused, deleted) while it waited
-        run = current
-        clock = self.clock
+    async def _execute(self, run: AutomationRun, claimed: bool) -> None:
+        automation_id = run.automation_id
+        try:
+            if not claimed:
+                got = await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1, run_ids=[run.id])
+                if not got:
+                    return  # cancelled (paused, deleted) while it waited, or another worker has it
+                run = got[0]
+            self._fences[run.id] = run.fence
+            try:
+                await self._attempt(run)
+            except LeaseLostError:
+                logger.warning("run %s: lease lost; another worker or a cancel took it over", run.id)
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):  # shutting down: hand the run back
+                    await self._release(run)
+                raise
+            finally:
+                self._fences.pop(run.id, None)
+                self._lost.discard(run.id)
+                self._wake(run.id)
+        except StoreError:
+            logger.exception("run %s: the store failed; the run is retried when its lease expires", run.id)
+        finally:
+            await self._done(automation_id)
+
+    async def _attempt(self, run: AutomationRun) -> None:
+        """Execute one claimed run (from its checkpoints, if it ran before) and record the outcome."""
+        store = self.store
+        durable = store.durable
+        fence = run.fence
         active = self.running.setdefault(run.automation_id, {})
-        started = clock.now()
+        started = self.clock.now()
         active[run.id] = started
         try:
             run.status = "running"
-            run.started_at = run.updated_at = started
-            try:
-                if run.config_id is None:
-                    raise NotFoundError("config", "<none>")
-                graph, version = await self.graph_for(run.app_id, run.config_id, run.config_version)
-            except (NotFoundError, ValidationError) as exc:
+            run.updated_at = started
+            if run.started_at is None:
+                run.started_at = started
+            if run.recoveries > self.max_recoveries:
                 run.status = "failed"
-                run.result = {"error": f"cannot load the config: {exc.message}"}
+                run.result = {"error": (
+                    f"the run's worker stopped {run.recoveries} times while executing it; gave up after "
+                    f"{self.max_recoveries} recoveries (Engine(max_recoveries=...))")}
             else:
-                run.config_version = version
-                await self.store.update_run(run)
                 try:
-                    result = await self.executor.run(
-                        graph, run.envelope, run_id=run.id, app_id=run.app_id, automation_id=run.automation_id,
-                    )
-                except ValidationError as exc:  # e.g. a config update dropped the trigger node
+                    if run.config_id is None:
+                        raise NotFoundError("config", "<none>")
+                    graph, version = await self.graph_for(run.app_id, run.config_id, run.config_version)
+                except (NotFoundError, ValidationError) as exc:
                     run.status = "failed"
-                    run.result = {"error": exc.message}
+                    run.result = {"error": f"cannot load the config: {exc.message}"}
                 else:
-                    run.status = result.status
-                    run.result = result.result
-                    run.journal = result.journal.to_list()
-            run.finished_at = run.updated_at = clock.now()
-            await self.store.update_run(run)
+                    if run.config_version != version:  # pin the version before any node runs
+                        run.config_version = version
+                        await self._retrying(store.update_run, run, fence=fence)
+                    steps = await self._retrying(store.load_steps, run.id) if durable and fence > 1 else None
+                    result = await self._run_graph(run, graph, steps, fence)
+                    if result is None:
+                        return  # suspended on a durable timer, or the lease was lost
+            run.finished_at = run.updated_at = self.clock.now()
+            await self._retrying(store.update_run, run, fence=fence)
             await self._record_outcome(run)
         finally:
             active.pop(run.id, None)
             if not active:
                 self.running.pop(run.automation_id, None)
-            self._wake(run.id)
-            self._done(run.automation_id)
+
+    async def _run_graph(
+        self, run: AutomationRun, graph: WorkflowGraph, steps: dict[str, Any] | None, fence: int
+    ) -> AutomationRun | None:
+        """Run the graph for a claimed run; ``None`` when the run is parked or no longer ours."""
+        store = self.store
+        checkpoint = None
+        if store.durable:
+            async def checkpoint(key: str, data: Any) -> None:
+                await self._retrying(store.save_step, run.id, fence, key, data)
+
+        try:
+            result = await self.executor.run(
+                graph, run.envelope, run_id=run.id, app_id=run.app_id, automation_id=run.automation_id,
+                steps=steps, checkpoint=checkpoint,
+                timer_threshold=self.timer_threshold if store.durable else None,
+            )
+        except ValidationError as exc:  # e.g. a config update dropped the trigger node
+            run.status = "failed"
+            run.result = {"error": exc.message}
+            return run
+        if run.id in self._lost:
+            raise LeaseLostError(f"run {run.id!r} was taken over while it executed")
+        if result.status == "suspended":
+            await self._retrying(store.release_run, run.id, fence, wake_at=result.wake_at)
+            return None
+        run.status = result.status
+        run.result = result.result
+        run.journal = result.journal.to_list()
+        return run
+
+    async def _release(self, run: AutomationRun) -> None:
+        """Hand a run back to the store (clean shutdown): pending again, its checkpoints kept."""
+        try:
+            await self.store.release_run(run.id, run.fence)
+        except Exception:
+            logger.warning("run %s: could not hand the run back; it is recovered when its lease expires", run.id)
+
+    async def _retrying(self, op: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Call a store operation, waiting out an unreachable database (work pauses, nothing is lost).
+
+        Only :class:`~graphflow.exceptions.StoreUnavailableError` is retried, with backoff up to
+        5 s; a lost lease or any other error propagates.
+        """
+        delay = 0.05
+        while True:
+            try:
+                return await op(*args, **kwargs)
+            except StoreUnavailableError as exc:
+                logger.warning("the store is unreachable (%s); retrying in %.2fs", exc, delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- background loops (durable stores) -----------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Claim work this engine did not create: other processes' runs, dead workers', due timers."""
+        store = self.store
+        while True:
+            free = self.max_concurrent_runs - self._load
+            claimed: list[AutomationRun] = []
+            if free > 0:
+                try:
+                    claimed = await store.claim_runs(self.worker_id, lease=self.lease, limit=free)
+                except StoreError as exc:
+                    logger.warning("claiming runs failed (%s); retrying", exc)
+                for run in claimed:
+                    self._enqueue(run, claimed=True)
+            if claimed and len(claimed) == free:
+                await anyio.lowlevel.checkpoint()  # the queue is full of work: look again once some finishes
+                await anyio.sleep(min(0.05, self.poll_interval))
+                continue
+            await store.wait_for_work(self.poll_interval)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the runs executing here; stop the ones another worker took over."""
+        while True:
+            await anyio.sleep(self.lease / 3)
+            if not self._fences:
+                continue
+            try:
+                lost = await self.store.renew_leases(self.worker_id, dict(self._fences), lease=self.lease)
+            except StoreError as exc:
+                logger.warning("renewing leases failed (%s); retrying", exc)
+                continue
+            for run_id in lost:
+                if run_id in self._fences:
+                    self._lost.add(run_id)
+                    self.executor.cancel(run_id)
+
+    async def _sync(self) -> None:
+        """Apply automations changed by other engines sharing the store (index and schedules)."""
+        since = self.clock.now()
+        while True:
+            await anyio.sleep(self.sync_interval)
+            now = self.clock.now()
+            try:
+                changed = await self.store.changed_automations(since - 5.0)  # overlap: clock skew
+            except StoreError as exc:
+                logger.warning("loading changed automations failed (%s); retrying", exc)
+                continue
+            since = now
+            for automation in changed:
+                known = self._revisions.get(automation.id)
+                if known != automation.revision and (automation.status == "running" or known is not None):
+                    self._track(automation)
+
+    async def _retain(self) -> None:
+        assert self.retention is not None
+        while True:
+            try:
+                removed = await self.prune(self.retention)
+                if removed:
+                    logger.info("retention: pruned %d runs older than %ss", removed, self.retention)
+            except StoreError as exc:
+                logger.warning("retention: pruning failed (%s)", exc)
+            await anyio.sleep(min(3600.0, max(1.0, self.retention / 10)))
+
+    async def prune(self, older_than: float | timedelta) -> int:
+        """Delete finished runs (and their journals) older than ``older_than``; return how many.
+
+        Pending and running runs are never pruned. Accepted event ids older than that are
+        forgotten too, so an event re-published after the retention window runs again.
+
+        Raises:
+            ValueError: a negative age.
+        """
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        if seconds < 0:
+            raise ValueError("older_than must not be negative")
+        return await self.store.prune(self.clock.now() - seconds)
 
     def _wake(self, run_id: str) -> None:
         """Wake the ``wait_for_run`` callers of a run that just ended."""
@@ -437,24 +682,28 @@ class Engine:
                     await waiter.wait()
 
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:
-        """Cancel a pending or executing run; a finished run is returned unchanged.
+        """Cancel a pending or executing run, here or on another worker.
+
+        A finished run is returned unchanged. The store marks it ``cancelled`` at once and fences
+        its worker off: an execution here is cancelled now, one elsewhere stops at its next
+        checkpoint or heartbeat.
 
         Raises:
             NotFoundError: no such run in this app.
         """
-        run = await self.store.get_run(app_id, run_id)
+        now = self.clock.now()
+        run = await self.store.cancel_run(app_id, run_id, now)
         if run is None:
             raise NotFoundError("run", run_id)
-        if run.status == "pending":
-            now = self.clock.now()
-            run.status = "cancelled"
-            run.finished_at = run.updated_at = now
-            run.result = {"error": "run cancelled"}
-            await self.store.update_run(run)
-            self._wake(run_id)
-        elif run.status == "running":
+        if run.status == "cancelled" and run.finished_at == now and run.started_at is not None:
+            await self._record_outcome(run)  # it had started: it is the automation's last run
+        if run_id in self._fences:  # executing here: stop it and wait until it has stopped
+            self._lost.add(run_id)
+            waiter = self._waiters.setdefault(run_id, anyio.Event())
             self.executor.cancel(run_id)
-            return await self.wait_for_run(app_id, run_id)
+            with anyio.move_on_after(30):
+                await waiter.wait()
+        self._wake(run_id)
         return run
 
 

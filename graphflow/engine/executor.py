@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from graphflow.engine.context import EventEmitter, NodeContext, RunState
+from graphflow.engine.context import Checkpointer, EventEmitter, NodeContext, RunState, Suspended
 from graphflow.engine.journal import Journal
 from graphflow.engine.notify import Listener, Notifier, Subscription
 from graphflow.events import (
@@ -31,6 +31,7 @@ from graphflow.events import (
     RunCompleted,
     RunFailed,
     RunStarted,
+    RunSuspended,
 )
 from graphflow.exceptions import GraphflowError, NodeExecutionError, Problem, ValidationError
 from graphflow.graph.model import Node, WorkflowGraph
@@ -39,7 +40,7 @@ from graphflow.ids import new_id
 
 __all__ = ["Executor", "Goto", "NodeFailure", "RunResult", "RunStatus", "failure_input"]
 
-RunStatus = str  # "completed" | "failed" | "cancelled"
+RunStatus = str  # "completed" | "failed" | "cancelled" | "suspended" (durable timer)
 
 
 class Goto:
@@ -76,6 +77,7 @@ class RunResult:
         journal: per-node entries.
         started_at: UNIX timestamp.
         finished_at: UNIX timestamp.
+        wake_at: when a ``suspended`` run (a durable timer) is due again.
     """
 
     run_id: str
@@ -87,6 +89,7 @@ class RunResult:
     journal: Journal = field(default_factory=Journal)
     started_at: float = 0.0
     finished_at: float = 0.0
+    wake_at: float | None = None
 
     @property
     def result(self) -> dict[str, Any]:
@@ -165,12 +168,21 @@ class Executor:
         automation_id: str | None = None,
         env: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        steps: dict[str, Any] | None = None,
+        checkpoint: Checkpointer | None = None,
+        timer_threshold: float | None = None,
     ) -> RunResult:
         """Run ``graph`` for ``envelope`` (``{"trigger": EVENT, "payload": {...}}``).
 
         A node failure, a run timeout or :meth:`cancel` ends the run with status ``failed`` or
         ``cancelled``; they are reported in the result, not raised. Cancelling the *calling*
         task cancels the run too and propagates, as structured concurrency requires.
+
+        Durable execution (the engine passes these for durable stores): ``checkpoint(key,
+        data)`` is awaited after each node completes; ``steps`` holds the checkpoints of an
+        earlier attempt, whose nodes are not run again (their output, route, journal entries and
+        ``println`` lines are restored); waits of at least ``timer_threshold`` seconds end the
+        attempt with status ``suspended`` and ``wake_at`` set.
 
         Raises:
             ValidationError: the envelope is malformed or no trigger node matches its event;
@@ -201,6 +213,9 @@ class Executor:
             emit=self.emit,
             services=self.services,
         )
+        state.steps = steps
+        state.checkpoint = checkpoint
+        state.timer_threshold = timer_threshold
         result = RunResult(run_id, "running", journal=state.journal, output=state.output)
         result.started_at = self._clock()
         notifier = self.notifier
@@ -222,6 +237,9 @@ class Executor:
                     result.status = "failed"
                     result.error = failure.message
                     result.failed_node = failure.node_id
+                except Suspended as suspended:
+                    result.status = "suspended"
+                    result.wake_at = suspended.wake_at
             if scope.cancelled_caught:
                 if timeout is not None and scope.deadline <= anyio.current_time():
                     result.status = "failed"
@@ -254,6 +272,8 @@ class Executor:
             return RunCompleted(**common, result=result.result)
         if result.status == "failed":
             return RunFailed(**common, error=result.error or "")
+        if result.status == "suspended":
+            return RunSuspended(**common, wake_at=result.wake_at or result.finished_at)
         return RunCancelled(**common, reason=result.error or "")
 
     async def run_chain(self, node_id: str | None, value: Any, ctx: NodeContext) -> Any:
@@ -269,48 +289,77 @@ class Executor:
         clock = self._clock
         notifier = self.notifier
         scope = ctx.scope
+        checkpoint = run.checkpoint
         while node_id is not None:
             node = nodes[node_id]
             ctx.node_id = node_id
             ctx.attempt = 1
+            if checkpoint is not None:
+                key = f"{scope}/{node_id}" if scope else node_id
+                if run.steps is not None and key in run.steps:
+                    value, node_id = self._restore(run, node, run.steps[key])
+                    continue
+                marks = (len(journal), len(run.output))
             started = clock()
             journal.add("node_started", node_id, 1, started, scope)
             if notifier.wants_node_events:
                 notifier.publish(NodeStarted(at=started, run_id=run.run_id, node_id=node_id,
                                              attempt=1, scope=scope))
+            failed = False
             if node.retry is None and node.timeout is None:
                 try:
                     out = await node.run(value, ctx)
+                except Suspended:
+                    raise
                 except Exception as exc:
                     failure = self._failed(node, ctx, exc, will_retry=False)
                     if node.on_failure is None:
                         raise failure from exc
-                    value = failure_input(failure, value)
-                    node_id = node.on_failure
-                    continue
+                    out = Goto(node.on_failure, failure_input(failure, value))
+                    failed = True
             else:
                 try:
                     out = await self._run_with_policy(node, value, ctx)
                 except NodeFailure as failure:
                     if node.on_failure is None:
                         raise
-                    value = failure_input(failure, value)
-                    node_id = node.on_failure
-                    continue
-            finished = clock()
-            journal.add("node_completed", node_id, ctx.attempt, finished, scope)
-            if notifier.wants_node_events:
-                notifier.publish(NodeCompleted(at=finished, run_id=run.run_id, node_id=node_id,
-                                               attempt=ctx.attempt, scope=scope,
-                                               duration=finished - started))
+                    out = Goto(node.on_failure, failure_input(failure, value))
+                    failed = True
+            if not failed:
+                finished = clock()
+                journal.add("node_completed", node_id, ctx.attempt, finished, scope)
+                if notifier.wants_node_events:
+                    notifier.publish(NodeCompleted(at=finished, run_id=run.run_id, node_id=node_id,
+                                                   attempt=ctx.attempt, scope=scope,
+                                                   duration=finished - started))
             if type(out) is Goto:
                 node_id = out.target
                 value = out.value
             else:
                 node_id = node.on_success
                 value = out
-            outputs[node.id] = value
+            if not failed:
+                outputs[node.id] = value
+            if checkpoint is not None:
+                await checkpoint(key, {
+                    "value": value,
+                    "next": node_id,
+                    "failed": failed,
+                    "journal": [list(e[1:]) for e in journal[marks[0]:] if e.node_id == node.id and e.scope == scope],
+                    "output": run.output[marks[1]:],
+                })
         return value
+
+    @staticmethod
+    def _restore(run: RunState, node: Node, step: dict[str, Any]) -> tuple[Any, str | None]:
+        """Replay a checkpointed node: its journal lines, println lines and route."""
+        for entry in step.get("journal", ()):
+            run.journal.add(*entry)
+        run.output.extend(step.get("output", ()))
+        value = step.get("value")
+        if not step.get("failed"):
+            run.outputs[node.id] = value
+        return value, step.get("next")
 
     async def _run_with_policy(self, node: Node, value: Any, ctx: NodeContext) -> Any:
         policy = node.retry
@@ -324,6 +373,8 @@ class Executor:
                     with anyio.fail_after(timeout):
                         return await node.run(value, ctx)
                 return await node.run(value, ctx)
+            except Suspended:
+                raise
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and timeout is not None:
                     exc = NodeExecutionError(
@@ -416,4 +467,7 @@ def _first_failure(group: BaseExceptionGroup[Any]) -> BaseException:
     for exc in leaves:
         if isinstance(exc, NodeFailure):
             return exc
+    timers = [exc for exc in leaves if isinstance(exc, Suspended)]
+    if timers:  # every branch that parked itself resumes; the run wakes at the earliest timer
+        return min(timers, key=lambda t: t.wake_at)
     return leaves[0] if leaves else group

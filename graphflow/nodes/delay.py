@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
 from pydantic import Field, model_validator
 
 from graphflow.engine.context import NodeContext
@@ -55,8 +54,9 @@ class DelayNode(Node):
             self.keep(_until=graph.compile_template("until", self.until))
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
+        now = time.time()
         if self.duration is not None:
-            await anyio.sleep(self.duration)
+            await ctx.sleep_until(now + self.duration, now)
             return input
         value = ctx.evaluate_template(self._until, input)
         try:
@@ -67,5 +67,5 @@ class DelayNode(Node):
             ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        await anyio.sleep(max(0.0, when.timestamp() - time.time()))
+        await ctx.sleep_until(when.timestamp(), now)
         return input

@@ -44,11 +44,13 @@ def store_from_url(url: str) -> Store:
     if url.startswith("sqlite:"):
         from graphflow.stores.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
+        store: Store = SQLiteStore(url)
+        return store
     if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
         from graphflow.stores.postgres import PostgresStore
 
-        return PostgresStore(url)
+        pg_store: Store = PostgresStore(url)
+        return pg_store
     scheme = url.split(":", 1)[0]
     raise ValueError(
         f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}; "

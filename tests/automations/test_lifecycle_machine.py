@@ -66,7 +66,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.stack = ExitStack()
         self.portal: BlockingPortal = self.stack.enter_context(start_blocking_portal("asyncio"))
         self.clock = FakeClock()
-        self.engine = Engine(clock=self.clock)
+        self.engine = Engine("memory://", clock=self.clock)
         self.stack.enter_context(self.portal.wrap_async_context_manager(self.engine))
         self.status: dict[str, str] = {}  # the model: automation id → status
         self.kind: dict[str, str] = {}

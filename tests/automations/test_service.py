@@ -59,7 +59,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def engine(clock: FakeClock) -> AsyncIterator[Engine]:
-    async with Engine(clock=clock) as started:
+    async with Engine("memory://", clock=clock) as started:
         yield started
 
 
@@ -541,7 +541,7 @@ async def make_pending_runs(engine: Engine, automation: graphflow.Automation, ho
 
 @pytest.mark.parametrize("state", ["draft", "running", "paused"])
 async def test_delete_from_any_state_cancels_pending_runs_and_keeps_past_ones(state: str) -> None:
-    async with Engine(clock=FakeClock(), max_concurrent_runs=1) as engine:
+    async with Engine("memory://", clock=FakeClock(), max_concurrent_runs=1) as engine:
         automation = await welcome(engine, lookup_key="welcome")
         past = await engine.automations.trigger("app_a", automation.id, JOINED)
         assert (await engine.wait_for_run("app_a", past, timeout=5)).status == "completed"
@@ -713,7 +713,7 @@ async def test_events_lists_every_seed_event_and_no_internal_one(engine: Engine)
 
 
 async def test_cancel_a_pending_run() -> None:
-    async with Engine(clock=FakeClock(), max_concurrent_runs=1) as engine:
+    async with Engine("memory://", clock=FakeClock(), max_concurrent_runs=1) as engine:
         automation = await welcome(engine)
         [pending] = await make_pending_runs(engine, automation, 1)
         cancelled = await engine.automations.cancel_run("app_a", pending)

@@ -10,7 +10,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def test_sync_engine_mirrors_the_async_api() -> None:
-    with graphflow.SyncEngine() as engine:
+    with graphflow.SyncEngine("memory://") as engine:
         cfg = engine.configs.create("app_1", DOCS / "welcome.yaml")
         aut = engine.automations.create("app_1", name="W", type="trigger", trigger="thread.member_joined",
                                         config_id=cfg.id, enabled=True)
@@ -25,7 +25,7 @@ def test_sync_engine_mirrors_the_async_api() -> None:
 
 
 def test_sync_engine_must_be_started() -> None:
-    engine = graphflow.SyncEngine()
+    engine = graphflow.SyncEngine("memory://")
     with pytest.raises(RuntimeError, match="not started"):
         engine.publish("a", "thread.created", {})
     engine.start()

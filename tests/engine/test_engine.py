@@ -49,7 +49,7 @@ def _fresh_gates() -> None:
 
 @pytest.fixture
 async def engine() -> AsyncIterator[Engine]:
-    async with Engine(clock=FakeClock()) as started:
+    async with Engine("memory://", clock=FakeClock()) as started:
         yield started
 
 
@@ -189,7 +189,7 @@ async def test_a_failing_run_records_the_error(engine: Engine) -> None:
 
 
 async def test_pausing_cancels_the_pending_runs() -> None:
-    async with Engine(clock=FakeClock(), max_concurrent_runs=1) as engine:
+    async with Engine("memory://", clock=FakeClock(), max_concurrent_runs=1) as engine:
         listener = await automation(engine, graph=gated("thread.member_joined"))
         run_ids = [(await engine.publish("app_a", "thread.member_joined", JOINED)).run_ids[0] for _ in range(3)]
         await eventually(lambda: _equal(statuses(engine, "app_a", run_ids), ["running", "pending", "pending"]))
@@ -209,7 +209,7 @@ async def _equal(value: Awaitable[Any], expected: Any) -> bool:
 
 
 async def test_at_most_max_concurrent_runs_execute_at_once() -> None:
-    async with Engine(clock=FakeClock(), max_concurrent_runs=2) as engine:
+    async with Engine("memory://", clock=FakeClock(), max_concurrent_runs=2) as engine:
         await automation(engine, graph=gated("thread.member_joined"))
         run_ids = [(await engine.publish("app_a", "thread.member_joined", JOINED)).run_ids[0] for _ in range(10)]
         await eventually(lambda: _equal(_active(), 2))
@@ -282,7 +282,7 @@ async def test_wait_for_run_times_out_and_knows_missing_runs(engine: Engine) -> 
 
 
 async def test_waiting_for_a_cancelled_pending_run_returns_at_once() -> None:
-    async with Engine(clock=FakeClock(), max_concurrent_runs=1) as engine:
+    async with Engine("memory://", clock=FakeClock(), max_concurrent_runs=1) as engine:
         listener = await automation(engine, graph=gated("thread.member_joined"))
         first, second = [(await engine.publish("app_a", "thread.member_joined", JOINED)).run_ids[0] for _ in "ab"]
         await eventually(lambda: _equal(statuses(engine, "app_a", [first]), ["running"]))

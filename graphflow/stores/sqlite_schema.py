@@ -1,0 +1,104 @@
+"""The SQLite store's schema: versioned migrations, applied in order by ``SQLiteStore.start``.
+
+Each migration is a tuple of statements (not a script: ``executescript`` would commit half-way,
+and a migration must apply entirely or not at all). Never edit a released migration; append a
+new one. ``SCHEMA_VERSION`` is the number of migrations; a database whose ``schema_version`` is
+higher was written by a newer graphflow and is refused.
+
+Layout, and why:
+
+* ``runs`` — one column per record field, so that what is queried or written alone (status,
+  lease, fence, timers) is a column; ``payload``, ``result`` and ``journal`` are JSON text.
+  ``UNIQUE (automation_id, scheduled_at)`` makes each scheduled occurrence fire once (NULLs
+  never clash, so event runs are not constrained). Indexes: ``runs_claim`` (status, wake_at, id)
+  serves claims — pending runs without a timer come out in id order, due timers by range —,
+  ``runs_listing`` (automation_id, id) the newest-first pages, ``runs_finished`` the prune.
+* ``steps`` — a run's checkpoints, ``(run_id, key)`` → JSON; they go with their run
+  (``ON DELETE CASCADE``).
+* ``events`` — accepted event ids, unique per app: the dedupe is this primary key.
+* ``automations`` — the indexed fields as columns (``UNIQUE (app_id, lookup_key)``, where NULL
+  keys never clash; ``revision`` for compare-and-set; ``updated_at`` for cross-process sync)
+  and the whole record as JSON.
+* ``configs`` — one row per version, the document as JSON.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE configs (
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (id, version)
+    )""",
+    "CREATE INDEX configs_app ON configs (app_id, id)",
+    """CREATE TABLE automations (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        lookup_key TEXT,
+        status TEXT NOT NULL,
+        type TEXT NOT NULL,
+        "trigger" TEXT,
+        revision INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (app_id, lookup_key)
+    )""",
+    "CREATE INDEX automations_app ON automations (app_id, id)",
+    "CREATE INDEX automations_status ON automations (status, type)",
+    "CREATE INDEX automations_updated ON automations (updated_at)",
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        automation_id TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        "trigger" TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config_id TEXT,
+        config_version INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        event_id TEXT,
+        scheduled_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        result TEXT,
+        journal TEXT NOT NULL,
+        run_as_user_id TEXT,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        fence INTEGER NOT NULL DEFAULT 0,
+        recoveries INTEGER NOT NULL DEFAULT 0,
+        wake_at REAL,
+        UNIQUE (automation_id, scheduled_at)
+    )""",
+    "CREATE INDEX runs_claim ON runs (status, wake_at, id)",
+    "CREATE INDEX runs_listing ON runs (automation_id, id)",
+    "CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL",
+    """CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        "key" TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, "key")
+    ) WITHOUT ROWID""",
+    """CREATE TABLE events (
+        app_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (app_id, event_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX events_created ON events (created_at)",
+)
+
+#: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+#: The schema version this graphflow writes.
+SCHEMA_VERSION = len(MIGRATIONS)
