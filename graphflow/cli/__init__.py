@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from graphflow.cli import graphs, triggers
+from graphflow.cli import graphs, triggers, worker
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="graphflow",
-    help="Validate, run and inspect graphflow workflow graphs.",
+    help="Validate, run and inspect graphflow workflow graphs; run workers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 graphs.register(app)
 triggers.register(app)
+worker.register(app)
 
 
 def main() -> None:
