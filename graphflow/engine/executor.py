@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 
 from graphflow.engine.context import Checkpointer, EventEmitter, NodeContext, RunState, Suspended
+from graphflow.engine.goto import Goto
 from graphflow.engine.journal import Journal
 from graphflow.engine.notify import Listener, Notifier, Subscription
 from graphflow.events import (
@@ -41,16 +42,6 @@ from graphflow.ids import new_id
 __all__ = ["Executor", "Goto", "NodeFailure", "RunResult", "RunStatus", "failure_input"]
 
 RunStatus = str  # "completed" | "failed" | "cancelled" | "suspended" (durable timer)
-
-
-class Goto:
-    """Returned by a node to choose its successor: ``Goto(target, value)``."""
-
-    __slots__ = ("target", "value")
-
-    def __init__(self, target: str | None, value: Any) -> None:
-        self.target = target
-        self.value = value
 
 
 class NodeFailure(Exception):
@@ -345,7 +336,7 @@ class Executor:
                     "value": value,
                     "next": node_id,
                     "failed": failed,
-                    "journal": [list(e[1:]) for e in journal[marks[0]:] if e.node_id == node.id and e.scope == scope],
+                    "journal": _own_entries(journal[marks[0]:], node.id, scope),
                     "output": run.output[marks[1]:],
                 })
         return value
@@ -431,6 +422,19 @@ class Executor:
                         group.start_soon(job)
         except BaseExceptionGroup as group_error:
             raise _first_failure(group_error) from None
+
+
+def _own_entries(entries: list[Any], node_id: str, scope: str) -> list[list[Any]]:
+    """The journal entries of one node execution, with those of its branches or map items.
+
+    Entries of concurrent chains elsewhere in the run interleave; they are left out.
+    """
+    inner = f"{scope}/{node_id}" if scope else node_id
+    return [
+        list(e[1:]) for e in entries
+        if (e.scope == scope and e.node_id == node_id)
+        or e.scope.startswith((inner + "/", inner + "["))
+    ]
 
 
 def failure_input(failure: NodeFailure, value: Any) -> dict[str, Any]:

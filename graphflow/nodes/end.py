@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from graphflow.engine.context import NodeContext
-from graphflow.engine.executor import Goto
+from graphflow.engine.goto import Goto
 from graphflow.graph.model import GraphContext, Node
 
 if TYPE_CHECKING:

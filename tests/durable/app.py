@@ -1,0 +1,84 @@
+"""A host application for crash tests, run as a real process: ``python tests/durable/app.py MODE URL LOG``.
+
+Modes:
+
+* ``seed N`` — create the config and a trigger automation, publish ``N`` events, stop cleanly.
+* ``serve`` — run an engine (short lease, fast polling) until SIGTERM.
+
+Every ``CrashStep`` node sleeps a little, then appends ``pid run_id step_key`` to ``LOG`` (fsynced)
+just before it returns: a line means the node's work was done, whether or not its checkpoint was
+committed before the process died.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+
+import graphflow
+
+APP = "app_crash"
+LOG = os.environ.get("CRASH_LOG", "")
+
+
+@graphflow.node("CrashStep")
+async def crash_step(input: Any, ctx: graphflow.NodeContext, *, ms: int = 80) -> Any:
+    await anyio.sleep(ms / 1000)
+    with open(LOG, "a") as log:
+        log.write(f"{os.getpid()} {ctx.run_id} {ctx.step_key}\n")
+        log.flush()
+        os.fsync(log.fileno())
+    return input
+
+
+GRAPH: dict[str, Any] = {
+    "kind": "WorkflowGraph", "version": 1, "name": "crashy", "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "s1"},
+        {"kind": "CrashStep", "id": "s1", "on_success": "s2"},
+        {"kind": "CrashStep", "id": "s2", "on_success": "fan"},
+        {"kind": "WorkflowParallel", "id": "fan", "branches": ["b1", "b2"], "on_success": "wait"},
+        {"kind": "CrashStep", "id": "b1"},
+        {"kind": "CrashStep", "id": "b2"},
+        {"kind": "WorkflowDelay", "id": "wait", "duration": 1.5, "on_success": "s3"},
+        {"kind": "CrashStep", "id": "s3", "on_success": "s4"},
+        {"kind": "CrashStep", "id": "s4"},
+    ],
+}
+#: The node executions every run must have completed exactly once in its journal.
+STEPS = ("t", "s1", "s2", "b1", "b2", "fan", "wait", "s3", "s4")
+
+
+def engine(url: str, **options: Any) -> graphflow.Engine:
+    return graphflow.Engine(url, lease=1.0, poll_interval=0.1, sync_interval=0.5, timer_threshold=1.0,
+                            **options)
+
+
+async def seed(url: str, count: int) -> None:
+    async with engine(url, max_concurrent_runs=1) as seeding:
+        config = await seeding.configs.create(APP, GRAPH)
+        automation = await seeding.automations.create(
+            APP, name="crashy", type="trigger", trigger="thread.created", config_id=config.id, enabled=True)
+        for index in range(count):
+            await seeding.publish(APP, "thread.created", {"thread_id": f"thr_{index}"}, id=f"evt_{index}")
+        print(automation.id, flush=True)
+
+
+async def serve(url: str) -> None:
+    async with engine(url, max_concurrent_runs=8):
+        print("ready", flush=True)
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                return
+
+
+if __name__ == "__main__":
+    mode, url = sys.argv[1], sys.argv[2]
+    if mode == "seed":
+        anyio.run(seed, url, int(sys.argv[3]))
+    else:
+        anyio.run(serve, url)
