@@ -3,6 +3,8 @@
 Modes:
 
 * ``seed N`` — create the config and a trigger automation, publish ``N`` events, stop cleanly.
+* ``schedule N SECONDS`` — create ``N`` running one-shot automations due within ``SECONDS``
+  (spread over the last two of them), print their ids, stop cleanly.
 * ``serve`` — run an engine (short lease, fast polling) until SIGTERM.
 
 Every ``CrashStep`` node sleeps a little, then appends ``pid run_id step_key`` to ``LOG`` (fsynced)
@@ -68,6 +70,29 @@ async def seed(url: str, count: int) -> None:
         print(automation.id, flush=True)
 
 
+SCHEDULED_GRAPH: dict[str, Any] = {
+    "kind": "WorkflowGraph", "version": 1, "name": "scheduled", "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.scheduled", "on_success": "s1"},
+        {"kind": "CrashStep", "id": "s1", "ms": 10},
+    ],
+}
+
+
+async def schedule(url: str, count: int, within: float) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    async with engine(url, max_concurrent_runs=1) as seeding:
+        config = await seeding.configs.create(APP, SCHEDULED_GRAPH)
+        base = time.time() + within - 2
+        for index in range(count):
+            at = datetime.fromtimestamp(int(base + 2 * index / count) + 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            automation = await seeding.automations.create(
+                APP, name=f"once {index}", type="scheduled", schedule=at, config_id=config.id, enabled=True)
+            print(automation.id, flush=True)
+
+
 async def serve(url: str) -> None:
     async with engine(url, max_concurrent_runs=8):
         print("ready", flush=True)
@@ -80,5 +105,7 @@ if __name__ == "__main__":
     mode, url = sys.argv[1], sys.argv[2]
     if mode == "seed":
         anyio.run(seed, url, int(sys.argv[3]))
+    elif mode == "schedule":
+        anyio.run(schedule, url, int(sys.argv[3]), float(sys.argv[4]))
     else:
         anyio.run(serve, url)
