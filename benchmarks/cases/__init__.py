@@ -15,6 +15,9 @@ MODULES = (
     "fanout",
     "script_eval",
     "cold_import",
+    "durable_chain",
+    "durable_engine",
+    "postgres_claim",
 )
 
 

@@ -27,7 +27,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -54,6 +54,9 @@ from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import new_id
 from graphflow.triggers.catalogue import EventCatalogue
 from graphflow.triggers.index import TriggerIndex
+
+if TYPE_CHECKING:
+    from graphflow.triggers.scheduler import ScheduleEntry
 
 __all__ = ["Engine", "PublishResult"]
 
@@ -329,7 +332,9 @@ class Engine:
             if stored:
                 self._enqueue(buffered)
 
-    async def fire_scheduled(self, snapshot: Automation, instants: list[float], following: float | None) -> None:
+    async def fire_scheduled(
+        self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None
+    ) -> None:
         """Create the runs of scheduled ``instants`` and record the next fire.
 
         Durability: the automation's ``next_run_at``/``repeat`` and the runs are written in one
@@ -489,11 +494,10 @@ class Engine:
                     run.status = "failed"
                     run.result = {"error": f"cannot load the config: {exc.message}"}
                 else:
-                    if run.config_version != version:  # pin the version before any node runs
-                        run.config_version = version
-                        await self._retrying(store.update_run, run, fence=fence)
+                    pin = run.config_version != version
+                    run.config_version = version
                     steps = await self._retrying(store.load_steps, run.id) if durable and fence > 1 else None
-                    result = await self._run_graph(run, graph, steps, fence)
+                    result = await self._run_graph(run, graph, steps, fence, pin)
                     if result is None:
                         return  # suspended on a durable timer, or the lease was lost
             run.finished_at = run.updated_at = self.clock.now()
@@ -505,13 +509,21 @@ class Engine:
                 self.running.pop(run.automation_id, None)
 
     async def _run_graph(
-        self, run: AutomationRun, graph: WorkflowGraph, steps: dict[str, Any] | None, fence: int
+        self, run: AutomationRun, graph: WorkflowGraph, steps: dict[str, Any] | None, fence: int, pin: bool
     ) -> AutomationRun | None:
-        """Run the graph for a claimed run; ``None`` when the run is parked or no longer ours."""
+        """Run the graph for a claimed run; ``None`` when the run is parked or no longer ours.
+
+        The config version (and start time) is pinned in the store with the first checkpoint,
+        before any node's work is recorded; a run of pure nodes only pins it with its outcome.
+        """
         store = self.store
         checkpoint = None
         if store.durable:
             async def checkpoint(key: str, data: Any) -> None:
+                nonlocal pin
+                if pin:
+                    await self._retrying(store.update_run, run, fence=fence)
+                    pin = False
                 await self._retrying(store.save_step, run.id, fence, key, data)
 
         try:

@@ -285,7 +285,8 @@ class Executor:
             node = nodes[node_id]
             ctx.node_id = node_id
             ctx.attempt = 1
-            if checkpoint is not None:
+            durable = checkpoint is not None and node.checkpointed
+            if durable:
                 key = f"{scope}/{node_id}" if scope else node_id
                 if run.steps is not None and key in run.steps:
                     value, node_id = self._restore(run, node, run.steps[key])
@@ -331,7 +332,8 @@ class Executor:
                 value = out
             if not failed:
                 outputs[node.id] = value
-            if checkpoint is not None:
+            if durable:
+                assert checkpoint is not None
                 await checkpoint(key, {
                     "value": value,
                     "next": node_id,

@@ -151,6 +151,10 @@ class Node(BaseModel):
     is_trigger: ClassVar[bool] = False
     #: Whether the node ends its chain (no on_success allowed).
     is_terminal: ClassVar[bool] = False
+    #: Whether a durable run checkpoints this node's completion. Kinds that are pure functions
+    #: of their input (trigger, script, condition, end) say ``False``: after a crash they are
+    #: simply computed again, which costs less than a database write per node.
+    checkpointed: ClassVar[bool] = True
 
     def edges(self) -> Iterator[tuple[str, str]]:
         """Yield ``(field, target node id)`` for every outgoing edge."""

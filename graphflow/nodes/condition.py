@@ -33,6 +33,7 @@ class ConditionNode(Node):
     """
 
     kind: Literal["WorkflowCondition"] = "WorkflowCondition"
+    checkpointed = False  # pure: recomputed after a crash
     __slots__ = ("_compiled",)
     if TYPE_CHECKING:
         _compiled: Script

@@ -27,6 +27,7 @@ class EndNode(Node):
     """
 
     kind: Literal["WorkflowEnd"] = "WorkflowEnd"
+    checkpointed = False  # pure: recomputed after a crash
     __slots__ = ("_payload",)
     if TYPE_CHECKING:
         _payload: Template

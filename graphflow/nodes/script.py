@@ -29,6 +29,7 @@ class ScriptNode(Node):
     """
 
     kind: Literal["WorkflowScript"] = "WorkflowScript"
+    checkpointed = False  # pure: recomputed after a crash
     __slots__ = ("_compiled",)
     if TYPE_CHECKING:
         _compiled: Script

@@ -33,6 +33,7 @@ class TriggerNode(Node):
     )
 
     is_trigger = True
+    checkpointed = False  # pure: recomputed after a crash
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
         if isinstance(input, dict) and "trigger" in input:
