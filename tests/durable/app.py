@@ -30,7 +30,7 @@ LOG = os.environ.get("CRASH_LOG", "")
 @graphflow.node("CrashStep")
 async def crash_step(input: Any, ctx: graphflow.NodeContext, *, ms: int = 80) -> Any:
     await anyio.sleep(ms / 1000)
-    with open(LOG, "a") as log:
+    with open(LOG, "a") as log:  # noqa: ASYNC230 - a tiny fsynced append is the point
         log.write(f"{os.getpid()} {ctx.run_id} {ctx.step_key}\n")
         log.flush()
         os.fsync(log.fileno())
