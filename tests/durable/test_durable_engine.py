@@ -1,0 +1,256 @@
+"""The engine on durable stores, in one process: hand-back, reclaim, recovery bound, fencing, timers,
+sync between engines, retention and the default store. Real databases only (no mocks)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import graphflow
+from graphflow import Engine
+from graphflow.abc import Store
+from graphflow.events import RunSuspended
+from graphflow.exceptions import LeaseLostError, StoreError
+from graphflow.stores import store_from_url
+
+pytestmark = pytest.mark.anyio
+
+APP = "app_d"
+GATES: dict[str, anyio.Event] = {}
+CALLS: list[str] = []
+
+
+@graphflow.node("DurableStep")
+async def durable_step(input: Any, ctx: graphflow.NodeContext, *, gate: str = "") -> Any:
+    if gate:
+        await GATES.setdefault(gate, anyio.Event()).wait()
+    CALLS.append(f"{ctx.run_id}:{ctx.step_key}")
+    return {"n": (input.get("n", 0) if isinstance(input, dict) else 0) + 1}
+
+
+def graph(*middle: dict[str, Any]) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [{"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked"}]
+    for node in middle:
+        nodes[-1]["on_success"] = node["id"]
+        nodes.append(dict(node))
+    return {"kind": "WorkflowGraph", "version": 1, "name": "durable", "start_node": "t", "nodes": nodes}
+
+
+GATED = graph({"kind": "DurableStep", "id": "a"}, {"kind": "DurableStep", "id": "b", "gate": "b"},
+              {"kind": "DurableStep", "id": "c"})
+
+
+@pytest.fixture(params=["sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    GATES.clear()
+    CALLS.clear()
+    return f"sqlite:///{tmp_path / 'durable.db'}"
+
+
+def engine(url: str, **options: Any) -> Engine:
+    options = {"lease": 0.5, "poll_interval": 0.05, "sync_interval": 0.1, **options}
+    return Engine(url, **options)
+
+
+async def invoked(started: Engine, document: dict[str, Any]) -> str:
+    config = await started.configs.create(APP, document)
+    automation = await started.automations.create(APP, name="d", type="invoked", config_id=config.id,
+                                                  enabled=True, overlap="allow")
+    return automation.id
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not await check():
+            await anyio.sleep(0.02)
+
+
+async def opened(url: str) -> AsyncIterator[Store]:
+    store = store_from_url(url)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_a_stopped_engine_hands_runs_back_and_the_next_resumes_them(url: str) -> None:
+    async with engine(url) as first:
+        automation_id = await invoked(first, GATED)
+        run_id = await first.automations.trigger(APP, automation_id, {})
+        await eventually(lambda: _called(f"{run_id}:a"), "node a ran")
+    stored = await _get(url, run_id)
+    assert stored.status == "pending" and stored.lease_owner is None and stored.recoveries == 0
+    GATES["b"] = anyio.Event()
+    GATES["b"].set()
+    async with engine(url) as second:
+        done = await second.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "completed" and done.result == {"payload": {"n": 3}, "output": []}
+    assert CALLS == [f"{run_id}:a", f"{run_id}:b", f"{run_id}:c"]  # a was not run again
+    assert [(e["type"], e["node_id"]) for e in done.journal if e["type"] == "node_completed"] == [
+        ("node_completed", n) for n in ("t", "a", "b", "c")]
+
+
+async def test_a_dead_workers_run_is_reclaimed_when_its_lease_expires(url: str) -> None:
+    async with engine(url) as host:
+        automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
+    async for store in opened(url):
+        run_id = await _pending_run(store, automation_id)
+        [ghost] = await store.claim_runs("ghost", lease=0.2, limit=1, run_ids=[run_id])
+        assert ghost.fence == 1
+    async with engine(url) as rescuer:
+        done = await rescuer.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "completed"
+    assert (await _get(url, run_id)).recoveries == 1
+
+
+async def test_a_run_whose_workers_keep_dying_fails_after_max_recoveries(url: str) -> None:
+    async with engine(url) as host:
+        automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
+    async for store in opened(url):
+        run_id = await _pending_run(store, automation_id)
+        for attempt in range(3):
+            assert await store.claim_runs(f"ghost{attempt}", lease=0.05, limit=1), "claimable again"
+            await anyio.sleep(0.1)
+    async with engine(url, max_recoveries=1) as rescuer:
+        done = await rescuer.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "failed"
+    assert "stopped 3 times" in done.result["error"] and "max_recoveries" in done.result["error"]
+    assert CALLS == []
+
+
+async def test_cancel_fences_off_a_run_executing_elsewhere(url: str) -> None:
+    async with engine(url) as host:
+        automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
+        async for store in opened(url):
+            run_id = await _pending_run(store, automation_id)
+            [held] = await store.claim_runs("elsewhere", lease=30, limit=1, run_ids=[run_id])
+            cancelled = await host.automations.cancel_run(APP, run_id)
+            assert cancelled.status == "cancelled"
+            with pytest.raises(LeaseLostError):
+                await store.save_step(run_id, held.fence, "a", {"value": 1})
+            assert (await _get(url, run_id)).status == "cancelled"
+
+
+async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str) -> None:
+    document = graph({"kind": "DurableStep", "id": "a"}, {"kind": "WorkflowDelay", "id": "wait", "duration": 1.2},
+                     {"kind": "DurableStep", "id": "b"})
+    parked: list[RunSuspended] = []
+    async with engine(url) as first:
+        first.subscribe(parked.append, (RunSuspended,))
+        automation_id = await invoked(first, document)
+        run_id = await first.automations.trigger(APP, automation_id, {})
+        await eventually(lambda: _true(bool(parked)), "the run parks")
+        assert first.running == {}  # no task waits for the timer
+    stored = await _get(url, run_id)
+    assert stored.status == "pending" and stored.wake_at == pytest.approx(parked[0].wake_at)
+    async with engine(url) as second:
+        done = await second.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "completed" and CALLS == [f"{run_id}:a", f"{run_id}:b"]
+    assert done.finished_at is not None and done.finished_at >= parked[0].wake_at
+
+
+async def test_engines_sharing_a_database_see_each_others_automations(url: str) -> None:
+    async with engine(url) as first, engine(url) as second:
+        config = await first.configs.create(APP, graph({"kind": "DurableStep", "id": "a"}) | {
+            "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
+                      {"kind": "DurableStep", "id": "a"}]})
+        automation = await first.automations.create(APP, name="shared", type="trigger", trigger="thread.created",
+                                                    config_id=config.id, enabled=True)
+
+        async def second_matches() -> bool:
+            return [a.id for a in await second.explain(APP, "thread.created")] == [automation.id]
+
+        await eventually(second_matches, "the second engine learns of the automation")
+        published = await second.publish(APP, "thread.created", {"thread_id": "thr_1"})
+        assert len(published.run_ids) == 1
+        assert (await second.wait_for_run(APP, published.run_ids[0], timeout=10)).status == "completed"
+        await first.automations.pause(APP, automation.id)
+        # The second engine's index may still list it: the store refuses the run either way.
+        late = await second.publish(APP, "thread.created", {"thread_id": "thr_2"})
+        assert late.run_ids == ()
+
+
+async def test_prune_removes_old_finished_runs_only(url: str) -> None:
+    async with engine(url) as host:
+        automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
+        done = await host.automations.trigger(APP, automation_id, {})
+        await host.wait_for_run(APP, done, timeout=10)
+        assert await host.prune(3600) == 0
+        assert await host.prune(0) == 1
+        assert await host.store.get_run(APP, done) is None
+        with pytest.raises(ValueError):
+            await host.prune(-1)
+
+
+async def test_publish_returns_after_the_event_and_its_runs_are_committed(url: str) -> None:
+    async with engine(url) as host:
+        config = await host.configs.create(APP, {
+            "kind": "WorkflowGraph", "version": 1, "name": "e", "start_node": "t",
+            "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
+                      {"kind": "DurableStep", "id": "a", "gate": "never"}]})
+        automation = await host.automations.create(APP, name="e", type="trigger", trigger="thread.created",
+                                                   config_id=config.id, enabled=True)
+        result = await host.publish(APP, "thread.created", {"thread_id": "thr_1"}, id="evt_1")
+        async for other in opened(url):  # another connection, as another process would see it
+            runs = await other.list_runs(APP, automation.id, status=None, cursor=None, limit=10)
+            assert [r.id for r in runs.data] == list(result.run_ids)
+        assert (await host.publish(APP, "thread.created", {"thread_id": "thr_1"}, id="evt_1")).duplicate
+
+
+async def test_engine_defaults_to_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRAPHFLOW_DATABASE_URL", raising=False)
+    async with Engine() as default:
+        await default.configs.create(APP, graph())
+    assert (tmp_path / "graphflow.db").is_file()
+    monkeypatch.setenv("GRAPHFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    async with Engine():
+        pass
+    assert (tmp_path / "other.db").is_file()
+
+
+async def test_an_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as caught:
+        async with Engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}"):
+            pass
+    assert caught.value.code == "store_unavailable" and "missing" in str(caught.value)
+    assert not os.path.exists(tmp_path / "missing")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _called(entry: str) -> bool:
+    return entry in CALLS
+
+
+async def _get(url: str, run_id: str) -> Any:
+    async for store in opened(url):
+        run = await store.get_run(APP, run_id)
+        assert run is not None
+        return run
+    raise AssertionError("unreachable")
+
+
+async def _pending_run(store: Store, automation_id: str) -> str:
+    """Insert a pending run of the automation (as a crashed engine would have left it)."""
+    from graphflow.automations.model import AutomationRun
+    from graphflow.ids import new_id
+
+    automation = await store.get_automation(APP, automation_id)
+    assert automation is not None
+    run = AutomationRun(id=new_id("atr_"), automation_id=automation_id, app_id=APP, trigger="workflow.invoked",
+                        payload={}, status="pending", config_id=automation.config_id, config_version=None,
+                        created_at=0.0, updated_at=0.0)
+    await store.insert_runs([run])
+    return run.id
