@@ -40,3 +40,14 @@ async def run(graph: Any, payload: Any = None, *, trigger: str = "test.run", **k
     loaded = graphflow.load_graph(graph)
     executor = kwargs.pop("executor", None) or graphflow.Executor(**kwargs.pop("executor_args", {}))
     return await executor.run(loaded, {"trigger": trigger, "payload": payload if payload is not None else {}}, **kwargs)
+
+
+async def eventually(check: Any, what: str = "the condition", timeout: float = 10.0) -> None:
+    """Await ``check()`` until it is true; fail after ``timeout`` seconds saying ``what`` never happened."""
+    import anyio
+
+    with anyio.move_on_after(timeout):
+        while not await check():  # noqa: ASYNC110 - polling a store: no event to wait on
+            await anyio.sleep(0.02)
+        return
+    raise AssertionError(f"{what}: not within {timeout}s")

@@ -3,8 +3,7 @@ sync between engines, retention and the default store. Real databases only (no m
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from graphflow.abc import Store
 from graphflow.events import RunSuspended
 from graphflow.exceptions import LeaseLostError, StoreError
 from graphflow.stores import store_from_url
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -64,12 +64,6 @@ async def invoked(started: Engine, document: dict[str, Any]) -> str:
     return automation.id
 
 
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> None:
-    with anyio.fail_after(timeout):
-        while not await check():
-            await anyio.sleep(0.02)
-
-
 async def opened(url: str) -> AsyncIterator[Store]:
     store = store_from_url(url)
     await store.start()
@@ -91,7 +85,7 @@ async def test_a_stopped_engine_hands_runs_back_and_the_next_resumes_them(url: s
     async with engine(url) as second:
         done = await second.wait_for_run(APP, run_id, timeout=10)
     assert done.status == "completed" and done.result == {"payload": {"n": 3}, "output": []}
-    assert CALLS == [f"{run_id}:a", f"{run_id}:b", f"{run_id}:c"]  # a was not run again
+    assert [f"{run_id}:a", f"{run_id}:b", f"{run_id}:c"] == CALLS  # a was not run again
     assert [(e["type"], e["node_id"]) for e in done.journal if e["type"] == "node_completed"] == [
         ("node_completed", n) for n in ("t", "a", "b", "c")]
 
@@ -151,7 +145,7 @@ async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str)
     assert stored.status == "pending" and stored.wake_at == pytest.approx(parked[0].wake_at)
     async with engine(url) as second:
         done = await second.wait_for_run(APP, run_id, timeout=10)
-    assert done.status == "completed" and CALLS == [f"{run_id}:a", f"{run_id}:b"]
+    assert done.status == "completed" and [f"{run_id}:a", f"{run_id}:b"] == CALLS
     assert done.finished_at is not None and done.finished_at >= parked[0].wake_at
 
 
@@ -220,7 +214,7 @@ async def test_an_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
         async with Engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}"):
             pass
     assert caught.value.code == "store_unavailable" and "missing" in str(caught.value)
-    assert not os.path.exists(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
 
 
 # -- helpers -----------------------------------------------------------------------------------
