@@ -1,4 +1,6 @@
-"""The SQLite store's schema: versioned migrations, applied in order by ``SQLiteStore.start``.
+"""The SQLite store's schema: versioned migrations, and how records map onto rows.
+
+The migrations are applied in order by ``SQLiteStore.start``.
 
 Each migration is a tuple of statements (not a script: ``executescript`` would commit half-way,
 and a migration must apply entirely or not at all). Never edit a released migration; append a
@@ -24,7 +26,28 @@ Layout, and why:
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+import json
+import operator
+from dataclasses import fields
+from typing import Any
+
+from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.exceptions import StoreError
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "MIGRATIONS",
+    "RUN_COLUMNS",
+    "RUN_FIELDS",
+    "SCHEMA_VERSION",
+    "automation_from_data",
+    "automation_row",
+    "config_from_row",
+    "decode_json",
+    "encode_json",
+    "run_from_row",
+    "run_row",
+]
 
 _V1 = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -102,3 +125,77 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
 
 #: The schema version this graphflow writes.
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- records <-> rows ------------------------------------------------------------------------
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+#: JSON text → value (the stdlib decoder, bound once).
+decode_json = json.JSONDecoder().decode
+
+
+def encode_json(value: Any, what: str) -> str:
+    """Compact JSON text of ``value``; ``what`` names it in the error when it is not JSON data.
+
+    Raises:
+        StoreError: ``value`` holds something JSON cannot represent (nothing has been written).
+    """
+    try:
+        return _encode(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what} cannot be stored: it is not JSON-serialisable ({exc})") from exc
+
+
+#: The ``runs`` columns, named and ordered like the fields of ``AutomationRun``.
+RUN_FIELDS = tuple(f.name for f in fields(AutomationRun))
+RUN_COLUMNS = ", ".join(f'"{name}"' for name in RUN_FIELDS)
+CONFIG_COLUMNS = "id, app_id, version, name, document, created_at, updated_at"  # ConfigRecord's order
+_run_values = operator.attrgetter(*RUN_FIELDS)
+_PAYLOAD, _RESULT, _JOURNAL = (RUN_FIELDS.index(name) for name in ("payload", "result", "journal"))
+_AUTOMATION_FIELDS = tuple(f.name for f in fields(Automation))
+
+
+def run_row(run: AutomationRun) -> list[Any]:
+    """The values of a ``runs`` row (``RUN_COLUMNS`` order)."""
+    values = list(_run_values(run))
+    values[_PAYLOAD] = encode_json(values[_PAYLOAD], f"run {run.id!r} payload")
+    if values[_RESULT] is not None:
+        values[_RESULT] = encode_json(values[_RESULT], f"run {run.id!r} result")
+    values[_JOURNAL] = encode_json(values[_JOURNAL], f"run {run.id!r} journal")
+    return values
+
+
+def run_from_row(row: tuple[Any, ...]) -> AutomationRun:
+    """A fresh run from a row selected as ``RUN_COLUMNS``."""
+    values = list(row)
+    values[_PAYLOAD] = decode_json(values[_PAYLOAD])
+    if values[_RESULT] is not None:
+        values[_RESULT] = decode_json(values[_RESULT])
+    values[_JOURNAL] = decode_json(values[_JOURNAL])
+    return AutomationRun(*values)
+
+
+def automation_row(automation: Automation) -> tuple[Any, ...]:
+    """``(lookup_key, status, type, trigger, revision, updated_at, data, id, app_id)``.
+
+    ``data`` is the whole record as JSON; the other columns are there to be indexed and matched.
+    """
+    data = {name: getattr(automation, name) for name in _AUTOMATION_FIELDS}
+    data["repeat"] = {"times": automation.repeat.times, "completed": automation.repeat.completed}
+    return (
+        automation.lookup_key, automation.status, automation.type, automation.trigger, automation.revision,
+        automation.updated_at, encode_json(data, f"automation {automation.id!r}"), automation.id, automation.app_id,
+    )
+
+
+def automation_from_data(text: str) -> Automation:
+    """A fresh automation from its ``data`` column."""
+    data = decode_json(text)
+    data["repeat"] = Repeat(**data["repeat"])
+    return Automation(**data)
+
+
+def config_from_row(row: tuple[Any, ...]) -> ConfigRecord:
+    """A fresh config version from a row selected as ``CONFIG_COLUMNS``."""
+    return ConfigRecord(row[0], row[1], row[2], row[3], decode_json(row[4]), row[5], row[6])
