@@ -707,7 +707,8 @@ class Engine:
         run = await self.store.cancel_run(app_id, run_id, now)
         if run is None:
             raise NotFoundError("run", run_id)
-        if run.status == "cancelled" and run.finished_at == now and (run.started_at is not None or run_id in self._fences):
+        started = run.started_at is not None or run_id in self._fences
+        if run.status == "cancelled" and run.finished_at == now and started:
             run.started_at = run.started_at or self.running.get(run.automation_id, {}).get(run_id, now)
             await self._record_outcome(run)  # it had started: it is the automation's last run
         if run_id in self._fences:  # executing here: stop it and wait until it has stopped
