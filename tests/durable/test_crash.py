@@ -23,6 +23,7 @@ import pytest
 
 from graphflow.stores import store_from_url
 from tests.durable.app import APP, STEPS
+from tests.pg import drop_schema, new_schema, require_postgres
 
 pytestmark = [pytest.mark.slow]
 
@@ -115,3 +116,13 @@ def crash_and_recover(url: str, tmp_path: Path, *, kills: int, seed: int) -> Non
 
 def test_sqlite_engine_killed_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
     crash_and_recover(f"sqlite:///{tmp_path / 'crash.db'}", tmp_path, kills=3, seed=1)
+
+
+@pytest.mark.postgres
+def test_postgres_engine_killed_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        crash_and_recover(f"{dsn}?schema={schema}", tmp_path, kills=3, seed=2)
+    finally:
+        drop_schema(dsn, schema)

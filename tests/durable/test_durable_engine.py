@@ -17,6 +17,7 @@ from graphflow.events import RunSuspended
 from graphflow.exceptions import LeaseLostError, StoreError
 from graphflow.stores import store_from_url
 from tests.conftest import eventually
+from tests.pg import drop_schema, new_schema, require_postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -45,11 +46,19 @@ GATED = graph({"kind": "DurableStep", "id": "a"}, {"kind": "DurableStep", "id": 
               {"kind": "DurableStep", "id": "c"})
 
 
-@pytest.fixture(params=["sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     GATES.clear()
     CALLS.clear()
-    return f"sqlite:///{tmp_path / 'durable.db'}"
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'durable.db'}"
+        return
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        yield f"{dsn}?schema={schema}"
+    finally:
+        drop_schema(dsn, schema)
 
 
 def engine(url: str, **options: Any) -> Engine:

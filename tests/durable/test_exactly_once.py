@@ -12,6 +12,7 @@ import pytest
 from graphflow.stores import store_from_url
 from tests.durable.app import APP
 from tests.durable.test_crash import start, wait_ready
+from tests.pg import drop_schema, new_schema, require_postgres
 
 pytestmark = [pytest.mark.slow]
 
@@ -68,3 +69,13 @@ def fire_with_workers(url: str, tmp_path: Path, *, workers: int, occurrences: in
 
 def test_two_processes_on_one_sqlite_file_fire_each_occurrence_once(tmp_path: Path) -> None:
     fire_with_workers(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path, workers=2, occurrences=40)
+
+
+@pytest.mark.postgres
+def test_three_processes_on_postgres_fire_each_occurrence_once(tmp_path: Path) -> None:
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        fire_with_workers(f"{dsn}?schema={schema}", tmp_path, workers=3, occurrences=60)
+    finally:
+        drop_schema(dsn, schema)
