@@ -3,7 +3,7 @@ sync between engines, retention and the default store. Real databases only (no m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str)
         automation_id = await invoked(first, document)
         run_id = await first.automations.trigger(APP, automation_id, {})
         await eventually(lambda: _true(bool(parked)), "the run parks")
-        assert first.running == {}  # no task waits for the timer
+        await eventually(lambda: _true(first.running == {}), "no task waits for the timer")
     stored = await _get(url, run_id)
     assert stored.status == "pending" and stored.wake_at == pytest.approx(parked[0].wake_at)
     async with engine(url) as second:
