@@ -1,11 +1,13 @@
 """The Store contract (``graphflow/abc.py``), one test per obligation, run against every store.
 
 The ``store`` fixture is parametrised over ``FACTORIES``: a name → async context manager that
-yields a started store and closes it. Today only ``memory`` exists; the durable-stores issue adds
+yields a started store and closes it:
 
+* ``"memory": memory_store`` — a fresh :class:`MemoryStore`;
 * ``"sqlite": sqlite_store`` — a fresh database file under ``tmp_path``;
 * ``"postgres": postgres_store`` — a fresh schema on the server named by
-  ``GRAPHFLOW_TEST_POSTGRES_DSN`` (``pytest.skip`` when it is unset), marked ``postgres``.
+  ``GRAPHFLOW_TEST_POSTGRES_DSN`` (see ``tests/pg.py``: skipped when unreachable, failed when
+  ``CI=true``), marked ``postgres``.
 
 Nothing here may depend on a backend's internals: records go in and come out through the
 contract only.
@@ -13,24 +15,27 @@ contract only.
 
 from __future__ import annotations
 
-import os
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from graphflow.abc import Store
 from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
-from graphflow.exceptions import ConflictError, NotFoundError
+from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError
 from graphflow.ids import new_id
 from graphflow.stores.memory import MemoryStore
+from graphflow.stores.sqlite import SQLiteStore
+from tests.pg import postgres_store
 
 pytestmark = pytest.mark.anyio
 
-POSTGRES_DSN = os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")  # read by the PostgreSQL factory
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
@@ -44,11 +49,22 @@ async def memory_store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
+@asynccontextmanager
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = SQLiteStore(tmp_path / "contract.db")
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 StoreFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
-FACTORIES: dict[str, StoreFactory] = {"memory": memory_store}
+FACTORIES: dict[str, StoreFactory] = {"memory": memory_store, "sqlite": sqlite_store, "postgres": postgres_store}
+MARKS = {"postgres": pytest.mark.postgres}
 
 
-@pytest.fixture(params=sorted(FACTORIES))
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(FACTORIES)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     async with FACTORIES[request.param](tmp_path) as started:
         yield started
@@ -496,3 +512,384 @@ async def test_pending_runs_oldest_first_across_apps_up_to_limit(store: Store) -
     await store.insert_runs([run("aut_1", status="completed")])
     assert [r.id for r in await store.pending_runs(100)] == ids
     assert [r.id for r in await store.pending_runs(4)] == ids[:4]
+
+
+# --- leases and checkpoints -----------------------------------------------------------------
+
+
+LEASE = 30.0
+
+
+async def pending(store: Store, count: int = 1, app_id: str = "app_a") -> list[AutomationRun]:
+    """Insert ``count`` pending runs of ``aut_1`` and return them, oldest first."""
+    runs = [run("aut_1", app_id=app_id, run_id=run_id) for run_id in ordered_ids("atr_", count)]
+    await store.insert_runs(runs)
+    return runs
+
+
+async def claim(store: Store, run_id: str, worker: str = "w1", lease: float = LEASE) -> AutomationRun:
+    """Claim one run through the ``run_ids`` fast path; it must be claimable."""
+    claimed = await store.claim_runs(worker, lease=lease, limit=1, run_ids=[run_id])
+    assert [r.id for r in claimed] == [run_id]
+    return claimed[0]
+
+
+async def stored_run(store: Store, run_id: str, app_id: str = "app_a") -> AutomationRun:
+    found = await store.get_run(app_id, run_id)
+    assert found is not None, run_id
+    return found
+
+
+async def test_claim_runs_takes_claimable_runs_oldest_first_across_apps(store: Store) -> None:
+    runs = await pending(store, 4)
+    foreign = run("aut_1", app_id="app_b", run_id=f"{runs[-1].id}z")  # the newest of all
+    await store.insert_runs([foreign, run("aut_1", status="completed"), run("aut_1", status="failed")])
+    before = time.time()
+    claimed = await store.claim_runs("w1", lease=LEASE, limit=3)
+    after = time.time()
+    assert [r.id for r in claimed] == [r.id for r in runs[:3]]
+    for record in claimed:
+        assert (record.status, record.lease_owner, record.fence, record.recoveries, record.wake_at) == (
+            "running", "w1", 1, 0, None)
+        assert record.lease_expires_at is not None
+        assert before + LEASE - 5 <= record.lease_expires_at <= after + LEASE + 5  # the database's clock
+        stored = await stored_run(store, record.id)
+        assert (stored.status, stored.lease_owner, stored.fence, stored.lease_expires_at) == (
+            "running", "w1", 1, record.lease_expires_at)
+    rest = await store.claim_runs("w2", lease=LEASE, limit=10)
+    assert [r.id for r in rest] == [runs[3].id, foreign.id]
+    assert await store.claim_runs("w3", lease=LEASE, limit=10) == []
+    assert await store.pending_runs(10) == []
+
+
+async def test_claimed_runs_are_copies(store: Store) -> None:
+    (record,) = await pending(store)
+    claimed = await claim(store, record.id)
+    claimed.payload["thread"]["id"] = "thr_changed"
+    claimed.fence = 99
+    stored = await stored_run(store, record.id)
+    assert stored.payload == {"thread": {"id": "thr_1"}} and stored.fence == 1
+
+
+async def test_claim_runs_with_run_ids_considers_only_those_runs(store: Store) -> None:
+    first, second, third = await pending(store, 3)
+    done = run("aut_1", status="completed")
+    await store.insert_runs([done])
+    claimed = await store.claim_runs(
+        "w1", lease=LEASE, limit=10, run_ids=[third.id, done.id, "atr_missing", first.id, first.id]
+    )
+    assert sorted(r.id for r in claimed) == sorted([first.id, third.id])
+    assert all(r.lease_owner == "w1" and r.fence == 1 for r in claimed)
+    assert (await stored_run(store, second.id)).status == "pending"
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[first.id]) == []  # held: not expired
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[]) == []
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=1, run_ids=[second.id])] == [second.id]
+
+
+async def test_concurrent_claims_never_return_the_same_run(store: Store) -> None:
+    runs = await pending(store, 40)
+    got: list[str] = []
+
+    async def worker(name: str) -> None:
+        while batch := await store.claim_runs(name, lease=LEASE, limit=3):
+            got.extend(r.id for r in batch)
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        for n in range(4):
+            tg.start_soon(worker, f"w{n}")
+    assert sorted(got) == [r.id for r in runs]
+
+
+async def test_a_released_run_waits_for_its_wake_at(store: Store) -> None:
+    sleeping, due = await pending(store, 2)
+    held = await claim(store, sleeping.id)
+    await store.release_run(sleeping.id, held.fence, wake_at=time.time() + 3600)
+    timer = await stored_run(store, sleeping.id)
+    assert (timer.status, timer.lease_owner, timer.lease_expires_at) == ("pending", None, None)
+    assert timer.wake_at is not None and timer.wake_at > time.time()
+    held = await claim(store, due.id)
+    await store.release_run(due.id, held.fence, wake_at=time.time() - 1)
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=10)] == [due.id]
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[sleeping.id]) == []
+    woken = await stored_run(store, due.id)
+    assert (woken.status, woken.lease_owner, woken.wake_at, woken.fence, woken.recoveries) == (
+        "running", "w2", None, 2, 0)
+
+
+async def test_a_run_whose_lease_expired_is_reclaimed_with_one_more_recovery(store: Store) -> None:
+    bulk, fast, alive = await pending(store, 3)
+    dead_bulk = await claim(store, bulk.id, "w1", lease=0.05)
+    dead_fast = await claim(store, fast.id, "w1", lease=0.05)
+    await claim(store, alive.id, "w1", lease=LEASE)
+    await anyio.sleep(0.15)
+    (again,) = await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[fast.id, alive.id])
+    assert (again.id, again.lease_owner, again.fence, again.recoveries) == (fast.id, "w2", dead_fast.fence + 1, 1)
+    (again,) = await store.claim_runs("w3", lease=LEASE, limit=10)
+    assert (again.id, again.lease_owner, again.fence, again.recoveries) == (bulk.id, "w3", dead_bulk.fence + 1, 1)
+    assert (await stored_run(store, alive.id)).lease_owner == "w1"
+    with pytest.raises(LeaseLostError):
+        await store.save_step(bulk.id, dead_bulk.fence, "n1", {"late": True})
+    assert await store.load_steps(bulk.id) == {}
+    assert await store.renew_leases("w1", {bulk.id: dead_bulk.fence, alive.id: 1}, lease=LEASE) == {bulk.id}
+
+
+async def test_renew_leases_extends_held_leases_and_reports_lost_ones(store: Store) -> None:
+    kept, expired, cancelled, finished, theirs = await pending(store, 5)
+    fences = {}
+    for record in (kept, expired, cancelled, finished):
+        fences[record.id] = (await claim(store, record.id, "w1", lease=0.05 if record is expired else LEASE)).fence
+    fences[theirs.id] = (await claim(store, theirs.id, "w2")).fence  # the right fence, another worker
+    await store.cancel_run("app_a", cancelled.id, T0 + 1)
+    done = await stored_run(store, finished.id)
+    done.status, done.finished_at = "completed", T0 + 1
+    await store.update_run(done, fence=fences[finished.id])
+    await anyio.sleep(0.15)
+    await claim(store, expired.id, "w3")
+    before = (await stored_run(store, kept.id)).lease_expires_at
+    lost = await store.renew_leases("w1", {**fences, "atr_missing": 1}, lease=LEASE * 2)
+    assert lost == {expired.id, cancelled.id, finished.id, theirs.id, "atr_missing"}
+    after = await stored_run(store, kept.id)
+    assert before is not None and after.lease_expires_at is not None and after.lease_expires_at > before
+    assert (after.lease_owner, after.fence) == ("w1", fences[kept.id])
+    assert (await stored_run(store, theirs.id)).lease_owner == "w2"
+    assert (await stored_run(store, expired.id)).lease_owner == "w3"
+    assert await store.renew_leases("w1", {}, lease=LEASE) == set()
+
+
+async def test_release_run_hands_the_run_back_with_its_steps(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": 1})
+    await store.release_run(record.id, held.fence)
+    released = await stored_run(store, record.id)
+    assert (released.status, released.lease_owner, released.lease_expires_at, released.wake_at) == (
+        "pending", None, None, None)
+    assert (released.fence, released.recoveries) == (held.fence, 0)
+    assert await store.load_steps(record.id) == {"n1": {"output": 1}}
+    with pytest.raises(LeaseLostError):
+        await store.release_run(record.id, held.fence)  # not running any more
+    again = await claim(store, record.id, "w2")
+    assert (again.fence, again.recoveries) == (held.fence + 1, 0)
+    with pytest.raises(LeaseLostError):
+        await store.release_run(record.id, held.fence)  # a stale fence
+    assert (await stored_run(store, record.id)).lease_owner == "w2"
+    with pytest.raises(LeaseLostError):
+        await store.release_run("atr_missing", 1)
+
+
+async def test_save_step_upserts_checkpoints_under_the_current_fence(store: Store) -> None:
+    record, other = await pending(store, 2)
+    assert await store.load_steps(record.id) == {}
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": {"a": 1}})
+    await store.save_step(record.id, held.fence, "map/0/n2", [1, "two", None, 3.5, True])
+    await store.save_step(record.id, held.fence, "n1", {"output": {"a": 2}})
+    expected = {"n1": {"output": {"a": 2}}, "map/0/n2": [1, "two", None, 3.5, True]}
+    assert await store.load_steps(record.id) == expected
+    assert await store.load_steps(other.id) == {}
+    with pytest.raises(LeaseLostError):
+        await store.save_step(record.id, held.fence - 1, "n3", 1)
+    with pytest.raises(LeaseLostError):
+        await store.save_step(other.id, 1, "n3", 1)  # never claimed: fence 0
+    with pytest.raises(LeaseLostError):
+        await store.save_step("atr_missing", 1, "n3", 1)
+    assert await store.load_steps(record.id) == expected
+    assert await store.load_steps(other.id) == {}
+
+
+async def test_steps_are_copies(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    data = {"output": {"items": [1]}}
+    await store.save_step(record.id, held.fence, "n1", data)
+    data["output"]["items"].append(2)
+    loaded = await store.load_steps(record.id)
+    assert loaded == {"n1": {"output": {"items": [1]}}}
+    loaded["n1"]["output"]["items"].append(3)
+    assert await store.load_steps(record.id) == {"n1": {"output": {"items": [1]}}}
+
+
+async def test_update_run_with_a_fence_writes_only_while_the_lease_is_held(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id, "w1")
+    fence, expires = held.fence, held.lease_expires_at
+    held.started_at = T0 + 1
+    held.config_version = 3
+    held.journal = [{"type": "node_started", "node_id": "t"}]
+    held.lease_owner, held.lease_expires_at, held.fence, held.recoveries, held.wake_at = "w9", 1.0, 99, 7, T0
+    await store.update_run(held, fence=fence)
+    stored = await stored_run(store, record.id)
+    assert (stored.status, stored.started_at, stored.config_version, stored.journal) == (
+        "running", T0 + 1, 3, held.journal)
+    assert (stored.lease_owner, stored.lease_expires_at, stored.fence, stored.recoveries, stored.wake_at) == (
+        "w1", expires, fence, 0, None)  # the lease columns are the lease methods' alone
+    stale = await stored_run(store, record.id)
+    stale.status, stale.result, stale.finished_at = "failed", {"error": "late"}, T0 + 2
+    with pytest.raises(LeaseLostError):
+        await store.update_run(stale, fence=fence - 1)
+    after = await stored_run(store, record.id)
+    assert (after.status, after.result, after.finished_at, after.lease_owner) == ("running", None, None, "w1")
+    with pytest.raises(NotFoundError):
+        await store.update_run(run("aut_1"), fence=1)
+
+
+async def test_a_run_finished_under_its_fence_loses_its_lease_and_steps(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": 1})
+    held.status, held.finished_at, held.updated_at = "completed", T0 + 2, T0 + 2
+    held.result = {"payload": {}, "output": [1]}
+    await store.update_run(held, fence=held.fence)
+    stored = await stored_run(store, record.id)
+    assert (stored.status, stored.result, stored.finished_at) == ("completed", held.result, T0 + 2)
+    assert (stored.lease_owner, stored.lease_expires_at, stored.fence) == (None, None, held.fence)
+    assert await store.load_steps(record.id) == {}
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+    assert await store.renew_leases("w1", {record.id: held.fence}, lease=LEASE) == {record.id}
+
+
+async def test_cancel_run_bumps_the_fence_so_its_holder_can_no_longer_write(store: Store) -> None:
+    executing, waiting = await pending(store, 2)
+    held = await claim(store, executing.id)
+    await store.save_step(executing.id, held.fence, "n1", 1)
+    cancelled = await store.cancel_run("app_a", executing.id, T0 + 9)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.result, cancelled.finished_at, cancelled.updated_at) == (
+        "cancelled", {"error": "run cancelled"}, T0 + 9, T0 + 9)
+    assert (cancelled.fence, cancelled.lease_owner, cancelled.lease_expires_at) == (held.fence + 1, None, None)
+    with pytest.raises(LeaseLostError):
+        await store.save_step(executing.id, held.fence, "n2", 2)
+    held.status, held.result = "completed", {"payload": {}, "output": []}
+    with pytest.raises(LeaseLostError):
+        await store.update_run(held, fence=held.fence)
+    assert await store.renew_leases("w1", {executing.id: held.fence}, lease=LEASE) == {executing.id}
+    assert await store.load_steps(executing.id) == {}
+    assert (await stored_run(store, executing.id)).status == "cancelled"
+    waiting_cancelled = await store.cancel_run("app_a", waiting.id, T0 + 9)
+    assert waiting_cancelled is not None and waiting_cancelled.status == "cancelled"
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+
+
+async def test_cancel_run_leaves_finished_runs_and_hides_other_apps(store: Store) -> None:
+    done = run("aut_1", status="completed", result={"payload": {}, "output": [1]}, finished_at=T0 + 1)
+    await store.insert_runs([done])
+    unchanged = await store.cancel_run("app_a", done.id, T0 + 9)
+    assert unchanged is not None
+    assert (unchanged.status, unchanged.result, unchanged.finished_at, unchanged.fence) == (
+        "completed", done.result, T0 + 1, 0)
+    (theirs,) = await pending(store, app_id="app_b")
+    assert await store.cancel_run("app_a", theirs.id, T0 + 9) is None
+    assert (await stored_run(store, theirs.id, "app_b")).status == "pending"
+    assert await store.cancel_run("app_a", "atr_missing", T0 + 9) is None
+
+
+# --- scheduling -----------------------------------------------------------------------------
+
+
+def scheduled(automation_id: str | None = None, **fields: Any) -> Automation:
+    values: dict[str, Any] = {"status": "running", "type": "scheduled", "trigger": None, "schedule": "every hour",
+                              "next_run_at": T0 + 3600, "repeat": Repeat(times=5)}
+    values.update(fields)
+    return automation(automation_id=automation_id, **values)
+
+
+def fired(record: Automation, occurrence: float) -> Automation:
+    """``record`` after firing ``occurrence``: the next fire an hour later, one more repeat done."""
+    return scheduled(record.id, next_run_at=occurrence + 3600, revision=record.revision + 1,
+                     repeat=Repeat(times=5, completed=record.repeat.completed + 1), updated_at=occurrence)
+
+
+async def test_record_fire_stores_the_automation_and_its_occurrence(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    occurrence = run(record.id, scheduled_at=T0 + 3600, trigger="workflow.scheduled")
+    assert await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[occurrence]) == [occurrence]
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None
+    assert (stored.next_run_at, stored.revision, stored.repeat) == (T0 + 7200, 2, Repeat(times=5, completed=1))
+    assert (await stored_run(store, occurrence.id)).scheduled_at == T0 + 3600
+
+
+async def test_record_fire_that_lost_the_race_stores_nothing(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    winner = fired(record, T0 + 3600)
+    await store.record_fire(winner, expected_revision=1, runs=[run(record.id, scheduled_at=T0 + 3600)])
+    late = run(record.id, scheduled_at=T0 + 7200)
+    with pytest.raises(ConflictError):
+        await store.record_fire(fired(winner, T0 + 7200), expected_revision=1, runs=[late])
+    assert await store.get_run("app_a", late.id) is None
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.revision, stored.next_run_at) == (2, T0 + 7200)
+    orphan = run("aut_missing", scheduled_at=T0)
+    with pytest.raises(NotFoundError):
+        await store.record_fire(scheduled("aut_missing", revision=2), expected_revision=1, runs=[orphan])
+    assert await store.get_run("app_a", orphan.id) is None
+
+
+async def test_record_fire_skips_an_occurrence_already_fired(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    first = run(record.id, scheduled_at=T0 + 3600)
+    await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[first])
+    current = await store.get_automation("app_a", record.id)
+    assert current is not None
+    again, later = run(record.id, scheduled_at=T0 + 3600), run(record.id, scheduled_at=T0 + 7200)
+    stored = await store.record_fire(fired(current, T0 + 7200), expected_revision=2, runs=[again, later])
+    assert [r.id for r in stored] == [later.id]
+    assert await store.get_run("app_a", again.id) is None
+    updated = await store.get_automation("app_a", record.id)
+    assert updated is not None and (updated.revision, updated.next_run_at) == (3, T0 + 10800)
+
+
+async def test_changed_automations_spans_apps_from_since_on(store: Store) -> None:
+    old = automation("app_a", updated_at=T0)
+    edge = automation("app_a", updated_at=T0 + 5)
+    recent = automation("app_b", updated_at=T0 + 10, status="running")
+    for record in (old, edge, recent):
+        await store.insert_automation(record)
+    changed = {a.id: a for a in await store.changed_automations(T0 + 5)}
+    assert set(changed) == {edge.id, recent.id}
+    assert (changed[recent.id].app_id, changed[recent.id].status, changed[recent.id].metadata) == (
+        "app_b", "running", {"team": {"name": "ops"}})
+    await store.update_automation(automation("app_a", old.id, updated_at=T0 + 20, revision=2), expected_revision=1)
+    assert {a.id for a in await store.changed_automations(T0 + 15)} == {old.id}
+    assert await store.changed_automations(T0 + 21) == []
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def test_prune_removes_old_finished_runs_their_steps_and_old_event_ids(store: Store) -> None:
+    aut = await running(store)
+    old = [run(aut, status=status, finished_at=T0 + 10) for status in ("completed", "failed", "cancelled")]
+    recent = run(aut, status="completed", finished_at=T0 + 1000)
+    waiting = run(aut, created_at=T0)
+    executing = run(aut, created_at=T0)
+    released = run(aut, created_at=T0)  # will be cancelled with a checkpoint left behind
+    await store.insert_runs([*old, recent, waiting, executing, released])
+    held = await claim(store, executing.id)
+    await store.save_step(executing.id, held.fence, "n1", {"output": 1})
+    other = await claim(store, released.id)
+    await store.save_step(released.id, other.fence, "n1", {"output": 2})
+    await store.release_run(released.id, other.fence)
+    assert sorted(await store.cancel_pending_runs("app_a", aut, T0 + 10)) == sorted([waiting.id, released.id])
+    await store.accept_event("app_a", "evt_old", "thread.created", {}, [run(aut, event_id="evt_old", created_at=T0)])
+    await store.accept_event("app_a", "evt_new", "thread.created", {},
+                             [run(aut, event_id="evt_new", created_at=T0 + 1000)])
+
+    assert await store.prune(T0 + 100) == 5  # three old, and the two cancelled at T0 + 10
+    for gone in (*old, waiting, released):
+        assert await store.get_run("app_a", gone.id) is None
+    assert await store.load_steps(released.id) == {}
+    assert (await stored_run(store, recent.id)).status == "completed"
+    assert (await stored_run(store, executing.id)).status == "running"
+    assert await store.load_steps(executing.id) == {"n1": {"output": 1}}
+    page = await store.list_runs("app_a", aut, status=None, cursor=None, limit=100)
+    assert recent.id in {r.id for r in page.data} and not {r.id for r in old} & {r.id for r in page.data}
+    again = run(aut, event_id="evt_old", created_at=T0 + 2000)
+    assert await store.accept_event("app_a", "evt_old", "thread.created", {}, [again]) == [again]
+    assert await store.accept_event("app_a", "evt_new", "thread.created", {}, [run(aut, event_id="evt_new")]) is None
+    assert await store.prune(T0 + 100) == 0

@@ -128,16 +128,17 @@ async def test_a_run_whose_workers_keep_dying_fails_after_max_recoveries(url: st
 
 
 async def test_cancel_fences_off_a_run_executing_elsewhere(url: str) -> None:
-    async with engine(url) as host:
-        automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
-        async for store in opened(url):
-            run_id = await _pending_run(store, automation_id)
-            [held] = await store.claim_runs("elsewhere", lease=30, limit=1, run_ids=[run_id])
+    async with engine(url) as setup:
+        automation_id = await invoked(setup, graph({"kind": "DurableStep", "id": "a"}))
+    async for store in opened(url):
+        run_id = await _pending_run(store, automation_id)
+        [held] = await store.claim_runs("elsewhere", lease=30, limit=1, run_ids=[run_id])
+        async with engine(url) as host:  # its poller leaves a run whose lease is current alone
             cancelled = await host.automations.cancel_run(APP, run_id)
-            assert cancelled.status == "cancelled"
-            with pytest.raises(LeaseLostError):
-                await store.save_step(run_id, held.fence, "a", {"value": 1})
-            assert (await _get(url, run_id)).status == "cancelled"
+        assert cancelled.status == "cancelled"
+        with pytest.raises(LeaseLostError):
+            await store.save_step(run_id, held.fence, "a", {"value": 1})
+        assert (await _get(url, run_id)).status == "cancelled"
 
 
 async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str) -> None:

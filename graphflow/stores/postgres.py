@@ -1,0 +1,708 @@
+"""PostgresStore: the :class:`~graphflow.abc.Store` contract on PostgreSQL, for many workers on many hosts.
+
+Use it when several engine processes (on one host or many) share one database; SQLite is the
+one-host store. ``pip install 'graphflow[postgres]'`` brings psycopg 3 and psycopg-pool; this
+module is imported only when a ``postgresql://`` URL (or the class) is used.
+
+How the contract's guarantees are kept:
+
+* **Uniqueness lives in constraints, never in check-then-insert.** ``configs`` is keyed by
+  ``(id, version)``; ``automations`` has ``UNIQUE (app_id, lookup_key)``; ``runs`` has
+  ``UNIQUE (automation_id, scheduled_at)`` (NULLs are distinct, so unscheduled runs never clash),
+  which makes each scheduled occurrence exist once however many processes fire it; ``events`` is
+  keyed by ``(app_id, event_id)`` and written with ``INSERT … ON CONFLICT DO NOTHING``. A
+  violation the contract names becomes :class:`~graphflow.exceptions.ConflictError`.
+* **One statement per operation where possible.** ``accept_event`` is one statement: the event
+  insert, then the runs inserted only if the event was new *and* their automation is ``running``
+  (checked in the same statement with ``FOR SHARE``, so a concurrent pause either commits first
+  and the run is left out, or waits for the run to commit and then cancels it). ``record_fire``
+  is one statement too: a compare-and-set on the automation's ``revision`` and the occurrence
+  runs, inserted only if the CAS matched. A single statement is atomic and costs one round trip.
+* **Claims** are one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)``: concurrent claimers
+  skip each other's rows instead of waiting, and a row claimed between a claimer's snapshot and
+  its lock is re-checked, so no run is returned twice. Lease expiries come from the database's
+  clock (``clock_timestamp()``), never a worker's. Every write of a claimed run names its
+  ``fence``; ``update_run`` writes ``WHERE id = … AND fence = …`` and ``save_step`` inserts from
+  a ``SELECT … FOR SHARE`` of the run at that fence, so a worker that lost its lease changes
+  nothing (:class:`~graphflow.exceptions.LeaseLostError`).
+* **Times are ``double precision`` UNIX seconds**, the engine's own floats: they round-trip
+  exactly, and a scheduled instant must compare equal to itself to stay unique. Ids are
+  ``text COLLATE "C"``: byte order is creation order, which the cursors rely on.
+* **Documents, payloads, results, journals and checkpoints are ``jsonb``.**
+* **Migrations** are numbered; :meth:`PostgresStore.start` applies the missing ones in one
+  transaction under ``pg_advisory_xact_lock``, so processes starting together migrate once. A
+  database whose ``schema_version`` is newer than this graphflow knows is refused
+  (:class:`~graphflow.exceptions.SchemaVersionError`).
+* **``schema``** (or ``?schema=`` in the URL) puts graphflow's tables in a PostgreSQL schema of
+  their own, created if missing and set as ``search_path`` on every pooled connection: graphflow
+  then shares a database with an application without name clashes, and tests isolate themselves.
+* **LISTEN/NOTIFY is a hint.** Writes that create claimable work (``accept_event``,
+  ``insert_runs``, ``record_fire``, ``release_run``) send ``NOTIFY graphflow_work`` (payload: the
+  schema) inside their transaction, so it is delivered only if they commit.
+  :meth:`PostgresStore.wait_for_work` listens on a dedicated connection and returns on a
+  notification or at the timeout; if that connection breaks it sleeps instead and reconnects
+  later. Correctness never depends on a notification: the engine claims after every wake-up.
+* **Failures.** An unreachable server at start raises
+  :class:`~graphflow.exceptions.StoreUnavailableError` within ``connect_timeout`` seconds, naming
+  the URL with its password hidden. A connection lost mid-run raises the same error (the engine
+  retries), and the pool reconnects when the server returns. An operation whose connection
+  turned out dead is retried once on a fresh connection when that is safe: reads and idempotent
+  writes always, other writes only when the server reports it never ran the statement (its
+  connection had been terminated). Other driver errors become
+  :class:`~graphflow.exceptions.StoreError` with the driver's error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from graphflow.abc import Store
+from graphflow.automations.model import TERMINAL_RUN_STATUSES, Automation, AutomationRun, ConfigRecord, Page
+from graphflow.exceptions import (
+    ConflictError,
+    GraphflowError,
+    LeaseLostError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from graphflow.stores import redact_url
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'"
+    ) from exc
+
+from graphflow.stores.postgres_listen import WorkListener
+from graphflow.stores.postgres_schema import (
+    ACCEPT_EVENT,
+    AUTOMATION_COLUMNS,
+    AUTOMATIONS,
+    CHANNEL,
+    CLAIM,
+    CLAIM_THESE,
+    CONFIG_COLUMNS,
+    CONFIGS,
+    CONFLICTS,
+    FINISH_RUN,
+    FINISH_RUN_FENCED,
+    INSERT_RUNS,
+    NOTIFY,
+    PENDING,
+    RECORD_FIRE,
+    RUNS,
+    UPDATE_AUTOMATION,
+    UPDATE_RUN,
+    UPDATE_RUN_FENCED,
+    automation_params,
+    automation_record,
+    config_params,
+    config_record,
+    migrate,
+    placeholders,
+    run_record,
+    run_write_params,
+)
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+Connection = psycopg.AsyncConnection[tuple[Any, ...]]
+Params = Sequence[Any] | Mapping[str, Any]
+
+#: Server errors that mean the statement never ran: the connection had been terminated
+#: (admin_shutdown) or was never let in (cannot_connect_now).
+_NEVER_RAN = frozenset({"57P01", "57P03"})
+_CHECK_URL = "check that the server is running and reachable, and the URL"
+_RETRIED = "the engine retries, and the pool reconnects when the server is back"
+#: Runs (and event ids) deleted per statement by :meth:`PostgresStore.prune`: short transactions.
+_PRUNE_BATCH = 5000
+
+
+class PostgresStore(Store):
+    """A store on PostgreSQL (psycopg 3, async, pooled): many engine processes share it safely.
+
+    Args:
+        url: ``postgresql://user:password@host:port/database`` (libpq URL or ``key=value``
+            string); ``?schema=name`` selects a schema as the ``schema`` argument does.
+        min_size: connections the pool keeps open.
+        max_size: the most connections the pool opens.
+        schema: a PostgreSQL schema for graphflow's tables, created if missing (default: the
+            connection's ``search_path``, usually ``public``).
+        connect_timeout: seconds to wait for the server when connecting, and for a free
+            connection from the pool.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size} and {max_size}")
+        self.url = url
+        self._conninfo, url_schema = _split_url(url)
+        self.schema = schema if schema is not None else url_schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(self._conninfo)
+        except psycopg.Error as exc:
+            raise ValueError(f"not a PostgreSQL URL: {_redact(url)} ({_first_line(exc)})") from exc
+        self._kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(2, round(connect_timeout))}
+        if "application_name" not in params:
+            self._kwargs["application_name"] = "graphflow"
+        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._wakeups: WorkListener | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.url)!r}, schema={self.schema!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, migrate the schema and open the pool and the LISTEN connection.
+
+        Raises:
+            StoreUnavailableError: the server did not answer within ``connect_timeout``.
+            SchemaVersionError: the database was written by a newer graphflow.
+        """
+        if self._pool is not None:
+            return
+        try:
+            conn = await self._connect()
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            raise self._unavailable(exc, "cannot connect to", _CHECK_URL) from exc
+        try:
+            async with conn:
+                await self._configure(conn)
+                await migrate(conn, self.schema, where=f"{_redact(self.url)} ({self._schema_name()})")
+                row = await (await conn.execute("SELECT current_schema()")).fetchone()
+                schema = row[0] if row else ""
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        # A short reconnect_timeout: a background reconnection backs off exponentially until it
+        # gives up, and a late one would keep the pool empty long after the server is back;
+        # given up, the next operation starts a fresh attempt at once.
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            self._conninfo, kwargs=self._kwargs, min_size=self._min_size, max_size=self._max_size,
+            configure=self._configure, timeout=self._connect_timeout, open=False, name="graphflow",
+            reconnect_timeout=2 * self._connect_timeout,
+        )
+        try:
+            await pool.open(wait=True, timeout=self._connect_timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise self._unavailable(exc, "cannot connect to", _CHECK_URL) from exc
+        self._pool = pool
+        self._wakeups = WorkListener(self._connect, CHANNEL, schema)
+        await self._wakeups.open()
+
+    async def close(self) -> None:
+        """Close the pool and the LISTEN connection (idempotent)."""
+        pool, self._pool = self._pool, None
+        wakeups, self._wakeups = self._wakeups, None
+        if wakeups is not None:
+            await wakeups.close()
+        if pool is not None:
+            await pool.close()
+
+    async def _connect(self) -> Connection:
+        """A new connection outside the pool (migrations, LISTEN), within ``connect_timeout``."""
+        with anyio.fail_after(self._connect_timeout + 1):
+            return await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+
+    async def _configure(self, conn: Connection) -> None:
+        if self.schema is not None:
+            await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    def _schema_name(self) -> str:
+        return f"schema {self.schema!r}" if self.schema is not None else "the search_path's schema"
+
+    # -- running statements ------------------------------------------------------------------
+
+    async def _call(self, op: Callable[[Connection], Awaitable[T]], *, idempotent: bool = False) -> T:
+        """Run ``op`` on a pooled connection, translating driver errors.
+
+        A connection found dead is retried once on a fresh one when that cannot apply a write
+        twice: ``idempotent`` operations always, others when the server says it never ran them.
+        """
+        pool = self._pool
+        if pool is None:
+            raise StoreError("PostgresStore is not started: call `await store.start()` first (the engine does)")
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    return await op(conn)
+            except PoolTimeout as exc:  # an OperationalError too: nothing was sent
+                raise self._unavailable(exc, "no connection to", _RETRIED) from exc
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and _connection_lost(exc) and (idempotent or exc.sqlstate in _NEVER_RAN):
+                    await pool.check()  # the other idle connections probably died too
+                    continue
+                raise self._translate(exc) from exc
+            except psycopg.Error as exc:
+                raise self._translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetchall(self, query: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        async def op(conn: Connection) -> list[tuple[Any, ...]]:
+            return await (await conn.execute(query, params)).fetchall()
+
+        return await self._call(op, idempotent=True)
+
+    async def _fetchone(
+        self, query: str, params: Params = (), *, idempotent: bool = False
+    ) -> tuple[Any, ...] | None:
+        async def op(conn: Connection) -> tuple[Any, ...] | None:
+            return await (await conn.execute(query, params)).fetchone()
+
+        return await self._call(op, idempotent=idempotent)
+
+    async def _execute(self, query: str, params: Params = (), *, idempotent: bool = False) -> int:
+        """Run a statement; return the number of rows it touched."""
+        async def op(conn: Connection) -> int:
+            return (await conn.execute(query, params)).rowcount
+
+        return await self._call(op, idempotent=idempotent)
+
+    def _translate(self, exc: psycopg.Error) -> GraphflowError:
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            constraint = exc.diag.constraint_name or ""
+            return ConflictError(CONFLICTS.get(constraint, f"unique constraint {constraint} violated"))
+        if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
+            return self._unavailable(exc, "lost the connection to", _RETRIED)
+        return StoreError(f"PostgreSQL error: {_first_line(exc)}")
+
+    def _unavailable(self, exc: BaseException, what: str, hint: str) -> StoreUnavailableError:
+        reason = _first_line(exc) or f"no answer within {self._connect_timeout:g} s"
+        return StoreUnavailableError(f"{what} PostgreSQL at {_redact(self.url)}: {reason}; {hint}")
+
+    # -- configs ---------------------------------------------------------------------------
+
+    async def put_config(self, record: ConfigRecord) -> None:
+        await self._execute(
+            f"INSERT INTO configs ({CONFIGS}) VALUES {placeholders(CONFIG_COLUMNS)}", config_params(record)
+        )
+
+    async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
+        if version is None:
+            query = f"SELECT {CONFIGS} FROM configs WHERE id = %s AND app_id = %s ORDER BY version DESC LIMIT 1"
+            row = await self._fetchone(query, [config_id, app_id], idempotent=True)
+        else:
+            query = f"SELECT {CONFIGS} FROM configs WHERE id = %s AND app_id = %s AND version = %s"
+            row = await self._fetchone(query, [config_id, app_id, version], idempotent=True)
+        return config_record(row) if row else None
+
+    async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
+        where, params = "app_id = %s", [app_id]
+        if cursor is not None:
+            where, params = where + " AND id < %s", [*params, cursor]
+        rows = await self._fetchall(
+            f"SELECT DISTINCT ON (id) {CONFIGS} FROM configs WHERE {where} ORDER BY id DESC, version DESC LIMIT %s",
+            [*params, limit + 1],
+        )
+        return _page([config_record(row) for row in rows], limit)
+
+    async def delete_config(self, app_id: str, config_id: str) -> bool:
+        return await self._execute("DELETE FROM configs WHERE id = %s AND app_id = %s", [config_id, app_id]) > 0
+
+    # -- automations -------------------------------------------------------------------------
+
+    async def insert_automation(self, automation: Automation) -> None:
+        await self._execute(
+            f"INSERT INTO automations ({AUTOMATIONS}) VALUES {placeholders(AUTOMATION_COLUMNS)}",
+            automation_params(automation),
+        )
+
+    async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
+        row = await self._fetchone(
+            f"SELECT {AUTOMATIONS} FROM automations WHERE id = %s AND app_id = %s", [automation_id, app_id],
+            idempotent=True,
+        )
+        return automation_record(row) if row else None
+
+    async def get_automation_by_lookup_key(self, app_id: str, lookup_key: str) -> Automation | None:
+        row = await self._fetchone(
+            f"SELECT {AUTOMATIONS} FROM automations WHERE app_id = %s AND lookup_key = %s", [app_id, lookup_key],
+            idempotent=True,
+        )
+        return automation_record(row) if row else None
+
+    async def list_automations(
+        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
+    ) -> Page:
+        where, params = "app_id = %s", [app_id]
+        if type is not None:
+            where, params = where + " AND type = %s", [*params, type]
+        if cursor is not None:
+            where, params = where + " AND id < %s", [*params, cursor]
+        rows = await self._fetchall(
+            f"SELECT {AUTOMATIONS} FROM automations WHERE {where} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
+        )
+        return _page([automation_record(row) for row in rows], limit)
+
+    async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
+        async def op(conn: Connection) -> None:
+            params = [*automation_params(automation), automation.id, automation.app_id, expected_revision]
+            if (await conn.execute(UPDATE_AUTOMATION, params)).rowcount == 0:
+                await self._explain_missed_revision(conn, automation, expected_revision)
+
+        await self._call(op)
+
+    async def _explain_missed_revision(self, conn: Connection, automation: Automation, expected: int) -> None:
+        cur = await conn.execute(
+            "SELECT revision FROM automations WHERE id = %s AND app_id = %s", [automation.id, automation.app_id]
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError("automation", automation.id)
+        raise ConflictError(
+            f"automation {automation.id!r} was changed concurrently (revision {row[0]}, expected "
+            f"{expected}); read it again and retry"
+        )
+
+    async def delete_automation(self, app_id: str, automation_id: str) -> bool:
+        deleted = await self._execute("DELETE FROM automations WHERE id = %s AND app_id = %s", [automation_id, app_id])
+        return deleted > 0
+
+    async def running_automations(self, *, type: str | None = None) -> list[Automation]:
+        query = f"SELECT {AUTOMATIONS} FROM automations WHERE status = 'running'"
+        rows = await (self._fetchall(query) if type is None else self._fetchall(query + " AND type = %s", [type]))
+        return [automation_record(row) for row in rows]
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def accept_event(
+        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+    ) -> list[AutomationRun] | None:
+        accepted_at = runs[0].created_at if runs else time.time()
+        if not runs:
+            inserted = await self._execute(
+                "INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [app_id, event_id, name, accepted_at],
+            )
+            return [] if inserted else None
+        query, values = ACCEPT_EVENT.bind(runs)
+        row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values])
+        assert row is not None
+        return _stored(runs, row[1]) if row[0] else None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def insert_runs(self, runs: Iterable[AutomationRun]) -> list[AutomationRun]:
+        batch = list(runs)
+        if not batch:
+            return []
+        row = await self._fetchone(*INSERT_RUNS.bind(batch))
+        assert row is not None
+        return _stored(batch, row[0])
+
+    async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
+        row = await self._fetchone(
+            f"SELECT {RUNS} FROM runs WHERE id = %s AND app_id = %s", [run_id, app_id], idempotent=True
+        )
+        return run_record(row) if row else None
+
+    async def list_runs(
+        self,
+        app_id: str,
+        automation_id: str,
+        *,
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        where, params = "automation_id = %s AND app_id = %s", [automation_id, app_id]
+        if status is not None:
+            where, params = where + " AND status = %s", [*params, status]
+        if cursor is not None:
+            where, params = where + " AND id < %s", [*params, cursor]
+        rows = await self._fetchall(
+            f"SELECT {RUNS} FROM runs WHERE {where} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
+        )
+        return _page([run_record(row) for row in rows], limit)
+
+    async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
+        params = [*run_write_params(run), run.id, *([] if fence is None else [fence])]
+        terminal = run.status in TERMINAL_RUN_STATUSES
+
+        async def op(conn: Connection) -> None:
+            if terminal:
+                query = FINISH_RUN if fence is None else FINISH_RUN_FENCED
+                row = await (await conn.execute(query, params)).fetchone()
+                written = row[0] if row else 0
+            else:
+                written = (await conn.execute(UPDATE_RUN if fence is None else UPDATE_RUN_FENCED, params)).rowcount
+            if written == 0:
+                cur = await conn.execute("SELECT fence FROM runs WHERE id = %s", [run.id])
+                if await cur.fetchone() is None:
+                    raise NotFoundError("run", run.id)
+                raise _lease_lost(run.id, fence)
+
+        # Idempotent: a retried write sets the same values under the same fence.
+        await self._call(op, idempotent=True)
+
+    async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
+        rows = await self._fetchall_write(
+            """
+            WITH cancelled AS (
+                UPDATE runs SET status = 'cancelled', updated_at = %s, finished_at = %s,
+                    result = '{"error": "cancelled: the automation was paused or deleted"}'
+                WHERE automation_id = %s AND app_id = %s AND status = 'pending'
+                RETURNING id
+            ), dropped AS (
+                DELETE FROM steps WHERE run_id IN (SELECT id FROM cancelled)
+            )
+            SELECT id FROM cancelled
+            """,
+            [now, now, automation_id, app_id],
+        )
+        return [row[0] for row in rows]
+
+    async def pending_runs(self, limit: int) -> list[AutomationRun]:
+        rows = await self._fetchall(PENDING, {"limit": limit})
+        return [run_record(row) for row in rows]
+
+    async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
+        row = await self._fetchone(
+            f"""
+            WITH cancelled AS (
+                UPDATE runs SET status = 'cancelled', updated_at = %(now)s, finished_at = %(now)s,
+                    result = '{{"error": "run cancelled"}}', fence = fence + 1,
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = %(id)s AND app_id = %(app)s AND status IN ('pending', 'running')
+                RETURNING {RUNS}
+            ), dropped AS (
+                DELETE FROM steps WHERE run_id IN (SELECT id FROM cancelled)
+            )
+            SELECT {RUNS} FROM cancelled
+            UNION ALL
+            SELECT {RUNS} FROM runs
+            WHERE id = %(id)s AND app_id = %(app)s AND NOT EXISTS (SELECT FROM cancelled)
+            """,
+            {"now": now, "id": run_id, "app": app_id},
+            idempotent=True,  # a second attempt finds the run cancelled and returns it
+        )
+        return run_record(row) if row else None
+
+    async def _fetchall_write(self, query: str, params: Params) -> list[tuple[Any, ...]]:
+        async def op(conn: Connection) -> list[tuple[Any, ...]]:
+            return await (await conn.execute(query, params)).fetchall()
+
+        return await self._call(op)
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    async def record_fire(
+        self, automation: Automation, *, expected_revision: int, runs: Sequence[AutomationRun]
+    ) -> list[AutomationRun]:
+        if not runs:
+            await self.update_automation(automation, expected_revision=expected_revision)
+            return []
+        query, values = RECORD_FIRE.bind(runs)
+        params = [*automation_params(automation), automation.id, automation.app_id, expected_revision, *values]
+
+        async def op(conn: Connection) -> list[str]:
+            row = await (await conn.execute(query, params)).fetchone()
+            assert row is not None
+            if not row[0]:
+                await self._explain_missed_revision(conn, automation, expected_revision)
+            return list(row[1])
+
+        return _stored(runs, await self._call(op))
+
+    async def changed_automations(self, since: float) -> list[Automation]:
+        rows = await self._fetchall(f"SELECT {AUTOMATIONS} FROM automations WHERE updated_at >= %s", [since])
+        return [automation_record(row) for row in rows]
+
+    # -- leases and checkpoints ----------------------------------------------------------------
+
+    async def claim_runs(
+        self,
+        worker_id: str,
+        *,
+        lease: float,
+        limit: int,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[AutomationRun]:
+        if limit <= 0 or (run_ids is not None and not run_ids):
+            return []
+        params: dict[str, Any] = {"worker": worker_id, "lease": lease, "limit": limit}
+        if run_ids is None:
+            rows = await self._fetchall_write(CLAIM, params)
+        else:
+            params["ids"] = list(run_ids)
+            rows = await self._fetchall_write(CLAIM_THESE, params)
+        return sorted((run_record(row) for row in rows), key=lambda run: run.id)
+
+    async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:
+        if not fences:
+            return set()
+        rows = await self._fetchall(
+            """
+            UPDATE runs SET lease_expires_at = extract(epoch FROM clock_timestamp()) + %s
+            FROM unnest(%s::text[], %s::bigint[]) AS held (id, fence)
+            WHERE runs.id = held.id AND runs.fence = held.fence
+              AND runs.lease_owner = %s AND runs.status = 'running'
+            RETURNING runs.id
+            """,
+            [lease, list(fences), list(fences.values()), worker_id],
+        )
+        return set(fences) - {row[0] for row in rows}
+
+    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+        # Notify only when the run is claimable now; a durable timer is found by the engine's poll.
+        row = await self._fetchone(
+            f"""
+            WITH stored AS (
+                UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, wake_at = %s
+                WHERE id = %s AND fence = %s AND status = 'running'
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT FROM stored), {NOTIFY if wake_at is None else "NULL"}
+            """,
+            [wake_at, run_id, fence],
+        )
+        if not row or not row[0]:
+            raise _lease_lost(run_id, fence)
+
+    async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
+        # FOR SHARE makes the fence check exact: a concurrent claim or cancel (which changes the
+        # fence) either commits first and this inserts nothing, or waits for this to commit.
+        saved = await self._execute(
+            """
+            INSERT INTO steps (run_id, key, data)
+            SELECT id, %s, %s FROM runs WHERE id = %s AND fence = %s FOR SHARE
+            ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data
+            """,
+            [key, Jsonb(data), run_id, fence],
+            idempotent=True,
+        )
+        if not saved:
+            raise _lease_lost(run_id, fence)
+
+    async def load_steps(self, run_id: str) -> dict[str, Any]:
+        rows = await self._fetchall("SELECT key, data FROM steps WHERE run_id = %s", [run_id])
+        return dict(rows)
+
+    # -- retention -------------------------------------------------------------------------
+
+    async def prune(self, before: float) -> int:
+        deleted = 0
+        while True:
+            row = await self._fetchone(
+                """
+                WITH doomed AS (
+                    DELETE FROM runs WHERE id IN (
+                        SELECT id FROM runs
+                        WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < %s
+                        LIMIT %s
+                    )
+                    RETURNING id
+                ), dropped AS (
+                    DELETE FROM steps WHERE run_id IN (SELECT id FROM doomed)
+                )
+                SELECT count(*) FROM doomed
+                """,
+                [before, _PRUNE_BATCH],
+            )
+            batch = row[0] if row else 0
+            deleted += batch
+            if batch < _PRUNE_BATCH:
+                break
+        while True:
+            forgotten = await self._execute(
+                """
+                DELETE FROM events WHERE (app_id, event_id) IN (
+                    SELECT app_id, event_id FROM events WHERE accepted_at < %s LIMIT %s
+                )
+                """,
+                [before, _PRUNE_BATCH],
+                idempotent=True,
+            )
+            if forgotten < _PRUNE_BATCH:
+                return deleted
+
+    # -- LISTEN/NOTIFY ---------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return on a ``graphflow_work`` notification for this schema, or after ``timeout``.
+
+        A hint (see :class:`~graphflow.stores.postgres_listen.WorkListener`); without a working
+        LISTEN connection this sleeps.
+        """
+        if self._wakeups is None:
+            await anyio.sleep(timeout)
+        else:
+            await self._wakeups.wait(timeout)
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    """The libpq conninfo and the ``schema`` query parameter of a URL (libpq rejects it)."""
+    if "://" not in url:
+        return url, None  # a key=value conninfo string
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), None)
+    if schema is not None:
+        query_text = urlencode([(key, value) for key, value in query if key != "schema"])
+    else:
+        query_text = parts.query
+    # libpq knows postgresql:// and postgres://, not SQLAlchemy-style postgresql+psycopg://.
+    return urlunsplit(("postgresql", parts.netloc, parts.path, query_text, parts.fragment)), schema
+
+
+def _redact(url: str) -> str:
+    """The URL or conninfo string with its password hidden, wherever libpq accepts one."""
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]+)", r"\1***", redact_url(url))
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether the error means the connection is gone (not a timeout, lock or resource error)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
+
+
+def _lease_lost(run_id: str, fence: int | None) -> LeaseLostError:
+    return LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
+
+
+def _stored(runs: Iterable[AutomationRun], ids: Iterable[str]) -> list[AutomationRun]:
+    """The runs whose ids the database reports stored, in the order given, each once."""
+    stored = set(ids)
+    out = []
+    for run in runs:
+        if run.id in stored:
+            stored.discard(run.id)
+            out.append(run)
+    return out
+
+
+def _page(items: list[Any], limit: int) -> Page:
+    if len(items) > limit:
+        return Page(items[:limit], items[limit - 1].id)
+    return Page(items, None)

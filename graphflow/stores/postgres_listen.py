@@ -1,0 +1,114 @@
+"""WorkListener: the LISTEN side of PostgresStore's wake-up hint.
+
+Writes that make a run claimable send ``NOTIFY graphflow_work, '<schema>'`` in their transaction
+(see :mod:`graphflow.stores.postgres_schema`). A worker with nothing to do waits here instead of
+polling hard: on one dedicated connection (a pooled one would be handed to other operations and
+miss notifications in between). Notifications that arrive while nobody waits are kept by the
+connection and end the next wait at once, so work published between a claim and the next wait
+is not slept through.
+
+It is a hint: when the connection breaks, waiting becomes sleeping until the timeout, and the
+connection is reopened after a back-off. The engine claims after every wake-up either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import psycopg
+
+__all__ = ["WorkListener"]
+
+Connection = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+class WorkListener:
+    """Waits for ``channel`` notifications whose payload is ``payload`` (the store's schema).
+
+    Args:
+        connect: opens a new autocommit connection (bounded by its own timeout).
+        channel: the NOTIFY channel.
+        payload: the notifications meant for this store; others are ignored.
+        backoff: seconds between attempts to reopen a broken connection.
+    """
+
+    def __init__(
+        self, connect: Callable[[], Awaitable[Connection]], channel: str, payload: str, *, backoff: float = 5.0
+    ) -> None:
+        self._connect = connect
+        self._channel = channel
+        self.payload = payload
+        self.backoff = backoff
+        self._conn: Connection | None = None
+        self._retry_at = 0.0
+        self._reading = anyio.Lock()
+        self._woken = anyio.Event()
+
+    async def open(self) -> None:
+        """Start listening (best effort: a failure is retried by a later :meth:`wait`)."""
+        await self._listen()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notification; return whether one came.
+
+        One caller reads the connection; concurrent callers share its wake-up.
+        """
+        if self._reading.locked():
+            with anyio.move_on_after(timeout):
+                await self._woken.wait()
+                return True
+            return False
+        async with self._reading:
+            woken = self._woken
+            if await self._read(time.monotonic() + timeout):
+                self._woken = anyio.Event()
+                woken.set()
+                return True
+            return False
+
+    async def _read(self, deadline: float) -> bool:
+        conn = self._conn
+        if (conn is None or conn.closed) and time.monotonic() >= self._retry_at:
+            with anyio.move_on_after(deadline - time.monotonic()):
+                conn = await self._listen()
+        if conn is None or conn.closed:
+            await anyio.sleep(max(0.0, deadline - time.monotonic()))
+            return False
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                # aclosing: leaving the generator early must release the connection's lock now.
+                async with contextlib.aclosing(conn.notifies(timeout=remaining, stop_after=1)) as notes:
+                    async for note in notes:
+                        if note.payload == self.payload:
+                            return True
+        except psycopg.Error:
+            self._conn = None
+            self._retry_at = time.monotonic() + self.backoff
+            await conn.close()
+            await anyio.sleep(max(0.0, deadline - time.monotonic()))
+        return False
+
+    async def _listen(self) -> Connection | None:
+        """Open the connection and LISTEN; ``None`` (try again after the back-off) on failure."""
+        self._retry_at = time.monotonic() + self.backoff
+        try:
+            conn = await self._connect()
+        except (psycopg.Error, TimeoutError):
+            return None
+        try:
+            await conn.execute(f"LISTEN {self._channel}")
+        except psycopg.Error:
+            await conn.close()
+            return None
+        self._conn = conn
+        return conn

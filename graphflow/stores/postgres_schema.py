@@ -1,0 +1,486 @@
+"""The SQL of :class:`~graphflow.stores.postgres.PostgresStore`: tables, rows and statements.
+
+The tables come from numbered migrations (:data:`MIGRATIONS`; the schema version is their
+count). Records map to rows column for column, in the dataclasses' field order, so a row
+becomes a record positionally (``tests/stores/test_postgres.py`` checks that the tables and the
+dataclasses agree). The statements that do several things at once (accept an event and store
+its runs, fire a schedule, claim runs) are built here, once, and explained where they are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.exceptions import SchemaVersionError, StoreError
+
+__all__ = [
+    "ACCEPT_EVENT",
+    "AUTOMATIONS",
+    "AUTOMATION_COLUMNS",
+    "CHANNEL",
+    "CLAIM",
+    "CLAIM_THESE",
+    "CONFIGS",
+    "CONFIG_COLUMNS",
+    "CONFLICTS",
+    "FINISH_RUN",
+    "FINISH_RUN_FENCED",
+    "INSERT_RUNS",
+    "MIGRATIONS",
+    "NOTIFY",
+    "PENDING",
+    "RECORD_FIRE",
+    "RUNS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "UPDATE_AUTOMATION",
+    "UPDATE_RUN",
+    "UPDATE_RUN_FENCED",
+    "RunsStatement",
+    "automation_params",
+    "automation_record",
+    "config_params",
+    "config_record",
+    "migrate",
+    "placeholders",
+    "run_record",
+    "run_write_params",
+]
+
+#: The NOTIFY channel of work that became claimable; the payload is the store's schema.
+CHANNEL = "graphflow_work"
+#: The schema version this graphflow writes (the last migration's number).
+SCHEMA_VERSION = 1
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE schema_version (
+        version integer PRIMARY KEY,
+        applied_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp())
+    );
+    CREATE TABLE configs (
+        id text COLLATE "C" NOT NULL,
+        app_id text NOT NULL,
+        version integer NOT NULL,
+        name text NOT NULL,
+        document jsonb NOT NULL,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        CONSTRAINT configs_version_taken PRIMARY KEY (id, version)
+    );
+    CREATE INDEX configs_by_app ON configs (app_id, id);
+    CREATE TABLE automations (
+        id text COLLATE "C" PRIMARY KEY,
+        app_id text NOT NULL,
+        name text NOT NULL,
+        type text NOT NULL,
+        status text NOT NULL,
+        config_id text,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        description text,
+        trigger text,
+        schedule text,
+        schedule_kind text,
+        schedule_display text,
+        timezone text NOT NULL,
+        run_as_user_id text,
+        lookup_key text,
+        metadata jsonb NOT NULL,
+        overlap text NOT NULL,
+        catchup text NOT NULL,
+        misfire_grace double precision NOT NULL,
+        max_catchup_runs integer NOT NULL,
+        jitter double precision NOT NULL,
+        next_run_at double precision,
+        last_run_at double precision,
+        last_run_status text,
+        paused_reason text,
+        revision integer NOT NULL,
+        repeat_times integer,
+        repeat_completed integer NOT NULL,
+        CONSTRAINT automations_lookup_key_taken UNIQUE (app_id, lookup_key)
+    );
+    CREATE INDEX automations_by_app ON automations (app_id, id);
+    CREATE INDEX automations_running ON automations (type) WHERE status = 'running';
+    CREATE INDEX automations_by_change ON automations (updated_at);
+    CREATE TABLE runs (
+        id text COLLATE "C" PRIMARY KEY,
+        automation_id text COLLATE "C" NOT NULL,
+        app_id text NOT NULL,
+        trigger text NOT NULL,
+        payload jsonb,
+        status text NOT NULL,
+        config_id text,
+        config_version integer,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        event_id text,
+        scheduled_at double precision,
+        started_at double precision,
+        finished_at double precision,
+        result jsonb,
+        journal jsonb NOT NULL,
+        run_as_user_id text,
+        lease_owner text,
+        lease_expires_at double precision,
+        fence bigint NOT NULL,
+        recoveries integer NOT NULL,
+        wake_at double precision,
+        CONSTRAINT runs_occurrence_fired UNIQUE (automation_id, scheduled_at)
+    );
+    CREATE INDEX runs_by_automation ON runs (automation_id, id);
+    CREATE INDEX runs_fresh ON runs (id) WHERE status = 'pending' AND wake_at IS NULL;
+    CREATE INDEX runs_timers ON runs (wake_at) WHERE status = 'pending' AND wake_at IS NOT NULL;
+    CREATE INDEX runs_leased ON runs (lease_expires_at) WHERE status = 'running';
+    CREATE INDEX runs_finished ON runs (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+    CREATE TABLE events (
+        app_id text NOT NULL,
+        event_id text NOT NULL,
+        name text NOT NULL,
+        accepted_at double precision NOT NULL,
+        CONSTRAINT events_accepted_once PRIMARY KEY (app_id, event_id)
+    );
+    CREATE INDEX events_by_age ON events (accepted_at);
+    CREATE TABLE steps (
+        run_id text COLLATE "C" NOT NULL,
+        key text NOT NULL,
+        data jsonb NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    """,
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+#: First key of the migration advisory lock ("gflw"); the second is a hash of the schema name.
+_LOCK_CLASS = 0x67666C77
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any], schema: str | None, *, where: str) -> None:
+    """Create ``schema`` if needed and apply the migrations it lacks, in one transaction.
+
+    The advisory lock makes processes that start together take turns: the first migrates, the
+    others find the work done. ``where`` names the database in messages (password hidden).
+
+    Raises:
+        SchemaVersionError: the schema was written by a newer graphflow.
+        StoreError: the tables cannot be created (e.g. an application's table has the name).
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema or ""])
+        if schema is not None:
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        row = await (await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")).fetchone()
+        current = 0
+        if row and row[0]:
+            row = await (await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")).fetchone()
+            current = row[0] if row else 0
+        if current > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the database at {where} has schema version {current}, written by a newer graphflow; "
+                f"this one knows versions up to {SCHEMA_VERSION}: upgrade graphflow"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            try:
+                await conn.execute(MIGRATIONS[version - 1])
+            except psycopg.errors.DuplicateTable as exc:
+                raise StoreError(
+                    f"cannot create graphflow's tables in the database at {where}: "
+                    f"{exc.diag.message_primary}; give graphflow a schema of its own "
+                    "(schema='graphflow', or ?schema=graphflow in the URL)"
+                ) from exc
+            await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [version])
+
+
+#: What a unique violation means, by constraint: the ConflictError message.
+CONFLICTS = {
+    "configs_version_taken": "that config version already exists (a concurrent update made it); read it and retry",
+    "automations_lookup_key_taken": "that lookup_key is already used in this app",
+    "runs_pkey": "a run with that id already exists",
+}
+
+# -- records ↔ rows ------------------------------------------------------------------------------
+#
+# Every placeholder carries its column's type: a parameter in a VALUES list or an array has no
+# column to take its type from.
+
+_TYPES = {
+    **dict.fromkeys(("payload", "result", "journal", "metadata", "document"), "jsonb"),
+    **dict.fromkeys(("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times",
+                     "repeat_completed", "version"), "integer"),
+    "fence": "bigint",
+    **dict.fromkeys(("created_at", "updated_at", "scheduled_at", "started_at", "finished_at",
+                     "lease_expires_at", "wake_at", "misfire_grace", "jitter", "next_run_at",
+                     "last_run_at"), "float8"),
+}
+_JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "jsonb")
+
+RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
+#: ``repeat`` is stored as two columns at the end.
+AUTOMATION_COLUMNS = (
+    *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat"), "repeat_times", "repeat_completed"
+)
+CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(ConfigRecord))
+#: What ``update_run`` writes: what executing a run changes (not its identity, input or lease).
+RUN_WRITE = ("status", "config_id", "config_version", "updated_at", "started_at", "finished_at",
+             "result", "journal", "run_as_user_id")
+
+
+def placeholders(columns: Iterable[str]) -> str:
+    """``(%s::type, …)`` for one row of these columns."""
+    return "(" + ", ".join(f"%s::{_TYPES.get(name, 'text')}" for name in columns) + ")"
+
+
+def _select(columns: Iterable[str], table: str = "") -> str:
+    prefix = f"{table}." if table else ""
+    return ", ".join(prefix + name for name in columns)
+
+
+RUNS = _select(RUN_COLUMNS)
+AUTOMATIONS = _select(AUTOMATION_COLUMNS)
+CONFIGS = _select(CONFIG_COLUMNS)
+_RUN_JSON = tuple(name in _JSON_COLUMNS for name in RUN_COLUMNS)
+_RUN_WRITE_JSON = tuple(name in _JSON_COLUMNS for name in RUN_WRITE)
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else Jsonb(value)
+
+
+def _run_row(run: AutomationRun) -> list[Any]:
+    return [_json(getattr(run, name)) if is_json else getattr(run, name)
+            for name, is_json in zip(RUN_COLUMNS, _RUN_JSON, strict=True)]
+
+
+def _run_arrays(runs: Iterable[AutomationRun]) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in RUN_COLUMNS]
+    for run in runs:
+        for column, value in zip(columns, _run_row(run), strict=True):
+            column.append(value)
+    return columns
+
+
+def run_write_params(run: AutomationRun) -> list[Any]:
+    """The parameters of :data:`RUN_WRITE`."""
+    return [_json(getattr(run, name)) if is_json else getattr(run, name)
+            for name, is_json in zip(RUN_WRITE, _RUN_WRITE_JSON, strict=True)]
+
+
+def automation_params(automation: Automation) -> list[Any]:
+    """The parameters of :data:`AUTOMATION_COLUMNS`."""
+    values = {f.name: getattr(automation, f.name) for f in dataclasses.fields(Automation)}
+    repeat = values.pop("repeat")
+    values["metadata"] = Jsonb(values["metadata"])
+    return [*values.values(), repeat.times, repeat.completed]
+
+
+def config_params(record: ConfigRecord) -> list[Any]:
+    """The parameters of :data:`CONFIG_COLUMNS`."""
+    return [Jsonb(record.document) if name == "document" else getattr(record, name) for name in CONFIG_COLUMNS]
+
+
+def run_record(row: Sequence[Any]) -> AutomationRun:
+    """A run from a row of :data:`RUN_COLUMNS`."""
+    return AutomationRun(*row)
+
+
+def automation_record(row: Sequence[Any]) -> Automation:
+    """An automation from a row of :data:`AUTOMATION_COLUMNS`."""
+    values = dict(zip(AUTOMATION_COLUMNS, row, strict=True))
+    repeat = Repeat(values.pop("repeat_times"), values.pop("repeat_completed"))
+    return Automation(**values, repeat=repeat)
+
+
+def config_record(row: Sequence[Any]) -> ConfigRecord:
+    """A config version from a row of :data:`CONFIG_COLUMNS`."""
+    return ConfigRecord(*row)
+
+
+# -- statements ----------------------------------------------------------------------------------
+#
+# Each write below is one statement: atomic on its own in autocommit mode, one round trip. Data-
+# modifying CTEs all run, whether or not the final SELECT reads them.
+
+#: Notify, once, only if the statement's ``stored`` CTE made a run claimable: an uncorrelated
+#: scalar subquery runs when the first row needs it. The payload is the schema, so workers of
+#: another graphflow schema in the same database sleep on. Delivered only if the statement commits.
+NOTIFY = f"(SELECT pg_notify('{CHANNEL}', current_schema()) WHERE EXISTS (SELECT FROM stored))"
+
+
+_SOURCE = "<runs>"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunsStatement:
+    """A statement that stores runs, in two forms.
+
+    One run (the common case) goes as a VALUES row, the cheapest; several go as one array per
+    column, unnested on the server: one statement text for any number of runs, and no limit from
+    the protocol's 65,535 parameters.
+    """
+
+    one: str
+    many: str
+
+    @classmethod
+    def of(cls, text: str) -> RunsStatement:
+        one = f"(VALUES {placeholders(RUN_COLUMNS)}) AS candidate ({RUNS})"
+        many = "unnest(" + ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in RUN_COLUMNS) + ")"
+        return cls(text.replace(_SOURCE, one), text.replace(_SOURCE, f"{many} AS candidate ({RUNS})"))
+
+    def bind(self, runs: Sequence[AutomationRun]) -> tuple[str, list[Any]]:
+        """The statement for these runs and their parameters (after any given before them)."""
+        if len(runs) == 1:
+            return self.one, _run_row(runs[0])
+        return self.many, _run_arrays(runs)
+
+
+#: Insert runs, skipping occurrences already fired; select the ids stored.
+INSERT_RUNS = RunsStatement.of(f"""
+    WITH stored AS (
+        INSERT INTO runs ({RUNS}) SELECT * FROM {_SOURCE}
+        ON CONFLICT (automation_id, scheduled_at) DO NOTHING
+        RETURNING id
+    )
+    SELECT ARRAY(SELECT id FROM stored), {NOTIFY}
+""")
+
+#: Accept an event (app id, event id, name, accepted at) and its runs; select (the event was
+#: new, the ids stored).
+#:
+#: The runs are inserted only if the event was new, and each only if its automation is
+#: ``running``. ``FOR SHARE`` makes that check hold at commit: a concurrent pause either committed
+#: first (and the run is left out) or waits until the run is committed (and then cancels it with
+#: the automation's other pending runs).
+ACCEPT_EVENT = RunsStatement.of(f"""
+    WITH event AS (
+        INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), stored AS (
+        INSERT INTO runs ({RUNS})
+        SELECT * FROM {_SOURCE}
+        WHERE EXISTS (SELECT FROM event)
+          AND EXISTS (
+              SELECT FROM automations
+              WHERE automations.id = candidate.automation_id AND automations.status = 'running'
+              FOR SHARE
+          )
+        ON CONFLICT (automation_id, scheduled_at) DO NOTHING
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), {NOTIFY}
+""")
+
+_AUTOMATION_SET = f"({', '.join(AUTOMATION_COLUMNS)}) = {placeholders(AUTOMATION_COLUMNS)}"
+#: Compare-and-set: the parameters of :data:`AUTOMATION_COLUMNS`, then id, app id, revision.
+UPDATE_AUTOMATION = f"UPDATE automations SET {_AUTOMATION_SET} WHERE id = %s AND app_id = %s AND revision = %s"
+
+#: :data:`UPDATE_AUTOMATION` and, only if it matched, the occurrence runs; select (the revision
+#: matched, the ids stored). Losing the compare-and-set stores nothing: another process fired
+#: first.
+RECORD_FIRE = RunsStatement.of(f"""
+    WITH fired AS (
+        UPDATE automations SET {_AUTOMATION_SET}
+        WHERE id = %s AND app_id = %s AND revision = %s
+        RETURNING 1
+    ), stored AS (
+        INSERT INTO runs ({RUNS})
+        SELECT * FROM {_SOURCE}
+        WHERE EXISTS (SELECT FROM fired)
+        ON CONFLICT (automation_id, scheduled_at) DO NOTHING
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT FROM fired), ARRAY(SELECT id FROM stored), {NOTIFY}
+""")
+
+
+_RUN_SET = f"({', '.join(RUN_WRITE)}) = {placeholders(RUN_WRITE)}"
+#: The parameters of :data:`RUN_WRITE`, then the run id (and its fence).
+UPDATE_RUN = f"UPDATE runs SET {_RUN_SET} WHERE id = %s"
+UPDATE_RUN_FENCED = UPDATE_RUN + " AND fence = %s"
+_FINISH_RUN = f"""
+    WITH written AS (
+        UPDATE runs SET {_RUN_SET}, lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = %s {{fence}}
+        RETURNING id
+    ), dropped AS (
+        DELETE FROM steps WHERE run_id IN (SELECT id FROM written)
+    )
+    SELECT count(*) FROM written
+"""
+#: :data:`UPDATE_RUN` for a terminal status: the lease is cleared and the steps deleted.
+FINISH_RUN = _FINISH_RUN.format(fence="")
+FINISH_RUN_FENCED = _FINISH_RUN.format(fence="AND fence = %s")
+
+# The database's clock, read once per statement: leases never depend on a worker's clock. Read
+# through a scalar subquery, so that comparisons with it can use an index.
+_CLOCK = "clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
+_NOW = "(SELECT now FROM clock)"
+_CLAIMED = f"""
+    UPDATE runs SET status = 'running', lease_owner = %(worker)s,
+        lease_expires_at = clock.now + %(lease)s, wake_at = NULL, fence = runs.fence + 1,
+        recoveries = runs.recoveries + (runs.status = 'running')::integer
+    FROM chosen, clock
+    WHERE runs.id = chosen.id
+    RETURNING {_select(RUN_COLUMNS, "runs")}
+"""
+#: Claim up to ``limit`` runs: expired leases first (their worker died), then durable timers that
+#: are due, then pending runs, oldest first; each part takes what the ones before left room
+#: for, from an index of its own (``runs_leased``, ``runs_timers``, ``runs_fresh``) that holds
+#: nothing else. ``SKIP LOCKED`` lets concurrent claimers pass each other's rows instead of
+#: waiting; a row claimed by another between this statement's snapshot and its lock is
+#: re-checked against the WHERE clause on its newest version, so no run is claimed twice.
+CLAIM = f"""
+    WITH {_CLOCK},
+    expired AS (
+        SELECT id FROM runs
+        WHERE status = 'running' AND lease_expires_at < {_NOW}
+        ORDER BY lease_expires_at LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ),
+    woken AS (
+        SELECT id FROM runs
+        WHERE status = 'pending' AND wake_at <= {_NOW}
+        ORDER BY wake_at LIMIT greatest(0, %(limit)s - (SELECT count(*) FROM expired))
+        FOR UPDATE SKIP LOCKED
+    ),
+    fresh AS (
+        SELECT id FROM runs
+        WHERE status = 'pending' AND wake_at IS NULL
+        ORDER BY id LIMIT greatest(0, %(limit)s - (SELECT count(*) FROM expired) - (SELECT count(*) FROM woken))
+        FOR UPDATE SKIP LOCKED
+    ),
+    chosen AS (SELECT id FROM expired UNION ALL SELECT id FROM woken UNION ALL SELECT id FROM fresh)
+    {_CLAIMED}
+"""
+#: :data:`CLAIM` among the runs ``ids`` only.
+CLAIM_THESE = f"""
+    WITH {_CLOCK},
+    chosen AS (
+        SELECT id FROM runs
+        WHERE id = ANY(%(ids)s::text[])
+          AND (status = 'pending' AND (wake_at IS NULL OR wake_at <= {_NOW})
+               OR status = 'running' AND lease_expires_at < {_NOW})
+        ORDER BY id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    {_CLAIMED}
+"""
+#: Pending runs, oldest first: the two partial indexes merged.
+PENDING = f"""
+    SELECT {RUNS} FROM (
+        (SELECT {RUNS} FROM runs WHERE status = 'pending' AND wake_at IS NULL ORDER BY id LIMIT %(limit)s)
+        UNION ALL
+        (SELECT {RUNS} FROM runs WHERE status = 'pending' AND wake_at IS NOT NULL ORDER BY id LIMIT %(limit)s)
+    ) AS pending
+    ORDER BY id LIMIT %(limit)s
+"""
