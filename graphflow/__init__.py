@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     # running
     "Executor": "graphflow.engine.executor",
     "RunResult": "graphflow.engine.executor",
-    "Goto": "graphflow.engine.executor",
+    "Goto": "graphflow.engine.goto",
     "NodeContext": "graphflow.engine.context",
     "JournalEntry": "graphflow.engine.journal",
     "Subscription": "graphflow.engine.notify",
@@ -126,7 +126,8 @@ if TYPE_CHECKING:
     from graphflow.clock import Clock, FakeClock, SystemClock
     from graphflow.engine.context import NodeContext
     from graphflow.engine.engine import Engine, PublishResult
-    from graphflow.engine.executor import Executor, Goto, RunResult
+    from graphflow.engine.executor import Executor, RunResult
+    from graphflow.engine.goto import Goto
     from graphflow.engine.journal import JournalEntry
     from graphflow.engine.notify import Subscription
     from graphflow.engine.run import run_graph, run_graph_sync

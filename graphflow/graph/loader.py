@@ -9,19 +9,20 @@ kind's model, the graph's structure (:mod:`graphflow.graph.validation`) and ever
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
-import yaml
 
 from graphflow.exceptions import LimitExceededError, Problem, ValidationError
 from graphflow.graph.model import DataResource, GraphContext, Node, WorkflowGraph
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["GraphLimits", "load_graph", "parse_document"]
 
@@ -55,6 +56,8 @@ class _DuplicateKey(ValueError):
 
 
 def _yaml_loader(max_aliases: int) -> type[yaml.SafeLoader]:
+    import yaml
+
     class GraphYAMLLoader(yaml.SafeLoader):
         aliases = 0
 
@@ -124,23 +127,31 @@ def parse_document(text: str | bytes, *, limits: GraphLimits = DEFAULT_GRAPH_LIM
             [Problem("$", f"config is {len(text)} bytes; the limit is {limits.max_bytes}")],
             subject="config",
         )
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith(("{", "[")):
+    if text.lstrip().startswith(("{", "[")):
+        try:
             return json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_no_constants)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                [Problem("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+                subject="config",
+            ) from None
+        except (_DuplicateKey, ValueError, RecursionError) as exc:
+            raise _malformed(exc) from None
+    import yaml  # only YAML text pays for it (~12 ms)
+
+    try:
         return yaml.load(text, Loader=_yaml_loader(limits.max_aliases))
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            [Problem("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-            subject="config",
-        ) from None
     except (yaml.YAMLError, _DuplicateKey, ValueError, RecursionError) as exc:
-        raise ValidationError(
-            [Problem("$", f"malformed config: {str(exc)[:300]}",
-                     "keys must be unique; YAML tags, binary values and aliases beyond the limit "
-                     "are refused")],
-            subject="config",
-        ) from None
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: Exception) -> ValidationError:
+    return ValidationError(
+        [Problem("$", f"malformed config: {str(exc)[:300]}",
+                 "keys must be unique; YAML tags, binary values and aliases beyond the limit "
+                 "are refused")],
+        subject="config",
+    )
 
 
 def load_graph(
@@ -275,6 +286,8 @@ def _check_header(document: Mapping[str, Any], problems: list[Problem]) -> None:
     allowed = {"$schema", "kind", "version", "name", "description", "start_node", "nodes", "data"}
     for key in document:
         if key not in allowed:
+            import difflib  # for "did you mean": only configs with a mistake pay for it
+
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
             problems.append(Problem(f"$.{key}", f"unknown key {key!r}", hint))
@@ -314,6 +327,8 @@ def _build_node(raw: Any, index: int, registry: Any, problems: list[Problem]) ->
         return None
     cls = registry.get(kind)
     if cls is None:
+        import difflib
+
         known = list(registry.kinds())
         close = difflib.get_close_matches(kind, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known kinds: {', '.join(known)}"

@@ -3,6 +3,9 @@
 Graphs are built by :mod:`graphflow.graph.loader`, checked by :mod:`graphflow.graph.validation`
 and then frozen: every model here is immutable, and each node keeps what it compiled at load
 time (scripts, templates) in private attributes so running never parses anything again.
+
+graphflow's own models (and the built-in kinds) are declared with ``defer_build=True``: pydantic
+builds a model's validator when it is first used, so a load pays only for the kinds its graph uses.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class RetryPolicy(BaseModel):
     with ``retryable=False``) fail the node at once.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
     initial_interval: Duration = Field(1.0, description="Wait before the second attempt.")
@@ -59,7 +62,7 @@ class RetryPolicy(BaseModel):
 class DataResource(BaseModel):
     """A reusable resource in ``data[]``, referenced by id (``kind: Script`` is the one built in)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Literal["Script"]
     id: str = Field(pattern=NODE_ID_PATTERN)
@@ -129,6 +132,8 @@ class Node(BaseModel):
     ``graphflow.nodes`` entry-point group. A node's output becomes the next node's input (``$``).
     """
 
+    # Not deferred: a custom kind's mistakes (a field type pydantic cannot handle) surface where
+    # the kind is defined. The built-in kinds pass ``defer_build=True`` themselves.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str = Field(description="The node kind, e.g. 'WorkflowScript'.")
@@ -190,7 +195,7 @@ class WorkflowGraph(BaseModel):
     Build one with :func:`graphflow.load_graph`; constructing it directly skips validation.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     schema_: str | None = Field(None, alias="$schema")
     kind: Literal["WorkflowGraph"] = "WorkflowGraph"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["ConditionNode"]
 
 
-class ConditionNode(Node):
+class ConditionNode(Node, defer_build=True):
     """Evaluates ``condition`` and continues at ``on_true`` or ``on_false``; passes its input on.
 
     A missing branch ends the chain there. The condition must evaluate to a boolean.

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["DelayNode"]
 
 
-class DelayNode(Node):
+class DelayNode(Node, defer_build=True):
     """Waits, then outputs its input unchanged.
 
     Give ``duration`` (``"30s"``, ``"2h"``, seconds) or ``until`` (a template producing an

@@ -9,6 +9,13 @@ connects only to an address that passed (see :class:`~graphflow.nodes.http.Egres
 The host widens the policy by handing its own to the executor::
 
     Executor(services={"egress_policy": EgressPolicy(allow_hosts={"*.corp.example"})})
+
+Loading a graph checks each static URL of an HTTP node, and this module stays free of httpx for
+that (httpx costs ~100 ms to import): a URL plain enough (``http(s)://`` + an ASCII host name
++ an optional port + printable ASCII) is judged from a regular expression; any other is parsed by
+httpx, the parser requests use. The plain form is one httpx parses to the same scheme, host, port
+and (empty) credentials, so the verdict is the same; ``tests/nodes/test_egress_plain_urls.py``
+checks that on generated URLs.
 """
 
 from __future__ import annotations
@@ -18,12 +25,12 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import anyio
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from graphflow.exceptions import NodeExecutionError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_EGRESS_POLICY", "EgressPolicy", "Resolver", "address_denial"]
 
@@ -34,6 +41,11 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 _HINT = "pass services={'egress_policy': EgressPolicy(...)} to the executor"
 _LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
+#: ``scheme://host[:port]`` and then printable ASCII without spaces (see the module docstring).
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::([0-9]{1,5}))?(?:[/?#][!-~]*)?")
+#: httpx validates hosts of this shape as IPv4 addresses (and refuses ``999.1.1.1``).
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_MAX_URL_LENGTH = 65536  # httpx refuses longer URLs
 
 # (network, reason, is_private): ``is_private`` ranges open up with ``allow_private=True``.
 # Specific entries come first; the lists follow the IANA special-purpose address registries.
@@ -143,6 +155,8 @@ def parse_address(host: str) -> IPAddress | None:
 
 
 async def _system_resolver(host: str, port: int) -> list[str]:
+    import anyio
+
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
@@ -185,6 +199,10 @@ class EgressPolicy:
             NodeExecutionError: ``invalid_url`` when it does not parse or has no host,
                 ``egress_denied`` when the policy refuses it (neither is retryable).
         """
+        if isinstance(url, str) and self._plainly_allowed(url):
+            return
+        import httpx
+
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url.strip())
         except httpx.InvalidURL as exc:
@@ -204,6 +222,25 @@ class EgressPolicy:
             allowed = ", ".join(map(str, sorted(self.allowed_ports)))
             raise _denied(f"port {port} is not allowed (allowed: {allowed}); {_HINT} "
                           "with allowed_ports including it")
+
+    def _plainly_allowed(self, url: str) -> bool:
+        """Whether ``url`` is plain (see the module docstring) and passes; ``False`` is "ask httpx"."""
+        text = url.strip()
+        match = _PLAIN_URL.fullmatch(text)
+        if match is None or len(text) > _MAX_URL_LENGTH:
+            return False
+        scheme, host, port_text = match.groups()
+        if scheme not in self.schemes or host.lower().startswith("xn--"):
+            return False  # httpx.URL.host decodes IDNA names, which may fail: let it
+        if _IPV4_STYLE.fullmatch(host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                return False
+        port = (int(port_text) if port_text else 0) or (443 if scheme == "https" else 80)
+        if port > 65535:
+            return False
+        return self.allowed_ports is None or port in self.allowed_ports
 
     def host_allowed(self, host: str) -> bool:
         """Whether ``host`` is in ``allow_hosts`` (exactly or through a wildcard)."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["EmitEventNode"]
 
 
-class EmitEventNode(Node):
+class EmitEventNode(Node, defer_build=True):
     """Publishes ``event`` with ``payload`` (a template, default the input); outputs its input.
 
     Example::

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["EndNode"]
 
 
-class EndNode(Node):
+class EndNode(Node, defer_build=True):
     """Ends its chain; ``payload`` (a template, default the input) becomes the chain's output.
 
     Example::

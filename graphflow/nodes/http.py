@@ -1,45 +1,28 @@
 """WorkflowHttpRequest: call an HTTP API under the host's egress policy.
 
-How the egress policy is enforced:
-
-* Each hop's URL passes :meth:`EgressPolicy.check_url` (scheme, port, no ``user@``). Redirects are
-  followed here, not by httpx, so every hop is checked, credentials are not carried to another
-  origin, and the chain stops at ``max_redirects``.
-* Addresses are checked where the connection is made. :class:`EgressClient` gives httpcore a
-  network backend whose ``connect_tcp`` resolves the host, refuses if *any* address is not allowed,
-  and connects to one of those checked addresses (never to the name again): DNS rebinding between
-  the check and the connect is not possible. The URL keeps its host name, so the ``Host`` header,
-  TLS SNI and certificate verification are the ordinary ones, and pooled connections are keyed by
-  host name (a connection verified for one name is never reused for another). No proxy, no
-  ``.netrc``: the client ignores the environment.
-
-Client reuse: a host that wants connection pooling creates one :class:`EgressClient` and passes
-it as ``services={"http_client": client}`` (it owns and closes it); otherwise each request uses a
-short-lived client of its own.
+This module holds the node's model (fields, validation, :meth:`HttpRequestNode.prepare`) and
+imports no HTTP library, so loading a graph stays light. The request itself, the egress-enforcing
+:class:`~graphflow.nodes.http_client.EgressClient` and everything else that needs httpx live in
+:mod:`graphflow.nodes.http_client`, imported on the first request (httpx and httpcore cost
+~150 ms to import). ``from graphflow.nodes.http import EgressClient`` keeps working: the name is
+resolved on first access.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
-import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
-import httpcore
-import httpx
 from pydantic import Field, field_validator
 
 from graphflow.engine.context import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.durations import Duration
 from graphflow.graph.model import GraphContext, Node
-from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY, EgressPolicy
+from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY
 
 if TYPE_CHECKING:
+    from graphflow.nodes.http_client import EgressClient
     from graphflow.scripts import Template
 
 __all__ = ["EgressClient", "HttpRequestNode"]
@@ -47,161 +30,10 @@ __all__ = ["EgressClient", "HttpRequestNode"]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-#: Headers kept when a redirect leaves the origin; everything else (credentials) is dropped.
-_CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_SAFE_METHODS = frozenset({"GET", "HEAD"})
 _MIB = 1024 * 1024
 
 
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses the policy checked, resolving each name once per connection."""
-
-    def __init__(self, policy: EgressPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None, socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await self._policy.resolve_and_check(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host!r} timed out") from None
-        error: Exception = httpcore.ConnectError(f"no address to connect to for {host!r}")
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise NodeExecutionError("unix sockets are not allowed", code="egress_denied",
-                                 retryable=False)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-_HTTPCORE_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-)
-
-
-@contextmanager
-def _httpx_errors() -> Iterator[None]:
-    """Raise httpcore's errors as httpx's, as httpx's own transport does."""
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _HTTPCORE_ERRORS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream  # httpcore's pool stream: async-iterable, with aclose()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
-            async for chunk in self._stream:
-                yield chunk
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-class _EgressTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over an httpcore pool that connects through :class:`_PinnedBackend`."""
-
-    def __init__(self, policy: EgressPolicy, *, verify: ssl.SSLContext | bool, limits: httpx.Limits):
-        self._policy = policy
-        if isinstance(verify, ssl.SSLContext):
-            context = verify
-        else:
-            context = _default_ssl_context() if verify else httpx.create_ssl_context(verify=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PinnedBackend(policy),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._policy.check_url(request.url)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
-                             port=request.url.port, target=request.url.raw_path),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _httpx_errors():
-            response = await self._pool.handle_async_request(core_request)
-        return httpx.Response(status_code=response.status, headers=response.headers,
-                              stream=_ResponseStream(response.stream),
-                              extensions=response.extensions)
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-@functools.lru_cache(maxsize=1)
-def _default_ssl_context() -> ssl.SSLContext:
-    # Building a context loads the CA bundle (milliseconds): do it once, share it.
-    return httpx.create_ssl_context(trust_env=False)
-
-
-class EgressClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` whose every connection passes an :class:`EgressPolicy`.
-
-    Share one per executor for connection pooling::
-
-        async with EgressClient(policy) as client:
-            executor = Executor(services={"http_client": client, "egress_policy": policy})
-
-    Args:
-        policy: the egress policy every URL and every connected address must pass.
-        verify: verify TLS certificates (``True``), or the ``ssl.SSLContext`` to use.
-        limits: connection-pool limits.
-    """
-
-    def __init__(
-        self,
-        policy: EgressPolicy = DEFAULT_EGRESS_POLICY,
-        *,
-        verify: ssl.SSLContext | bool = True,
-        limits: httpx.Limits | None = None,
-    ) -> None:
-        self.policy = policy
-        transport = _EgressTransport(policy, verify=verify, limits=limits or httpx.Limits())
-        super().__init__(transport=transport, trust_env=False, follow_redirects=False)
-
-
-class HttpRequestNode(Node):
+class HttpRequestNode(Node, defer_build=True):
     """Sends an HTTP request; outputs ``{status, headers, body, url}``.
 
     ``url``, header values, ``query`` values and ``body`` are templates. A dict or list body is
@@ -276,220 +108,16 @@ class HttpRequestNode(Node):
         self.keep(_url=url, _headers=headers, _query=query, _body=body)
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
-        policy, shared = _egress(ctx.services)
-        url = self._render_url(input, ctx)
-        headers = {
-            name: _text(value)
-            for name, template in self._headers.items()
-            if (value := ctx.evaluate_template(template, input)) is not None
-        }
-        for name, value in headers.items():
-            if any(ch in value for ch in "\r\n\0"):
-                raise NodeExecutionError(f"header {name!r} contains a line break or NUL",
-                                         code="invalid_request", retryable=False)
-        content = self._render_body(input, ctx, headers)
-        idem = self.idempotency_header
-        if idem and self.method not in _SAFE_METHODS and idem.lower() not in _lower(headers):
-            headers[idem] = ctx.idempotency_key
-        try:
-            with anyio.fail_after(self.request_timeout):
-                if shared is not None:
-                    return await self._exchange(shared, policy, url, headers, content)
-                async with EgressClient(policy) as client:
-                    return await self._exchange(client, policy, url, headers, content)
-        except (TimeoutError, httpx.TimeoutException):
-            raise NodeExecutionError(
-                f"{self.method} {_origin_path(url)} timed out after {self.request_timeout:g}s",
-                code="http_timeout",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise NodeExecutionError(f"{self.method} {_origin_path(url)} failed: {exc}",
-                                     code="http_connection_error") from exc
+        from graphflow.nodes.http_client import send_request
 
-    def _render_url(self, input: Any, ctx: NodeContext) -> httpx.URL:
-        value = ctx.evaluate_template(self._url, input)
-        if not isinstance(value, str):
-            raise NodeExecutionError(f"url must render to a string, got {type(value).__name__}",
-                                     code="invalid_url", retryable=False)
-        try:
-            url = httpx.URL(value.strip())
-        except httpx.InvalidURL as exc:
-            raise NodeExecutionError(f"{value[:200]!r} is not a valid URL: {exc}",
-                                     code="invalid_url", retryable=False) from None
-        params: list[tuple[str, str | int | float | bool | None]] = []
-        for name, template in self._query.items():
-            value = ctx.evaluate_template(template, input)
-            for item in value if isinstance(value, list) else [value]:
-                if item is not None:
-                    params.append((name, _text(item)))
-        return url.copy_merge_params(params) if params else url
-
-    def _render_body(self, input: Any, ctx: NodeContext, headers: dict[str, str]) -> bytes | None:
-        if self._body is None:
-            return None
-        value = ctx.evaluate_template(self._body, input)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            media, data = "text/plain; charset=utf-8", value.encode()
-        else:
-            media = "application/json"
-            data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        if "content-type" not in _lower(headers):
-            headers["Content-Type"] = media
-        return data
-
-    async def _exchange(
-        self, client: httpx.AsyncClient, policy: EgressPolicy, url: httpx.URL,
-        headers: dict[str, str], content: bytes | None,
-    ) -> dict[str, Any]:
-        method: str = self.method
-        for _ in range(self.max_redirects + 1):
-            policy.check_url(url)
-            request = client.build_request(method, url, headers=headers, content=content,
-                                           timeout=self.request_timeout)
-            response = await client.send(request, stream=True)
-            try:
-                location = response.headers.get("location", "").strip()
-                if not (self.follow_redirects and response.status_code in _REDIRECTS and location):
-                    return await self._result(response)
-            finally:
-                await response.aclose()
-            try:
-                target = url.join(location)
-            except httpx.InvalidURL as exc:
-                raise NodeExecutionError(f"redirect to an invalid URL {location[:200]!r}: {exc}",
-                                         code="http_invalid_redirect", retryable=False) from None
-            if _origin(target) != _origin(url):
-                keep = _CROSS_ORIGIN_HEADERS | {(self.idempotency_header or "").lower()}
-                headers = {k: v for k, v in headers.items() if k.lower() in keep}
-            if _redirect_method(response.status_code, method) != method:
-                method, content = "GET", None
-                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-            url = target
-        raise NodeExecutionError(
-            f"{self.method} {_origin_path(url)}: more than {self.max_redirects} redirects",
-            code="http_too_many_redirects", retryable=False,
-        )
-
-    async def _result(self, response: httpx.Response) -> dict[str, Any]:
-        status = response.status_code
-        if self.fail_on_status and status >= 400:
-            raise await _status_error(response)
-        raw = await _read_limited(response, self.max_response_bytes)
-        return {
-            "status": status,
-            "headers": dict(response.headers.items()),
-            "body": _decode(response, raw),
-            "url": str(response.url),
-        }
+        return await send_request(self, input, ctx)
 
 
-def _egress(services: Mapping[str, Any]) -> tuple[EgressPolicy, httpx.AsyncClient | None]:
-    """The policy and the shared client (if any) the host configured."""
-    policy = services.get("egress_policy")
-    client = services.get("http_client")
-    if policy is not None and not isinstance(policy, EgressPolicy):
-        raise _misconfigured(f"services['egress_policy'] must be an EgressPolicy, "
-                             f"got {type(policy).__name__}")
-    if client is None:
-        return policy or DEFAULT_EGRESS_POLICY, None
-    if not isinstance(client, EgressClient):
-        raise _misconfigured("services['http_client'] must be a graphflow.nodes.http.EgressClient "
-                             f"(so every connection passes the egress policy), got "
-                             f"{type(client).__name__}")
-    if policy is not None and policy != client.policy:
-        raise _misconfigured("services['egress_policy'] differs from the policy of "
-                             "services['http_client']; create the client with the same policy")
-    return client.policy, client
+def __getattr__(name: str) -> Any:
+    # EgressClient subclasses httpx.AsyncClient: importing it here would import httpx.
+    if name == "EgressClient":
+        from graphflow.nodes.http_client import EgressClient
 
-
-def _misconfigured(message: str) -> NodeExecutionError:
-    return NodeExecutionError(message, code="egress_misconfigured", retryable=False)
-
-
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    """Read the (decoded) body, failing as soon as it grows past ``limit`` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(response, limit)
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(response, limit)
-    return bytes(body)
-
-
-def _too_large(response: httpx.Response, limit: int) -> NodeExecutionError:
-    return NodeExecutionError(
-        f"the response of {_origin_path(response.url)} is larger than max_response_bytes "
-        f"({limit} bytes); raise the limit or ask for less", code="http_response_too_large",
-        retryable=False,
-    )
-
-
-async def _status_error(response: httpx.Response) -> NodeExecutionError:
-    status = response.status_code
-    snippet = bytearray()
-    async for chunk in response.aiter_bytes():
-        snippet += chunk
-        if len(snippet) >= 500:
-            break
-    text = snippet[:500].decode("utf-8", "replace")
-    if status in (408, 429):
-        code, retryable = f"http_status_{status}", True
-    else:
-        code, retryable = ("http_status_5xx", True) if status >= 500 else ("http_status_4xx", False)
-    return NodeExecutionError(
-        f"{response.request.method} {_origin_path(response.url)} returned {status} "
-        f"{response.reason_phrase}: {text[:200]}",
-        code=code, retryable=retryable, details={"status": status, "body": text},
-    )
-
-
-def _decode(response: httpx.Response, raw: bytes) -> Any:
-    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise NodeExecutionError(
-                f"{_origin_path(response.url)} sent {media} that is not valid JSON: {exc}",
-                code="http_invalid_json", retryable=False,
-            ) from None
-    try:
-        return raw.decode(response.charset_encoding or "utf-8", "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
-
-
-def _redirect_method(status: int, method: str) -> str:
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        return "GET"
-    return method
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.port
-
-
-def _origin_path(url: httpx.URL) -> str:
-    """The URL without query or fragment (queries may carry secrets; errors are journaled)."""
-    return str(url.copy_with(query=None, fragment=None))
-
-
-def _lower(headers: Mapping[str, str]) -> set[str]:
-    return {name.lower() for name in headers}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        globals()[name] = EgressClient
+        return EgressClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

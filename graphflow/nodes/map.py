@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["MapNode"]
 
 
-class MapNode(Node):
+class MapNode(Node, defer_build=True):
     """The loop construct: runs ``body`` for every item of ``items`` and outputs the results, in order.
 
     ``items`` is a template that must produce a list (``"{{$.orders}}"``). Each body run gets

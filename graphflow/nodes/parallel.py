@@ -13,7 +13,7 @@ from graphflow.graph.model import Node
 __all__ = ["ParallelNode"]
 
 
-class ParallelNode(Node):
+class ParallelNode(Node, defer_build=True):
     """Fans out to every branch with the same input and waits for all of them (the join).
 
     Each branch is a chain that starts at the named node and ends at a node without a successor.

@@ -2,7 +2,8 @@
 
 A plug-in package declares an entry point in the ``graphflow.nodes`` group whose object is a
 :class:`~graphflow.graph.model.Node` subclass, a function decorated with :func:`node`, or a
-module that registers kinds when imported. Entry points load the first time a kind is not found.
+module that registers kinds when imported. Entry points load the first time a kind is not found;
+a built-in kind's module is imported the first time the kind is looked up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import create_model
 
 from graphflow.graph.model import GraphContext, Node
+from graphflow.nodes import builtin
 
 __all__ = ["NodeFunction", "NodeRegistry", "default_registry", "kind_of", "node", "register_node"]
 
@@ -38,7 +40,6 @@ class NodeRegistry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, type[Node]] = {}
-        self._builtin_loaded = False
         self._entry_points_loaded = False
 
     def register(self, cls: type[Node], *, replace: bool = False) -> type[Node]:
@@ -49,6 +50,8 @@ class NodeRegistry:
         """
         kind = kind_of(cls)
         existing = self._kinds.get(kind)
+        if existing is None and kind in builtin.KINDS and not replace:
+            existing = self._builtin(kind)  # a built-in name is taken before its module loads
         if existing is not None and existing is not cls and not replace:
             raise ValueError(
                 f"node kind {kind!r} is already registered by {existing.__module__}."
@@ -60,9 +63,8 @@ class NodeRegistry:
     def get(self, kind: str) -> type[Node] | None:
         """Return the class for ``kind``, loading built-ins and plug-ins on demand."""
         cls = self._kinds.get(kind)
-        if cls is None:
-            self._load_builtin()
-            cls = self._kinds.get(kind)
+        if cls is None and kind in builtin.KINDS:
+            cls = self._builtin(kind)
         if cls is None and not self._entry_points_loaded:
             self._load_entry_points()
             cls = self._kinds.get(kind)
@@ -79,13 +81,16 @@ class NodeRegistry:
         self._load_builtin()
         return {k: v for k, v in sorted(self._kinds.items()) if v.__module__.startswith("graphflow.nodes.")}
 
-    def _load_builtin(self) -> None:
-        if not self._builtin_loaded:
-            self._builtin_loaded = True
-            from graphflow.nodes import builtin
+    def _builtin(self, kind: str) -> type[Node]:
+        """Import the built-in ``kind`` and register it, unless the host replaced it already."""
+        cls = self._kinds.get(kind)
+        if cls is None:
+            cls = self._kinds[kind] = builtin.load_kind(kind)
+        return cls
 
-            for cls in builtin.KINDS:
-                self.register(cls)
+    def _load_builtin(self) -> None:
+        for kind in builtin.KINDS:
+            self._builtin(kind)
 
     def _load_entry_points(self) -> None:
         self._entry_points_loaded = True

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["ScriptNode"]
 
 
-class ScriptNode(Node):
+class ScriptNode(Node, defer_build=True):
     """Runs a script from ``data[]`` (``script: <data id>``) or inline (``source: <script>``).
 
     Example::

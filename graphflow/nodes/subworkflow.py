@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["SubWorkflowNode"]
 
 
-class SubWorkflowNode(Node):
+class SubWorkflowNode(Node, defer_build=True):
     """Runs ``workflow`` (an inline WorkflowGraph) with ``input`` and outputs its final payload.
 
     The child starts at its trigger node for ``trigger`` (default ``workflow.invoked``); its

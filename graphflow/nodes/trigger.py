@@ -14,7 +14,7 @@ __all__ = ["TriggerNode"]
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 
 
-class TriggerNode(Node):
+class TriggerNode(Node, defer_build=True):
     """Starts the graph when its event fires; its output (``$`` downstream) is the event payload.
 
     Example::

@@ -237,3 +237,22 @@ def test_custom_node_subclass(tmp_path: Any) -> None:
     envelope = {"trigger": "test.run", "payload": "x"}
     result = graphflow.run_graph_sync(graph_dict({"kind": "TestUpper", "id": "u"}), envelope)
     assert result.payload == "X"
+
+
+def test_builtin_kinds_are_named_by_their_classes_and_load_on_first_lookup() -> None:
+    import subprocess
+    import sys
+
+    from graphflow.nodes import builtin
+    from graphflow.nodes.registry import kind_of
+
+    for kind in builtin.KINDS:
+        assert kind_of(builtin.load_kind(kind)) == kind
+    code = ("import sys, graphflow; graphflow.load_graph({'kind': 'WorkflowGraph', 'version': 1, "
+            "'name': 'g', 'start_node': 't', 'nodes': [{'kind': 'WorkflowTrigger', 'id': 't', "
+            "'trigger': 'x.y'}]}); print(sorted(m for m in sys.modules if m.startswith('graphflow.nodes.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['graphflow.nodes.builtin', 'graphflow.nodes.registry', 'graphflow.nodes.trigger']"
+    registry = NodeRegistry()
+    with pytest.raises(ValueError, match=r"already registered by graphflow\.nodes\.script\.ScriptNode"):
+        registry.register(type("Shadow", (builtin.load_kind("WorkflowScript"),), {}))
