@@ -5,6 +5,12 @@ number of iterations so that one repeat lasts about ``Settings.target`` seconds,
 ``Settings.repeats`` repeats with ``time.perf_counter`` and report the **median** per-iteration
 time. ``gc.collect()`` runs before every repeat; GC stays on while timing. Every contender runs
 in the same process and the same asyncio event loop.
+
+Some quantities are not the time of a repeatable iteration: registering 100,000 automations,
+bytes per automation, the lateness of timers on a real clock. A *measured* case
+(``Case.measured``) hands each contender the workload size and the settings; the contender does
+its own setup, measures each repeat itself (setup and teardown uncounted) and returns one value
+per repeat, in the case's unit; the row reports their median like any other.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import gc
 import inspect
 import statistics
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "QUICK",
     "Case",
     "Cell",
+    "Measure",
     "Row",
     "Settings",
     "Timer",
@@ -41,6 +48,9 @@ NOT_INSTALLED = "n/a (pip install -e '.[bench]')"
 
 #: A zero-argument callable that runs one iteration; ``async def`` ones are awaited.
 Iteration = Callable[[], Any]
+#: A contender of a measured case: given the workload size and the settings, it runs
+#: ``settings.repeats`` repeats and returns one value per repeat in the case's unit.
+Measure = Callable[[int, "Settings"], Awaitable[list[float]]]
 
 _SCALES = {"ns": 1e9, "µs": 1e6, "ms": 1e3, "s": 1.0}
 
@@ -70,6 +80,9 @@ class Case:
             contender is still calibrated to ``Settings.target`` seconds per repeat.
         net_of_floor: also report each value minus the floor's (cold import minus ``pass``).
         note: one line for the footnotes.
+        measured: the contenders are :data:`Measure` callables that measure themselves.
+        size: the workload size of a measured case in full and in quick runs; ``{n}`` in the
+            title and note becomes the size used (``100,000``).
     """
 
     name: str
@@ -84,6 +97,15 @@ class Case:
     interleave: bool = False
     net_of_floor: bool = False
     note: str = ""
+    measured: bool = False
+    size: tuple[int, int] | None = None
+
+    def sized(self, settings: Settings) -> tuple[Case, int]:
+        """The case with ``{n}`` filled in for ``settings``, and the size ``n`` (0 when unsized)."""
+        if self.size is None:
+            return self, 0
+        n = self.size[1] if settings.quick else self.size[0]
+        return replace(self, title=self.title.format(n=f"{n:,}"), note=self.note.format(n=f"{n:,}")), n
 
     @property
     def scale(self) -> float:
@@ -100,6 +122,11 @@ class Settings:
     target: float
     repeats: int
     mode: str
+
+    @property
+    def quick(self) -> bool:
+        """A smoke run: measured cases shrink their workloads."""
+        return self.mode == "quick"
 
 
 FULL = Settings(warmup=0.15, target=0.3, repeats=5, mode="full")
@@ -134,6 +161,7 @@ class Cell:
     spread: float | None = None
     timing: Timing | None = None
     baseline: Timing | None = None
+    samples: tuple[float, ...] | None = None
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +176,8 @@ class Cell:
         if self.baseline is not None:
             out["baseline_iterations"] = self.baseline.iterations
             out["baseline_per_iteration_s"] = list(self.baseline.seconds)
+        if self.samples is not None:
+            out["samples"] = list(self.samples)
         if self.message:
             out["message"] = self.message
         return out
@@ -210,6 +240,7 @@ class Timer:
         self.settings = settings
         self.log = log
         self._seen: dict[int, tuple[Iteration, Timing | BaseException]] = {}
+        self._samples: dict[tuple[int, int], tuple[Measure, tuple[float, ...] | Exception]] = {}
 
     async def measure(self, fn: Iteration, per_repeat: int | None = None) -> Timing:
         """Warm ``fn`` up, calibrate, and time it; re-raise what it raised the first time."""
@@ -247,10 +278,15 @@ class Timer:
 
     async def run(self, case: Case) -> Row:
         """Measure every contender of ``case``; missing peers and failures become cells."""
+        case, size = case.sized(self.settings)
         row = Row(case)
         if case.setup is not None:
             case.setup()
-        if case.interleave:
+        if case.measured:
+            for name, fn in case.contenders.items():
+                row.cells[name] = await self._measured(fn, size)
+                self.log(f"  {case.name:<16} {name:<15} {_describe(row.cells[name], case)}")
+        elif case.interleave:
             row.cells = await self._interleaved(case)
             for name, cell in row.cells.items():
                 self.log(f"  {case.name:<16} {name:<15} {_describe(cell, case)}")
@@ -264,6 +300,24 @@ class Timer:
                 if name != FLOOR and cell.value is not None and floor is not None:
                     cell.net = cell.value - floor
         return row
+
+    async def _measured(self, fn: Measure, size: int) -> Cell:
+        """Run a measured contender (once per process for a given size: rows may share one)."""
+        key = (id(fn), size)
+        seen = self._samples.get(key)
+        if seen is None or seen[0] is not fn:
+            try:
+                gc.collect()
+                seen = (fn, tuple(await fn(size, self.settings)))
+            except Exception as exc:
+                seen = (fn, exc)
+            self._samples[key] = seen
+        if isinstance(seen[1], Exception):
+            return _failed(seen[1])
+        samples = seen[1]
+        median = statistics.median(samples)
+        spread = (max(samples) - min(samples)) / median if median > 0 else 0.0
+        return Cell("ok", median, spread=spread, samples=samples)
 
     async def _cell(self, case: Case, name: str, fn: Iteration) -> Cell:
         try:

@@ -143,10 +143,12 @@ def header_lines(result: dict[str, Any]) -> list[str]:
 
 def footnotes(result: dict[str, Any]) -> list[str]:
     rows = result["cases"]
-    lines = ["gf = graphflow. peer/gf above 1: graphflow is that many times faster than the "
-             "peer; gf/floor: graphflow's cost in multiples of the physical floor. Cold-import "
-             "ratios compare net times; \u2014 where graphflow's net is within noise of zero."]
-    lines += [f"{row['title']}: floor = {row['floor']}; {row['note']}" for row in rows]
+    lines = ["gf = graphflow. Lower is better in every row. peer/gf above 1: graphflow is that many "
+             "times faster (or smaller) than the peer; gf/floor: graphflow's cost in multiples of the "
+             "physical floor. Cold-import ratios compare net times; \u2014 where graphflow's net is "
+             "within noise of zero."]
+    lines += [f"{row['title']}: " + (f"floor = {row['floor']}; " if row["floor"] else "") + row["note"]
+              for row in rows]
     if any((c.get("spread") or 0) > NOISY for row in rows for c in row["contenders"].values()):
         lines.append(f"* spread (max-min)/median above {NOISY:.0%}: a noisy machine; rerun.")
     errors = [f"{row['name']}/{name}: {cell['message']}" for row in rows
@@ -236,9 +238,9 @@ def chart(result: dict[str, Any], path: Path) -> bool:
             label = cell_text(row, name) if cell["status"] != "missing" else "not installed"
             ratio = row["ratios"].get(f"{name}/{GRAPHFLOW}")
             if ratio is not None and ratio >= 1:
-                label += f"   ({number(ratio)}{TIMES} graphflow's time)"
+                label += f"   ({number(ratio)}{TIMES} graphflow's)"
             elif ratio is not None:
-                label += f"   (graphflow takes {number(1 / ratio)}{TIMES} as long)"
+                label += f"   (graphflow's is {number(1 / ratio)}{TIMES} as much)"
             labels.append(label)
         positions = range(len(names))
         axis.barh(positions, values, color=colours, height=0.7)

@@ -119,10 +119,17 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
                                         config_id=config.id, enabled=True)
         for _ in range(workers):
             _start_worker(url)
-        done = {"count": 0}
-        engine.subscribe(lambda _: done.__setitem__("count", done["count"] + 1), (RunCompleted,))
+        state: dict[str, Any] = {"count": 0, "all_done": anyio.Event()}
+
+        def completed(_: Any) -> None:
+            state["count"] += 1
+            if state["count"] == BATCH:
+                state["all_done"].set()
+
+        engine.subscribe(completed, (RunCompleted,))
 
         async def iteration() -> None:
+            state["count"], state["all_done"] = 0, anyio.Event()
             ids = []
             for index in range(BATCH):
                 result = await engine.publish(APP, "thread.created", {"thread_id": f"thr_{index}"})
@@ -130,9 +137,7 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
             if workers:
                 await _wait_stored(engine, ids)
             else:
-                while done["count"] < BATCH:
-                    await anyio.sleep(0.001)
-                done["count"] -= BATCH
+                await state["all_done"].wait()
 
         return iteration
 

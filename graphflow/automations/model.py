@@ -7,7 +7,8 @@ service boundary (:mod:`graphflow.automations.service`); ``to_dict`` gives the A
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import operator
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -132,6 +133,15 @@ class Automation:
             return "workflow.invoked"
         return self.trigger or ""
 
+    def snapshot(self) -> Automation:
+        """A shallow copy (~0.5 µs), for the engine's own in-memory views (index, schedule heap).
+
+        Assigning a field of either record leaves the other alone, which is what keeps a host
+        that mutates a returned record from changing what the engine tracks; the mutable values
+        (``metadata``, ``repeat``) are shared, so holders of a snapshot must only read them.
+        """
+        return Automation(*_AUTOMATION_FIELDS(self))
+
     def to_dict(self) -> dict[str, Any]:
         """The API shape."""
         data = asdict(self)
@@ -140,6 +150,10 @@ class Automation:
             data[key] = iso(data[key])
         data["enabled"] = self.enabled
         return data
+
+
+#: Every field of an automation in constructor order: ``Automation(*_AUTOMATION_FIELDS(a))`` copies it.
+_AUTOMATION_FIELDS = operator.attrgetter(*(f.name for f in fields(Automation)))
 
 
 @dataclass(slots=True)

@@ -298,7 +298,7 @@ class Engine:
             self.catalogue.validate(name, payload)
         else:
             self.catalogue.get(name)
-        return sorted(self.index.matches(app_id, name), key=lambda a: a.id)
+        return sorted((a.snapshot() for a in self.index.matches(app_id, name)), key=lambda a: a.id)
 
     async def _emit_from_run(self, app_id: str | None, name: str, payload: Any) -> None:
         if app_id is None:
@@ -333,6 +333,36 @@ class Engine:
                 self._enqueue(buffered)
 
     async def fire_scheduled(
+        self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None
+    ) -> None:
+        """Fire a due automation (see :meth:`_fire`); a failing store never stops the scheduler.
+
+        When the store fails, the fire is retried after ``poll_interval`` (at least 1 s) from the
+        stored automation: nothing was committed, so nothing is lost or doubled.
+        """
+        try:
+            await self._fire(snapshot, instants, following)
+        except StoreError as exc:
+            logger.warning("automation %s: firing failed (%s); retrying", snapshot.id, exc)
+            if self._tg is not None:
+                self._tg.start_soon(self._retrack_later, snapshot.app_id, snapshot.id)
+
+    async def _retrack_later(self, app_id: str, automation_id: str) -> None:
+        delay = max(1.0, self.poll_interval)
+        while True:
+            await anyio.sleep(delay)
+            try:
+                automation = await self.store.get_automation(app_id, automation_id)
+            except StoreError:
+                delay = min(delay * 2, 30.0)
+                continue
+            if automation is None:
+                self._untrack(automation_id)
+            elif self._revisions.get(automation_id) is not None or automation.status == "running":
+                self._track(automation)
+            return
+
+    async def _fire(
         self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None
     ) -> None:
         """Create the runs of scheduled ``instants`` and record the next fire.

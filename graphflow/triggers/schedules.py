@@ -180,6 +180,29 @@ def _describe_once(at: datetime, zone_name: str, zone: tzinfo) -> str:
 
 
 def _parse(text: str, timezone: str, now: datetime | None, *, allow_past: bool) -> Schedule:
+    if type(text) is str and type(timezone) is str and len(text) <= MAX_LENGTH:
+        recurring = _parse_recurring(text, timezone)
+        if recurring is not None:
+            return recurring
+    return _parse_text(text, timezone, now, allow_past=allow_past)
+
+
+@lru_cache(maxsize=4096)
+def _parse_recurring(text: str, timezone: str) -> Schedule | None:
+    """The cron or interval schedule ``text`` reads as, or ``None`` for a one-shot.
+
+    Cached by ``(text, timezone)``: a cron or interval does not depend on the current time and a
+    :class:`Schedule` is immutable, so 100,000 automations sharing a schedule parse it once (a
+    cron costs ~100 µs to parse and compile, a hit ~0.3 µs). One-shots ("in 30m", ISO times) depend
+    on the current time and are never cached. Invalid texts raise, and exceptions are not cached.
+    """
+    stripped = text.strip()
+    if _ISO_RE.fullmatch(stripped) or " ".join(stripped.lower().split()).partition(" ")[0] == "in":
+        return None
+    return _parse_text(text, timezone, None, allow_past=True)
+
+
+def _parse_text(text: str, timezone: str, now: datetime | None, *, allow_past: bool) -> Schedule:
     if not isinstance(text, str):
         raise schedule_error(f"a schedule must be text, not {type(text).__name__}")
     if len(text) > MAX_LENGTH:
