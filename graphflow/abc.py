@@ -104,6 +104,9 @@ class Store(ABC):
     async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
         """Replace an automation whose stored ``revision`` equals ``expected_revision``.
 
+        ``last_run_at`` and ``last_run_status`` are kept as stored: run outcomes own them (see
+        :meth:`update_run`), so a host's concurrent edit never erases a newer outcome.
+
         The stored revision becomes ``automation.revision`` (the caller increments it). A
         mismatch (a concurrent write won) raises ``ConflictError`` and changes nothing; a missing
         automation raises ``NotFoundError``. ``lookup_key`` uniqueness holds as on insert.
@@ -175,8 +178,10 @@ class Store(ABC):
         (its worker still holds the lease); otherwise ``LeaseLostError`` is raised and nothing
         changes. The lease columns (``lease_owner``, ``lease_expires_at``, ``fence``,
         ``recoveries``, ``wake_at``) are never written here — only by the lease methods below. A
-        run written in a terminal status loses its lease and its steps (its journal holds them).
-        Missing → ``NotFoundError``.
+        run written in a terminal status loses its lease and its steps (its journal holds them)
+        and, when it has a ``started_at``, becomes its automation's last run in the same
+        transaction (``last_run_at = started_at``, ``last_run_status = status``) unless a run
+        that started later already is. Missing → ``NotFoundError``.
         """
 
     @abstractmethod

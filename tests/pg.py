@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -73,6 +73,20 @@ def drop_schema(dsn: str, schema: str) -> None:
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def postgres_url() -> Iterator[str]:
+    """A store URL (``…?schema=gf_test_…``) on the test server, its schema dropped afterwards.
+
+    Skips (or fails in CI) when the server does not answer.
+    """
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        yield f"{dsn}?schema={schema}"
+    finally:
+        drop_schema(dsn, schema)
 
 
 @asynccontextmanager

@@ -4,7 +4,8 @@
   ``BenchNoop`` nodes and waits for the run to complete: claim, config-version pin, a checkpoint
   committed after every node, the final write and the automation's ``last_run_*`` — divided by
   the 100 nodes.
-* **events → completed runs**: one iteration publishes a batch of events, each matching one
+* **events → completed runs**: one iteration publishes a batch of events from 8 concurrent tasks
+  (as a web host's request handlers would), each event matching one
   running trigger automation whose graph has 3 nodes (trigger → script → script), and waits until
   every run has completed — divided by the batch. On PostgreSQL a second row adds two
   ``graphflow worker`` processes beside the publishing engine (they claim through
@@ -34,6 +35,7 @@ from benchmarks.workloads import bench_noop, chain_graph
 
 APP = "app_bench"
 BATCH = 200
+PUBLISHERS = 8  # concurrent publishing tasks (request handlers of a host)
 LENGTH = 100
 POSTGRES_DSN = os.environ.get(
     "GRAPHFLOW_BENCH_POSTGRES_DSN",
@@ -130,10 +132,17 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
 
         async def iteration() -> None:
             state["count"], state["all_done"] = 0, anyio.Event()
-            ids = []
-            for index in range(BATCH):
-                result = await engine.publish(APP, "thread.created", {"thread_id": f"thr_{index}"})
-                ids.extend(result.run_ids)
+            ids: list[str] = []
+
+            async def publisher(first: int) -> None:  # a host publishes from many requests at once
+                for index in range(first, BATCH, PUBLISHERS):
+                    result = await engine.publish(APP, "thread.created", {"thread_id": f"thr_{index}"})
+                    ids.extend(result.run_ids)
+
+            async with anyio.create_task_group() as tg:
+                for first in range(PUBLISHERS):
+                    tg.start_soon(publisher, first)
+            ids.sort()
             if workers:
                 await _wait_stored(engine, ids)
             else:

@@ -406,8 +406,6 @@ class Engine:
         revision = automation.revision
         automation.repeat.completed += len(runs) + (buffer is not None)
         automation.next_run_at = following
-        if runs or buffer is not None:
-            automation.last_run_at = now
         done = following is None or (
             automation.repeat.times is not None and automation.repeat.completed >= automation.repeat.times
         )
@@ -531,8 +529,7 @@ class Engine:
                     if result is None:
                         return  # suspended on a durable timer, or the lease was lost
             run.finished_at = run.updated_at = self.clock.now()
-            await self._retrying(store.update_run, run, fence=fence)
-            await self._record_outcome(run)
+            await self._retrying(store.update_run, run, fence=fence)  # also the automation's last run
         finally:
             active.pop(run.id, None)
             if not active:
@@ -690,21 +687,6 @@ class Engine:
             self._wake(run_id)
         return cancelled
 
-    async def _record_outcome(self, run: AutomationRun) -> None:
-        for _ in range(5):
-            automation = await self.store.get_automation(run.app_id, run.automation_id)
-            if automation is None:
-                return
-            revision = automation.revision
-            automation.last_run_at = run.started_at
-            automation.last_run_status = run.status
-            automation.revision += 1
-            try:
-                await self.store.update_automation(automation, expected_revision=revision)
-                return
-            except Exception:
-                continue
-
     async def wait_for_run(self, app_id: str, run_id: str, timeout: float | None = None) -> AutomationRun:
         """Wait until a run ends (completed, failed or cancelled) and return it.
 
@@ -740,7 +722,7 @@ class Engine:
         started = run.started_at is not None or run_id in self._fences
         if run.status == "cancelled" and run.finished_at == now and started:
             run.started_at = run.started_at or self.running.get(run.automation_id, {}).get(run_id, now)
-            await self._record_outcome(run)  # it had started: it is the automation's last run
+            await self.store.update_run(run)  # it had started: it becomes the automation's last run
         if run_id in self._fences:  # executing here: stop it and wait until it has stopped
             self._lost.add(run_id)
             waiter = self._waiters.setdefault(run_id, anyio.Event())

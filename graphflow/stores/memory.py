@@ -187,7 +187,9 @@ class MemoryStore(Store):
                 self._lookup[key] = automation.id
             if stored.lookup_key is not None:
                 self._lookup.pop((stored.app_id, stored.lookup_key), None)
-        self._automations[automation.id] = _automation(automation)
+        copied = _automation(automation)
+        copied.last_run_at, copied.last_run_status = stored.last_run_at, stored.last_run_status  # outcomes' own
+        self._automations[automation.id] = copied
 
     async def delete_automation(self, app_id: str, automation_id: str) -> bool:
         stored = self._automations.get(automation_id)
@@ -284,6 +286,12 @@ class MemoryStore(Store):
         if run.status in TERMINAL_RUN_STATUSES:
             run.lease_owner = run.lease_expires_at = None
             self._steps.pop(run.id, None)
+            automation = self._automations.get(run.automation_id)
+            started = run.started_at
+            if automation is not None and started is not None and (
+                automation.last_run_at is None or automation.last_run_at <= started
+            ):
+                automation.last_run_at, automation.last_run_status = started, run.status
         self._runs[run.id] = run
         if run.status == "pending":
             self._pending[run.id] = None

@@ -106,6 +106,7 @@ from graphflow.stores.postgres_schema import (
     UPDATE_RUN,
     UPDATE_RUN_FENCED,
     automation_params,
+    outcome_params,
     automation_record,
     config_params,
     config_record,
@@ -449,7 +450,7 @@ class PostgresStore(Store):
         async def op(conn: Connection) -> None:
             if terminal:
                 query = FINISH_RUN if fence is None else FINISH_RUN_FENCED
-                row = await (await conn.execute(query, params)).fetchone()
+                row = await (await conn.execute(query, [*params, *outcome_params(run)])).fetchone()
                 written = row[0] if row else 0
             else:
                 written = (await conn.execute(UPDATE_RUN if fence is None else UPDATE_RUN_FENCED, params)).rowcount

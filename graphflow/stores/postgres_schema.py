@@ -41,6 +41,7 @@ __all__ = [
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "UPDATE_AUTOMATION",
+    "outcome_params",
     "UPDATE_RUN",
     "UPDATE_RUN_FENCED",
     "RunsStatement",
@@ -282,6 +283,11 @@ def automation_params(automation: Automation) -> list[Any]:
     return [*values.values(), repeat.times, repeat.completed]
 
 
+def outcome_params(run: AutomationRun) -> list[Any]:
+    """The trailing parameters of :data:`FINISH_RUN` (the automation's last-run fields)."""
+    return [run.started_at, run.status, run.automation_id, run.started_at, run.started_at]
+
+
 def config_params(record: ConfigRecord) -> list[Any]:
     """The parameters of :data:`CONFIG_COLUMNS`."""
     return [Jsonb(record.document) if name == "document" else getattr(record, name) for name in CONFIG_COLUMNS]
@@ -380,7 +386,14 @@ ACCEPT_EVENT = RunsStatement.of(f"""
     SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), {NOTIFY}
 """)
 
-_AUTOMATION_SET = f"({', '.join(AUTOMATION_COLUMNS)}) = {placeholders(AUTOMATION_COLUMNS)}"
+#: ``last_run_at``/``last_run_status`` belong to run outcomes (see ``FINISH_RUN``): an automation
+#: write keeps the stored values, so a host's update never clobbers a newer outcome.
+_OUTCOME = ("last_run_at", "last_run_status")
+_AUTOMATION_SET = ", ".join(
+    f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})" if name in _OUTCOME
+    else f"{name} = %s::{_TYPES.get(name, 'text')}"
+    for name in AUTOMATION_COLUMNS
+)
 #: Compare-and-set: the parameters of :data:`AUTOMATION_COLUMNS`, then id, app id, revision.
 UPDATE_AUTOMATION = f"UPDATE automations SET {_AUTOMATION_SET} WHERE id = %s AND app_id = %s AND revision = %s"
 
@@ -414,10 +427,17 @@ _FINISH_RUN = f"""
         RETURNING id
     ), dropped AS (
         DELETE FROM steps WHERE run_id IN (SELECT id FROM written)
+    ), outcome AS (
+        -- the run becomes its automation's last run, unless one that started later already is;
+        -- parameters: started_at, status, automation id, started_at, started_at
+        UPDATE automations SET last_run_at = %s::float8, last_run_status = %s::text
+        WHERE id = %s AND %s::float8 IS NOT NULL AND EXISTS (SELECT FROM written)
+          AND (last_run_at IS NULL OR last_run_at <= %s::float8)
     )
     SELECT count(*) FROM written
 """
-#: :data:`UPDATE_RUN` for a terminal status: the lease is cleared and the steps deleted.
+#: :data:`UPDATE_RUN` for a terminal status: the lease is cleared, the steps deleted and the run
+#: recorded as its automation's last run (``outcome_params`` follow the run's parameters).
 FINISH_RUN = _FINISH_RUN.format(fence="")
 FINISH_RUN_FENCED = _FINISH_RUN.format(fence="AND fence = %s")
 

@@ -117,9 +117,18 @@ _INSERT_AUTOMATION = (
     'INSERT INTO automations (lookup_key, status, type, "trigger", revision, updated_at, data, id, app_id) '
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# ``last_run_at``/``last_run_status`` belong to run outcomes (``_OUTCOME``): an automation write
+# keeps the stored values, so a host's update never clobbers a newer outcome.
 _UPDATE_AUTOMATION = (
     'UPDATE automations SET lookup_key = ?, status = ?, type = ?, "trigger" = ?, revision = ?, updated_at = ?, '
-    "data = ? WHERE id = ? AND app_id = ? AND revision = ?"
+    "data = json_set(?, '$.last_run_at', json_extract(data, '$.last_run_at'), "
+    "'$.last_run_status', json_extract(data, '$.last_run_status')) "
+    "WHERE id = ? AND app_id = ? AND revision = ?"
+)
+# A finished run becomes its automation's last run, unless one that started later already is.
+_OUTCOME = (
+    "UPDATE automations SET data = json_set(data, '$.last_run_at', ?, '$.last_run_status', ?) "
+    "WHERE id = ? AND coalesce(json_extract(data, '$.last_run_at') <= ?, 1)"
 )
 _INSERT_RUN = (
     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))}) "
@@ -537,6 +546,8 @@ class SQLiteStore(Store):
                 raise _lease_lost(run.id, fence or 0)
             if terminal:
                 conn.execute("DELETE FROM steps WHERE run_id = ?", (run.id,))
+                if run.started_at is not None:
+                    conn.execute(_OUTCOME, (run.started_at, run.status, run.automation_id, run.started_at))
 
         await self._call(update, write=terminal)
 

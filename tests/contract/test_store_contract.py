@@ -893,3 +893,36 @@ async def test_prune_removes_old_finished_runs_their_steps_and_old_event_ids(sto
     assert await store.accept_event("app_a", "evt_old", "thread.created", {}, [again]) == [again]
     assert await store.accept_event("app_a", "evt_new", "thread.created", {}, [run(aut, event_id="evt_new")]) is None
     assert await store.prune(T0 + 100) == 0
+
+
+# --- run outcomes -----------------------------------------------------------------------------
+
+
+async def test_a_finished_run_becomes_its_automations_last_run_once_and_in_order(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    earlier, later = run(record.id), run(record.id)
+    await store.insert_runs([earlier, later])
+    later.status, later.started_at, later.finished_at = "failed", T0 + 20, T0 + 21
+    await store.update_run(later)
+    earlier.status, earlier.started_at, earlier.finished_at = "completed", T0 + 10, T0 + 30
+    await store.update_run(earlier)  # finished last, but started first: not the last run
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.last_run_at, stored.last_run_status) == (T0 + 20, "failed")
+    assert stored.revision == record.revision  # an outcome is not an edit
+
+
+async def test_an_automation_write_keeps_the_stored_outcome(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    stale = await store.get_automation("app_a", record.id)
+    assert stale is not None
+    finished = run(record.id)
+    await store.insert_runs([finished])
+    finished.status, finished.started_at, finished.finished_at = "completed", T0 + 5, T0 + 6
+    await store.update_run(finished)
+    stale.name, stale.revision = "renamed", stale.revision + 1
+    await store.update_automation(stale, expected_revision=record.revision)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and stored.name == "renamed"
+    assert (stored.last_run_at, stored.last_run_status) == (T0 + 5, "completed")

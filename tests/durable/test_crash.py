@@ -23,7 +23,7 @@ import pytest
 
 from graphflow.stores import store_from_url
 from tests.durable.app import APP, STEPS
-from tests.pg import drop_schema, new_schema, require_postgres
+from tests.pg import postgres_url
 
 pytestmark = [pytest.mark.slow]
 
@@ -120,9 +120,5 @@ def test_sqlite_engine_killed_mid_run_loses_and_repeats_nothing(tmp_path: Path) 
 
 @pytest.mark.postgres
 def test_postgres_engine_killed_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    dsn = require_postgres()
-    schema = new_schema()
-    try:
-        crash_and_recover(f"{dsn}?schema={schema}", tmp_path, kills=3, seed=2)
-    finally:
-        drop_schema(dsn, schema)
+    with postgres_url() as url:
+        crash_and_recover(url, tmp_path, kills=3, seed=2)

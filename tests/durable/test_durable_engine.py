@@ -17,7 +17,7 @@ from graphflow.events import RunSuspended
 from graphflow.exceptions import LeaseLostError, StoreError
 from graphflow.stores import store_from_url
 from tests.conftest import eventually
-from tests.pg import drop_schema, new_schema, require_postgres
+from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -53,12 +53,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'durable.db'}"
         return
-    dsn = require_postgres()
-    schema = new_schema()
-    try:
-        yield f"{dsn}?schema={schema}"
-    finally:
-        drop_schema(dsn, schema)
+    with postgres_url() as url:
+        yield url
 
 
 def engine(url: str, **options: Any) -> Engine:

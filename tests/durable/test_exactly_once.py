@@ -12,7 +12,7 @@ import pytest
 from graphflow.stores import store_from_url
 from tests.durable.app import APP
 from tests.durable.test_crash import start, wait_ready
-from tests.pg import drop_schema, new_schema, require_postgres
+from tests.pg import postgres_url
 
 pytestmark = [pytest.mark.slow]
 
@@ -73,9 +73,5 @@ def test_two_processes_on_one_sqlite_file_fire_each_occurrence_once(tmp_path: Pa
 
 @pytest.mark.postgres
 def test_three_processes_on_postgres_fire_each_occurrence_once(tmp_path: Path) -> None:
-    dsn = require_postgres()
-    schema = new_schema()
-    try:
-        fire_with_workers(f"{dsn}?schema={schema}", tmp_path, workers=3, occurrences=60)
-    finally:
-        drop_schema(dsn, schema)
+    with postgres_url() as url:
+        fire_with_workers(url, tmp_path, workers=3, occurrences=60)

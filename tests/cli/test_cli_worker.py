@@ -1,0 +1,95 @@
+"""``graphflow worker`` and ``graphflow prune`` as users run them: real processes, a real database file."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from typer.testing import CliRunner
+
+from graphflow import Engine
+from graphflow.cli import app
+
+APP = "app_cli"
+GRAPH = {
+    "kind": "WorkflowGraph", "version": 1, "name": "w", "start_node": "t",
+    "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
+              {"kind": "WorkflowScript", "id": "s", "source": "$.n + 1"}],
+}
+
+
+async def pending_run(url: str) -> str:
+    """Store an invoked automation and a pending run of it, as a web process would, then stop."""
+    async with Engine(url, max_concurrent_runs=1) as host:
+        config = await host.configs.create(APP, GRAPH)
+        automation = await host.automations.create(APP, name="w", type="invoked", config_id=config.id, enabled=True)
+        from graphflow.automations.model import AutomationRun
+        from graphflow.ids import new_id
+
+        run = AutomationRun(id=new_id("atr_"), automation_id=automation.id, app_id=APP, trigger="workflow.invoked",
+                            payload={"n": 41}, status="pending", config_id=config.id, config_version=None,
+                            created_at=time.time(), updated_at=time.time())
+        await host.store.insert_runs([run])
+        return run.id
+
+
+async def status_of(url: str, run_id: str) -> tuple[str, object]:
+    async with Engine(url, max_concurrent_runs=1) as reader:
+        run = await reader.store.get_run(APP, run_id)
+        assert run is not None
+        return run.status, run.result
+
+
+@pytest.mark.slow
+def test_worker_executes_pending_runs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    run_id = anyio.run(pending_run, url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "graphflow", "worker", "--database-url", url, "--status-every", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while anyio.run(status_of, url, run_id)[0] != "completed":
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "the worker did not run the pending run"
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "SIGTERM" in err and "stopped cleanly" in err and "completed 1" in err
+    assert anyio.run(status_of, url, run_id) == ("completed", {"payload": 42, "output": []})
+
+
+def test_worker_reports_an_unusable_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["worker", "--database-url", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}"])
+    assert result.exit_code == 2
+    assert "store_unavailable" in result.output
+
+
+def test_prune_deletes_finished_runs_older_than_the_age(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+
+    async def finished_run() -> None:
+        async with Engine(url) as host:
+            config = await host.configs.create(APP, GRAPH)
+            automation = await host.automations.create(APP, name="p", type="invoked", config_id=config.id,
+                                                       enabled=True)
+            run_id = await host.automations.trigger(APP, automation.id, {"n": 1})
+            await host.wait_for_run(APP, run_id, timeout=10)
+
+    anyio.run(finished_run)
+    runner = CliRunner()
+    kept = runner.invoke(app, ["prune", "--older-than", "1h", "--database-url", url])
+    assert kept.exit_code == 0 and "pruned 0 runs" in kept.output
+    time.sleep(0.05)
+    gone = runner.invoke(app, ["prune", "--older-than", "0s", "--database-url", url])
+    assert gone.exit_code == 0 and "pruned 1 runs" in gone.output
+    bad = runner.invoke(app, ["prune", "--older-than", "soon", "--database-url", url])
+    assert bad.exit_code == 2 and "invalid --older-than" in bad.output
