@@ -177,6 +177,7 @@ class Engine:
         try:
             await self.store.start()
             stack.push_async_callback(self.store.close)
+            stack.push_async_callback(self._release_queued)  # after the workers stopped
             self._send, self._receive = anyio.create_memory_object_stream[tuple[AutomationRun, bool]](math.inf)
             stack.push_async_callback(self._send.aclose)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -573,10 +574,26 @@ class Engine:
         run.journal = result.journal.to_list()
         return run
 
+    async def _release_queued(self) -> None:
+        """On stop, hand back the runs claimed for this engine that no worker started."""
+        receive = self._receive
+        if receive is None:
+            return
+        with anyio.CancelScope(shield=True):
+            while True:
+                try:
+                    run, claimed = receive.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    return
+                if claimed:
+                    await self._release(run)
+
     async def _release(self, run: AutomationRun) -> None:
         """Hand a run back to the store (clean shutdown): pending again, its checkpoints kept."""
         try:
             await self.store.release_run(run.id, run.fence)
+        except LeaseLostError:
+            logger.debug("run %s: already finished or taken over; nothing to hand back", run.id)
         except Exception:
             logger.warning("run %s: could not hand the run back; it is recovered when its lease expires", run.id)
 
