@@ -148,6 +148,10 @@ class Store(ABC):
         A run whose ``(automation_id, scheduled_at)`` already exists (a scheduled occurrence
         that was already fired) is skipped silently — this uniqueness is what makes each
         occurrence fire once. Runs without ``scheduled_at`` are always stored.
+
+        Like every method that stores new runs (:meth:`accept_event`, :meth:`record_fire`), a run
+        whose ``config_version`` is ``None`` is stored with its config's latest version, read in
+        the same transaction: a run executes the config version current when it was created.
         """
 
     @abstractmethod

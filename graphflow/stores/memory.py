@@ -227,6 +227,10 @@ class MemoryStore(Store):
     # -- runs ------------------------------------------------------------------------------
 
     def _store_run(self, run: AutomationRun) -> None:
+        if run.config_version is None and run.config_id is not None:
+            versions = self._configs.get(run.config_id)
+            if versions:  # the version current at creation is the one the run executes
+                run.config_version = versions[-1].version
         self._runs[run.id] = run
         # Sorted, not in arrival order: the cursor is an id, and ids made in one millisecond
         # arrive in any order; insort is an append for the usual (time-ordered) arrival.

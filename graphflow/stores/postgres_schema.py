@@ -324,6 +324,15 @@ NOTIFY = f"(SELECT pg_notify('{CHANNEL}', current_schema()) WHERE EXISTS (SELECT
 _SOURCE = "<runs>"
 
 
+#: The columns of a run to store; a run without a config version gets its config's latest: a run
+#: executes the config version current when it was created.
+_CANDIDATE = ", ".join(
+    "coalesce(candidate.config_version, (SELECT max(c.version) FROM configs AS c WHERE c.id = candidate.config_id))"
+    if name == "config_version" else f"candidate.{name}"
+    for name in RUN_COLUMNS
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RunsStatement:
     """A statement that stores runs, in two forms.
@@ -352,7 +361,7 @@ class RunsStatement:
 #: Insert runs, skipping occurrences already fired; select the ids stored.
 INSERT_RUNS = RunsStatement.of(f"""
     WITH stored AS (
-        INSERT INTO runs ({RUNS}) SELECT * FROM {_SOURCE}
+        INSERT INTO runs ({RUNS}) SELECT {_CANDIDATE} FROM {_SOURCE}
         ON CONFLICT (automation_id, scheduled_at) DO NOTHING
         RETURNING id
     )
@@ -373,7 +382,7 @@ ACCEPT_EVENT = RunsStatement.of(f"""
         RETURNING 1
     ), stored AS (
         INSERT INTO runs ({RUNS})
-        SELECT * FROM {_SOURCE}
+        SELECT {_CANDIDATE} FROM {_SOURCE}
         WHERE EXISTS (SELECT FROM event)
           AND EXISTS (
               SELECT FROM automations
@@ -407,7 +416,7 @@ RECORD_FIRE = RunsStatement.of(f"""
         RETURNING 1
     ), stored AS (
         INSERT INTO runs ({RUNS})
-        SELECT * FROM {_SOURCE}
+        SELECT {_CANDIDATE} FROM {_SOURCE}
         WHERE EXISTS (SELECT FROM fired)
         ON CONFLICT (automation_id, scheduled_at) DO NOTHING
         RETURNING id

@@ -135,6 +135,7 @@ _INSERT_RUN = (
     "ON CONFLICT (automation_id, scheduled_at) DO NOTHING"
 )
 _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs"
+_CONFIG_VERSION = RUN_FIELDS.index("config_version")
 _UPDATE_RUN = {  # (terminal, fenced) → statement; a terminal write also drops the lease
     (terminal, fenced): "UPDATE runs SET status = ?, config_id = ?, config_version = ?, updated_at = ?, "
     "started_at = ?, finished_at = ?, result = ?, journal = ?"
@@ -484,7 +485,14 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _insert_run(conn: sqlite3.Connection, run: AutomationRun, row: list[Any]) -> bool:
-        """Insert one run; ``False`` when its occurrence ``(automation_id, scheduled_at)`` exists."""
+        """Insert one run; ``False`` when its occurrence ``(automation_id, scheduled_at)`` exists.
+
+        A run without a config version gets its config's latest (the version current when the
+        run was created is the one it executes).
+        """
+        if run.config_version is None and run.config_id is not None:
+            latest = conn.execute("SELECT max(version) FROM configs WHERE id = ?", (run.config_id,)).fetchone()[0]
+            row[_CONFIG_VERSION] = run.config_version = latest
         try:
             return bool(conn.execute(_INSERT_RUN, row).rowcount)
         except sqlite3.IntegrityError as exc:

@@ -926,3 +926,17 @@ async def test_an_automation_write_keeps_the_stored_outcome(store: Store) -> Non
     stored = await store.get_automation("app_a", record.id)
     assert stored is not None and stored.name == "renamed"
     assert (stored.last_run_at, stored.last_run_status) == (T0 + 5, "completed")
+
+
+async def test_a_new_run_is_pinned_to_its_configs_latest_version(store: Store) -> None:
+    first = config()
+    await store.put_config(first)
+    await store.put_config(config(config_id=first.id, version=2))
+    record = automation(status="running", config_id=first.id)
+    await store.insert_automation(record)
+    inserted, accepted = run(record.id, config_id=first.id), run(record.id, config_id=first.id, event_id="evt_9")
+    pinned = run(record.id, config_id=first.id, config_version=1)
+    await store.insert_runs([inserted, pinned])
+    await store.accept_event("app_a", "evt_9", "thread.created", {}, [accepted])
+    versions = [(await store.get_run("app_a", r.id)).config_version for r in (inserted, accepted, pinned)]  # type: ignore[union-attr]
+    assert versions == [2, 2, 1]
