@@ -7,9 +7,10 @@
 * **events → completed runs**: one iteration publishes a batch of events from 8 concurrent tasks
   (as a web host's request handlers would), each event matching one
   running trigger automation whose graph has 3 nodes (trigger → script → script), and waits until
-  every run has completed — divided by the batch. On PostgreSQL a second row adds two
-  ``graphflow worker`` processes beside the publishing engine (they claim through
-  ``FOR UPDATE SKIP LOCKED``, woken by ``LISTEN/NOTIFY``).
+  every run has completed — divided by the batch. The PostgreSQL row is the many-process
+  deployment: a publishing engine that executes nothing (``max_concurrent_runs=0``, a web process)
+  and two ``graphflow worker`` processes claiming through ``FOR UPDATE SKIP LOCKED``, woken by
+  ``LISTEN/NOTIFY``.
 
 Engines run in the benchmark's event loop and are left open until the process ends; SQLite files
 live in temp dirs, PostgreSQL in a schema of its own (``GRAPHFLOW_BENCH_POSTGRES_DSN`` or the test
@@ -78,10 +79,10 @@ def _postgres_url() -> str:
     return f"{POSTGRES_DSN}{separator}options=-csearch_path%3D{schema}"
 
 
-async def _engine(url: str) -> Any:
+async def _engine(url: str, concurrency: int = 64) -> Any:
     from graphflow import Engine
 
-    engine = Engine(url, max_concurrent_runs=64)
+    engine = Engine(url, max_concurrent_runs=concurrency)
     await engine.__aenter__()  # left open: the benchmark process ends with it
     return engine
 
@@ -115,7 +116,7 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
         from graphflow.events import RunCompleted
 
         url = url_factory()
-        engine = await _engine(url)
+        engine = await _engine(url, 0 if workers else 64)  # with workers: a web process publishing
         config = await engine.configs.create(APP, THREE_NODES)
         await engine.automations.create(APP, name="three", type="trigger", trigger="thread.created",
                                         config_id=config.id, enabled=True)
@@ -225,9 +226,9 @@ CASES = [
     ),
     Case(
         name="events_postgres_2_workers",
-        title=f"events → completed 3-node runs, PostgreSQL + 2 worker processes (batches of {BATCH})",
+        title=f"events → completed 3-node runs, PostgreSQL, publisher + 2 worker processes (batches of {BATCH})",
         unit="µs/run", divisor=BATCH, per_repeat=3,
         contenders={"graphflow": _events(_postgres_url, workers=2)},
-        note="one publishing engine (which also executes) and two `graphflow worker` processes",
+        note="a publishing engine that executes nothing (a web process) and two `graphflow worker` processes",
     ),
 ]

@@ -90,6 +90,8 @@ class Engine:
         env: host values visible to every run as ``env``.
         services: objects handed to custom nodes as ``ctx.services``.
         max_concurrent_runs: runs executing at once; more wait in the queue (or in the store).
+            ``0`` on a durable store: this engine executes nothing (a web process that publishes,
+            creates and reads); ``graphflow worker`` processes claim its runs.
         catalogue: the event catalogue (default: the built-in events).
         clock: the time source (inject a :class:`~graphflow.clock.FakeClock` in tests).
         graph_cache_size: compiled graphs kept in memory, by (config id, version).
@@ -126,8 +128,8 @@ class Engine:
 
         if store is None or isinstance(store, str):
             store = store_from_url(store or default_database_url())
-        if max_concurrent_runs < 1:
-            raise ValueError("max_concurrent_runs must be at least 1")
+        if max_concurrent_runs < 0 or (max_concurrent_runs == 0 and not store.durable):
+            raise ValueError("max_concurrent_runs must be at least 1 (0 only on a durable store, with workers)")
         if lease <= 0 or poll_interval <= 0 or sync_interval <= 0:
             raise ValueError("lease, poll_interval and sync_interval must be positive")
         self.store: Store = store
@@ -187,7 +189,7 @@ class Engine:
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
             self._tg.start_soon(self.scheduler.run, name="graphflow-scheduler")
-            if self.store.durable:
+            if self.store.durable and self.max_concurrent_runs:
                 self._tg.start_soon(self._poll, name="graphflow-claim-poller")
                 self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
                 self._tg.start_soon(self._sync, name="graphflow-automation-sync")
@@ -312,6 +314,8 @@ class Engine:
         """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
         if self._send is None:
             raise RuntimeError("the engine is not started: use 'async with Engine() as engine:'")
+        if not self.max_concurrent_runs:
+            return  # a publishing engine: the run waits in the store for a worker process
         self.inflight[run.automation_id] = self.inflight.get(run.automation_id, 0) + 1
         self._load += 1
         self._send.send_nowait((run, claimed))

@@ -176,6 +176,18 @@ async def test_engines_sharing_a_database_see_each_others_automations(url: str) 
         assert late.run_ids == ()
 
 
+async def test_a_publishing_engine_executes_nothing_and_workers_run_its_runs(url: str) -> None:
+    async with engine(url, max_concurrent_runs=0) as web:
+        automation_id = await invoked(web, graph({"kind": "DurableStep", "id": "a"}))
+        run_id = await web.automations.trigger(APP, automation_id, {})
+        await anyio.sleep(0.3)
+        assert (await _get(url, run_id)).status == "pending" and CALLS == []
+        async with engine(url) as worker:
+            assert (await worker.wait_for_run(APP, run_id, timeout=10)).status == "completed"
+    with pytest.raises(ValueError, match="durable"):
+        Engine("memory://", max_concurrent_runs=0)
+
+
 async def test_prune_removes_old_finished_runs_only(url: str) -> None:
     async with engine(url) as host:
         automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
