@@ -21,6 +21,7 @@ MODULES = (
     "cold_import",
     "durable_chain",
     "durable_engine",
+    "http_requests",
     "postgres_claim",
 )
 
