@@ -511,7 +511,8 @@ class Engine:
         try:
             run.status = "running"
             run.updated_at = started
-            if run.started_at is None:
+            fresh = run.started_at is None
+            if fresh:
                 run.started_at = started
             if run.recoveries > self.max_recoveries:
                 run.status = "failed"
@@ -527,14 +528,28 @@ class Engine:
                     run.status = "failed"
                     run.result = {"error": f"cannot load the config: {exc.message}"}
                 else:
-                    pin = run.config_version != version
+                    pin = fresh or run.config_version != version  # written with the first checkpoint
                     run.config_version = version
                     steps = await self._retrying(store.load_steps, run.id) if durable and fence > 1 else None
-                    result = await self._run_graph(run, graph, steps, fence, pin)
-                    if result is None:
-                        return  # suspended on a durable timer, or the lease was lost
+                    try:
+                        result = await self._run_graph(run, graph, steps, fence, pin)
+                    except (LeaseLostError, StoreUnavailableError):
+                        raise
+                    except StoreError as exc:  # e.g. a node output that is not JSON
+                        run.status = "failed"
+                        run.result = {"error": f"the run's state could not be stored: {exc.message}"}
+                    else:
+                        if result is None:
+                            return  # suspended on a durable timer, or the lease was lost
             run.finished_at = run.updated_at = self.clock.now()
-            await self._retrying(store.update_run, run, fence=fence)  # also the automation's last run
+            try:
+                await self._retrying(store.update_run, run, fence=fence)  # also the automation's last run
+            except (LeaseLostError, StoreUnavailableError):
+                raise
+            except StoreError as exc:  # a result that is not JSON: record why instead
+                run.status = "failed"
+                run.result = {"error": f"the run's result could not be stored: {exc.message}"}
+                await self._retrying(store.update_run, run, fence=fence)
         finally:
             active.pop(run.id, None)
             if not active:

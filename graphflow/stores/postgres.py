@@ -262,6 +262,13 @@ class PostgresStore(Store):
                 raise self._translate(exc) from exc
             except psycopg.Error as exc:
                 raise self._translate(exc) from exc
+            except (TypeError, ValueError) as exc:  # adapting a parameter: a value JSON cannot hold
+                if isinstance(exc, GraphflowError):  # ConflictError, NotFoundError… raised on purpose
+                    raise
+                raise StoreError(
+                    f"a value could not be stored: {exc}; payloads, node outputs and results must be JSON "
+                    "(objects, arrays, strings, numbers, booleans, null)"
+                ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetchall(self, query: str, params: Params = ()) -> list[tuple[Any, ...]]:

@@ -26,6 +26,11 @@ GATES: dict[str, anyio.Event] = {}
 CALLS: list[str] = []
 
 
+@graphflow.node("NotJson")
+async def not_json(input: Any, ctx: graphflow.NodeContext) -> Any:
+    return {"when": {1, 2}}  # a set: no JSON for it
+
+
 @graphflow.node("DurableStep")
 async def durable_step(input: Any, ctx: graphflow.NodeContext, *, gate: str = "") -> Any:
     if gate:
@@ -186,6 +191,17 @@ async def test_a_publishing_engine_executes_nothing_and_workers_run_its_runs(url
             assert (await worker.wait_for_run(APP, run_id, timeout=10)).status == "completed"
     with pytest.raises(ValueError, match="durable"):
         Engine("memory://", max_concurrent_runs=0)
+
+
+@pytest.mark.parametrize("last", [True, False], ids=["as-the-result", "as-a-checkpoint"])
+async def test_a_node_output_that_is_not_json_fails_the_run_clearly(url: str, last: bool) -> None:
+    nodes = [{"kind": "NotJson", "id": "odd"}] + ([] if last else [{"kind": "DurableStep", "id": "after"}])
+    async with engine(url) as host:
+        automation_id = await invoked(host, graph(*nodes))
+        run_id = await host.automations.trigger(APP, automation_id, {})
+        done = await host.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "failed"
+    assert "could not be stored" in done.result["error"]
 
 
 async def test_prune_removes_old_finished_runs_only(url: str) -> None:
