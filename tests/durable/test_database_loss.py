@@ -1,0 +1,53 @@
+"""The database goes away while a run executes: work pauses, and resumes when it returns.
+
+A TCP proxy stands in front of the real PostgreSQL server; stopping it is the server going away.
+"""
+
+from __future__ import annotations
+
+import anyio
+import psycopg
+import pytest
+
+from graphflow import Engine
+from graphflow.stores.postgres import PostgresStore
+from tests.conftest import eventually
+from tests.durable.test_durable_engine import APP, CALLS, GATES, graph, invoked
+from tests.pg import fresh_schema
+from tests.stores.test_postgres import Proxy, with_params
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+
+async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_returns() -> None:
+    GATES.clear()
+    CALLS.clear()
+    async with fresh_schema() as (dsn, schema):
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+        host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+        if host.startswith("/"):
+            pytest.skip("the test DSN uses a Unix socket; this test forwards TCP")
+        async with anyio.create_task_group() as tg:
+            proxy = Proxy(host, port)
+            await proxy.start(tg)
+            store = PostgresStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema,
+                                  connect_timeout=1)
+            async with Engine(store, poll_interval=0.1) as engine:
+                automation_id = await invoked(engine, graph({"kind": "DurableStep", "id": "a", "gate": "a"},
+                                                            {"kind": "DurableStep", "id": "b"}))
+                run_id = await engine.automations.trigger(APP, automation_id, {})
+
+                async def waiting_at_a() -> bool:
+                    return "a" in GATES and bool(engine.running)
+
+                await eventually(waiting_at_a, "the run reaches node a")
+                proxy.stop()
+                GATES["a"].set()  # a finishes while the database is away: its checkpoint must wait
+                await anyio.sleep(2.5)
+                assert CALLS == [f"{run_id}:a"]  # b waits for a's checkpoint, which waits for the database
+                assert engine.running  # paused, not failed
+                await proxy.start(tg)
+                done = await engine.wait_for_run(APP, run_id, timeout=30)
+            proxy.stop()
+    assert done.status == "completed", done.result
+    assert CALLS == [f"{run_id}:a", f"{run_id}:b"]  # nothing ran twice
