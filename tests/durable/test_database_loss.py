@@ -44,10 +44,10 @@ async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_retu
                 proxy.stop()
                 GATES["a"].set()  # a finishes while the database is away: its checkpoint must wait
                 await anyio.sleep(2.5)
-                assert CALLS == [f"{run_id}:a"]  # b waits for a's checkpoint, which waits for the database
+                assert [f"{run_id}:a"] == CALLS  # b waits for a's checkpoint, which waits for the database
                 assert engine.running  # paused, not failed
                 await proxy.start(tg)
                 done = await engine.wait_for_run(APP, run_id, timeout=30)
             proxy.stop()
     assert done.status == "completed", done.result
-    assert CALLS == [f"{run_id}:a", f"{run_id}:b"]  # nothing ran twice
+    assert [f"{run_id}:a", f"{run_id}:b"] == CALLS  # nothing ran twice
