@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "Page": "graphflow.automations.model",
     "Store": "graphflow.abc",
     "MemoryStore": "graphflow.stores.memory",
+    "PostgresStore": "graphflow.stores.postgres",
+    "SQLiteStore": "graphflow.stores.sqlite",
     "Clock": "graphflow.clock",
     "SystemClock": "graphflow.clock",
     "FakeClock": "graphflow.clock",
@@ -175,5 +177,7 @@ if TYPE_CHECKING:
     from graphflow.nodes.registry import NodeRegistry, node, register_node
     from graphflow.scripts import Script, ScriptLimits, Template, compile_script, compile_template
     from graphflow.stores.memory import MemoryStore
+    from graphflow.stores.postgres import PostgresStore
+    from graphflow.stores.sqlite import SQLiteStore
     from graphflow.triggers.catalogue import EventCatalogue, EventType
     from graphflow.triggers.schedules import Schedule, describe_schedule, explain_schedule, parse_schedule
