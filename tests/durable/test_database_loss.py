@@ -5,22 +5,45 @@ A TCP proxy stands in front of the real PostgreSQL server; stopping it is the se
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import psycopg
 import pytest
 
+import graphflow
 from graphflow import Engine
 from graphflow.stores.postgres import PostgresStore
 from tests.conftest import eventually
-from tests.durable.test_durable_engine import APP, CALLS, GATES, graph, invoked
 from tests.pg import fresh_schema
 from tests.stores.test_postgres import Proxy, with_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
+APP = "app_loss"
+GATE = anyio.Event()
+CALLS: list[str] = []
+
+
+@graphflow.node("LossStep")
+async def loss_step(input: Any, ctx: graphflow.NodeContext, *, gated: bool = False) -> Any:
+    if gated:
+        await GATE.wait()
+    CALLS.append(f"{ctx.run_id}:{ctx.node_id}")
+    return input
+
+
+GRAPH = {
+    "kind": "WorkflowGraph", "version": 1, "name": "loss", "start_node": "t",
+    "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "a"},
+              {"kind": "LossStep", "id": "a", "gated": True, "on_success": "b"},
+              {"kind": "LossStep", "id": "b"}],
+}
+
 
 async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_returns() -> None:
-    GATES.clear()
+    global GATE
+    GATE = anyio.Event()
     CALLS.clear()
     async with fresh_schema() as (dsn, schema):
         params = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -33,16 +56,17 @@ async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_retu
             store = PostgresStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema,
                                   connect_timeout=1)
             async with Engine(store, poll_interval=0.1) as engine:
-                automation_id = await invoked(engine, graph({"kind": "DurableStep", "id": "a", "gate": "a"},
-                                                            {"kind": "DurableStep", "id": "b"}))
-                run_id = await engine.automations.trigger(APP, automation_id, {})
+                config = await engine.configs.create(APP, GRAPH)
+                automation = await engine.automations.create(APP, name="loss", type="invoked",
+                                                             config_id=config.id, enabled=True)
+                run_id = await engine.automations.trigger(APP, automation.id, {})
 
                 async def waiting_at_a() -> bool:
-                    return "a" in GATES and bool(engine.running)
+                    return bool(engine.running)
 
                 await eventually(waiting_at_a, "the run reaches node a")
                 proxy.stop()
-                GATES["a"].set()  # a finishes while the database is away: its checkpoint must wait
+                GATE.set()  # a finishes while the database is away: its checkpoint must wait
                 await anyio.sleep(2.5)
                 assert [f"{run_id}:a"] == CALLS  # b waits for a's checkpoint, which waits for the database
                 assert engine.running  # paused, not failed
