@@ -43,11 +43,14 @@ async def run(graph: Any, payload: Any = None, *, trigger: str = "test.run", **k
 
 
 async def eventually(check: Any, what: str = "the condition", timeout: float = 10.0) -> None:
-    """Await ``check()`` until it is true; fail after ``timeout`` seconds saying ``what`` never happened."""
+    """Await ``check()`` until it is true; fail after ``timeout`` seconds saying ``what`` never happened.
+
+    Tests poll because the engine announces no event for every state a test waits for.
+    """
     import anyio
 
     with anyio.move_on_after(timeout):
-        while not await check():  # noqa: ASYNC110 - polling a store: no event to wait on
-            await anyio.sleep(0.02)
+        while not await check():  # noqa: ASYNC110 - polling: no event to wait on
+            await anyio.sleep(0.005)
         return
     raise AssertionError(f"{what}: not within {timeout}s")

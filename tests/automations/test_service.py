@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,9 +23,13 @@ from graphflow.exceptions import (
     ValidationError,
 )
 from graphflow.ids import new_id
+from tests.conftest import eventually as _eventually
 from tests.conftest import graph_dict
 
 pytestmark = pytest.mark.anyio
+
+#: Polls until a state shows, failing after 5 s.
+eventually = functools.partial(_eventually, timeout=5.0)
 
 WELCOME = Path(__file__).resolve().parents[2] / "docs" / "examples" / "welcome.yaml"
 SCHEDULED = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$"}, trigger="workflow.scheduled")
@@ -61,13 +66,6 @@ def clock() -> FakeClock:
 async def engine(clock: FakeClock) -> AsyncIterator[Engine]:
     async with Engine("memory://", clock=clock) as started:
         yield started
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
-    """Poll until ``check`` holds: the engine announces no event for every state a test waits for."""
-    with anyio.fail_after(timeout, reason=f"waited {timeout}s for: {what}"):
-        while not await check():  # noqa: ASYNC110 - polling, bounded by fail_after
-            await anyio.sleep(0.005)
 
 
 async def run_status(engine: Engine, app_id: str, run_id: str) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -18,33 +18,21 @@ from graphflow.events import AutomationActivated, AutomationPaused, EngineEvent,
 from graphflow.exceptions import LimitExceededError, NotFoundError, ValidationError
 from graphflow.ids import new_id
 from graphflow.stores.memory import MemoryStore
+from tests.conftest import eventually as _eventually
 from tests.conftest import graph_dict
+from tests.gates import ACTIVE, GATES, reset_gates
 
 pytestmark = pytest.mark.anyio
+
+#: Polls until a state shows, failing after 5 s.
+eventually = functools.partial(_eventually, timeout=5.0)
 
 WELCOME = Path(__file__).resolve().parents[2] / "docs" / "examples" / "welcome.yaml"
 JOINED = {"thread_id": "thr_1", "user_id": "usr_9"}
 
-GATES: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
-ACTIVE = {"now": 0, "max": 0}
-
-
-@graphflow.node("EngGate")
-async def eng_gate(input: Any, ctx: graphflow.NodeContext, *, gate: str = "main") -> Any:
-    """Block until the test opens the gate, counting how many runs wait here at once."""
-    ACTIVE["now"] += 1
-    ACTIVE["max"] = max(ACTIVE["max"], ACTIVE["now"])
-    try:
-        await GATES[gate].wait()
-    finally:
-        ACTIVE["now"] -= 1
-    return input
-
-
 @pytest.fixture(autouse=True)
 def _fresh_gates() -> None:
-    GATES.clear()
-    ACTIVE.update(now=0, max=0)
+    reset_gates()
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ def echo(trigger: str) -> dict[str, Any]:
 
 
 def gated(trigger: str, gate: str = "main") -> dict[str, Any]:
-    return graph_dict({"kind": "EngGate", "id": "wait", "gate": gate}, trigger=trigger)
+    return graph_dict({"kind": "TestGate", "id": "wait", "gate": gate}, trigger=trigger)
 
 
 async def automation(engine: Engine, app_id: str = "app_a", trigger: str = "thread.member_joined",
@@ -67,13 +55,6 @@ async def automation(engine: Engine, app_id: str = "app_a", trigger: str = "thre
     cfg = await engine.configs.create(app_id, graph if graph is not None else echo(trigger))
     return await engine.automations.create(app_id, name=f"on {trigger}", type="trigger", trigger=trigger,
                                            config_id=cfg.id, enabled=enabled, **fields)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Poll until ``check`` holds: the engine announces no event for every state a test waits for."""
-    with anyio.fail_after(timeout):
-        while not await check():  # noqa: ASYNC110 - polling, bounded by fail_after
-            await anyio.sleep(0.005)
 
 
 async def statuses(engine: Engine, app_id: str, run_ids: Any) -> list[str]:

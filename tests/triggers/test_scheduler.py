@@ -5,8 +5,8 @@ Nothing sleeps for real except short polls while the engine's tasks catch up wit
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,38 +21,26 @@ from graphflow.events import RunSkipped
 from graphflow.ids import new_id
 from graphflow.stores.memory import MemoryStore
 from graphflow.triggers.scheduler import Scheduler
+from tests.conftest import eventually as _eventually
 from tests.conftest import graph_dict
+from tests.gates import ACTIVE, GATES, reset_gates
 
 pytestmark = pytest.mark.anyio
+
+#: Polls until a state shows, failing after 5 s.
+eventually = functools.partial(_eventually, timeout=5.0)
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z (a Thursday)
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 NINE = T0 + 9 * HOUR  # the first "0 9 * * *" fire
 
-GATES: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
-ACTIVE = {"now": 0, "max": 0}
-
-
-@graphflow.node("SchedGate")
-async def sched_gate(input: Any, ctx: graphflow.NodeContext, *, gate: str = "main") -> Any:
-    """Block until the test opens the gate, counting runs held here at once."""
-    ACTIVE["now"] += 1
-    ACTIVE["max"] = max(ACTIVE["max"], ACTIVE["now"])
-    try:
-        await GATES[gate].wait()
-    finally:
-        ACTIVE["now"] -= 1
-    return input
-
-
 ECHO = graph_dict({"kind": "WorkflowScript", "id": "echo", "source": "$"}, trigger="workflow.scheduled")
-SLOW = graph_dict({"kind": "SchedGate", "id": "wait"}, trigger="workflow.scheduled")
+SLOW = graph_dict({"kind": "TestGate", "id": "wait"}, trigger="workflow.scheduled")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_gates() -> None:
-    GATES.clear()
-    ACTIVE.update(now=0, max=0)
+    reset_gates()
 
 
 @pytest.fixture
@@ -94,13 +82,6 @@ async def fired(engine: Engine, automation: Automation, expected: int) -> list[A
     runs = await found()
     assert len(runs) == expected, [iso(r.scheduled_at) for r in runs]
     return runs
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Poll until ``check`` holds, after a clock jump has woken the engine's tasks."""
-    with anyio.fail_after(timeout):
-        while not await check():  # noqa: ASYNC110 - polling, bounded by fail_after
-            await anyio.sleep(0.005)
 
 
 async def _at_least(runs: Awaitable[list[AutomationRun]], expected: int) -> bool:
