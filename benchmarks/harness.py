@@ -403,14 +403,19 @@ def deferred(build: Callable[[], Callable[[], Any]]) -> Iteration:
     return iteration
 
 
-def deferred_async(build: Callable[[], Callable[[], Any]]) -> Iteration:
-    """Like :func:`deferred` for a coroutine function: build on first use, then await it."""
+def deferred_async(build: Callable[[], Any]) -> Iteration:
+    """Like :func:`deferred` for a coroutine function: build on first use, then await it.
+
+    ``build`` may itself be a coroutine function (a build that starts an engine or a server in
+    the harness's event loop).
+    """
     fn: Callable[[], Any] | None = None
 
     async def iteration() -> Any:
         nonlocal fn
         if fn is None:
-            fn = build()
+            built = build()
+            fn = await built if inspect.isawaitable(built) else built
         return await fn()
 
     return iteration

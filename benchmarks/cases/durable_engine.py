@@ -31,7 +31,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, deferred_async
 from benchmarks.workloads import bench_noop, chain_graph
 
 APP = "app_bench"
@@ -91,7 +91,9 @@ def _chain(url_factory: Callable[[], str]) -> Any:
     async def build() -> Callable[[], Any]:
         bench_noop()
         engine = await _engine(url_factory())
-        config = await engine.configs.create(APP, chain_graph(LENGTH) | {"nodes": _invoked(chain_graph(LENGTH))})
+        document = chain_graph(LENGTH)
+        document["nodes"][0]["trigger"] = "workflow.invoked"
+        config = await engine.configs.create(APP, document)
         automation = await engine.automations.create(APP, name="chain", type="invoked", config_id=config.id,
                                                      enabled=True)
 
@@ -102,13 +104,7 @@ def _chain(url_factory: Callable[[], str]) -> Any:
 
         return iteration
 
-    return _lazy(build)
-
-
-def _invoked(graph: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = [dict(node) for node in graph["nodes"]]
-    nodes[0]["trigger"] = "workflow.invoked"
-    return nodes
+    return deferred_async(build)
 
 
 def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
@@ -151,7 +147,7 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
 
         return iteration
 
-    return _lazy(build)
+    return deferred_async(build)
 
 
 async def _wait_stored(engine: Any, run_ids: list[str]) -> None:
@@ -177,18 +173,6 @@ def _start_worker(url: str) -> None:
     _keep.append(process)
     atexit.register(process.terminate)
     time.sleep(1.0)  # let it start and LISTEN
-
-
-def _lazy(build: Callable[[], Any]) -> Any:
-    """Build on the first (warm-up) call, in the harness's event loop."""
-    state: dict[str, Any] = {}
-
-    async def iteration() -> None:
-        if "fn" not in state:
-            state["fn"] = await build()
-        await state["fn"]()
-
-    return iteration
 
 
 def _memory() -> str:

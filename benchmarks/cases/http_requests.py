@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, deferred_async
 
 BATCH = 200
 CONCURRENCY = 10
@@ -81,17 +81,6 @@ async def _batch(request: Callable[[int], Any]) -> None:
             tg.start_soon(worker, first)
 
 
-def _lazy(build: Callable[[], Any]) -> Any:
-    state: dict[str, Any] = {}
-
-    async def iteration() -> None:
-        if "fn" not in state:
-            state["fn"] = await build()
-        await state["fn"]()
-
-    return iteration
-
-
 def _graphflow() -> Any:
     async def build() -> Callable[[], Any]:
         import ipaddress
@@ -124,7 +113,7 @@ def _graphflow() -> Any:
 
         return iteration
 
-    return _lazy(build)
+    return deferred_async(build)
 
 
 def _floor() -> Any:
@@ -143,7 +132,7 @@ def _floor() -> Any:
 
         return iteration
 
-    return _lazy(build)
+    return deferred_async(build)
 
 
 CASES = [
