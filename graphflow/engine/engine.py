@@ -240,6 +240,13 @@ class Engine:
         else:
             self.scheduler.discard(automation.id)
 
+    def _follow(self, automation_id: str, automation: Automation | None) -> None:
+        """Apply the stored state of an automation (``None``: deleted) changed behind this engine."""
+        if automation is None:
+            self._untrack(automation_id)
+        elif automation.status == "running" or automation_id in self._revisions:
+            self._track(automation)
+
     def _untrack(self, automation_id: str) -> None:
         self._revisions.pop(automation_id, None)
         self.index.discard(automation_id)
@@ -361,10 +368,7 @@ class Engine:
             except StoreError:
                 delay = min(delay * 2, 30.0)
                 continue
-            if automation is None:
-                self._untrack(automation_id)
-            elif self._revisions.get(automation_id) is not None or automation.status == "running":
-                self._track(automation)
+            self._follow(automation_id, automation)
             return
 
     async def _fire(
@@ -423,11 +427,7 @@ class Engine:
         try:
             stored = await store.record_fire(automation, expected_revision=revision, runs=runs)
         except ConflictError:  # another engine fired it or the host changed it: follow the store
-            fresh = await store.get_automation(automation.app_id, automation.id)
-            if fresh is None:
-                self._untrack(automation.id)
-            else:
-                self._track(fresh)
+            self._follow(automation.id, await store.get_automation(automation.app_id, automation.id))
             return
         self._track(automation)
         if buffer is not None:
@@ -681,9 +681,8 @@ class Engine:
                 continue
             since = now
             for automation in changed:
-                known = self._revisions.get(automation.id)
-                if known != automation.revision and (automation.status == "running" or known is not None):
-                    self._track(automation)
+                if self._revisions.get(automation.id) != automation.revision:
+                    self._follow(automation.id, automation)
 
     async def _retain(self) -> None:
         assert self.retention is not None
