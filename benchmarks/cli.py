@@ -30,16 +30,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="Benchmark graphflow against its peers and the physical floor.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="a short smoke run (< 60 s); results go to a temp dir unless --out")
-    parser.add_argument("--case", action="append", metavar="NAME",
-                        help="run only this case or case module (repeatable)")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="where latest.json and latest.png go (default: benchmarks/results "
-                             "for a full run of every case, else a temp dir)")
-    parser.add_argument("--show", type=Path, metavar="JSON",
-                        help="print the table of a saved result instead of measuring "
-                             "(with --out, also redraw its chart there)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a short smoke run (< 60 s); results go to a temp dir unless --out"
+    )
+    parser.add_argument(
+        "--case", action="append", metavar="NAME", help="run only this case or case module (repeatable)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where latest.json and latest.png go (default: benchmarks/results "
+        "for a full run of every case, else a temp dir)",
+    )
+    parser.add_argument(
+        "--show",
+        type=Path,
+        metavar="JSON",
+        help="print the table of a saved result instead of measuring (with --out, also redraw its chart there)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     return parser.parse_args(argv)
 
@@ -60,8 +69,7 @@ def run(cases: list[Case], settings: Settings) -> dict[str, Any]:
     return {
         "schema": 1,
         "mode": settings.mode,
-        "settings": {"warmup": settings.warmup, "target": settings.target,
-                     "repeats": settings.repeats},
+        "settings": {"warmup": settings.warmup, "target": settings.target, "repeats": settings.repeats},
         "machine": machine,
         "versions": package_versions(),
         "wall_seconds": round(time.perf_counter() - started, 1),
@@ -97,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         drawn = chart(result, out / "latest.png")
         if not drawn:
             (out / "latest.png").unlink(missing_ok=True)  # no stale chart beside new results
-        print(f"results: {out / 'latest.json'}"
-              + (f", {out / 'latest.png'}" if drawn else " (no chart: matplotlib missing)"),
-              file=sys.stderr)
+        print(
+            f"results: {out / 'latest.json'}"
+            + (f", {out / 'latest.png'}" if drawn else " (no chart: matplotlib missing)"),
+            file=sys.stderr,
+        )
     if args.markdown:
         print(markdown_table(result), end="")
     else:

@@ -31,8 +31,11 @@ __all__ = [
 HOST_EVENTS = {
     "billing.invoice_paid": {
         "type": "object",
-        "properties": {"invoice_id": {"type": "string", "pattern": "^inv_"}, "amount": {"type": "number"},
-                       "currency": {"type": "string", "maxLength": 3}},
+        "properties": {
+            "invoice_id": {"type": "string", "pattern": "^inv_"},
+            "amount": {"type": "number"},
+            "currency": {"type": "string", "maxLength": 3},
+        },
         "required": ["invoice_id", "amount"],
     },
     "orders.order_placed": {
@@ -104,8 +107,9 @@ def graph(events: list[str]) -> graphflow.WorkflowGraph:
     for i, event in enumerate(events):
         nodes.append({"kind": "WorkflowTrigger", "id": f"t{i}", "trigger": event, "on_success": f"e{i}"})
         nodes.append({"kind": "WorkflowEnd", "id": f"e{i}"})
-    return graphflow.load_graph({"kind": "WorkflowGraph", "version": 1, "name": "bench", "start_node": "t0",
-                                 "nodes": nodes})
+    return graphflow.load_graph(
+        {"kind": "WorkflowGraph", "version": 1, "name": "bench", "start_node": "t0", "nodes": nodes}
+    )
 
 
 def apps(count: int) -> list[str]:
@@ -121,9 +125,10 @@ async def trigger_fleet(engine: graphflow.Engine, total: int, events: list[str])
     pairs: list[tuple[str, str]] = []
     for app_id in apps(total // len(events)):
         cfg = await engine.configs.create(app_id, config)
-        await engine.automations.create_many(app_id, [
-            {"name": f"on {event}", "trigger": event, "config_id": cfg.id, "enabled": True} for event in events
-        ])
+        await engine.automations.create_many(
+            app_id,
+            [{"name": f"on {event}", "trigger": event, "config_id": cfg.id, "enabled": True} for event in events],
+        )
         pairs.extend((app_id, event) for event in events)
     return pairs
 

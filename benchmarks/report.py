@@ -115,9 +115,11 @@ def _headers(contenders: list[str], ratios: list[str]) -> list[str]:
 def _body(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     contenders, ratios = columns(rows)
     body = [
-        [f"{row['title']} ({row['unit']})",
-         *(cell_text(row, name) for name in contenders),
-         *(ratio_text(row, key) for key in ratios)]
+        [
+            f"{row['title']} ({row['unit']})",
+            *(cell_text(row, name) for name in contenders),
+            *(ratio_text(row, key) for key in ratios),
+        ]
         for row in rows
     ]
     return _headers(contenders, ratios), body
@@ -125,13 +127,10 @@ def _body(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
 
 def header_lines(result: dict[str, Any]) -> list[str]:
     machine = result["machine"]
-    versions = ", ".join(
-        f"{name} {version or 'not installed'}" for name, version in result["versions"].items()
-    )
+    versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in result["versions"].items())
     load = machine.get("load_average")
     return [
-        f"graphflow benchmarks ({result['mode']} run, {machine['date']}, "
-        f"{result['wall_seconds']:.0f} s)",
+        f"graphflow benchmarks ({result['mode']} run, {machine['date']}, {result['wall_seconds']:.0f} s)",
         f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['python']}, "
         f"{machine['platform']}" + (f", load {load[0]:.2f}" if load else ""),
         f"packages: {versions}",
@@ -143,16 +142,21 @@ def header_lines(result: dict[str, Any]) -> list[str]:
 
 def footnotes(result: dict[str, Any]) -> list[str]:
     rows = result["cases"]
-    lines = ["gf = graphflow. Lower is better in every row. peer/gf above 1: graphflow is that many "
-             "times faster (or smaller) than the peer; gf/floor: graphflow's cost in multiples of the "
-             "physical floor. Cold-import ratios compare net times; \u2014 where graphflow's net is "
-             "within noise of zero."]
-    lines += [f"{row['title']}: " + (f"floor = {row['floor']}; " if row["floor"] else "") + row["note"]
-              for row in rows]
+    lines = [
+        "gf = graphflow. Lower is better in every row. peer/gf above 1: graphflow is that many "
+        "times faster (or smaller) than the peer; gf/floor: graphflow's cost in multiples of the "
+        "physical floor. Cold-import ratios compare net times; \u2014 where graphflow's net is "
+        "within noise of zero."
+    ]
+    lines += [f"{row['title']}: " + (f"floor = {row['floor']}; " if row["floor"] else "") + row["note"] for row in rows]
     if any((c.get("spread") or 0) > NOISY for row in rows for c in row["contenders"].values()):
         lines.append(f"* spread (max-min)/median above {NOISY:.0%}: a noisy machine; rerun.")
-    errors = [f"{row['name']}/{name}: {cell['message']}" for row in rows
-              for name, cell in row["contenders"].items() if cell["status"] == "error"]
+    errors = [
+        f"{row['name']}/{name}: {cell['message']}"
+        for row in rows
+        for name, cell in row["contenders"].items()
+        if cell["status"] == "error"
+    ]
     lines += [f"error {text}" for text in errors]
     return lines
 
@@ -168,8 +172,13 @@ def print_table(result: dict[str, Any]) -> None:
     console = Console(width=max(Console().width, 220), highlight=False)
     table = Table(box=box.SIMPLE_HEAD, header_style="bold")
     for index, name in enumerate(headers):
-        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True,
-                         style="bold" if name == GRAPHFLOW else None, overflow="fold")
+        table.add_column(
+            name,
+            justify="left" if index == 0 else "right",
+            no_wrap=True,
+            style="bold" if name == GRAPHFLOW else None,
+            overflow="fold",
+        )
     for line in body:
         table.add_row(*(Text(text) for text in line))
     for line in header_lines(result):
@@ -218,8 +227,11 @@ def chart(result: dict[str, Any], path: Path) -> bool:
     contenders, _ = columns(rows)
     heights = [max(1, len(row["contenders"])) * 0.36 + 0.75 for row in rows]
     figure, axes = plt.subplots(
-        len(rows), 1, figsize=(9.5, sum(heights) + 0.9),
-        gridspec_kw={"height_ratios": heights}, squeeze=False,
+        len(rows),
+        1,
+        figsize=(9.5, sum(heights) + 0.9),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
     )
     machine = result["machine"]
     figure.suptitle(

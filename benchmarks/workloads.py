@@ -27,16 +27,13 @@ def bench_noop() -> str:
 def chain_graph(length: int) -> dict[str, Any]:
     """A WorkflowTrigger followed by ``length`` BenchNoop nodes in a line."""
     kind = bench_noop()
-    nodes: list[dict[str, Any]] = [
-        {"kind": "WorkflowTrigger", "id": "t", "trigger": TRIGGER, "on_success": "n0"}
-    ]
+    nodes: list[dict[str, Any]] = [{"kind": "WorkflowTrigger", "id": "t", "trigger": TRIGGER, "on_success": "n0"}]
     for i in range(length):
         node: dict[str, Any] = {"kind": kind, "id": f"n{i}"}
         if i + 1 < length:
             node["on_success"] = f"n{i + 1}"
         nodes.append(node)
-    return {"kind": "WorkflowGraph", "version": 1, "name": f"chain{length}", "start_node": "t",
-            "nodes": nodes}
+    return {"kind": "WorkflowGraph", "version": 1, "name": f"chain{length}", "start_node": "t", "nodes": nodes}
 
 
 def fanout_graph(width: int) -> dict[str, Any]:
@@ -48,8 +45,7 @@ def fanout_graph(width: int) -> dict[str, Any]:
         {"kind": "WorkflowParallel", "id": "p", "branches": branches},
         *({"kind": kind, "id": branch} for branch in branches),
     ]
-    return {"kind": "WorkflowGraph", "version": 1, "name": f"fanout{width}", "start_node": "t",
-            "nodes": nodes}
+    return {"kind": "WorkflowGraph", "version": 1, "name": f"fanout{width}", "start_node": "t", "nodes": nodes}
 
 
 def run_once(config: dict[str, Any]) -> Any:

@@ -95,9 +95,7 @@ class Store(ABC):
         """Return the app's automation with this ``lookup_key``, or ``None``."""
 
     @abstractmethod
-    async def list_automations(
-        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
-    ) -> Page:
+    async def list_automations(self, app_id: str, *, type: str | None, cursor: str | None, limit: int) -> Page:
         """Return the app's automations (optionally of one ``type``), newest first, one page."""
 
     @abstractmethod

@@ -22,15 +22,21 @@ def examples_dir() -> Path:
     return EXAMPLES
 
 
-def graph_dict(*nodes: dict[str, Any], trigger: str = "test.run", data: list[Any] | None = None,
-               name: str = "g") -> dict[str, Any]:
+def graph_dict(
+    *nodes: dict[str, Any], trigger: str = "test.run", data: list[Any] | None = None, name: str = "g"
+) -> dict[str, Any]:
     """A graph whose trigger node 't' leads to the first of ``nodes``."""
     first = nodes[0]["id"] if nodes else None
     trig: dict[str, Any] = {"kind": "WorkflowTrigger", "id": "t", "trigger": trigger}
     if first:
         trig["on_success"] = first
-    out: dict[str, Any] = {"kind": "WorkflowGraph", "version": 1, "name": name, "start_node": "t",
-                           "nodes": [trig, *copy.deepcopy(list(nodes))]}
+    out: dict[str, Any] = {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": name,
+        "start_node": "t",
+        "nodes": [trig, *copy.deepcopy(list(nodes))],
+    }
     if data is not None:
         out["data"] = data
     return out

@@ -56,7 +56,7 @@ def require_postgres() -> str:
     dsn = postgres_dsn()
     reason = _unreachable(dsn)
     if reason is not None:
-        message = (f"PostgreSQL at {redact_url(dsn)} (GRAPHFLOW_TEST_POSTGRES_DSN) is not usable: {reason}")
+        message = f"PostgreSQL at {redact_url(dsn)} (GRAPHFLOW_TEST_POSTGRES_DSN) is not usable: {reason}"
         if in_ci():
             pytest.fail(f"{message}; CI must run the PostgreSQL tests", pytrace=False)
         pytest.skip(message)

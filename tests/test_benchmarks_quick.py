@@ -22,14 +22,24 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_benchmark_run_reports_every_case(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
     listed = subprocess.run(
-        [sys.executable, "-c",
-         "from benchmarks.cases import all_cases; print('\\n'.join(c.name for c in all_cases()))"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "from benchmarks.cases import all_cases; print('\\n'.join(c.name for c in all_cases()))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert [row["name"] for row in result["cases"]] == listed
     for row in result["cases"]:

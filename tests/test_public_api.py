@@ -40,7 +40,7 @@ def test_import_is_light() -> None:
 
 
 def test_networkx_is_only_imported_to_validate() -> None:
-    code = ("import sys, graphflow; graphflow.Executor; print('networkx' in sys.modules)")
+    code = "import sys, graphflow; graphflow.Executor; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -48,7 +48,9 @@ def test_networkx_is_only_imported_to_validate() -> None:
 def test_first_load_graph_stays_light(examples_dir: Any) -> None:
     heavy = "('networkx', 'httpx', 'httpcore', 'yaml', 'anyio', 'asyncio', 'croniter', 'jsonschema')"
     sample = str(examples_dir / "archastro-sample.json")
-    code = (f"import sys, graphflow; graphflow.load_graph({sample!r}); "
-            f"print(sorted(m for m in {heavy} if m in sys.modules))")
+    code = (
+        f"import sys, graphflow; graphflow.load_graph({sample!r}); "
+        f"print(sorted(m for m in {heavy} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

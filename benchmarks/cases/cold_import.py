@@ -29,8 +29,7 @@ SAMPLE = {
     "name": "My Workflow",
     "start_node": "trigger_1",
     "nodes": [
-        {"kind": "WorkflowTrigger", "id": "trigger_1", "trigger": "workflow.scheduled",
-         "on_success": "script_1"},
+        {"kind": "WorkflowTrigger", "id": "trigger_1", "trigger": "workflow.scheduled", "on_success": "script_1"},
         {"kind": "WorkflowScript", "id": "script_1", "script": "default-script"},
     ],
     "data": [{"kind": "Script", "id": "default-script", "script": "true"}],
@@ -83,9 +82,7 @@ def interpreter(code: str, needs: str | None = None) -> Iteration:
     def iteration() -> None:
         if needs is not None and importlib.util.find_spec(needs) is None:
             raise ModuleNotFoundError(f"No module named {needs!r}")
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
-        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
             raise RuntimeError(f"exit {done.returncode}: {tail[0]}")
@@ -119,9 +116,7 @@ CASES = [
         unit="ms",
         divisor=1,
         contenders={
-            "graphflow": interpreter(
-                f"import graphflow\ngraphflow.load_graph({json.dumps(SAMPLE)})"
-            ),
+            "graphflow": interpreter(f"import graphflow\ngraphflow.load_graph({json.dumps(SAMPLE)})"),
             "langgraph": interpreter(_LANGGRAPH_BUILD, "langgraph"),
             "pydantic-graph": interpreter(_PYDANTIC_GRAPH_BUILD, "pydantic_graph"),
             "apscheduler": interpreter(_APSCHEDULER_BUILD, "apscheduler"),

@@ -102,7 +102,7 @@ CASES = [
         size=(full, quick),
         floor="dict lookup of the (app, event) bucket + one tuple per match on a deque",
         note="{n} automations, one per (app, event) pair of 25 event types; events in random pair order, "
-             "full payloads validated; runs stored and queued, not executed",
+        "full payloads validated; runs stored and queued, not executed",
     )
     for full, quick in SIZES
 ]

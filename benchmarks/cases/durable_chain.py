@@ -65,9 +65,16 @@ def _store_iteration(make_store: Callable[[], Any]) -> Callable[[], Any]:
             started = True
         now = time.time()
         run = AutomationRun(
-            id=new_id("atr_"), automation_id="aut_bench", app_id="app_bench", trigger="bench.run",
-            payload={"a": 1}, status="pending", config_id="cfg_bench", config_version=1,
-            created_at=now, updated_at=now,
+            id=new_id("atr_"),
+            automation_id="aut_bench",
+            app_id="app_bench",
+            trigger="bench.run",
+            payload={"a": 1},
+            status="pending",
+            config_id="cfg_bench",
+            config_version=1,
+            created_at=now,
+            updated_at=now,
         )
         await store.insert_runs([run])
         (claimed,) = await store.claim_runs(WORKER, lease=60.0, limit=1, run_ids=[run.id])

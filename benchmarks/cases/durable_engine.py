@@ -43,7 +43,10 @@ POSTGRES_DSN = os.environ.get(
     os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
 )
 THREE_NODES: dict[str, Any] = {
-    "kind": "WorkflowGraph", "version": 1, "name": "three", "start_node": "t",
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "three",
+    "start_node": "t",
     "nodes": [
         {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
         {"kind": "WorkflowScript", "id": "a", "source": "true", "on_success": "b"},
@@ -94,8 +97,9 @@ def _chain(url_factory: Callable[[], str]) -> Any:
         document = chain_graph(LENGTH)
         document["nodes"][0]["trigger"] = "workflow.invoked"
         config = await engine.configs.create(APP, document)
-        automation = await engine.automations.create(APP, name="chain", type="invoked", config_id=config.id,
-                                                     enabled=True)
+        automation = await engine.automations.create(
+            APP, name="chain", type="invoked", config_id=config.id, enabled=True
+        )
 
         async def iteration() -> None:
             run_id = await engine.automations.trigger(APP, automation.id, {"a": 1})
@@ -114,8 +118,9 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
         url = url_factory()
         engine = await _engine(url, 0 if workers else 64)  # with workers: a web process publishing
         config = await engine.configs.create(APP, THREE_NODES)
-        await engine.automations.create(APP, name="three", type="trigger", trigger="thread.created",
-                                        config_id=config.id, enabled=True)
+        await engine.automations.create(
+            APP, name="three", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
+        )
         for _ in range(workers):
             _start_worker(url)
         state: dict[str, Any] = {"count": 0, "all_done": anyio.Event()}
@@ -168,7 +173,8 @@ async def _wait_stored(engine: Any, run_ids: list[str]) -> None:
 def _start_worker(url: str) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "graphflow", "worker", "--database-url", url, "--status-every", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _keep.append(process)
     atexit.register(process.terminate)
@@ -183,35 +189,45 @@ CASES = [
     Case(
         name="durable_chain_engine_sqlite",
         title="durable chain of 100 nodes via the engine, SQLite",
-        unit="µs/node", divisor=LENGTH, per_repeat=5,
+        unit="µs/node",
+        divisor=LENGTH,
+        per_repeat=5,
         contenders={"graphflow": _chain(_sqlite_url)},
         note="invoke + wait: claim, version pin, a committed checkpoint per node, final write",
     ),
     Case(
         name="durable_chain_engine_postgres",
         title="durable chain of 100 nodes via the engine, PostgreSQL",
-        unit="µs/node", divisor=LENGTH, per_repeat=3,
+        unit="µs/node",
+        divisor=LENGTH,
+        per_repeat=3,
         contenders={"graphflow": _chain(_postgres_url)},
         note="as above on PostgreSQL (local server)",
     ),
     Case(
         name="events_memory",
         title=f"events → completed 3-node runs, memory (batches of {BATCH})",
-        unit="µs/run", divisor=BATCH, per_repeat=3,
+        unit="µs/run",
+        divisor=BATCH,
+        per_repeat=3,
         contenders={"graphflow": _events(_memory)},
         note="publish + match + execute + record; runs/s = 1e6 / value",
     ),
     Case(
         name="events_sqlite",
         title=f"events → completed 3-node runs, SQLite (batches of {BATCH})",
-        unit="µs/run", divisor=BATCH, per_repeat=3,
+        unit="µs/run",
+        divisor=BATCH,
+        per_repeat=3,
         contenders={"graphflow": _events(_sqlite_url)},
         note="every event, run, checkpoint and outcome committed; runs/s = 1e6 / value",
     ),
     Case(
         name="events_postgres_2_workers",
         title=f"events → completed 3-node runs, PostgreSQL, publisher + 2 worker processes (batches of {BATCH})",
-        unit="µs/run", divisor=BATCH, per_repeat=3,
+        unit="µs/run",
+        divisor=BATCH,
+        per_repeat=3,
         contenders={"graphflow": _events(_postgres_url, workers=2)},
         note="a publishing engine that executes nothing (a web process) and two `graphflow worker` processes",
     ),

@@ -95,14 +95,23 @@ def _graphflow() -> Any:
         policy = EgressPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         client = EgressClient(policy, limits=httpx.Limits(max_keepalive_connections=CONCURRENCY))
         executor = graphflow.Executor(services={"egress_policy": policy, "http_client": client})
-        graph = graphflow.load_graph({
-            "kind": "WorkflowGraph", "version": 1, "name": "http", "start_node": "t",
-            "nodes": [
-                {"kind": "WorkflowTrigger", "id": "t", "trigger": "bench.http", "on_success": "get"},
-                {"kind": "WorkflowHttpRequest", "id": "get", "method": "GET",
-                 "url": f"http://127.0.0.1:{port}/items/{{{{$.id}}}}"},
-            ],
-        })
+        graph = graphflow.load_graph(
+            {
+                "kind": "WorkflowGraph",
+                "version": 1,
+                "name": "http",
+                "start_node": "t",
+                "nodes": [
+                    {"kind": "WorkflowTrigger", "id": "t", "trigger": "bench.http", "on_success": "get"},
+                    {
+                        "kind": "WorkflowHttpRequest",
+                        "id": "get",
+                        "method": "GET",
+                        "url": f"http://127.0.0.1:{port}/items/{{{{$.id}}}}",
+                    },
+                ],
+            }
+        )
 
         async def request(index: int) -> None:
             result = await executor.run(graph, {"trigger": "bench.http", "payload": {"id": index}})
@@ -139,7 +148,9 @@ CASES = [
     Case(
         name="http_requests",
         title=f"HTTP GET through WorkflowHttpRequest, loopback server, {CONCURRENCY} concurrent",
-        unit="µs/request", divisor=BATCH, per_repeat=3,
+        unit="µs/request",
+        divisor=BATCH,
+        per_repeat=3,
         contenders={"graphflow": _graphflow(), "floor": _floor()},
         floor="bare httpx.AsyncClient GETs of the same URLs, same concurrency",
         note="requests/s = 1e6 / value; the server is another process on 127.0.0.1",

@@ -48,18 +48,34 @@ async def graphflow_lateness(n: int, settings: Settings) -> list[float]:
         hour = (datetime.now(UTC).hour + 2) % 24
         config = graph(["workflow.scheduled"])
         crons = await engine.configs.create("app_crons", config)
-        await engine.automations.create_many("app_crons", [
-            {"name": f"daily {i}", "type": "scheduled", "schedule": cron(i, hour_offset=hour),
-             "config_id": crons.id, "enabled": True}
-            for i in range(n - fires)
-        ])
+        await engine.automations.create_many(
+            "app_crons",
+            [
+                {
+                    "name": f"daily {i}",
+                    "type": "scheduled",
+                    "schedule": cron(i, hour_offset=hour),
+                    "config_id": crons.id,
+                    "enabled": True,
+                }
+                for i in range(n - fires)
+            ],
+        )
         shots = await engine.configs.create("app_shots", config)
         start = math.ceil((time.time() + LEAD) * 1000) / 1000
-        created = await engine.automations.create_many("app_shots", [
-            {"name": f"shot {k}", "type": "scheduled", "schedule": _iso(start + k / RATE),
-             "config_id": shots.id, "enabled": True}
-            for k in range(fires)
-        ])
+        created = await engine.automations.create_many(
+            "app_shots",
+            [
+                {
+                    "name": f"shot {k}",
+                    "type": "scheduled",
+                    "schedule": _iso(start + k / RATE),
+                    "config_id": shots.id,
+                    "enabled": True,
+                }
+                for k in range(fires)
+            ],
+        )
         assert len(engine.scheduler) == n
         gc.collect()
         await asyncio.sleep(max(0.0, start + fires / RATE + 0.5 - time.time()))
@@ -70,8 +86,11 @@ async def graphflow_lateness(n: int, settings: Settings) -> list[float]:
             assert run.scheduled_at is not None
             late.append((run.created_at - run.scheduled_at) * 1000)
     late.sort()
-    print(f"    lateness over {fires} fires: p50 {late[len(late) // 2]:.2f} ms, p99 {_p99(late):.2f} ms, "
-          f"max {late[-1]:.2f} ms", flush=True)
+    print(
+        f"    lateness over {fires} fires: p50 {late[len(late) // 2]:.2f} ms, p99 {_p99(late):.2f} ms, "
+        f"max {late[-1]:.2f} ms",
+        flush=True,
+    )
     return [_p99(late)]
 
 
@@ -106,6 +125,6 @@ CASES = [
         size=(100_000, 5_000),
         floor="asyncio loop.call_at lateness for the same instants",
         note="one-shots 1 ms apart for 5 s (1 s in quick runs) among daily crons; SystemClock; "
-             "runs execute meanwhile; lateness = run created_at - scheduled instant",
+        "runs execute meanwhile; lateness = run created_at - scheduled instant",
     ),
 ]

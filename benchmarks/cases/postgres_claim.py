@@ -34,8 +34,11 @@ from typing import Any
 from benchmarks.harness import Case, deferred_async
 from graphflow.stores import redact_url
 
-DSN = (os.environ.get("GRAPHFLOW_BENCH_POSTGRES_DSN") or os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")
-       or "postgresql://postgres@127.0.0.1:5432/test")
+DSN = (
+    os.environ.get("GRAPHFLOW_BENCH_POSTGRES_DSN")
+    or os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
 SCHEMA = f"gf_bench_{secrets.token_hex(4)}"
 WORKER = "bench-claimer"
 #: publish → claimed latencies (seconds) of every claim iteration run in this process.
@@ -84,9 +87,17 @@ def _claim() -> Callable[[], Any]:
     from graphflow.ids import new_id
 
     publisher, claimer = _store(max_size=2), _store(max_size=2)
-    automation = Automation(id=new_id("aut_"), app_id="app_bench", name="bench", type="trigger",
-                            status="running", config_id="cfg_bench", created_at=0.0, updated_at=0.0,
-                            trigger="bench.run")
+    automation = Automation(
+        id=new_id("aut_"),
+        app_id="app_bench",
+        name="bench",
+        type="trigger",
+        status="running",
+        config_id="cfg_bench",
+        created_at=0.0,
+        updated_at=0.0,
+        trigger="bench.run",
+    )
     started = False
 
     async def iteration() -> None:
@@ -97,9 +108,18 @@ def _claim() -> Callable[[], Any]:
             await publisher.insert_automation(automation)
             started = True
         now = time.time()
-        run = AutomationRun(id=new_id("atr_"), automation_id=automation.id, app_id="app_bench",
-                            trigger="bench.run", payload={"a": 1}, status="pending", config_id="cfg_bench",
-                            config_version=1, created_at=now, updated_at=now)
+        run = AutomationRun(
+            id=new_id("atr_"),
+            automation_id=automation.id,
+            app_id="app_bench",
+            trigger="bench.run",
+            payload={"a": 1},
+            status="pending",
+            config_id="cfg_bench",
+            config_version=1,
+            created_at=now,
+            updated_at=now,
+        )
         published = 0.0
 
         async def claim() -> None:
@@ -187,8 +207,9 @@ def _bare_chain() -> Callable[[], Any]:
                 [run_id, key, Jsonb(step)],
             )
         async with conn.transaction():
-            await conn.execute("UPDATE bare_runs SET status = 'completed', journal = %s WHERE id = %s",
-                               [Jsonb(JOURNAL), run_id])
+            await conn.execute(
+                "UPDATE bare_runs SET status = 'completed', journal = %s WHERE id = %s", [Jsonb(JOURNAL), run_id]
+            )
             await conn.execute("DELETE FROM bare_steps WHERE run_id = %s", [run_id])
 
     return iteration
@@ -208,9 +229,9 @@ def _cases() -> list[Case]:
             divisor=1,
             contenders={"graphflow": deferred_async(_claim), "floor": deferred_async(_bare_claim)},
             floor="bare psycopg: insert + NOTIFY committed on one connection, received and "
-                  "marked claimed (committed) on another",
+            "marked claimed (committed) on another",
             note="accept_event on one store → wait_for_work + claim_runs on another; "
-                 "p50/p99: python -m benchmarks.cases.postgres_claim",
+            "p50/p99: python -m benchmarks.cases.postgres_claim",
         ),
         Case(
             name="durable-chain-postgres",
@@ -220,7 +241,7 @@ def _cases() -> list[Case]:
             contenders={"graphflow": deferred_async(_chain), "floor": deferred_async(_bare_chain)},
             floor="bare psycopg: the same rows upserted and committed by hand (one round trip per node)",
             note="the durable-chain iteration on PostgresStore (insert, claim, save_step per node, "
-                 "update_run), per node; each checkpoint is committed before save_step returns",
+            "update_run), per node; each checkpoint is committed before save_step returns",
         ),
     ]
 
@@ -249,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     anyio.run(measure)
     ms = sorted(x * 1000 for x in LATENCIES)
     p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, round(0.99 * len(ms)) - 1)]
-    print(f"publish → claimed over {len(ms)} runs: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"mean {statistics.fmean(ms):.2f} ms, max {ms[-1]:.2f} ms")
+    print(
+        f"publish → claimed over {len(ms)} runs: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+        f"mean {statistics.fmean(ms):.2f} ms, max {ms[-1]:.2f} ms"
+    )
     return 0
 
 

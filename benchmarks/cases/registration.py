@@ -49,8 +49,15 @@ def _items(n: int, config_ids: dict[str, str]) -> dict[str, list[dict[str, Any]]
     app_ids = list(config_ids)
     for i in range(n):
         app_id = app_ids[i % len(app_ids)]
-        per_app[app_id].append({"name": f"digest {i}", "type": "scheduled", "schedule": cron(i),
-                                "config_id": config_ids[app_id], "enabled": True})
+        per_app[app_id].append(
+            {
+                "name": f"digest {i}",
+                "type": "scheduled",
+                "schedule": cron(i),
+                "config_id": config_ids[app_id],
+                "enabled": True,
+            }
+        )
     return per_app
 
 
@@ -208,6 +215,7 @@ async def apscheduler_all_in(n: int, settings: Settings) -> list[float]:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.start()
     try:
+
         def build() -> Any:
             for expression in expressions:
                 scheduler.add_job(_noop, CronTrigger.from_crontab(expression, timezone="UTC"))
@@ -220,8 +228,10 @@ async def apscheduler_all_in(n: int, settings: Settings) -> list[float]:
     return [used / n / 1024]
 
 
-_REGISTER_NOTE = ("{n} automations over 1,000 apps, 1,440 distinct daily crons in UTC, created enabled; "
-                  "fresh engine and cold schedule caches per repeat; APScheduler: one repeat")
+_REGISTER_NOTE = (
+    "{n} automations over 1,000 apps, 1,440 distinct daily crons in UTC, created enabled; "
+    "fresh engine and cold schedule caches per repeat; APScheduler: one repeat"
+)
 
 CASES = [
     Case(
@@ -267,6 +277,6 @@ CASES = [
         size=(10_000, 500),
         floor="",
         note="tracemalloc of what create_many (record + scheduler; schedule caches warm) / add_job (job, "
-             "trigger, job store) leave alive",
+        "trigger, job store) leave alive",
     ),
 ]

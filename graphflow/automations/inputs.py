@@ -114,14 +114,24 @@ def parse_fields(
     if "type" not in failed:
         if "trigger" not in failed:
             if kind == "trigger" and not values.get("trigger"):
-                problems.append(Problem("$.trigger", "a trigger automation needs 'trigger' (an event name)",
-                                        "list events with engine.automations.events(app_id)"))
+                problems.append(
+                    Problem(
+                        "$.trigger",
+                        "a trigger automation needs 'trigger' (an event name)",
+                        "list events with engine.automations.events(app_id)",
+                    )
+                )
             if kind != "trigger" and values.get("trigger"):
                 problems.append(Problem("$.trigger", f"a {kind} automation has no 'trigger'"))
         if "schedule" not in failed:
             if kind == "scheduled" and not values.get("schedule"):
-                problems.append(Problem("$.schedule", "a scheduled automation needs 'schedule'",
-                                        "e.g. '0 9 * * *' or 'every monday at 9am'"))
+                problems.append(
+                    Problem(
+                        "$.schedule",
+                        "a scheduled automation needs 'schedule'",
+                        "e.g. '0 9 * * *' or 'every monday at 9am'",
+                    )
+                )
             if kind != "scheduled" and values.get("schedule"):
                 problems.append(Problem("$.schedule", f"a {kind} automation has no 'schedule'"))
     if extra is not None:
@@ -141,6 +151,7 @@ def check_limit(limit: int) -> int:
         ValidationError: out of range.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError([Problem("$.limit", f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")],
-                              subject="request")
+        raise ValidationError(
+            [Problem("$.limit", f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")], subject="request"
+        )
     return limit

@@ -232,5 +232,7 @@ class Page:
 
     def to_dict(self) -> dict[str, Any]:
         """The API shape (items converted with their ``to_dict``)."""
-        return {"data": [d.to_dict() if hasattr(d, "to_dict") else d for d in self.data],
-                "next_cursor": self.next_cursor}
+        return {
+            "data": [d.to_dict() if hasattr(d, "to_dict") else d for d in self.data],
+            "next_cursor": self.next_cursor,
+        }

@@ -96,8 +96,9 @@ class ConfigService:
         current = await self.get(app_id, config_id)
         graph = load_graph(source)
         now = self._engine.clock.now()
-        record = ConfigRecord(config_id, app_id, current.version + 1, graph.name, graph.to_dict(),
-                              current.created_at, now)
+        record = ConfigRecord(
+            config_id, app_id, current.version + 1, graph.name, graph.to_dict(), current.created_at, now
+        )
         await self._engine.store.put_config(record)
         return record
 
@@ -114,8 +115,10 @@ class ConfigService:
             page = await self._engine.store.list_automations(app_id, type=None, cursor=cursor, limit=100)
             users = [a.id for a in page.data if a.config_id == config_id]
             if users:
-                raise ConflictError(f"config {config_id!r} is used by automation {users[0]!r}; "
-                                    "point it at another config or delete it first")
+                raise ConflictError(
+                    f"config {config_id!r} is used by automation {users[0]!r}; "
+                    "point it at another config or delete it first"
+                )
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
@@ -221,8 +224,9 @@ class AutomationService:
             if key is None:
                 continue
             if key in first:
-                raise ConflictError(f"items {first[key]} and {index} both use lookup_key {key!r}; "
-                                    "a lookup_key is unique per app")
+                raise ConflictError(
+                    f"items {first[key]} and {index} both use lookup_key {key!r}; a lookup_key is unique per app"
+                )
             first[key] = index
             if await store.get_automation_by_lookup_key(app_id, key) is not None:
                 raise ConflictError(f"lookup_key {key!r} (item {index}) is already used in app {app_id!r}")
@@ -247,14 +251,20 @@ class AutomationService:
             ValidationError: every problem of the fields, the event and the schedule.
         """
         parsed: dict[str, Any] = {}
-        values = parse_fields(data, partial=False,
-                              extra=lambda v, failed: self._field_problems(v, failed, parsed=parsed, now=now))
+        values = parse_fields(
+            data, partial=False, extra=lambda v, failed: self._field_problems(v, failed, parsed=parsed, now=now)
+        )
         schedule = parsed["schedule"] if "schedule" in parsed else self._schedule(values, now)
         enabled = values.pop("enabled")
         repeat = values.pop("repeat")
         automation = Automation(
-            id=new_id("aut_"), app_id=app_id, status="running" if enabled else "draft", created_at=now,
-            updated_at=now, repeat=Repeat(times=repeat["times"]), **values,
+            id=new_id("aut_"),
+            app_id=app_id,
+            status="running" if enabled else "draft",
+            created_at=now,
+            updated_at=now,
+            repeat=Repeat(times=repeat["times"]),
+            **values,
         )
         self._apply_schedule(automation, schedule)
         return automation
@@ -288,8 +298,9 @@ class AutomationService:
             ValidationError: unknown ``type`` or ``limit`` outside 1-100.
         """
         if type is not None and type not in ("trigger", "scheduled", "invoked"):
-            raise ValidationError([Problem("$.type", f"unknown type {type!r}; use trigger, scheduled or invoked")],
-                                  subject="request")
+            raise ValidationError(
+                [Problem("$.type", f"unknown type {type!r}; use trigger, scheduled or invoked")], subject="request"
+            )
         return await self._engine.store.list_automations(app_id, type=type, cursor=cursor, limit=check_limit(limit))
 
     async def get(self, app_id: str, automation_id: str, *, recent_runs: int = 10) -> AutomationDetails:
@@ -299,12 +310,14 @@ class AutomationService:
             NotFoundError: no such automation in this app.
         """
         automation = await self._load(app_id, automation_id)
-        page = await self._engine.store.list_runs(app_id, automation_id, status=None, cursor=None,
-                                                  limit=check_limit(recent_runs))
+        page = await self._engine.store.list_runs(
+            app_id, automation_id, status=None, cursor=None, limit=check_limit(recent_runs)
+        )
         return AutomationDetails(automation, page.data)
 
-    async def update(self, app_id: str, automation_id: str, data: Mapping[str, Any] | None = None,
-                     **fields: Any) -> Automation:
+    async def update(
+        self, app_id: str, automation_id: str, data: Mapping[str, Any] | None = None, **fields: Any
+    ) -> Automation:
         """Change any create field.
 
         ``enabled`` pauses or activates; a new schedule recomputes ``next_run_at`` and the
@@ -317,16 +330,26 @@ class AutomationService:
         changes = {**(data or {}), **fields}
         automation = await self._load(app_id, automation_id)
         base = {
-            "name": automation.name, "type": automation.type, "description": automation.description,
-            "trigger": automation.trigger, "schedule": automation.schedule, "timezone": automation.timezone,
-            "config_id": automation.config_id, "run_as_user_id": automation.run_as_user_id,
-            "lookup_key": automation.lookup_key, "metadata": automation.metadata,
-            "repeat": {"times": automation.repeat.times}, "overlap": automation.overlap,
-            "catchup": automation.catchup, "misfire_grace": automation.misfire_grace,
-            "max_catchup_runs": automation.max_catchup_runs, "jitter": automation.jitter,
+            "name": automation.name,
+            "type": automation.type,
+            "description": automation.description,
+            "trigger": automation.trigger,
+            "schedule": automation.schedule,
+            "timezone": automation.timezone,
+            "config_id": automation.config_id,
+            "run_as_user_id": automation.run_as_user_id,
+            "lookup_key": automation.lookup_key,
+            "metadata": automation.metadata,
+            "repeat": {"times": automation.repeat.times},
+            "overlap": automation.overlap,
+            "catchup": automation.catchup,
+            "misfire_grace": automation.misfire_grace,
+            "max_catchup_runs": automation.max_catchup_runs,
+            "jitter": automation.jitter,
         }
-        values = parse_fields(changes, partial=True, base=base,
-                              extra=lambda v, failed: self._field_problems(v, failed, changed=changes))
+        values = parse_fields(
+            changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)
+        )
         enabled = values.pop("enabled", None)
         merged = {**base, **values}
         schedule_changed = any(k in values for k in ("schedule", "timezone", "type"))
@@ -402,8 +425,9 @@ class AutomationService:
         await self._save(automation)
         engine.buffered.pop(automation_id, None)
         await engine._cancel_pending(app_id, automation_id)
-        engine.announce(AutomationPaused(at=automation.updated_at, app_id=app_id, automation_id=automation_id,
-                                         reason=reason))
+        engine.announce(
+            AutomationPaused(at=automation.updated_at, app_id=app_id, automation_id=automation_id, reason=reason)
+        )
         return automation
 
     async def reset(self, app_id: str, automation_id: str) -> Automation:
@@ -433,8 +457,10 @@ class AutomationService:
         engine = self._engine
         automation = await self._load(app_id, automation_id)
         if automation.config_id is None:
-            raise ValidationError([Problem("$.config_id", "the automation has no config_id to run")],
-                                  subject=f"automation {automation_id!r}")
+            raise ValidationError(
+                [Problem("$.config_id", "the automation has no config_id to run")],
+                subject=f"automation {automation_id!r}",
+            )
         now = engine.clock.now()
         if automation.overlap == "skip" and engine.running.get(automation_id):
             started = min(engine.running[automation_id].values())
@@ -446,9 +472,17 @@ class AutomationService:
             if automation.type == "trigger":
                 engine.catalogue.validate(automation.event, body)
         run = AutomationRun(
-            id=new_id("atr_"), automation_id=automation_id, app_id=app_id, trigger=automation.event,
-            payload=body, status="pending", config_id=automation.config_id, config_version=None,
-            created_at=now, updated_at=now, run_as_user_id=automation.run_as_user_id,
+            id=new_id("atr_"),
+            automation_id=automation_id,
+            app_id=app_id,
+            trigger=automation.event,
+            payload=body,
+            status="pending",
+            config_id=automation.config_id,
+            config_version=None,
+            created_at=now,
+            updated_at=now,
+            run_as_user_id=automation.run_as_user_id,
         )
         await engine.store.insert_runs([run])
         engine._enqueue(run)
@@ -458,11 +492,15 @@ class AutomationService:
 
     async def events(self, app_id: str) -> builtins.list[dict[str, Any]]:
         """The events trigger automations can listen for: ``[{name, description}, ...]``."""
-        return [{"name": e.name, "description": e.description, "category": e.category}
-                for e in self._engine.catalogue.list() if not (e.internal or e.name in INTERNAL_EVENTS)]
+        return [
+            {"name": e.name, "description": e.description, "category": e.category}
+            for e in self._engine.catalogue.list()
+            if not (e.internal or e.name in INTERNAL_EVENTS)
+        ]
 
-    async def runs(self, app_id: str, automation_id: str, *, status: str | None = None,
-                   cursor: str | None = None, limit: int = 50) -> Page:
+    async def runs(
+        self, app_id: str, automation_id: str, *, status: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page:
         """An automation's runs, newest first (``limit`` 1-100, default 50).
 
         Raises:
@@ -499,9 +537,14 @@ class AutomationService:
         await engine.store.update_automation(automation, expected_revision=revision)
         engine._track(automation)
 
-    def _field_problems(self, values: Mapping[str, Any], failed: frozenset[str],
-                        changed: Mapping[str, Any] | None = None,
-                        parsed: dict[str, Any] | None = None, now: float | None = None) -> builtins.list[Problem]:
+    def _field_problems(
+        self,
+        values: Mapping[str, Any],
+        failed: frozenset[str],
+        changed: Mapping[str, Any] | None = None,
+        parsed: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> builtins.list[Problem]:
         """The checks ``parse_fields`` cannot make alone: the event exists and is public, the schedule parses.
 
         On update (``changed`` given) only what changes is checked again: a one-shot that has
@@ -523,10 +566,19 @@ class AutomationService:
                 problems.extend(exc.problems)
             else:
                 if event.internal or event.name in INTERNAL_EVENTS:
-                    problems.append(Problem("$.trigger", f"{event.name!r} is internal: graphflow fires it itself",
-                                            "use type 'scheduled' for schedules, 'invoked' for direct calls"))
-        if (kind == "scheduled" and values.get("schedule") and not failed & {"schedule", "timezone"}
-                and touched("schedule", "timezone", "type")):
+                    problems.append(
+                        Problem(
+                            "$.trigger",
+                            f"{event.name!r} is internal: graphflow fires it itself",
+                            "use type 'scheduled' for schedules, 'invoked' for direct calls",
+                        )
+                    )
+        if (
+            kind == "scheduled"
+            and values.get("schedule")
+            and not failed & {"schedule", "timezone"}
+            and touched("schedule", "timezone", "type")
+        ):
             try:
                 schedule = self._schedule(values, now)
             except ValidationError as exc:
@@ -544,8 +596,11 @@ class AutomationService:
         """
         if values.get("type") != "scheduled":
             return None
-        return _parse_schedule()(values["schedule"], timezone=values.get("timezone") or "UTC",
-                                 now=_datetime(self._engine.clock.now() if now is None else now))
+        return _parse_schedule()(
+            values["schedule"],
+            timezone=values.get("timezone") or "UTC",
+            now=_datetime(self._engine.clock.now() if now is None else now),
+        )
 
     @staticmethod
     def _apply_schedule(automation: Automation, schedule: Any) -> None:
@@ -579,17 +634,29 @@ class AutomationService:
         """
         first = self._engine.scheduler.first_fire(automation)
         if first is None:
-            raise ValidationError([Problem("$.schedule", f"the schedule {automation.schedule!r} will not fire again",
-                                           "set a new schedule, e.g. 'in 30m' or '0 9 * * *'")],
-                                  subject=f"automation {automation.id!r}")
+            raise ValidationError(
+                [
+                    Problem(
+                        "$.schedule",
+                        f"the schedule {automation.schedule!r} will not fire again",
+                        "set a new schedule, e.g. 'in 30m' or '0 9 * * *'",
+                    )
+                ],
+                subject=f"automation {automation.id!r}",
+            )
         return first
 
     async def _config_problems(self, automation: Automation) -> builtins.list[Problem]:
         """Why the automation's config cannot run it: none, not found, or no trigger node for its event."""
         config_id = automation.config_id
         if config_id is None:
-            return [Problem("$.config_id", "activation needs a config_id",
-                            "create a config with engine.configs.create() and set config_id")]
+            return [
+                Problem(
+                    "$.config_id",
+                    "activation needs a config_id",
+                    "create a config with engine.configs.create() and set config_id",
+                )
+            ]
         try:
             graph, _ = await self._engine.graph_for(automation.app_id, config_id)
         except NotFoundError:

@@ -90,8 +90,9 @@ def run(
     data = _payload(payload)
     try:
         loaded = load_graph(file)
-        result = anyio.run(lambda: Executor(env=values).run(
-            loaded, {"trigger": trigger, "payload": data}, timeout=timeout))
+        result = anyio.run(
+            lambda: Executor(env=values).run(loaded, {"trigger": trigger, "payload": data}, timeout=timeout)
+        )
     except ValidationError as exc:
         if as_json:
             out.print_json(data=exc.to_dict())
@@ -105,8 +106,10 @@ def run(
         out.print_json(data=result.to_dict())
     else:
         colour = {"completed": "green", "failed": "red"}.get(result.status, "yellow")
-        out.print(f"[{colour}]{result.status}[/{colour}] {result.run_id} "
-                  f"({(result.finished_at - result.started_at) * 1000:.1f} ms)")
+        out.print(
+            f"[{colour}]{result.status}[/{colour}] {result.run_id} "
+            f"({(result.finished_at - result.started_at) * 1000:.1f} ms)"
+        )
         for line in result.output:
             out.print(f"  [dim]|[/dim] {line}", highlight=False)
         out.print_json(data=result.result)

@@ -74,8 +74,10 @@ async def _serve(url: str, concurrency: int, lease: float, status_every: float) 
 
     async with Engine(url, max_concurrent_runs=concurrency, lease=lease) as engine:
         engine.subscribe(count, (RunCompleted, RunFailed))
-        out.print(f"graphflow worker {engine.worker_id} on {redact_url(url)} · concurrency {concurrency} "
-                  "· Ctrl-C or SIGTERM stops it")
+        out.print(
+            f"graphflow worker {engine.worker_id} on {redact_url(url)} · concurrency {concurrency} "
+            "· Ctrl-C or SIGTERM stops it"
+        )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with anyio.create_task_group() as tg:
                 if status_every > 0:

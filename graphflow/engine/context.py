@@ -187,9 +187,7 @@ class NodeContext:
             RuntimeError: the graph runs without an engine that can publish events.
         """
         if self.run.emit is None:
-            raise RuntimeError(
-                "this run has no event bus: run the graph through an Engine to emit events"
-            )
+            raise RuntimeError("this run has no event bus: run the graph through an Engine to emit events")
         await self.run.emit(self.run.app_id, event, payload)
 
     def evaluate_template(self, template: Any, input: Any) -> Any:

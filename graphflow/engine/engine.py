@@ -268,8 +268,13 @@ class Engine:
         """
         if name in INTERNAL_EVENTS:
             raise ValidationError(
-                [Problem("$.name", f"{name!r} is fired by graphflow itself and cannot be published",
-                         "use automations.trigger() / invoke() to start a run directly")],
+                [
+                    Problem(
+                        "$.name",
+                        f"{name!r} is fired by graphflow itself and cannot be published",
+                        "use automations.trigger() / invoke() to start a run directly",
+                    )
+                ],
                 subject="event",
             )
         check_app(app_id)
@@ -280,9 +285,18 @@ class Engine:
         now = self.clock.now()
         runs = [
             AutomationRun(
-                id=new_id("atr_"), automation_id=a.id, app_id=app_id, trigger=name, payload=payload,
-                status="pending", config_id=a.config_id, config_version=None, created_at=now,
-                updated_at=now, event_id=event_id, run_as_user_id=a.run_as_user_id,
+                id=new_id("atr_"),
+                automation_id=a.id,
+                app_id=app_id,
+                trigger=name,
+                payload=payload,
+                status="pending",
+                config_id=a.config_id,
+                config_version=None,
+                created_at=now,
+                updated_at=now,
+                event_id=event_id,
+                run_as_user_id=a.run_as_user_id,
             )
             for a in self.index.matches(app_id, name)
         ]
@@ -371,9 +385,7 @@ class Engine:
             self._follow(automation_id, automation)
             return
 
-    async def _fire(
-        self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None
-    ) -> None:
+    async def _fire(self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None) -> None:
         """Create the runs of scheduled ``instants`` and record the next fire.
 
         Durability: the automation's ``next_run_at``/``repeat`` and the runs are written in one
@@ -409,8 +421,15 @@ class Engine:
                 buffer = instants[-1]
             dropped = len(instants) - len(fire) - (buffer is not None)
             if dropped:
-                self.announce(RunSkipped(at=now, app_id=automation.app_id, automation_id=automation.id,
-                                         reason="overlap", scheduled_at=instants[0]))
+                self.announce(
+                    RunSkipped(
+                        at=now,
+                        app_id=automation.app_id,
+                        automation_id=automation.id,
+                        reason="overlap",
+                        scheduled_at=instants[0],
+                    )
+                )
         runs = [self._scheduled_run(automation, at, now) for at in fire]
         revision = automation.revision
         automation.repeat.completed += len(runs) + (buffer is not None)
@@ -437,10 +456,18 @@ class Engine:
 
     def _scheduled_run(self, automation: Automation, at: float, now: float) -> AutomationRun:
         return AutomationRun(
-            id=new_id("atr_"), automation_id=automation.id, app_id=automation.app_id,
-            trigger="workflow.scheduled", payload={"scheduled_at": iso(at)}, status="pending",
-            config_id=automation.config_id, config_version=None, created_at=now, updated_at=now,
-            scheduled_at=at, run_as_user_id=automation.run_as_user_id,
+            id=new_id("atr_"),
+            automation_id=automation.id,
+            app_id=automation.app_id,
+            trigger="workflow.scheduled",
+            payload={"scheduled_at": iso(at)},
+            status="pending",
+            config_id=automation.config_id,
+            config_version=None,
+            created_at=now,
+            updated_at=now,
+            scheduled_at=at,
+            run_as_user_id=automation.run_as_user_id,
         )
 
     async def _worker(self) -> None:
@@ -516,9 +543,12 @@ class Engine:
                 run.started_at = started
             if run.recoveries > self.max_recoveries:
                 run.status = "failed"
-                run.result = {"error": (
-                    f"the run's worker stopped {run.recoveries} times while executing it; gave up after "
-                    f"{self.max_recoveries} recoveries (Engine(max_recoveries=...))")}
+                run.result = {
+                    "error": (
+                        f"the run's worker stopped {run.recoveries} times while executing it; gave up after "
+                        f"{self.max_recoveries} recoveries (Engine(max_recoveries=...))"
+                    )
+                }
             else:
                 try:
                     if run.config_id is None:
@@ -566,6 +596,7 @@ class Engine:
         store = self.store
         checkpoint = None
         if store.durable:
+
             async def checkpoint(key: str, data: Any) -> None:
                 nonlocal pin
                 if pin:
@@ -575,8 +606,13 @@ class Engine:
 
         try:
             result = await self.executor.run(
-                graph, run.envelope, run_id=run.id, app_id=run.app_id, automation_id=run.automation_id,
-                steps=steps, checkpoint=checkpoint,
+                graph,
+                run.envelope,
+                run_id=run.id,
+                app_id=run.app_id,
+                automation_id=run.automation_id,
+                steps=steps,
+                checkpoint=checkpoint,
                 timer_threshold=self.timer_threshold if store.durable else None,
             )
         except ValidationError as exc:  # e.g. a config update dropped the trigger node
@@ -775,5 +811,6 @@ def check_app(app_id: str) -> None:
         ValidationError: with path ``$.app_id``.
     """
     if not isinstance(app_id, str) or not app_id or len(app_id) > 100:
-        raise ValidationError([Problem("$.app_id", "app_id must be a non-empty string of at most 100 characters")],
-                              subject="request")
+        raise ValidationError(
+            [Problem("$.app_id", "app_id must be a non-empty string of at most 100 characters")], subject="request"
+        )

@@ -130,9 +130,7 @@ class Executor:
         self._clock = clock
         self._active: dict[str, anyio.CancelScope] = {}
 
-    def subscribe(
-        self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None
-    ) -> Subscription:
+    def subscribe(self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None) -> Subscription:
         """Call ``listener`` with every engine event (or those of ``types``)."""
         return self.notifier.subscribe(listener, types)
 
@@ -182,15 +180,18 @@ class Executor:
         trigger = envelope.get("trigger") if isinstance(envelope, Mapping) else None
         if not isinstance(trigger, str):
             raise ValidationError(
-                [Problem("$.trigger", "the envelope needs a 'trigger' event name",
-                         'pass {"trigger": "workflow.scheduled", "payload": {...}}')],
+                [
+                    Problem(
+                        "$.trigger",
+                        "the envelope needs a 'trigger' event name",
+                        'pass {"trigger": "workflow.scheduled", "payload": {...}}',
+                    )
+                ],
                 subject="run input",
             )
         start = graph.trigger_for(trigger)
         if start is None:
-            raise ValidationError(
-                [no_trigger_problem(graph, trigger)], subject=f"run input for graph {graph.name!r}"
-            )
+            raise ValidationError([no_trigger_problem(graph, trigger)], subject=f"run input for graph {graph.name!r}")
         run_id = run_id or new_id("atr_")
         merged_env = {**self.env, **env} if env else self.env
         state = RunState(
@@ -212,8 +213,14 @@ class Executor:
         notifier = self.notifier
         if notifier.wants_events:
             notifier.publish(
-                RunStarted(at=result.started_at, run_id=run_id, graph=graph.name, app_id=app_id,
-                           automation_id=automation_id, trigger=trigger)
+                RunStarted(
+                    at=result.started_at,
+                    run_id=run_id,
+                    graph=graph.name,
+                    app_id=app_id,
+                    automation_id=automation_id,
+                    trigger=trigger,
+                )
             )
         scope = anyio.CancelScope()
         if timeout is not None:
@@ -295,8 +302,7 @@ class Executor:
             started = clock()
             journal.add("node_started", node_id, 1, started, scope)
             if notifier.wants_node_events:
-                notifier.publish(NodeStarted(at=started, run_id=run.run_id, node_id=node_id,
-                                             attempt=1, scope=scope))
+                notifier.publish(NodeStarted(at=started, run_id=run.run_id, node_id=node_id, attempt=1, scope=scope))
             failed = False
             if node.retry is None and node.timeout is None:
                 try:
@@ -321,9 +327,16 @@ class Executor:
                 finished = clock()
                 journal.add("node_completed", node_id, ctx.attempt, finished, scope)
                 if notifier.wants_node_events:
-                    notifier.publish(NodeCompleted(at=finished, run_id=run.run_id, node_id=node_id,
-                                                   attempt=ctx.attempt, scope=scope,
-                                                   duration=finished - started))
+                    notifier.publish(
+                        NodeCompleted(
+                            at=finished,
+                            run_id=run.run_id,
+                            node_id=node_id,
+                            attempt=ctx.attempt,
+                            scope=scope,
+                            duration=finished - started,
+                        )
+                    )
             if type(out) is Goto:
                 node_id = out.target
                 value = out.value
@@ -334,13 +347,16 @@ class Executor:
                 outputs[node.id] = value
             if durable:
                 assert checkpoint is not None
-                await checkpoint(key, {
-                    "value": value,
-                    "next": node_id,
-                    "failed": failed,
-                    "journal": _own_entries(journal[marks[0]:], node.id, scope),
-                    "output": run.output[marks[1]:],
-                })
+                await checkpoint(
+                    key,
+                    {
+                        "value": value,
+                        "next": node_id,
+                        "failed": failed,
+                        "journal": _own_entries(journal[marks[0] :], node.id, scope),
+                        "output": run.output[marks[1] :],
+                    },
+                )
         return value
 
     @staticmethod
@@ -370,14 +386,8 @@ class Executor:
                 raise
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and timeout is not None:
-                    exc = NodeExecutionError(
-                        f"node {node.id!r} timed out after {timeout:g}s", code="timeout"
-                    )
-                retry = (
-                    policy is not None
-                    and attempt < attempts
-                    and _retryable(exc, policy.non_retryable)
-                )
+                    exc = NodeExecutionError(f"node {node.id!r} timed out after {timeout:g}s", code="timeout")
+                retry = policy is not None and attempt < attempts and _retryable(exc, policy.non_retryable)
                 failure = self._failed(node, ctx, exc, will_retry=retry)
                 if not retry:
                     raise failure from exc
@@ -388,8 +398,9 @@ class Executor:
                 now = self._clock()
                 ctx.run.journal.add("node_started", node.id, attempt, now, ctx.scope)
                 if self.notifier.wants_node_events:
-                    self.notifier.publish(NodeStarted(at=now, run_id=ctx.run_id, node_id=node.id,
-                                                      attempt=attempt, scope=ctx.scope))
+                    self.notifier.publish(
+                        NodeStarted(at=now, run_id=ctx.run_id, node_id=node.id, attempt=attempt, scope=ctx.scope)
+                    )
 
     def _failed(self, node: Node, ctx: NodeContext, exc: BaseException, *, will_retry: bool) -> NodeFailure:
         if isinstance(exc, NodeFailure):
@@ -398,12 +409,20 @@ class Executor:
             message = str(exc) or type(exc).__name__
             code = exc.code if isinstance(exc, GraphflowError) else type(exc).__name__
         now = self._clock()
-        ctx.run.journal.add("node_failed", node.id, ctx.attempt, now, ctx.scope, message, code,
-                            will_retry)
+        ctx.run.journal.add("node_failed", node.id, ctx.attempt, now, ctx.scope, message, code, will_retry)
         if self.notifier.wants_node_events:
-            self.notifier.publish(NodeFailed(at=now, run_id=ctx.run_id, node_id=node.id,
-                                             attempt=ctx.attempt, scope=ctx.scope, error=message,
-                                             code=code, will_retry=will_retry))
+            self.notifier.publish(
+                NodeFailed(
+                    at=now,
+                    run_id=ctx.run_id,
+                    node_id=node.id,
+                    attempt=ctx.attempt,
+                    scope=ctx.scope,
+                    error=message,
+                    code=code,
+                    will_retry=will_retry,
+                )
+            )
         text = message if isinstance(exc, NodeFailure) else f"node {node.id!r} failed: {message}"
         return NodeFailure(node.id, text, code)
 
@@ -433,9 +452,9 @@ def _own_entries(entries: list[Any], node_id: str, scope: str) -> list[list[Any]
     """
     inner = f"{scope}/{node_id}" if scope else node_id
     return [
-        list(e[1:]) for e in entries
-        if (e.scope == scope and e.node_id == node_id)
-        or e.scope.startswith((inner + "/", inner + "["))
+        list(e[1:])
+        for e in entries
+        if (e.scope == scope and e.node_id == node_id) or e.scope.startswith((inner + "/", inner + "["))
     ]
 
 

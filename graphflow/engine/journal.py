@@ -64,8 +64,7 @@ class Journal(list[JournalEntry]):
         will_retry: bool = False,
     ) -> JournalEntry:
         """Append an entry and return it."""
-        entry = JournalEntry(len(self) + 1, type, node_id, attempt, at, scope, error, code,
-                             will_retry)
+        entry = JournalEntry(len(self) + 1, type, node_id, attempt, at, scope, error, code, will_retry)
         self.append(entry)
         return entry
 

@@ -49,9 +49,7 @@ class Notifier:
         self.wants_events = False
         self.errors: list[BaseException] = []
 
-    def subscribe(
-        self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None
-    ) -> Subscription:
+    def subscribe(self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None) -> Subscription:
         """Call ``listener(event)`` for every event (or only those of ``types``)."""
         wanted = types or (EngineEvent,)
 
@@ -63,9 +61,7 @@ class Notifier:
                     self.errors.append(exc)
                     del self.errors[:-100]
 
-        self._receivers[receiver] = any(
-            issubclass(NodeEvent, t) or issubclass(t, NodeEvent) for t in wanted
-        )
+        self._receivers[receiver] = any(issubclass(NodeEvent, t) or issubclass(t, NodeEvent) for t in wanted)
         self._signal.connect(receiver, weak=False)
         self._refresh()
         return Subscription(self, receiver)

@@ -34,9 +34,7 @@ def parse_duration(value: Any) -> float:
             seconds += float(m.group(1)) * _UNITS[m.group(2).lower()]
             pos = m.end()
         if pos != len(text) or not text:
-            raise ValueError(
-                f"{value!r} is not a duration; write e.g. '500ms', '30s', '5m', '2h', '1d' or '1h30m'"
-            )
+            raise ValueError(f"{value!r} is not a duration; write e.g. '500ms', '30s', '5m', '2h', '1d' or '1h30m'")
     else:
         raise ValueError("a duration is a number of seconds or a string such as '30s' or '2h'")
     if not 0 <= seconds <= MAX_SECONDS or seconds != seconds:

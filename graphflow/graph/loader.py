@@ -77,9 +77,7 @@ def _yaml_loader(max_aliases: int) -> type[yaml.SafeLoader]:
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
-                    raise _DuplicateKey(
-                        f"duplicate key {key!r} at line {key_node.start_mark.line + 1}"
-                    )
+                    raise _DuplicateKey(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
@@ -147,9 +145,13 @@ def parse_document(text: str | bytes, *, limits: GraphLimits = DEFAULT_GRAPH_LIM
 
 def _malformed(exc: Exception) -> ValidationError:
     return ValidationError(
-        [Problem("$", f"malformed config: {str(exc)[:300]}",
-                 "keys must be unique; YAML tags, binary values and aliases beyond the limit "
-                 "are refused")],
+        [
+            Problem(
+                "$",
+                f"malformed config: {str(exc)[:300]}",
+                "keys must be unique; YAML tags, binary values and aliases beyond the limit are refused",
+            )
+        ],
         subject="config",
     )
 
@@ -176,8 +178,11 @@ def load_graph(
     if isinstance(source, WorkflowGraph):
         return source
     if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and "\n" not in source and len(source) < 4096
-        and source.endswith((".json", ".yaml", ".yml")) and not source.lstrip().startswith("{")
+        isinstance(source, str)
+        and "\n" not in source
+        and len(source) < 4096
+        and source.endswith((".json", ".yaml", ".yml"))
+        and not source.lstrip().startswith("{")
     ):
         path = Path(source)
         try:
@@ -208,8 +213,7 @@ def build_graph(
         registry = default_registry
     if not isinstance(document, Mapping):
         raise ValidationError(
-            [Problem("$", f"a config is an object, not {type(document).__name__}",
-                     "start with 'kind: WorkflowGraph'")],
+            [Problem("$", f"a config is an object, not {type(document).__name__}", "start with 'kind: WorkflowGraph'")],
             subject="config",
         )
     _check_shape(document, limits)
@@ -251,7 +255,8 @@ def build_graph(
     # Nodes that failed their own checks are left out of the graph; the structural checks still
     # run (so one round trip reports everything) but are told which ids exist unbuilt.
     unbuilt = {
-        raw["id"] for raw in nodes_raw
+        raw["id"]
+        for raw in nodes_raw
         if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) and raw["id"] not in positions
     }
     graph = WorkflowGraph.model_construct(
@@ -268,8 +273,11 @@ def build_graph(
     data_index: dict[str, DataResource] = {}
     for index, resource in enumerate(data):
         if resource.id in data_index:
-            problems.append(Problem(f"$.data[{index}].id", f"duplicate data id {resource.id!r}",
-                                    "give every data resource its own id"))
+            problems.append(
+                Problem(
+                    f"$.data[{index}].id", f"duplicate data id {resource.id!r}", "give every data resource its own id"
+                )
+            )
         data_index[resource.id] = resource
     context = GraphContext(data_index, depth=depth, limits=limits, registry=registry)
     for node in nodes:
@@ -292,12 +300,22 @@ def _check_header(document: Mapping[str, Any], problems: list[Problem]) -> None:
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
             problems.append(Problem(f"$.{key}", f"unknown key {key!r}", hint))
     if document.get("kind") != "WorkflowGraph":
-        problems.append(Problem("$.kind", f"kind must be 'WorkflowGraph', got {document.get('kind')!r}",
-                                "start the config with 'kind: WorkflowGraph'"))
+        problems.append(
+            Problem(
+                "$.kind",
+                f"kind must be 'WorkflowGraph', got {document.get('kind')!r}",
+                "start the config with 'kind: WorkflowGraph'",
+            )
+        )
     version = document.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > 1:
-        problems.append(Problem("$.version", f"version {version} was written by a newer graphflow",
-                                "upgrade graphflow; this one reads version 1"))
+        problems.append(
+            Problem(
+                "$.version",
+                f"version {version} was written by a newer graphflow",
+                "upgrade graphflow; this one reads version 1",
+            )
+        )
     elif version != 1:
         problems.append(Problem("$.version", f"version must be 1, got {version!r}"))
     name = document.get("name")
@@ -311,8 +329,7 @@ def _check_header(document: Mapping[str, Any], problems: list[Problem]) -> None:
         problems.append(Problem("$.start_node", "start_node is required: the id of the trigger node"))
     nodes = document.get("nodes")
     if not isinstance(nodes, list) or not nodes:
-        problems.append(Problem("$.nodes", "nodes must be a non-empty list",
-                                "add at least a WorkflowTrigger node"))
+        problems.append(Problem("$.nodes", "nodes must be a non-empty list", "add at least a WorkflowTrigger node"))
 
 
 def _build_node(raw: Any, index: int, registry: Any, problems: list[Problem]) -> Node | None:

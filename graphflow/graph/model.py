@@ -84,7 +84,11 @@ class GraphContext:
     """
 
     def __init__(
-        self, data: Mapping[str, DataResource], *, depth: int = 0, limits: Any = None,
+        self,
+        data: Mapping[str, DataResource],
+        *,
+        depth: int = 0,
+        limits: Any = None,
         registry: Any = None,
     ) -> None:
         self.data = data
@@ -107,8 +111,9 @@ class GraphContext:
         try:
             return Script.compile(source)
         except GraphflowError as exc:
-            self.problem(field, f"script does not compile: {exc.message}",
-                         "see docs/scripts.md for the script language")
+            self.problem(
+                field, f"script does not compile: {exc.message}", "see docs/scripts.md for the script language"
+            )
             return None
 
     def compile_template(self, field: str, value: Any) -> Template | None:
@@ -118,8 +123,9 @@ class GraphContext:
         try:
             return compile_template(value)
         except GraphflowError as exc:
-            self.problem(field, f"template does not compile: {exc.message}",
-                         "holes are {{ expression }}; see docs/scripts.md")
+            self.problem(
+                field, f"template does not compile: {exc.message}", "holes are {{ expression }}; see docs/scripts.md"
+            )
             return None
 
 
@@ -209,7 +215,6 @@ class WorkflowGraph(BaseModel):
     __slots__ = ("_index",)
     if TYPE_CHECKING:
         _index: dict[str, Node]
-
 
     def model_post_init(self, context: Any, /) -> None:
         """Index nodes by id (in a slot: pydantic private attributes are slow to read)."""

@@ -32,7 +32,7 @@ def graph_schema(registry: Any = None, *, builtin_only: bool = True) -> dict[str
 
         registry = default_registry
     kinds = registry.builtin_kinds() if builtin_only else registry.kinds()
-    models: list[tuple[type[BaseModel], Literal['validation']]] = [(cls, "validation") for cls in kinds.values()]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [(cls, "validation") for cls in kinds.values()]
     models.append((DataResource, "validation"))
     refs, defs = models_json_schema(models, ref_template="#/$defs/{model}")
     definitions: dict[str, Any] = defs.get("$defs", {})

@@ -41,9 +41,14 @@ def check_structure(
     ids: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
         if node.id in ids:
-            problems.append(Problem(f"$.nodes[{index}].id", f"duplicate node id {node.id!r}",
-                                    f"node ids must be unique; $.nodes[{ids[node.id]}] has it too",
-                                    node.id))
+            problems.append(
+                Problem(
+                    f"$.nodes[{index}].id",
+                    f"duplicate node id {node.id!r}",
+                    f"node ids must be unique; $.nodes[{ids[node.id]}] has it too",
+                    node.id,
+                )
+            )
         else:
             ids[node.id] = index
 
@@ -54,11 +59,21 @@ def check_structure(
     if start is None and graph.start_node in unbuilt:
         pass
     elif start is None:
-        problems.append(Problem("$.start_node", f"start_node {graph.start_node!r} is not a node",
-                                f"node ids are: {', '.join(ids) or 'none'}"))
+        problems.append(
+            Problem(
+                "$.start_node",
+                f"start_node {graph.start_node!r} is not a node",
+                f"node ids are: {', '.join(ids) or 'none'}",
+            )
+        )
     elif not start.is_trigger:
-        problems.append(Problem("$.start_node", f"start node {start.id!r} is a {start.kind}, "
-                                "not a trigger", "point start_node at a WorkflowTrigger node"))
+        problems.append(
+            Problem(
+                "$.start_node",
+                f"start node {start.id!r} is a {start.kind}, not a trigger",
+                "point start_node at a WorkflowTrigger node",
+            )
+        )
 
     # Successors as ordered sets, and every edge in the order networkx would have been given it.
     successors: dict[str, dict[str, None]] = {node_id: {} for node_id in ids}
@@ -74,9 +89,14 @@ def check_structure(
                 edges.append((node.id, target))
                 successors[node.id][target] = None
                 if graph.node_map[target].is_trigger:
-                    problems.append(Problem(path(node.id, field), f"edge to trigger node {target!r}",
-                                            "trigger nodes are entry points; nothing may lead to them",
-                                            node.id))
+                    problems.append(
+                        Problem(
+                            path(node.id, field),
+                            f"edge to trigger node {target!r}",
+                            "trigger nodes are entry points; nothing may lead to them",
+                            node.id,
+                        )
+                    )
         for field, entry in node.children():
             if entry in unbuilt:
                 continue
@@ -85,11 +105,18 @@ def check_structure(
             else:
                 region_entries.append((f"{field} of {node.id!r}", entry))
                 if graph.node_map[entry].is_trigger:
-                    problems.append(Problem(path(node.id, field), f"{entry!r} is a trigger node",
-                                            "a branch or body starts at an ordinary node", node.id))
+                    problems.append(
+                        Problem(
+                            path(node.id, field),
+                            f"{entry!r} is a trigger node",
+                            "a branch or body starts at an ordinary node",
+                            node.id,
+                        )
+                    )
         if node.is_terminal and node.on_success is not None:
-            problems.append(Problem(path(node.id, "on_success"), f"{node.kind} ends its chain",
-                                    "remove on_success", node.id))
+            problems.append(
+                Problem(path(node.id, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
+            )
 
     if not _acyclic(successors):
         problems.extend(_cycle_problems(ids, edges, path))
@@ -104,20 +131,27 @@ def check_structure(
             members.update(_reachable(successors, root))
         for member in sorted(members, key=lambda m: ids[m]):
             if member in owner and owner[member] != label:
-                problems.append(Problem(
-                    f"$.nodes[{ids[member]}]",
-                    f"node {member!r} is reached from both {owner[member]} and {label}",
-                    "a branch or map body must end (a node without on_success) before the flow "
-                    "continues; the parallel/map node's on_success continues after the join",
-                    member,
-                ))
+                problems.append(
+                    Problem(
+                        f"$.nodes[{ids[member]}]",
+                        f"node {member!r} is reached from both {owner[member]} and {label}",
+                        "a branch or map body must end (a node without on_success) before the flow "
+                        "continues; the parallel/map node's on_success continues after the join",
+                        member,
+                    )
+                )
             else:
                 owner.setdefault(member, label)
     for node_id, index in ids.items():
         if node_id not in owner and not unbuilt:
-            problems.append(Problem(f"$.nodes[{index}]", f"node {node_id!r} is unreachable",
-                                    "connect it with on_success/on_failure (or a branch), or "
-                                    "remove it", node_id))
+            problems.append(
+                Problem(
+                    f"$.nodes[{index}]",
+                    f"node {node_id!r} is unreachable",
+                    "connect it with on_success/on_failure (or a branch), or remove it",
+                    node_id,
+                )
+            )
     return problems
 
 
@@ -175,12 +209,14 @@ def _cycle_problems(
     problems = []
     for cycle in _cycles(nx, digraph):
         first = cycle[0]
-        problems.append(Problem(
-            path(first, "on_success"),
-            f"cycle: {' -> '.join([*cycle, first])}",
-            "graphs are acyclic; repeat work with a WorkflowMap node instead of a loop of edges",
-            first,
-        ))
+        problems.append(
+            Problem(
+                path(first, "on_success"),
+                f"cycle: {' -> '.join([*cycle, first])}",
+                "graphs are acyclic; repeat work with a WorkflowMap node instead of a loop of edges",
+                first,
+            )
+        )
     return problems
 
 
@@ -214,6 +250,5 @@ def no_trigger_problem(graph: WorkflowGraph, event: str) -> Problem:
     return Problem(
         "$.trigger",
         f"graph {graph.name!r} has no trigger node for event {event!r}",
-        f"its trigger nodes are: {', '.join(triggers) or 'none'}; add a WorkflowTrigger node "
-        f"with trigger: {event}",
+        f"its trigger nodes are: {', '.join(triggers) or 'none'}; add a WorkflowTrigger node with trigger: {event}",
     )

@@ -38,11 +38,9 @@ class ConditionNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _compiled: Script
 
-
     condition: str = Field(description="A script that evaluates to true or false.")
     on_true: str | None = Field(None, description="Node to run when the condition is true.")
     on_false: str | None = Field(None, description="Node to run when the condition is false.")
-
 
     @model_validator(mode="after")
     def _no_on_success(self) -> ConditionNode:

@@ -38,10 +38,8 @@ class DelayNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _until: Template
 
-
     duration: Duration | None = Field(None, description="How long to wait.")
     until: str | None = Field(None, description="Template producing an ISO-8601 time to wait for.")
-
 
     @model_validator(mode="after")
     def _one_of(self) -> DelayNode:

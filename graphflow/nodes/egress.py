@@ -208,11 +208,14 @@ class EgressPolicy:
         except httpx.InvalidURL as exc:
             raise _invalid(f"{str(url)[:200]!r} is not a valid URL: {exc}") from None
         if parsed.scheme not in self.schemes:
-            raise _denied(f"scheme {parsed.scheme or '(none)'!r} is not allowed in "
-                          f"{str(parsed)[:200]!r}; allowed: {', '.join(self.schemes)}")
+            raise _denied(
+                f"scheme {parsed.scheme or '(none)'!r} is not allowed in "
+                f"{str(parsed)[:200]!r}; allowed: {', '.join(self.schemes)}"
+            )
         if parsed.userinfo:
-            raise _denied("URLs with credentials (user:password@host) are refused; "
-                          "send credentials in a header instead")
+            raise _denied(
+                "URLs with credentials (user:password@host) are refused; send credentials in a header instead"
+            )
         if not parsed.host:
             raise _invalid(f"{str(parsed)[:200]!r} has no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -220,8 +223,7 @@ class EgressPolicy:
             raise _invalid(f"port {port} is out of range in {str(parsed)[:200]!r}")
         if self.allowed_ports is not None and port not in self.allowed_ports:
             allowed = ", ".join(map(str, sorted(self.allowed_ports)))
-            raise _denied(f"port {port} is not allowed (allowed: {allowed}); {_HINT} "
-                          "with allowed_ports including it")
+            raise _denied(f"port {port} is not allowed (allowed: {allowed}); {_HINT} with allowed_ports including it")
 
     def _plainly_allowed(self, url: str) -> bool:
         """Whether ``url`` is plain (see the module docstring) and passes; ``False`` is "ask httpx"."""

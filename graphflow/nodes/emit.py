@@ -32,10 +32,8 @@ class EmitEventNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _payload: Template
 
-
     event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=100, description="Event name.")
     payload: Any = Field("{{$}}", description="Template producing the event payload (an object).")
-
 
     def prepare(self, graph: GraphContext) -> None:
         self.keep(_payload=graph.compile_template("payload", self.payload))

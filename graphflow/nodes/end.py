@@ -32,11 +32,9 @@ class EndNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _payload: Template
 
-
     payload: Any = Field(None, description="Template for the final payload; omitted = the input.")
 
     is_terminal = True
-
 
     @model_validator(mode="after")
     def _no_successor(self) -> EndNode:

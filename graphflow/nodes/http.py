@@ -72,8 +72,9 @@ class HttpRequestNode(Node, defer_build=True):
     request_timeout: Duration = Field(30.0, gt=0, description="Time limit of the whole exchange.")
     follow_redirects: bool = Field(True, description="Follow 301/302/303/307/308 responses.")
     max_redirects: int = Field(5, ge=0, le=20, description="Most redirects followed.")
-    max_response_bytes: int = Field(5 * _MIB, ge=1, le=1024 * _MIB,
-                                    description="Largest (decoded) response body accepted.")
+    max_response_bytes: int = Field(
+        5 * _MIB, ge=1, le=1024 * _MIB, description="Largest (decoded) response body accepted."
+    )
     fail_on_status: bool = Field(True, description="Fail on 4xx and 5xx responses.")
     idempotency_header: str | None = Field(
         "Idempotency-Key", description="Header carrying ctx.idempotency_key on non-GET/HEAD calls."
@@ -90,17 +91,19 @@ class HttpRequestNode(Node, defer_build=True):
             try:
                 DEFAULT_EGRESS_POLICY.check_url(self.url)
             except NodeExecutionError as exc:
-                graph.problem("url", exc.message, "write an http(s)://host[:port]/path URL "
-                              "without user:password@")
+                graph.problem("url", exc.message, "write an http(s)://host[:port]/path URL without user:password@")
         headers: dict[str, Template | None] = {}
         fields = [(f"headers.{name}", name) for name in self.headers]
         if self.idempotency_header is not None:
             fields.append(("idempotency_header", self.idempotency_header))
         for field, name in fields:
             if not _TOKEN.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
-                graph.problem(field, f"{name!r} is not a header this node can set",
-                              "header names are tokens; Host, Content-Length, Transfer-Encoding "
-                              "and Connection are set by the client")
+                graph.problem(
+                    field,
+                    f"{name!r} is not a header this node can set",
+                    "header names are tokens; Host, Content-Length, Transfer-Encoding "
+                    "and Connection are set by the client",
+                )
         for name, value in self.headers.items():
             headers[name] = graph.compile_template(f"headers.{name}", value)
         query = {k: graph.compile_template(f"query.{k}", v) for k, v in (self.query or {}).items()}

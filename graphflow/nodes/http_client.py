@@ -57,8 +57,12 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None, socket_options: Iterable[Any] | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
             with anyio.fail_after(timeout):
@@ -68,9 +72,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         error: Exception = httpcore.ConnectError(f"no address to connect to for {host!r}")
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:
                 error = exc
         raise error
@@ -78,8 +80,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
-        raise NodeExecutionError("unix sockets are not allowed", code="egress_denied",
-                                 retryable=False)
+        raise NodeExecutionError("unix sockets are not allowed", code="egress_denied", retryable=False)
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -148,17 +149,24 @@ class _EgressTransport(httpx.AsyncBaseTransport):
         self._policy.check_url(request.url)
         core_request = httpcore.Request(
             method=request.method,
-            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
-                             port=request.url.port, target=request.url.raw_path),
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
             headers=request.headers.raw,
             content=request.stream,
             extensions=request.extensions,
         )
         with _httpx_errors():
             response = await self._pool.handle_async_request(core_request)
-        return httpx.Response(status_code=response.status, headers=response.headers,
-                              stream=_ResponseStream(response.stream),
-                              extensions=response.extensions)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -213,8 +221,9 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
     }
     for name, value in headers.items():
         if any(ch in value for ch in "\r\n\0"):
-            raise NodeExecutionError(f"header {name!r} contains a line break or NUL",
-                                     code="invalid_request", retryable=False)
+            raise NodeExecutionError(
+                f"header {name!r} contains a line break or NUL", code="invalid_request", retryable=False
+            )
     content = _render_body(node, input, ctx, headers)
     idem = node.idempotency_header
     if idem and node.method not in _SAFE_METHODS and idem.lower() not in _lower(headers):
@@ -231,20 +240,23 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
             code="http_timeout",
         ) from None
     except httpx.HTTPError as exc:
-        raise NodeExecutionError(f"{node.method} {_origin_path(url)} failed: {exc}",
-                                 code="http_connection_error") from exc
+        raise NodeExecutionError(
+            f"{node.method} {_origin_path(url)} failed: {exc}", code="http_connection_error"
+        ) from exc
 
 
 def _render_url(node: HttpRequestNode, input: Any, ctx: NodeContext) -> httpx.URL:
     value = ctx.evaluate_template(node._url, input)
     if not isinstance(value, str):
-        raise NodeExecutionError(f"url must render to a string, got {type(value).__name__}",
-                                 code="invalid_url", retryable=False)
+        raise NodeExecutionError(
+            f"url must render to a string, got {type(value).__name__}", code="invalid_url", retryable=False
+        )
     try:
         url = httpx.URL(value.strip())
     except httpx.InvalidURL as exc:
-        raise NodeExecutionError(f"{value[:200]!r} is not a valid URL: {exc}",
-                                 code="invalid_url", retryable=False) from None
+        raise NodeExecutionError(
+            f"{value[:200]!r} is not a valid URL: {exc}", code="invalid_url", retryable=False
+        ) from None
     params: list[tuple[str, str | int | float | bool | None]] = []
     for name, template in node._query.items():
         value = ctx.evaluate_template(template, input)
@@ -254,9 +266,7 @@ def _render_url(node: HttpRequestNode, input: Any, ctx: NodeContext) -> httpx.UR
     return url.copy_merge_params(params) if params else url
 
 
-def _render_body(
-    node: HttpRequestNode, input: Any, ctx: NodeContext, headers: dict[str, str]
-) -> bytes | None:
+def _render_body(node: HttpRequestNode, input: Any, ctx: NodeContext, headers: dict[str, str]) -> bytes | None:
     if node._body is None:
         return None
     value = ctx.evaluate_template(node._body, input)
@@ -273,14 +283,17 @@ def _render_body(
 
 
 async def _exchange(
-    node: HttpRequestNode, client: httpx.AsyncClient, policy: EgressPolicy, url: httpx.URL,
-    headers: dict[str, str], content: bytes | None,
+    node: HttpRequestNode,
+    client: httpx.AsyncClient,
+    policy: EgressPolicy,
+    url: httpx.URL,
+    headers: dict[str, str],
+    content: bytes | None,
 ) -> dict[str, Any]:
     method: str = node.method
     for _ in range(node.max_redirects + 1):
         policy.check_url(url)
-        request = client.build_request(method, url, headers=headers, content=content,
-                                       timeout=node.request_timeout)
+        request = client.build_request(method, url, headers=headers, content=content, timeout=node.request_timeout)
         response = await client.send(request, stream=True)
         try:
             location = response.headers.get("location", "").strip()
@@ -291,8 +304,9 @@ async def _exchange(
         try:
             target = url.join(location)
         except httpx.InvalidURL as exc:
-            raise NodeExecutionError(f"redirect to an invalid URL {location[:200]!r}: {exc}",
-                                     code="http_invalid_redirect", retryable=False) from None
+            raise NodeExecutionError(
+                f"redirect to an invalid URL {location[:200]!r}: {exc}", code="http_invalid_redirect", retryable=False
+            ) from None
         if _origin(target) != _origin(url):
             keep = _CROSS_ORIGIN_HEADERS | {(node.idempotency_header or "").lower()}
             headers = {k: v for k, v in headers.items() if k.lower() in keep}
@@ -302,7 +316,8 @@ async def _exchange(
         url = target
     raise NodeExecutionError(
         f"{node.method} {_origin_path(url)}: more than {node.max_redirects} redirects",
-        code="http_too_many_redirects", retryable=False,
+        code="http_too_many_redirects",
+        retryable=False,
     )
 
 
@@ -324,17 +339,20 @@ def _egress(services: Mapping[str, Any]) -> tuple[EgressPolicy, httpx.AsyncClien
     policy = services.get("egress_policy")
     client = services.get("http_client")
     if policy is not None and not isinstance(policy, EgressPolicy):
-        raise _misconfigured(f"services['egress_policy'] must be an EgressPolicy, "
-                             f"got {type(policy).__name__}")
+        raise _misconfigured(f"services['egress_policy'] must be an EgressPolicy, got {type(policy).__name__}")
     if client is None:
         return policy or DEFAULT_EGRESS_POLICY, None
     if not isinstance(client, EgressClient):
-        raise _misconfigured("services['http_client'] must be a graphflow.nodes.http.EgressClient "
-                             f"(so every connection passes the egress policy), got "
-                             f"{type(client).__name__}")
+        raise _misconfigured(
+            "services['http_client'] must be a graphflow.nodes.http.EgressClient "
+            f"(so every connection passes the egress policy), got "
+            f"{type(client).__name__}"
+        )
     if policy is not None and policy != client.policy:
-        raise _misconfigured("services['egress_policy'] differs from the policy of "
-                             "services['http_client']; create the client with the same policy")
+        raise _misconfigured(
+            "services['egress_policy'] differs from the policy of "
+            "services['http_client']; create the client with the same policy"
+        )
     return client.policy, client
 
 
@@ -358,7 +376,8 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
 def _too_large(response: httpx.Response, limit: int) -> NodeExecutionError:
     return NodeExecutionError(
         f"the response of {_origin_path(response.url)} is larger than max_response_bytes "
-        f"({limit} bytes); raise the limit or ask for less", code="http_response_too_large",
+        f"({limit} bytes); raise the limit or ask for less",
+        code="http_response_too_large",
         retryable=False,
     )
 
@@ -378,7 +397,9 @@ async def _status_error(response: httpx.Response) -> NodeExecutionError:
     return NodeExecutionError(
         f"{response.request.method} {_origin_path(response.url)} returned {status} "
         f"{response.reason_phrase}: {text[:200]}",
-        code=code, retryable=retryable, details={"status": status, "body": text},
+        code=code,
+        retryable=retryable,
+        details={"status": status, "body": text},
     )
 
 
@@ -392,7 +413,8 @@ def _decode(response: httpx.Response, raw: bytes) -> Any:
         except ValueError as exc:
             raise NodeExecutionError(
                 f"{_origin_path(response.url)} sent {media} that is not valid JSON: {exc}",
-                code="http_invalid_json", retryable=False,
+                code="http_invalid_json",
+                retryable=False,
             ) from None
     try:
         return raw.decode(response.charset_encoding or "utf-8", "replace")

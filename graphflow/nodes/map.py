@@ -40,12 +40,10 @@ class MapNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _items: Template
 
-
     items: Any = Field(description="Template producing the list to iterate, e.g. '{{$.orders}}'.")
     body: str = Field(description="Entry node of the chain run for each item.")
     concurrency: int = Field(10, ge=1, le=1000, description="Items processed at once.")
     max_items: int = Field(10_000, ge=1, le=1_000_000, description="Refuse longer lists.")
-
 
     def children(self) -> Iterator[tuple[str, str]]:
         yield "body", self.body
@@ -58,12 +56,14 @@ class MapNode(Node, defer_build=True):
         if not isinstance(items, list):
             raise NodeExecutionError(
                 f"items must evaluate to a list, got {type(items).__name__}",
-                code="script_error", retryable=False,
+                code="script_error",
+                retryable=False,
             )
         if len(items) > self.max_items:
             raise NodeExecutionError(
                 f"items has {len(items)} entries; this node allows {self.max_items} (max_items)",
-                code="limit_exceeded", retryable=False,
+                code="limit_exceeded",
+                retryable=False,
             )
         executor = ctx.run.executor
         results: list[Any] = [None] * len(items)

@@ -162,8 +162,9 @@ def node(kind: str, *, description: str | None = None, replace: bool = False) ->
         hints = typing.get_type_hints(fn)
         fields: dict[str, Any] = {"kind": (Literal[kind], kind)}
         params: list[str] = []
-        positional = [p for p in signature.parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        positional = [
+            p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         if len(positional) != 2:
             raise TypeError(f"@node({kind!r}): the function takes (input, ctx, *, **config)")
         for param in signature.parameters.values():

@@ -34,10 +34,8 @@ class ScriptNode(Node, defer_build=True):
     if TYPE_CHECKING:
         _compiled: Script
 
-
     script: str | None = Field(None, description="Id of a `kind: Script` resource in data[].")
     source: str | None = Field(None, description="The script itself, inline.")
-
 
     @model_validator(mode="after")
     def _one_source(self) -> ScriptNode:
@@ -50,8 +48,11 @@ class ScriptNode(Node, defer_build=True):
             resource = graph.data.get(self.script)
             if resource is None:
                 known = ", ".join(sorted(graph.data)) or "none"
-                graph.problem("script", f"no data resource with id {self.script!r}",
-                              f"data[] ids are: {known}; or write the script inline as 'source'")
+                graph.problem(
+                    "script",
+                    f"no data resource with id {self.script!r}",
+                    f"data[] ids are: {known}; or write the script inline as 'source'",
+                )
                 return
             self.keep(_compiled=graph.compile_script("script", resource.script))
         else:

@@ -46,12 +46,11 @@ class SubWorkflowNode(Node, defer_build=True):
         _graph: WorkflowGraph
         _input: Template
 
-
     workflow: dict[str, Any] = Field(description="The child graph, inline.")
     input: Any = Field("{{$}}", description="Template producing the child's payload.")
-    trigger: str = Field("workflow.invoked", pattern=EVENT_NAME_PATTERN,
-                         description="The event the child is started with.")
-
+    trigger: str = Field(
+        "workflow.invoked", pattern=EVENT_NAME_PATTERN, description="The event the child is started with."
+    )
 
     def prepare(self, graph: GraphContext) -> None:
         from graphflow.graph.loader import DEFAULT_GRAPH_LIMITS, build_graph
@@ -62,15 +61,17 @@ class SubWorkflowNode(Node, defer_build=True):
             graph.problem("workflow", f"sub-workflows nest deeper than {limits.max_subworkflow_depth}")
             return
         try:
-            child = build_graph(self.workflow, registry=graph.registry, limits=limits,
-                                depth=graph.depth + 1)
+            child = build_graph(self.workflow, registry=graph.registry, limits=limits, depth=graph.depth + 1)
         except ValidationError as exc:
             for problem in exc.problems:
                 graph.problem("workflow" + problem.path.removeprefix("$"), problem.message, problem.hint)
             return
         if child.trigger_for(self.trigger) is None:
-            graph.problem("trigger", f"the sub-workflow has no trigger node for {self.trigger!r}",
-                          "add a WorkflowTrigger node with that trigger to the child graph")
+            graph.problem(
+                "trigger",
+                f"the sub-workflow has no trigger node for {self.trigger!r}",
+                "add a WorkflowTrigger node with that trigger to the child graph",
+            )
             return
         self.keep(_graph=child)
 

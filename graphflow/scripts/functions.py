@@ -25,8 +25,9 @@ T = TypeVar("T", str, list[Any])
 
 def _bounded(value: T, name: str) -> T:
     if isinstance(value, (str, list)) and len(value) > MAX_RESULT_CHARS:
-        raise ScriptLimitError(f"{name}() would build a value of {len(value):,} items/characters "
-                               f"(limit {MAX_RESULT_CHARS:,})")
+        raise ScriptLimitError(
+            f"{name}() would build a value of {len(value):,} items/characters (limit {MAX_RESULT_CHARS:,})"
+        )
     return value
 
 

@@ -42,13 +42,50 @@ _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")", "]", "}"}
 #: Tokens after which a newline cannot end a statement.
 _CONTINUES_AFTER = {
-    "(", "[", "{", ",", ".", "?", ":", "=", "+", "-", "*", "/", "%",
-    "==", "!=", "<", ">", "<=", ">=", "&&", "||", "!",
+    "(",
+    "[",
+    "{",
+    ",",
+    ".",
+    "?",
+    ":",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "!",
 }
 #: Tokens before which a newline cannot end a statement (a line starting with an operator).
 _CONTINUES_BEFORE = {
-    ")", "]", "}", ",", ".", "?", ":", "+", "*", "/", "%",
-    "==", "!=", "<", ">", "<=", ">=", "&&", "||",
+    ")",
+    "]",
+    "}",
+    ",",
+    ".",
+    "?",
+    ":",
+    "+",
+    "*",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "&&",
+    "||",
 }
 _COMPREHENSIONS = {"all", "exists", "exists_one", "map", "filter"}
 
@@ -162,11 +199,7 @@ def split_statements(source: str) -> list[Statement]:
         if clash:
             raise LexError(f"'{sorted(clash)[0]}' is reserved and cannot name a loop variable", body[0].pos)
         line = source.count("\n", 0, group[0].pos) + 1
-        statements.append(
-            Statement(
-                name, _render(rewritten), shape, line, paths, _render(fallback), fallback_paths
-            )
-        )
+        statements.append(Statement(name, _render(rewritten), shape, line, paths, _render(fallback), fallback_paths))
     if not statements:
         raise LexError("the script is empty: write at least one expression, such as 'true'", 0)
     if statements[-1].name is not None:
@@ -291,8 +324,17 @@ def _unwrap(value: list[Token], default: list[Token], pos: int) -> list[Token]:
     if chain is None or chain[0] not in ROOTS:
         return [t("ident", "_unwrap_"), t("op", "("), *value, t("op", ","), *default, t("op", ")")]
     marked = [Token("optional", value[0].text, pos), *value[1:]]
-    return [t("op", "("), *marked, t("op", "!="), t("ident", "null"), t("op", "?"),
-            *marked, t("op", ":"), *default, t("op", ")")]
+    return [
+        t("op", "("),
+        *marked,
+        t("op", "!="),
+        t("ident", "null"),
+        t("op", "?"),
+        *marked,
+        t("op", ":"),
+        *default,
+        t("op", ")"),
+    ]
 
 
 def _hoist(tokens: list[Token], *, strict: bool) -> tuple[list[Token], tuple[Path, ...]]:
@@ -310,8 +352,10 @@ def _hoist(tokens: list[Token], *, strict: bool) -> tuple[list[Token], tuple[Pat
     while i < n:
         tok = tokens[i]
         is_root = tok.kind in ("ident", "optional") and tok.text in ROOTS
-        if not is_root or (out and out[-1].text == ".") or (
-            len(out) >= 2 and out[-1].text == "(" and out[-2].text == "has"
+        if (
+            not is_root
+            or (out and out[-1].text == ".")
+            or (len(out) >= 2 and out[-1].text == "(" and out[-2].text == "has")
         ):
             out.append(Token("ident", tok.text, tok.pos) if tok.kind == "optional" else tok)
             i += 1
@@ -355,10 +399,15 @@ def _render(tokens: list[Token]) -> str:
     parts: list[str] = []
     prev: Token | None = None
     for tok in tokens:
-        if prev is not None and prev.kind in ("ident", "number", "string") and tok.kind in (
-            "ident",
-            "number",
-            "string",
+        if (
+            prev is not None
+            and prev.kind in ("ident", "number", "string")
+            and tok.kind
+            in (
+                "ident",
+                "number",
+                "string",
+            )
         ):
             parts.append(" ")
         parts.append(tok.text)
@@ -382,8 +431,11 @@ def _measure(tokens: list[Token]) -> Shape:
         if text in _OPENERS:
             depth += 1
             max_depth = max(max_depth, depth)
-            if text == "(" and index >= 2 and tokens[index - 2].text == "." and (
-                tokens[index - 1].text in _COMPREHENSIONS
+            if (
+                text == "("
+                and index >= 2
+                and tokens[index - 2].text == "."
+                and (tokens[index - 1].text in _COMPREHENSIONS)
             ):
                 comprehensions += 1
                 comp_stack.append(depth)
@@ -402,6 +454,4 @@ def _measure(tokens: list[Token]) -> Shape:
             list_sizes[-1] += 1
         elif text == "+":
             concatenations += 1
-    return Shape(
-        max_depth, max_comp, comprehensions, largest, concatenations, frozenset(loop_variables)
-    )
+    return Shape(max_depth, max_comp, comprehensions, largest, concatenations, frozenset(loop_variables))

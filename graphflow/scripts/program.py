@@ -23,9 +23,7 @@ from graphflow.scripts.lexer import INPUT_NAME, LexError, Path, Shape, split_sta
 
 __all__ = ["DEFAULT_LIMITS", "Script", "ScriptLimits", "format_line", "measure"]
 
-_CEL_TYPE_NAMES = frozenset(
-    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
-)
+_CEL_TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"})
 _BUILTIN_VARIABLES = frozenset({INPUT_NAME, "env", "nodes"})
 _HELPER_FAILURE = re.compile(
     r"Python function call failed: (\w+): (.*?)(?:\. Check function arguments and their types\.)?$", re.S
@@ -113,8 +111,7 @@ class _Compiled:
 class _Statement:
     __slots__ = ("fallback", "guarded", "line", "main", "name", "shape")
 
-    def __init__(self, name: str | None, main: _Compiled, fallback: _Compiled | None,
-                 shape: Shape, line: int) -> None:
+    def __init__(self, name: str | None, main: _Compiled, fallback: _Compiled | None, shape: Shape, line: int) -> None:
         self.name = name
         self.main = main
         self.fallback = fallback
@@ -156,11 +153,7 @@ class Script:
         self._limits = limits
         only = statements[0]
         # The common case: one statement that needs no guard, no println and no helpers.
-        self._fast = (
-            len(statements) == 1
-            and not only.guarded
-            and not (_HELPER_NAMES & only.main.names)
-        )
+        self._fast = len(statements) == 1 and not only.guarded and not (_HELPER_NAMES & only.main.names)
 
     @classmethod
     def compile(cls, source: str, *, limits: ScriptLimits = DEFAULT_LIMITS) -> Script:
@@ -173,18 +166,14 @@ class Script:
         if not isinstance(source, str):
             raise ScriptError(f"a script must be a string, not {type(source).__name__}")
         if len(source) > limits.max_source_chars:
-            raise ScriptLimitError(
-                f"script is {len(source)} characters long; the limit is {limits.max_source_chars}"
-            )
+            raise ScriptLimitError(f"script is {len(source)} characters long; the limit is {limits.max_source_chars}")
         try:
             parts = split_statements(source)
         except LexError as exc:
             line = source.count("\n", 0, exc.pos) + 1
             raise ScriptError(f"line {line}: {exc}") from None
         if len(parts) > limits.max_statements:
-            raise ScriptLimitError(
-                f"script has {len(parts)} statements; the limit is {limits.max_statements}"
-            )
+            raise ScriptLimitError(f"script has {len(parts)} statements; the limit is {limits.max_statements}")
         statements: list[_Statement] = []
         bound: set[str] = set()
         for part in parts:
@@ -201,11 +190,7 @@ class Script:
                 )
             try:
                 main = compile_expression(part.source)
-                fallback = (
-                    compile_expression(part.fallback_source)
-                    if part.fallback_source != part.source
-                    else None
-                )
+                fallback = compile_expression(part.fallback_source) if part.fallback_source != part.source else None
             except ValueError as exc:
                 raise ScriptError(f"line {part.line}: {_clean(str(exc))}") from None
             _check_names(main, bound | shape.loop_variables, part.line)
@@ -226,8 +211,7 @@ class Script:
     def references_input(self) -> bool:
         """Whether the script reads ``$``."""
         return any(
-            INPUT_NAME in s.main.variables or any(p.root == INPUT_NAME for p in s.main.paths)
-            for s in self._statements
+            INPUT_NAME in s.main.variables or any(p.root == INPUT_NAME for p in s.main.paths) for s in self._statements
         )
 
     def evaluate(
@@ -264,8 +248,7 @@ class Script:
                 activation["nodes"] = nodes if nodes is not None else {}
             if main.paths:
                 try:
-                    _resolve(main.paths, {INPUT_NAME: input, "env": env or {}, "nodes": nodes or {}},
-                             activation)
+                    _resolve(main.paths, {INPUT_NAME: input, "env": env or {}, "nodes": nodes or {}}, activation)
                 except _Unresolved:
                     return self._evaluate_slow(input, env or {}, nodes or {}, None)
             try:
@@ -311,9 +294,7 @@ class Script:
             if stmt.name is not None or len(self._statements) > 1:
                 size, _ = measure(result, limits.max_value_chars)
                 if size > limits.max_value_chars:
-                    raise ScriptLimitError(
-                        f"line {stmt.line}: the value grew past {limits.max_value_chars} characters"
-                    )
+                    raise ScriptLimitError(f"line {stmt.line}: the value grew past {limits.max_value_chars} characters")
             if stmt.name is not None:
                 scope[stmt.name] = result
         return result
@@ -369,7 +350,6 @@ def _check_names(compiled: CompiledExpression, bound: set[str] | frozenset[str],
             f"{', '.join(repr(n) for n in unknown)}; a script reads $ (its input), env.NAME, "
             "nodes.ID and names bound earlier with let"
         )
-
 
 
 def _clean(message: str, limit: int = 400) -> str:

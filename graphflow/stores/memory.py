@@ -181,11 +181,10 @@ class MemoryStore(Store):
         automation_id = self._lookup.get((app_id, lookup_key))
         return await self.get_automation(app_id, automation_id) if automation_id else None
 
-    async def list_automations(
-        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
-    ) -> Page:
+    async def list_automations(self, app_id: str, *, type: str | None, cursor: str | None, limit: int) -> Page:
         items = [
-            a for a in self._automations.values()
+            a
+            for a in self._automations.values()
             if a[_APP] == app_id and (type is None or a[_TYPE] == type) and (cursor is None or a[_ID] < cursor)
         ]
         items.sort(key=lambda a: a[_ID], reverse=True)
@@ -222,7 +221,8 @@ class MemoryStore(Store):
 
     async def running_automations(self, *, type: str | None = None) -> list[Automation]:
         return [
-            _thaw(a) for a in self._automations.values()
+            _thaw(a)
+            for a in self._automations.values()
             if a[_STATUS] == "running" and (type is None or a[_TYPE] == type)
         ]
 
@@ -304,8 +304,12 @@ class MemoryStore(Store):
             raise LeaseLostError(f"run {run.id!r} is no longer held by this worker (fence {fence})")
         if stored is not run:
             run = dataclasses.replace(
-                run, lease_owner=stored.lease_owner, lease_expires_at=stored.lease_expires_at,
-                fence=stored.fence, recoveries=stored.recoveries, wake_at=stored.wake_at,
+                run,
+                lease_owner=stored.lease_owner,
+                lease_expires_at=stored.lease_expires_at,
+                fence=stored.fence,
+                recoveries=stored.recoveries,
+                wake_at=stored.wake_at,
             )
         if run.status in TERMINAL_RUN_STATUSES:
             run.lease_owner = run.lease_expires_at = None
@@ -382,7 +386,8 @@ class MemoryStore(Store):
         candidates: Iterable[str] = run_ids if run_ids is not None else list(self._pending)
         if run_ids is None:
             expired = [
-                r.id for r in runs.values()
+                r.id
+                for r in runs.values()
                 if r.status == "running" and r.lease_expires_at is not None and r.lease_expires_at < now
             ]
             candidates = [*expired, *candidates]
@@ -440,7 +445,8 @@ class MemoryStore(Store):
 
     async def prune(self, before: float) -> int:
         doomed = [
-            r for r in self._runs.values()
+            r
+            for r in self._runs.values()
             if r.status in TERMINAL_RUN_STATUSES and r.finished_at is not None and r.finished_at < before
         ]
         for run in doomed:

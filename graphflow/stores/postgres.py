@@ -80,9 +80,7 @@ try:
     from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'"
-    ) from exc
+    raise ImportError("PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'") from exc
 
 from graphflow.stores.postgres_listen import WorkListener
 from graphflow.stores.postgres_schema import (
@@ -204,8 +202,14 @@ class PostgresStore(Store):
         # gives up, and a late one would keep the pool empty long after the server is back;
         # given up, the next operation starts a fresh attempt at once.
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._conninfo, kwargs=self._kwargs, min_size=self._min_size, max_size=self._max_size,
-            configure=self._configure, timeout=self._connect_timeout, open=False, name="graphflow",
+            self._conninfo,
+            kwargs=self._kwargs,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            configure=self._configure,
+            timeout=self._connect_timeout,
+            open=False,
+            name="graphflow",
             reconnect_timeout=2 * self._connect_timeout,
         )
         try:
@@ -277,9 +281,7 @@ class PostgresStore(Store):
 
         return await self._call(op, idempotent=True)
 
-    async def _fetchone(
-        self, query: str, params: Params = (), *, idempotent: bool = False
-    ) -> tuple[Any, ...] | None:
+    async def _fetchone(self, query: str, params: Params = (), *, idempotent: bool = False) -> tuple[Any, ...] | None:
         async def op(conn: Connection) -> tuple[Any, ...] | None:
             return await (await conn.execute(query, params)).fetchone()
 
@@ -287,6 +289,7 @@ class PostgresStore(Store):
 
     async def _execute(self, query: str, params: Params = (), *, idempotent: bool = False) -> int:
         """Run a statement; return the number of rows it touched."""
+
         async def op(conn: Connection) -> int:
             return (await conn.execute(query, params)).rowcount
 
@@ -343,21 +346,21 @@ class PostgresStore(Store):
 
     async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
         row = await self._fetchone(
-            f"SELECT {AUTOMATIONS} FROM automations WHERE id = %s AND app_id = %s", [automation_id, app_id],
+            f"SELECT {AUTOMATIONS} FROM automations WHERE id = %s AND app_id = %s",
+            [automation_id, app_id],
             idempotent=True,
         )
         return automation_record(row) if row else None
 
     async def get_automation_by_lookup_key(self, app_id: str, lookup_key: str) -> Automation | None:
         row = await self._fetchone(
-            f"SELECT {AUTOMATIONS} FROM automations WHERE app_id = %s AND lookup_key = %s", [app_id, lookup_key],
+            f"SELECT {AUTOMATIONS} FROM automations WHERE app_id = %s AND lookup_key = %s",
+            [app_id, lookup_key],
             idempotent=True,
         )
         return automation_record(row) if row else None
 
-    async def list_automations(
-        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
-    ) -> Page:
+    async def list_automations(self, app_id: str, *, type: str | None, cursor: str | None, limit: int) -> Page:
         where, params = "app_id = %s", [app_id]
         if type is not None:
             where, params = where + " AND type = %s", [*params, type]

@@ -215,24 +215,50 @@ CONFLICTS = {
 
 _TYPES = {
     **dict.fromkeys(("payload", "result", "journal", "metadata", "document"), "jsonb"),
-    **dict.fromkeys(("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times",
-                     "repeat_completed", "version"), "integer"),
+    **dict.fromkeys(
+        ("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times", "repeat_completed", "version"),
+        "integer",
+    ),
     "fence": "bigint",
-    **dict.fromkeys(("created_at", "updated_at", "scheduled_at", "started_at", "finished_at",
-                     "lease_expires_at", "wake_at", "misfire_grace", "jitter", "next_run_at",
-                     "last_run_at"), "float8"),
+    **dict.fromkeys(
+        (
+            "created_at",
+            "updated_at",
+            "scheduled_at",
+            "started_at",
+            "finished_at",
+            "lease_expires_at",
+            "wake_at",
+            "misfire_grace",
+            "jitter",
+            "next_run_at",
+            "last_run_at",
+        ),
+        "float8",
+    ),
 }
 _JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "jsonb")
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
 #: ``repeat`` is stored as two columns at the end.
 AUTOMATION_COLUMNS = (
-    *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat"), "repeat_times", "repeat_completed"
+    *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat"),
+    "repeat_times",
+    "repeat_completed",
 )
 CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(ConfigRecord))
 #: What ``update_run`` writes: what executing a run changes (not its identity, input or lease).
-RUN_WRITE = ("status", "config_id", "config_version", "updated_at", "started_at", "finished_at",
-             "result", "journal", "run_as_user_id")
+RUN_WRITE = (
+    "status",
+    "config_id",
+    "config_version",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "journal",
+    "run_as_user_id",
+)
 
 
 def placeholders(columns: Iterable[str]) -> str:
@@ -257,8 +283,10 @@ def _json(value: Any) -> Any:
 
 
 def _run_row(run: AutomationRun) -> list[Any]:
-    return [_json(getattr(run, name)) if is_json else getattr(run, name)
-            for name, is_json in zip(RUN_COLUMNS, _RUN_JSON, strict=True)]
+    return [
+        _json(getattr(run, name)) if is_json else getattr(run, name)
+        for name, is_json in zip(RUN_COLUMNS, _RUN_JSON, strict=True)
+    ]
 
 
 def _run_arrays(runs: Iterable[AutomationRun]) -> list[list[Any]]:
@@ -271,8 +299,10 @@ def _run_arrays(runs: Iterable[AutomationRun]) -> list[list[Any]]:
 
 def run_write_params(run: AutomationRun) -> list[Any]:
     """The parameters of :data:`RUN_WRITE`."""
-    return [_json(getattr(run, name)) if is_json else getattr(run, name)
-            for name, is_json in zip(RUN_WRITE, _RUN_WRITE_JSON, strict=True)]
+    return [
+        _json(getattr(run, name)) if is_json else getattr(run, name)
+        for name, is_json in zip(RUN_WRITE, _RUN_WRITE_JSON, strict=True)
+    ]
 
 
 def automation_params(automation: Automation) -> list[Any]:
@@ -328,7 +358,8 @@ _SOURCE = "<runs>"
 #: executes the config version current when it was created.
 _CANDIDATE = ", ".join(
     "coalesce(candidate.config_version, (SELECT max(c.version) FROM configs AS c WHERE c.id = candidate.config_id))"
-    if name == "config_version" else f"candidate.{name}"
+    if name == "config_version"
+    else f"candidate.{name}"
     for name in RUN_COLUMNS
 )
 
@@ -399,7 +430,8 @@ ACCEPT_EVENT = RunsStatement.of(f"""
 #: write keeps the stored values, so a host's update never clobbers a newer outcome.
 _OUTCOME = ("last_run_at", "last_run_status")
 _AUTOMATION_SET = ", ".join(
-    f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})" if name in _OUTCOME
+    f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})"
+    if name in _OUTCOME
     else f"{name} = %s::{_TYPES.get(name, 'text')}"
     for name in AUTOMATION_COLUMNS
 )

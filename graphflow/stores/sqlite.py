@@ -94,6 +94,7 @@ if sqlite3.sqlite_version_info >= (3, 42):
 else:
     _NOW = "SELECT (julianday('now') - 2440587.5) * 86400.0"
 
+
 def _page(items: list[Any], limit: int) -> Page:
     if len(items) > limit:
         return Page(items[:limit], items[limit - 1].id)
@@ -164,7 +165,7 @@ def _parse(url_or_path: str | os.PathLike[str], synchronous: str) -> tuple[str, 
     text = os.fspath(url_or_path)
     options: dict[str, str] = {}
     if text.startswith("sqlite:"):
-        rest = text[len("sqlite:"):]
+        rest = text[len("sqlite:") :]
         if not rest.startswith("//") or (len(rest) > 2 and rest[2] not in "/?"):
             raise ValueError(
                 f"not a SQLite URL: {text!r}; use sqlite:///relative/path.db or sqlite:////absolute/path.db"
@@ -341,8 +342,15 @@ class SQLiteStore(Store):
     # -- configs ---------------------------------------------------------------------------
 
     async def put_config(self, record: ConfigRecord) -> None:
-        row = (record.id, record.app_id, record.version, record.name,
-               encode_json(record.document, f"config {record.id!r}"), record.created_at, record.updated_at)
+        row = (
+            record.id,
+            record.app_id,
+            record.version,
+            record.name,
+            encode_json(record.document, f"config {record.id!r}"),
+            record.created_at,
+            record.updated_at,
+        )
 
         def put(conn: sqlite3.Connection) -> None:
             try:
@@ -364,8 +372,10 @@ class SQLiteStore(Store):
 
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
         where, args = ("app_id = ?", [app_id]) if cursor is None else ("app_id = ? AND id < ?", [app_id, cursor])
-        sql = (f"SELECT {CONFIG_COLUMNS} FROM configs AS c WHERE {where} "
-               "AND version = (SELECT max(version) FROM configs WHERE id = c.id) ORDER BY id DESC LIMIT ?")
+        sql = (
+            f"SELECT {CONFIG_COLUMNS} FROM configs AS c WHERE {where} "
+            "AND version = (SELECT max(version) FROM configs WHERE id = c.id) ORDER BY id DESC LIMIT ?"
+        )
         rows = await self._call(lambda conn: conn.execute(sql, (*args, limit + 1)).fetchall())
         return _page([config_from_row(row) for row in rows], limit)
 
@@ -391,9 +401,7 @@ class SQLiteStore(Store):
         if not _unique_violation(exc):
             return StoreError(f"automation {automation.id!r} was refused by the database: {exc}")
         if "lookup_key" in str(exc):
-            return ConflictError(
-                f"lookup_key {automation.lookup_key!r} is already used in app {automation.app_id!r}"
-            )
+            return ConflictError(f"lookup_key {automation.lookup_key!r} is already used in app {automation.app_id!r}")
         return ConflictError(f"automation {automation.id!r} already exists")
 
     async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
@@ -406,9 +414,7 @@ class SQLiteStore(Store):
         row = await self._call(lambda conn: conn.execute(sql, (app_id, lookup_key)).fetchone())
         return automation_from_data(row[0]) if row is not None else None
 
-    async def list_automations(
-        self, app_id: str, *, type: str | None, cursor: str | None, limit: int
-    ) -> Page:
+    async def list_automations(self, app_id: str, *, type: str | None, cursor: str | None, limit: int) -> Page:
         where, args = ["app_id = ?"], [app_id]
         if type is not None:
             where.append("type = ?")
@@ -539,9 +545,15 @@ class SQLiteStore(Store):
         """Write status, config, timing, result and journal (the rest is fixed at insert)."""
         terminal = run.status in TERMINAL_RUN_STATUSES
         args: list[Any] = [
-            run.status, run.config_id, run.config_version, run.updated_at, run.started_at, run.finished_at,
+            run.status,
+            run.config_id,
+            run.config_version,
+            run.updated_at,
+            run.started_at,
+            run.finished_at,
             None if run.result is None else encode_json(run.result, f"run {run.id!r} result"),
-            encode_json(run.journal, f"run {run.id!r} journal"), run.id,
+            encode_json(run.journal, f"run {run.id!r} journal"),
+            run.id,
         ]
         if fence is not None:
             args.append(fence)
@@ -674,14 +686,14 @@ class SQLiteStore(Store):
         if not fences:
             return set()
         sql = (
-            "UPDATE runs SET lease_expires_at = ? "
-            "WHERE id = ? AND fence = ? AND lease_owner = ? AND status = 'running'"
+            "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND fence = ? AND lease_owner = ? AND status = 'running'"
         )
 
         def renew(conn: sqlite3.Connection) -> set[str]:
             expires = conn.execute(_NOW).fetchone()[0] + lease
             return {
-                run_id for run_id, fence in fences.items()
+                run_id
+                for run_id, fence in fences.items()
                 if not conn.execute(sql, (expires, run_id, fence, worker_id)).rowcount
             }
 

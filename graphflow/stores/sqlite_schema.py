@@ -184,8 +184,15 @@ def automation_row(automation: Automation) -> tuple[Any, ...]:
     data = {name: getattr(automation, name) for name in _AUTOMATION_FIELDS}
     data["repeat"] = {"times": automation.repeat.times, "completed": automation.repeat.completed}
     return (
-        automation.lookup_key, automation.status, automation.type, automation.trigger, automation.revision,
-        automation.updated_at, encode_json(data, f"automation {automation.id!r}"), automation.id, automation.app_id,
+        automation.lookup_key,
+        automation.status,
+        automation.type,
+        automation.trigger,
+        automation.revision,
+        automation.updated_at,
+        encode_json(data, f"automation {automation.id!r}"),
+        automation.id,
+        automation.app_id,
     )
 
 

@@ -127,8 +127,17 @@ class Scheduler:
         delay = automation.jitter * self._rand() if automation.jitter else 0.0
         automation_id = automation.id
         self._entries[automation_id] = (
-            automation_id, automation.app_id, due, delay, seq, automation.schedule_kind, automation.schedule,
-            automation.timezone, automation.misfire_grace, automation.catchup, automation.max_catchup_runs,
+            automation_id,
+            automation.app_id,
+            due,
+            delay,
+            seq,
+            automation.schedule_kind,
+            automation.schedule,
+            automation.timezone,
+            automation.misfire_grace,
+            automation.catchup,
+            automation.max_catchup_runs,
         )
         heapq.heappush(self._heap, (due + delay if delay else due, seq, automation_id))
         if self._heap[0][1] == seq:
@@ -167,8 +176,9 @@ class Scheduler:
         anchor = last if entry.schedule_kind == "interval" else None
         following = next_after(entry, max(now, last), anchor=anchor)
         if skipped:
-            self._engine.announce(RunSkipped(at=now, app_id=entry.app_id, automation_id=entry.id,
-                                             reason="missed", scheduled_at=due))
+            self._engine.announce(
+                RunSkipped(at=now, app_id=entry.app_id, automation_id=entry.id, reason="missed", scheduled_at=due)
+            )
         await self._engine.fire_scheduled(entry, instants, following)
 
     def _instants(self, automation: ScheduleEntry, due: float, now: float) -> tuple[list[float], int]:

@@ -34,8 +34,14 @@ async def scheduled_config(engine: Engine, app_id: str = "app_a") -> str:
 
 
 def digest(config_id: str, index: int, **fields: Any) -> dict[str, Any]:
-    return {"name": f"Digest {index}", "type": "scheduled", "schedule": f"{index} 9 * * *",
-            "config_id": config_id, "enabled": True, **fields}
+    return {
+        "name": f"Digest {index}",
+        "type": "scheduled",
+        "schedule": f"{index} 9 * * *",
+        "config_id": config_id,
+        "enabled": True,
+        **fields,
+    }
 
 
 async def stored(engine: Engine, app_id: str = "app_a") -> list[Automation]:
@@ -46,9 +52,13 @@ async def test_creates_every_item_in_order_running_and_scheduled(engine: Engine)
     cfg = await scheduled_config(engine)
     seen: list[EngineEvent] = []
     engine.subscribe(seen.append)
-    created = await engine.automations.create_many("app_a", [digest(cfg, i) for i in range(5)] + [
-        {"name": "Draft", "type": "scheduled", "schedule": "every 30m"},  # a draft needs no config
-    ])
+    created = await engine.automations.create_many(
+        "app_a",
+        [digest(cfg, i) for i in range(5)]
+        + [
+            {"name": "Draft", "type": "scheduled", "schedule": "every 30m"},  # a draft needs no config
+        ],
+    )
     assert [a.name for a in created] == [f"Digest {i}" for i in range(5)] + ["Draft"]
     assert [a.status for a in created] == ["running"] * 5 + ["draft"]
     for i, automation in enumerate(created[:5]):
@@ -58,16 +68,18 @@ async def test_creates_every_item_in_order_running_and_scheduled(engine: Engine)
     assert engine.scheduler.due_at(created[5].id) is None
     assert {a.id for a in await stored(engine)} == {a.id for a in created}
     assert [(type(e).__name__, e.automation_id) for e in seen] == [
-        pair for a in created for pair in [("AutomationCreated", a.id)]
-        + ([("AutomationActivated", a.id)] if a.status == "running" else [])
+        pair
+        for a in created
+        for pair in [("AutomationCreated", a.id)] + ([("AutomationActivated", a.id)] if a.status == "running" else [])
     ]
 
 
 async def test_trigger_items_are_indexed(engine: Engine) -> None:
     cfg = await engine.configs.create("app_a", WELCOME)
-    created = await engine.automations.create_many("app_a", [
-        {"name": f"W{i}", "trigger": "thread.member_joined", "config_id": cfg.id, "enabled": True} for i in range(3)
-    ])
+    created = await engine.automations.create_many(
+        "app_a",
+        [{"name": f"W{i}", "trigger": "thread.member_joined", "config_id": cfg.id, "enabled": True} for i in range(3)],
+    )
     matched = await engine.explain("app_a", "thread.member_joined")
     assert sorted(a.id for a in matched) == sorted(a.id for a in created)
 
@@ -95,9 +107,15 @@ async def test_an_item_that_cannot_be_activated_stops_the_batch(engine: Engine) 
     other_app = await scheduled_config(engine, "app_b")
     welcome = await engine.configs.create("app_a", WELCOME)  # no workflow.scheduled trigger node
     with pytest.raises(ValidationError) as caught:
-        await engine.automations.create_many("app_a", [
-            digest(cfg, 0), digest(other_app, 1), digest(welcome.id, 2), digest(other_app, 3),
-        ])
+        await engine.automations.create_many(
+            "app_a",
+            [
+                digest(cfg, 0),
+                digest(other_app, 1),
+                digest(welcome.id, 2),
+                digest(other_app, 3),
+            ],
+        )
     assert sorted(p.path for p in caught.value.problems) == ["$[1].config_id", "$[2].config_id", "$[3].config_id"]
     assert await stored(engine) == [] and len(engine.scheduler) == 0
 
@@ -105,9 +123,14 @@ async def test_an_item_that_cannot_be_activated_stops_the_batch(engine: Engine) 
 async def test_lookup_keys_must_be_unique_in_the_batch_and_the_app(engine: Engine) -> None:
     cfg = await scheduled_config(engine)
     with pytest.raises(ConflictError, match="items 0 and 2"):
-        await engine.automations.create_many("app_a", [
-            digest(cfg, 0, lookup_key="daily"), digest(cfg, 1), digest(cfg, 2, lookup_key="daily"),
-        ])
+        await engine.automations.create_many(
+            "app_a",
+            [
+                digest(cfg, 0, lookup_key="daily"),
+                digest(cfg, 1),
+                digest(cfg, 2, lookup_key="daily"),
+            ],
+        )
     assert await stored(engine) == []
     await engine.automations.create("app_a", digest(cfg, 9, lookup_key="taken"))
     with pytest.raises(ConflictError, match="'taken' \\(item 1\\)"):
@@ -152,8 +175,9 @@ async def test_create_enabled_stores_a_running_automation_in_one_write(engine: E
 
 async def test_changing_a_returned_record_does_not_change_what_the_engine_tracks(engine: Engine) -> None:
     cfg = await engine.configs.create("app_a", WELCOME)
-    automation = await engine.automations.create("app_a", name="W", trigger="thread.member_joined",
-                                                 config_id=cfg.id, enabled=True)
+    automation = await engine.automations.create(
+        "app_a", name="W", trigger="thread.member_joined", config_id=cfg.id, enabled=True
+    )
     automation.config_id = "cfg_elsewhere"
     automation.trigger = "thread.created"
     [matched] = await engine.explain("app_a", "thread.member_joined")

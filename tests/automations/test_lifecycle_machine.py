@@ -41,8 +41,12 @@ JOINED = {"thread_id": "thr_1", "user_id": "usr_9"}
 APP = "app_lc"
 
 #: The seed diagram, written out independently of graphflow's table.
-DIAGRAM = {("draft", "activate"): "running", ("running", "pause"): "paused",
-           ("paused", "activate"): "running", ("paused", "reset"): "draft"}
+DIAGRAM = {
+    ("draft", "activate"): "running",
+    ("running", "pause"): "paused",
+    ("paused", "activate"): "running",
+    ("paused", "reset"): "draft",
+}
 
 
 def test_the_transition_table_is_the_seed_diagram() -> None:
@@ -97,11 +101,10 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(target=automations, kind=st.sampled_from(["trigger", "scheduled"]))
     def create(self, kind: str) -> str:
-        fields: dict[str, Any] = (
-            {"trigger": "thread.member_joined"} if kind == "trigger" else {"schedule": "0 9 * * *"}
+        fields: dict[str, Any] = {"trigger": "thread.member_joined"} if kind == "trigger" else {"schedule": "0 9 * * *"}
+        created = self.call(
+            self.engine.automations.create, APP, name=kind, type=kind, config_id=self.configs[kind], **fields
         )
-        created = self.call(self.engine.automations.create, APP, name=kind, type=kind,
-                            config_id=self.configs[kind], **fields)
         assert created.status == "draft"
         self.status[created.id] = "draft"
         self.kind[created.id] = kind
@@ -122,8 +125,11 @@ class Lifecycle(RuleBasedStateMachine):
             assert exc.value.details == {"current": current, "action": action, "allowed": allowed}
             assert all(move in str(exc.value) for move in allowed)
             after = self.stored(automation_id)
-            assert (after.status, after.revision, after.updated_at) == (before.status, before.revision,
-                                                                        before.updated_at)
+            assert (after.status, after.revision, after.updated_at) == (
+                before.status,
+                before.revision,
+                before.updated_at,
+            )
             return
         moved = self.call(getattr(self.engine.automations, action), APP, automation_id, *args)
         assert moved.status == expected
@@ -153,8 +159,10 @@ class Lifecycle(RuleBasedStateMachine):
         self.status.pop(automation)
 
     @precondition(lambda self: self.deleted)
-    @rule(data=st.data(), action=st.sampled_from(["activate", "pause", "reset", "delete", "update", "trigger",
-                                                  "get", "runs"]))
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["activate", "pause", "reset", "delete", "update", "trigger", "get", "runs"]),
+    )
     def poke_deleted(self, data: st.DataObject, action: str) -> None:
         """Every operation on a deleted automation answers not found."""
         automation = data.draw(st.sampled_from(self.deleted))
@@ -188,8 +196,9 @@ class Lifecycle(RuleBasedStateMachine):
         """Run now: a run that completes, from any state, and the status does not move."""
         self.tick()
         before = self.stored(automation)
-        run_id = self.call(self.engine.automations.trigger, APP, automation,
-                           JOINED if before.type == "trigger" else None)
+        run_id = self.call(
+            self.engine.automations.trigger, APP, automation, JOINED if before.type == "trigger" else None
+        )
         run = self.call(self.engine.wait_for_run, APP, run_id, 5)
         assert run.status == "completed"
         assert self.stored(automation).status == before.status
@@ -219,7 +228,9 @@ class Lifecycle(RuleBasedStateMachine):
 
 
 Lifecycle.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=20, deadline=None,
+    max_examples=40,
+    stateful_step_count=20,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLifecycle = Lifecycle.TestCase

@@ -74,8 +74,12 @@ async def run_status(engine: Engine, app_id: str, run_id: str) -> str:
 
 async def welcome(engine: Engine, app_id: str = "app_a", **fields: Any) -> graphflow.Automation:
     cfg = await engine.configs.create(app_id, WELCOME)
-    values: dict[str, Any] = {"name": "Welcome", "type": "trigger", "trigger": "thread.member_joined",
-                              "config_id": cfg.id}
+    values: dict[str, Any] = {
+        "name": "Welcome",
+        "type": "trigger",
+        "trigger": "thread.member_joined",
+        "config_id": cfg.id,
+    }
     values.update(fields)
     return await engine.automations.create(app_id, values)
 
@@ -98,9 +102,29 @@ def problem_paths(exc: pytest.ExceptionInfo[ValidationError]) -> list[str]:
 # --- create -----------------------------------------------------------------------------------
 
 SEED_FIELDS = {
-    "id", "app_id", "name", "description", "type", "status", "trigger", "schedule", "schedule_display",
-    "timezone", "config_id", "run_as_user_id", "lookup_key", "metadata", "repeat", "overlap", "catchup",
-    "next_run_at", "last_run_at", "last_run_status", "created_at", "updated_at", "enabled",
+    "id",
+    "app_id",
+    "name",
+    "description",
+    "type",
+    "status",
+    "trigger",
+    "schedule",
+    "schedule_display",
+    "timezone",
+    "config_id",
+    "run_as_user_id",
+    "lookup_key",
+    "metadata",
+    "repeat",
+    "overlap",
+    "catchup",
+    "next_run_at",
+    "last_run_at",
+    "last_run_status",
+    "created_at",
+    "updated_at",
+    "enabled",
 }
 
 
@@ -110,18 +134,34 @@ async def test_create_makes_a_draft_and_every_field_round_trips(engine: Engine) 
     created = await engine.automations.create(
         "app_a",
         {"name": "Welcome New Members", "type": "trigger", "trigger": "thread.member_joined", "config_id": cfg.id},
-        description="Greets people", run_as_user_id="usr_abc123", lookup_key="welcome",
+        description="Greets people",
+        run_as_user_id="usr_abc123",
+        lookup_key="welcome",
         metadata={"team": "growth", "tags": ["a", 1]},
     )
     assert created.id.startswith("aut_")
     body = created.to_dict()
     assert set(body) >= SEED_FIELDS
-    expected = {"app_id": "app_a", "name": "Welcome New Members", "description": "Greets people",
-                "type": "trigger", "status": "draft", "enabled": False, "trigger": "thread.member_joined",
-                "config_id": cfg.id, "run_as_user_id": "usr_abc123", "lookup_key": "welcome",
-                "metadata": {"team": "growth", "tags": ["a", 1]}, "timezone": "UTC",
-                "schedule": None, "next_run_at": None, "last_run_at": None, "last_run_status": None,
-                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    expected = {
+        "app_id": "app_a",
+        "name": "Welcome New Members",
+        "description": "Greets people",
+        "type": "trigger",
+        "status": "draft",
+        "enabled": False,
+        "trigger": "thread.member_joined",
+        "config_id": cfg.id,
+        "run_as_user_id": "usr_abc123",
+        "lookup_key": "welcome",
+        "metadata": {"team": "growth", "tags": ["a", 1]},
+        "timezone": "UTC",
+        "schedule": None,
+        "next_run_at": None,
+        "last_run_at": None,
+        "last_run_status": None,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
     assert {key: body[key] for key in expected} == expected
     fetched = await engine.automations.get("app_a", created.id)
     assert fetched.automation.to_dict() == body
@@ -129,8 +169,17 @@ async def test_create_makes_a_draft_and_every_field_round_trips(engine: Engine) 
 
 
 async def test_create_scheduled_round_trips_schedule_fields(engine: Engine) -> None:
-    created = await digest(engine, schedule="weekdays at 9am", timezone="america/new_york", repeat={"times": 3},
-                           overlap="buffer_one", catchup="all", max_catchup_runs=5, misfire_grace="5m", jitter=2)
+    created = await digest(
+        engine,
+        schedule="weekdays at 9am",
+        timezone="america/new_york",
+        repeat={"times": 3},
+        overlap="buffer_one",
+        catchup="all",
+        max_catchup_runs=5,
+        misfire_grace="5m",
+        jitter=2,
+    )
     body = (await engine.automations.get("app_a", created.id)).automation.to_dict()
     assert body["schedule"] == "0 9 * * 1-5"
     assert body["schedule_display"] == "Weekdays at 9:00 AM (America/New_York)"
@@ -170,28 +219,42 @@ INVALID: dict[str, tuple[dict[str, Any], str, str]] = {
     "missing name": ({"trigger": "thread.created"}, "$.name", "required"),
     "empty name": ({"name": "  ", "trigger": "thread.created"}, "$.name", "at least 1"),
     "trigger type without trigger": ({"name": "n"}, "$.trigger", "needs 'trigger'"),
-    "unknown event": ({"name": "n", "trigger": "thread.membr_joined"}, "$.trigger",
-                      "did you mean 'thread.member_joined'"),
+    "unknown event": (
+        {"name": "n", "trigger": "thread.membr_joined"},
+        "$.trigger",
+        "did you mean 'thread.member_joined'",
+    ),
     "internal event": ({"name": "n", "trigger": "workflow.scheduled"}, "$.trigger", "internal"),
-    "schedule on a trigger automation": ({"name": "n", "trigger": "thread.created", "schedule": "0 9 * * *"},
-                                         "$.schedule", "has no 'schedule'"),
+    "schedule on a trigger automation": (
+        {"name": "n", "trigger": "thread.created", "schedule": "0 9 * * *"},
+        "$.schedule",
+        "has no 'schedule'",
+    ),
     "scheduled without schedule": ({"name": "n", "type": "scheduled"}, "$.schedule", "needs 'schedule'"),
-    "trigger on a scheduled automation": ({"name": "n", "type": "scheduled", "schedule": "0 9 * * *",
-                                           "trigger": "thread.created"}, "$.trigger", "has no 'trigger'"),
+    "trigger on a scheduled automation": (
+        {"name": "n", "type": "scheduled", "schedule": "0 9 * * *", "trigger": "thread.created"},
+        "$.trigger",
+        "has no 'trigger'",
+    ),
     "bad schedule": ({"name": "n", "type": "scheduled", "schedule": "every blue moon"}, "$.schedule", ""),
     "bare duration": ({"name": "n", "type": "scheduled", "schedule": "30m"}, "$.schedule", "'in 30m'"),
     "never fires": ({"name": "n", "type": "scheduled", "schedule": "0 0 31 2 *"}, "$.schedule", ""),
-    "unknown timezone": ({"name": "n", "type": "scheduled", "schedule": "0 9 * * *", "timezone": "Mars/Olympus"},
-                         "$.timezone", "unknown time zone"),
+    "unknown timezone": (
+        {"name": "n", "type": "scheduled", "schedule": "0 9 * * *", "timezone": "Mars/Olympus"},
+        "$.timezone",
+        "unknown time zone",
+    ),
     "bad lookup_key": ({"name": "n", "trigger": "thread.created", "lookup_key": "Not A Slug"}, "$.lookup_key", ""),
     "metadata not an object": ({"name": "n", "trigger": "thread.created", "metadata": [1]}, "$.metadata", ""),
-    "metadata not JSON": ({"name": "n", "trigger": "thread.created", "metadata": {"s": {1, 2}}}, "$.metadata",
-                          "JSON"),
+    "metadata not JSON": ({"name": "n", "trigger": "thread.created", "metadata": {"s": {1, 2}}}, "$.metadata", "JSON"),
     "unknown type": ({"name": "n", "type": "cron"}, "$.type", ""),
     "unknown field": ({"name": "n", "trigger": "thread.created", "colour": "red"}, "$.colour", "unknown field"),
     "bad config id": ({"name": "n", "trigger": "thread.created", "config_id": "welcome"}, "$.config_id", ""),
-    "repeat zero": ({"name": "n", "type": "scheduled", "schedule": "0 9 * * *", "repeat": {"times": 0}},
-                    "$.repeat.times", ""),
+    "repeat zero": (
+        {"name": "n", "type": "scheduled", "schedule": "0 9 * * *", "repeat": {"times": 0}},
+        "$.repeat.times",
+        "",
+    ),
 }
 
 
@@ -215,12 +278,19 @@ async def test_bare_duration_suggests_both_forms(engine: Engine) -> None:
 
 async def test_validation_lists_every_problem_at_once(engine: Engine) -> None:
     with pytest.raises(ValidationError) as exc:
-        await engine.automations.create("app_a", name="", trigger="thread.membr_joined", lookup_key="Bad Key",
-                                        metadata={"s": {1}}, overlap="sometimes")
+        await engine.automations.create(
+            "app_a",
+            name="",
+            trigger="thread.membr_joined",
+            lookup_key="Bad Key",
+            metadata={"s": {1}},
+            overlap="sometimes",
+        )
     assert set(problem_paths(exc)) == {"$.name", "$.trigger", "$.lookup_key", "$.metadata", "$.overlap"}
     with pytest.raises(ValidationError) as exc:
-        await engine.automations.create("app_a", name="n", type="scheduled", schedule="30m", timezone="Nowhere/X",
-                                        catchup="never")
+        await engine.automations.create(
+            "app_a", name="n", type="scheduled", schedule="30m", timezone="Nowhere/X", catchup="never"
+        )
     assert set(problem_paths(exc)) == {"$.timezone", "$.catchup"}
     with pytest.raises(ValidationError) as exc:
         await engine.automations.create("app_a", name="n", type="scheduled", schedule="30m", jitter="-")
@@ -301,7 +371,9 @@ async def test_another_apps_ids_are_not_found(engine: Engine, operation: str) ->
 async def assert_unchanged(engine: Engine, automation: graphflow.Automation) -> None:
     stored = (await engine.automations.get("app_a", automation.id)).automation
     assert (stored.status, stored.revision, stored.updated_at) == (
-        automation.status, automation.revision, automation.updated_at
+        automation.status,
+        automation.revision,
+        automation.updated_at,
     )
     assert automation.id not in {a.id for a in engine.index.matches("app_a", automation.event)}
     assert engine.scheduler.due_at(automation.id) is None
@@ -329,8 +401,7 @@ async def test_activation_needs_a_config_of_this_app(engine: Engine, config_id: 
 
 async def test_activation_needs_a_trigger_node_for_the_event(engine: Engine, examples_dir: Path) -> None:
     sample = await engine.configs.create("app_a", examples_dir / "archastro-sample.json")
-    automation = await engine.automations.create("app_a", name="W", trigger="thread.member_joined",
-                                                 config_id=sample.id)
+    automation = await engine.automations.create("app_a", name="W", trigger="thread.member_joined", config_id=sample.id)
     with pytest.raises(ValidationError) as exc:
         await engine.automations.activate("app_a", automation.id)
     assert problem_paths(exc) == ["$.config_id"]
@@ -341,8 +412,9 @@ async def test_activation_needs_a_trigger_node_for_the_event(engine: Engine, exa
 
 async def test_scheduled_and_invoked_automations_need_their_own_trigger_nodes(engine: Engine) -> None:
     welcome_cfg = await engine.configs.create("app_a", WELCOME)
-    scheduled = await engine.automations.create("app_a", name="S", type="scheduled", schedule="0 9 * * *",
-                                                config_id=welcome_cfg.id)
+    scheduled = await engine.automations.create(
+        "app_a", name="S", type="scheduled", schedule="0 9 * * *", config_id=welcome_cfg.id
+    )
     invoked = await engine.automations.create("app_a", name="I", type="invoked", config_id=welcome_cfg.id)
     for automation, event in ((scheduled, "workflow.scheduled"), (invoked, "workflow.invoked")):
         with pytest.raises(ValidationError, match=event):
@@ -389,10 +461,14 @@ async def test_update_changes_any_create_field(engine: Engine, clock: FakeClock,
 async def test_update_config_id_and_type(engine: Engine) -> None:
     automation = await welcome(engine)
     scheduled_cfg = await engine.configs.create("app_a", SCHEDULED)
-    updated = await engine.automations.update("app_a", automation.id, type="scheduled", trigger=None,
-                                              schedule="every day at 7am", config_id=scheduled_cfg.id)
+    updated = await engine.automations.update(
+        "app_a", automation.id, type="scheduled", trigger=None, schedule="every day at 7am", config_id=scheduled_cfg.id
+    )
     assert (updated.type, updated.trigger, updated.schedule, updated.schedule_display) == (
-        "scheduled", None, "0 7 * * *", "Daily at 7:00 AM"
+        "scheduled",
+        None,
+        "0 7 * * *",
+        "Daily at 7:00 AM",
     )
     assert updated.config_id == scheduled_cfg.id
     activated = await engine.automations.activate("app_a", automation.id)
@@ -406,8 +482,9 @@ async def test_update_of_a_running_automation_moves_it_in_the_index(engine: Engi
     assert await engine.explain("app_a", "thread.member_joined") == []
     assert [a.id for a in await engine.explain("app_a", "thread.member_left")] == [automation.id]
     scheduled_cfg = await engine.configs.create("app_a", SCHEDULED)
-    await engine.automations.update("app_a", automation.id, type="scheduled", trigger=None, schedule="0 9 * * *",
-                                    config_id=scheduled_cfg.id)
+    await engine.automations.update(
+        "app_a", automation.id, type="scheduled", trigger=None, schedule="0 9 * * *", config_id=scheduled_cfg.id
+    )
     assert await engine.explain("app_a", "thread.member_left") == []
     assert engine.scheduler.due_at(automation.id) == T0 + 9 * 3600
 
@@ -494,8 +571,9 @@ async def test_config_create_refuses_invalid_graphs(engine: Engine) -> None:
 
 async def test_a_run_keeps_the_config_version_it_started_with(engine: Engine) -> None:
     cfg = await engine.configs.create("app_a", gated("thread.member_joined"))
-    automation = await engine.automations.create("app_a", name="W", trigger="thread.member_joined",
-                                                 config_id=cfg.id, enabled=True)
+    automation = await engine.automations.create(
+        "app_a", name="W", trigger="thread.member_joined", config_id=cfg.id, enabled=True
+    )
     first = (await engine.publish("app_a", "thread.member_joined", JOINED)).run_ids[0]
     await eventually(lambda: _is(engine, first, "running"), "the first run starts")
     await engine.configs.update("app_a", cfg.id, gated("thread.member_joined", gate="second"))
@@ -581,9 +659,18 @@ async def stored_runs(engine: Engine, automation: graphflow.Automation, statuses
     """Finished runs put straight into the store (the engine only executes pending ones)."""
     ids = sorted(new_id("atr_") for _ in statuses)
     runs = [
-        AutomationRun(id=run_id, automation_id=automation.id, app_id="app_a", trigger="thread.member_joined",
-                      payload=JOINED, status=status, config_id=automation.config_id, config_version=1,
-                      created_at=T0, updated_at=T0)
+        AutomationRun(
+            id=run_id,
+            automation_id=automation.id,
+            app_id="app_a",
+            trigger="thread.member_joined",
+            payload=JOINED,
+            status=status,
+            config_id=automation.config_id,
+            config_version=1,
+            created_at=T0,
+            updated_at=T0,
+        )
         for run_id, status in zip(ids, statuses, strict=True)
     ]
     await engine.store.insert_runs(runs)
@@ -647,7 +734,10 @@ async def test_trigger_runs_now_and_leaves_the_schedule_alone(engine: Engine, cl
     run = await engine.wait_for_run("app_a", run_id, timeout=5)
     assert run.status == "completed"
     assert (run.trigger, run.payload, run.scheduled_at, run.event_id) == (
-        "workflow.scheduled", {"scheduled_at": "2026-01-01T00:01:00Z"}, None, None
+        "workflow.scheduled",
+        {"scheduled_at": "2026-01-01T00:01:00Z"},
+        None,
+        None,
     )
     stored = (await engine.automations.get("app_a", automation.id)).automation
     assert stored.next_run_at == automation.next_run_at == engine.scheduler.due_at(automation.id)
@@ -658,10 +748,14 @@ async def test_trigger_runs_now_and_leaves_the_schedule_alone(engine: Engine, cl
 async def test_trigger_of_an_invoked_automation_passes_the_payload(engine: Engine) -> None:
     cfg = await engine.configs.create("app_a", INVOKED)
     automation = await engine.automations.create("app_a", name="I", type="invoked", config_id=cfg.id, enabled=True)
-    run = await engine.wait_for_run("app_a", await engine.automations.invoke("app_a", automation.id, {"n": 2}),
-                                    timeout=5)
-    assert (run.trigger, run.status, run.result) == ("workflow.invoked", "completed", {"payload": {"n": 2},
-                                                                                       "output": []})
+    run = await engine.wait_for_run(
+        "app_a", await engine.automations.invoke("app_a", automation.id, {"n": 2}), timeout=5
+    )
+    assert (run.trigger, run.status, run.result) == (
+        "workflow.invoked",
+        "completed",
+        {"payload": {"n": 2}, "output": []},
+    )
 
 
 async def test_trigger_checks_the_event_payload(engine: Engine) -> None:
@@ -692,12 +786,28 @@ async def test_trigger_answers_already_running_with_the_elapsed_time(engine: Eng
 # --- events and cancelling --------------------------------------------------------------------
 
 SEED_EVENTS = {
-    "thread.created", "thread.deleted", "thread.message_added", "thread.member_joined", "thread.member_left",
-    "conversation_session.started", "conversation_session.completed", "conversation_session.ended",
-    "connector.connected", "context.ingestion.started", "context.ingestion.running",
-    "context.ingestion.succeeded", "context.ingestion.failed", "context.source.paused",
-    "context.installation.suspended", "credential.created", "credential.updated", "email.received",
-    "email.processed", "agent_session.started", "agent_session.stopped", "agent_session.event_received",
+    "thread.created",
+    "thread.deleted",
+    "thread.message_added",
+    "thread.member_joined",
+    "thread.member_left",
+    "conversation_session.started",
+    "conversation_session.completed",
+    "conversation_session.ended",
+    "connector.connected",
+    "context.ingestion.started",
+    "context.ingestion.running",
+    "context.ingestion.succeeded",
+    "context.ingestion.failed",
+    "context.source.paused",
+    "context.installation.suspended",
+    "credential.created",
+    "credential.updated",
+    "email.received",
+    "email.processed",
+    "agent_session.started",
+    "agent_session.stopped",
+    "agent_session.event_received",
 }
 
 

@@ -12,8 +12,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "examples"
 def test_sync_engine_mirrors_the_async_api() -> None:
     with graphflow.SyncEngine("memory://") as engine:
         cfg = engine.configs.create("app_1", DOCS / "welcome.yaml")
-        aut = engine.automations.create("app_1", name="W", type="trigger", trigger="thread.member_joined",
-                                        config_id=cfg.id, enabled=True)
+        aut = engine.automations.create(
+            "app_1", name="W", type="trigger", trigger="thread.member_joined", config_id=cfg.id, enabled=True
+        )
         assert aut.status == "running" and aut.enabled
         published = engine.publish("app_1", "thread.member_joined", {"thread_id": "thr_1"})
         run = engine.wait_for_run("app_1", published.run_ids[0], timeout=10)

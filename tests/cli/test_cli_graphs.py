@@ -13,16 +13,19 @@ runner = CliRunner()
 
 
 def test_validate_examples(examples_dir: Path) -> None:
-    result = runner.invoke(app, ["validate", str(examples_dir / "archastro-sample.yaml"),
-                                 str(examples_dir / "archastro-sample.json")])
+    result = runner.invoke(
+        app, ["validate", str(examples_dir / "archastro-sample.yaml"), str(examples_dir / "archastro-sample.json")]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("valid (2 nodes)") == 2
 
 
 def test_validate_lists_problems_and_exits_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("kind: WorkflowGraph\nversion: 1\nname: b\nstart_node: t\nnodes:\n"
-                   "  - {kind: WorkflowTrigger, id: t, trigger: a.b, on_success: ghost}\n")
+    bad.write_text(
+        "kind: WorkflowGraph\nversion: 1\nname: b\nstart_node: t\nnodes:\n"
+        "  - {kind: WorkflowTrigger, id: t, trigger: a.b, on_success: ghost}\n"
+    )
     result = runner.invoke(app, ["validate", "--json", str(bad)])
     assert result.exit_code == 1
     report = json.loads(result.output)
@@ -34,8 +37,18 @@ def test_validate_lists_problems_and_exits_1(tmp_path: Path) -> None:
 def test_run_the_sample(examples_dir: Path, tmp_path: Path) -> None:
     payload = tmp_path / "p.json"
     payload.write_text('{"scheduled_at": "2026-02-28T09:00:00Z"}')
-    result = runner.invoke(app, ["run", str(examples_dir / "archastro-sample.json"), "--trigger",
-                                 "workflow.scheduled", "--payload", f"@{payload}", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(examples_dir / "archastro-sample.json"),
+            "--trigger",
+            "workflow.scheduled",
+            "--payload",
+            f"@{payload}",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["status"] == "completed" and data["result"] == {"payload": True, "output": []}
@@ -51,9 +64,20 @@ def test_run_with_wrong_trigger_exits_1(examples_dir: Path) -> None:
 
 def test_run_failed_graph_exits_1_and_prints_output(tmp_path: Path) -> None:
     graph = tmp_path / "g.json"
-    graph.write_text(json.dumps({"kind": "WorkflowGraph", "version": 1, "name": "g", "start_node": "t", "nodes": [
-        {"kind": "WorkflowTrigger", "id": "t", "trigger": "a.b", "on_success": "s"},
-        {"kind": "WorkflowScript", "id": "s", "source": "println(env.WHO)\n$.missing"}]}))
+    graph.write_text(
+        json.dumps(
+            {
+                "kind": "WorkflowGraph",
+                "version": 1,
+                "name": "g",
+                "start_node": "t",
+                "nodes": [
+                    {"kind": "WorkflowTrigger", "id": "t", "trigger": "a.b", "on_success": "s"},
+                    {"kind": "WorkflowScript", "id": "s", "source": "println(env.WHO)\n$.missing"},
+                ],
+            }
+        )
+    )
     result = runner.invoke(app, ["run", str(graph), "-t", "a.b", "-e", "WHO=ada"])
     assert result.exit_code == 1
     assert "failed" in result.output and "ada" in result.output and "missing" in result.output
@@ -75,8 +99,12 @@ def test_schema_and_graph(examples_dir: Path) -> None:
 
 
 def test_python_dash_m_works(examples_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "graphflow", "validate", str(examples_dir / "archastro-sample.json")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphflow", "validate", str(examples_dir / "archastro-sample.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -18,9 +18,14 @@ from graphflow.stores import store_from_url
 
 APP = "app_cli"
 GRAPH = {
-    "kind": "WorkflowGraph", "version": 1, "name": "w", "start_node": "t",
-    "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
-              {"kind": "WorkflowScript", "id": "s", "source": "$.n + 1"}],
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "w",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
+        {"kind": "WorkflowScript", "id": "s", "source": "$.n + 1"},
+    ],
 }
 
 
@@ -32,9 +37,18 @@ async def pending_run(url: str) -> str:
         from graphflow.automations.model import AutomationRun
         from graphflow.ids import new_id
 
-        run = AutomationRun(id=new_id("atr_"), automation_id=automation.id, app_id=APP, trigger="workflow.invoked",
-                            payload={"n": 41}, status="pending", config_id=config.id, config_version=None,
-                            created_at=time.time(), updated_at=time.time())
+        run = AutomationRun(
+            id=new_id("atr_"),
+            automation_id=automation.id,
+            app_id=APP,
+            trigger="workflow.invoked",
+            payload={"n": 41},
+            status="pending",
+            config_id=config.id,
+            config_version=None,
+            created_at=time.time(),
+            updated_at=time.time(),
+        )
         await host.store.insert_runs([run])
         return run.id
 
@@ -56,7 +70,9 @@ def test_worker_executes_pending_runs_and_stops_cleanly_on_sigterm(tmp_path: Pat
     run_id = anyio.run(pending_run, url)
     worker = subprocess.Popen(
         [sys.executable, "-m", "graphflow", "worker", "--database-url", url, "--status-every", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -84,8 +100,7 @@ def test_prune_deletes_finished_runs_older_than_the_age(tmp_path: Path) -> None:
     async def finished_run() -> None:
         async with Engine(url) as host:
             config = await host.configs.create(APP, GRAPH)
-            automation = await host.automations.create(APP, name="p", type="invoked", config_id=config.id,
-                                                       enabled=True)
+            automation = await host.automations.create(APP, name="p", type="invoked", config_id=config.id, enabled=True)
             run_id = await host.automations.trigger(APP, automation.id, {"n": 1})
             await host.wait_for_run(APP, run_id, timeout=10)
 

@@ -79,15 +79,26 @@ def ordered_ids(prefix: str, count: int) -> list[str]:
 
 
 def config(app_id: str = "app_a", config_id: str | None = None, version: int = 1, name: str = "g") -> ConfigRecord:
-    document = {"kind": "WorkflowGraph", "version": 1, "name": name, "start_node": "t",
-                "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created"}]}
+    document = {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": name,
+        "start_node": "t",
+        "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created"}],
+    }
     return ConfigRecord(config_id or new_id("cfg_"), app_id, version, name, document, T0, T0 + version)
 
 
 def automation(app_id: str = "app_a", automation_id: str | None = None, **fields: Any) -> Automation:
     values: dict[str, Any] = {
-        "name": "A", "type": "trigger", "status": "draft", "config_id": "cfg_x", "trigger": "thread.created",
-        "created_at": T0, "updated_at": T0, "metadata": {"team": {"name": "ops"}},
+        "name": "A",
+        "type": "trigger",
+        "status": "draft",
+        "config_id": "cfg_x",
+        "trigger": "thread.created",
+        "created_at": T0,
+        "updated_at": T0,
+        "metadata": {"team": {"name": "ops"}},
     }
     values.update(fields)
     return Automation(id=automation_id or new_id("aut_"), app_id=app_id, **values)
@@ -95,15 +106,21 @@ def automation(app_id: str = "app_a", automation_id: str | None = None, **fields
 
 def run(automation_id: str, app_id: str = "app_a", run_id: str | None = None, **fields: Any) -> AutomationRun:
     values: dict[str, Any] = {
-        "trigger": "thread.created", "payload": {"thread": {"id": "thr_1"}}, "status": "pending",
-        "config_id": "cfg_x", "config_version": None, "created_at": T0, "updated_at": T0,
+        "trigger": "thread.created",
+        "payload": {"thread": {"id": "thr_1"}},
+        "status": "pending",
+        "config_id": "cfg_x",
+        "config_version": None,
+        "created_at": T0,
+        "updated_at": T0,
     }
     values.update(fields)
     return AutomationRun(id=run_id or new_id("atr_"), automation_id=automation_id, app_id=app_id, **values)
 
 
-async def all_pages(store: Store, app_id: str, automation_id: str, *, limit: int,
-                    status: str | None = None) -> list[list[str]]:
+async def all_pages(
+    store: Store, app_id: str, automation_id: str, *, limit: int, status: str | None = None
+) -> list[list[str]]:
     pages: list[list[str]] = []
     cursor: str | None = None
     while True:
@@ -260,8 +277,9 @@ async def test_lookup_key_is_unique_on_update(store: Store) -> None:
 async def test_update_moves_the_lookup_key(store: Store) -> None:
     record = automation(lookup_key="old")
     await store.insert_automation(record)
-    await store.update_automation(automation(automation_id=record.id, lookup_key="new", revision=2),
-                                  expected_revision=1)
+    await store.update_automation(
+        automation(automation_id=record.id, lookup_key="new", revision=2), expected_revision=1
+    )
     assert await store.get_automation_by_lookup_key("app_a", "old") is None
     found = await store.get_automation_by_lookup_key("app_a", "new")
     assert found is not None and found.id == record.id
@@ -550,12 +568,21 @@ async def test_claim_runs_takes_claimable_runs_oldest_first_across_apps(store: S
     assert [r.id for r in claimed] == [r.id for r in runs[:3]]
     for record in claimed:
         assert (record.status, record.lease_owner, record.fence, record.recoveries, record.wake_at) == (
-            "running", "w1", 1, 0, None)
+            "running",
+            "w1",
+            1,
+            0,
+            None,
+        )
         assert record.lease_expires_at is not None
         assert before + LEASE - 5 <= record.lease_expires_at <= after + LEASE + 5  # the database's clock
         stored = await stored_run(store, record.id)
         assert (stored.status, stored.lease_owner, stored.fence, stored.lease_expires_at) == (
-            "running", "w1", 1, record.lease_expires_at)
+            "running",
+            "w1",
+            1,
+            record.lease_expires_at,
+        )
     rest = await store.claim_runs("w2", lease=LEASE, limit=10)
     assert [r.id for r in rest] == [runs[3].id, foreign.id]
     assert await store.claim_runs("w3", lease=LEASE, limit=10) == []
@@ -615,7 +642,12 @@ async def test_a_released_run_waits_for_its_wake_at(store: Store) -> None:
     assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[sleeping.id]) == []
     woken = await stored_run(store, due.id)
     assert (woken.status, woken.lease_owner, woken.wake_at, woken.fence, woken.recoveries) == (
-        "running", "w2", None, 2, 0)
+        "running",
+        "w2",
+        None,
+        2,
+        0,
+    )
 
 
 async def test_a_run_whose_lease_expired_is_reclaimed_with_one_more_recovery(store: Store) -> None:
@@ -665,7 +697,11 @@ async def test_release_run_hands_the_run_back_with_its_steps(store: Store) -> No
     await store.release_run(record.id, held.fence)
     released = await stored_run(store, record.id)
     assert (released.status, released.lease_owner, released.lease_expires_at, released.wake_at) == (
-        "pending", None, None, None)
+        "pending",
+        None,
+        None,
+        None,
+    )
     assert (released.fence, released.recoveries) == (held.fence, 0)
     assert await store.load_steps(record.id) == {"n1": {"output": 1}}
     with pytest.raises(LeaseLostError):
@@ -722,9 +758,18 @@ async def test_update_run_with_a_fence_writes_only_while_the_lease_is_held(store
     await store.update_run(held, fence=fence)
     stored = await stored_run(store, record.id)
     assert (stored.status, stored.started_at, stored.config_version, stored.journal) == (
-        "running", T0 + 1, 3, held.journal)
+        "running",
+        T0 + 1,
+        3,
+        held.journal,
+    )
     assert (stored.lease_owner, stored.lease_expires_at, stored.fence, stored.recoveries, stored.wake_at) == (
-        "w1", expires, fence, 0, None)  # the lease columns are the lease methods' alone
+        "w1",
+        expires,
+        fence,
+        0,
+        None,
+    )  # the lease columns are the lease methods' alone
     stale = await stored_run(store, record.id)
     stale.status, stale.result, stale.finished_at = "failed", {"error": "late"}, T0 + 2
     with pytest.raises(LeaseLostError):
@@ -757,7 +802,11 @@ async def test_cancel_run_bumps_the_fence_so_its_holder_can_no_longer_write(stor
     cancelled = await store.cancel_run("app_a", executing.id, T0 + 9)
     assert cancelled is not None
     assert (cancelled.status, cancelled.result, cancelled.finished_at, cancelled.updated_at) == (
-        "cancelled", {"error": "run cancelled"}, T0 + 9, T0 + 9)
+        "cancelled",
+        {"error": "run cancelled"},
+        T0 + 9,
+        T0 + 9,
+    )
     assert (cancelled.fence, cancelled.lease_owner, cancelled.lease_expires_at) == (held.fence + 1, None, None)
     with pytest.raises(LeaseLostError):
         await store.save_step(executing.id, held.fence, "n2", 2)
@@ -778,7 +827,11 @@ async def test_cancel_run_leaves_finished_runs_and_hides_other_apps(store: Store
     unchanged = await store.cancel_run("app_a", done.id, T0 + 9)
     assert unchanged is not None
     assert (unchanged.status, unchanged.result, unchanged.finished_at, unchanged.fence) == (
-        "completed", done.result, T0 + 1, 0)
+        "completed",
+        done.result,
+        T0 + 1,
+        0,
+    )
     (theirs,) = await pending(store, app_id="app_b")
     assert await store.cancel_run("app_a", theirs.id, T0 + 9) is None
     assert (await stored_run(store, theirs.id, "app_b")).status == "pending"
@@ -789,16 +842,27 @@ async def test_cancel_run_leaves_finished_runs_and_hides_other_apps(store: Store
 
 
 def scheduled(automation_id: str | None = None, **fields: Any) -> Automation:
-    values: dict[str, Any] = {"status": "running", "type": "scheduled", "trigger": None, "schedule": "every hour",
-                              "next_run_at": T0 + 3600, "repeat": Repeat(times=5)}
+    values: dict[str, Any] = {
+        "status": "running",
+        "type": "scheduled",
+        "trigger": None,
+        "schedule": "every hour",
+        "next_run_at": T0 + 3600,
+        "repeat": Repeat(times=5),
+    }
     values.update(fields)
     return automation(automation_id=automation_id, **values)
 
 
 def fired(record: Automation, occurrence: float) -> Automation:
     """``record`` after firing ``occurrence``: the next fire an hour later, one more repeat done."""
-    return scheduled(record.id, next_run_at=occurrence + 3600, revision=record.revision + 1,
-                     repeat=Repeat(times=5, completed=record.repeat.completed + 1), updated_at=occurrence)
+    return scheduled(
+        record.id,
+        next_run_at=occurrence + 3600,
+        revision=record.revision + 1,
+        repeat=Repeat(times=5, completed=record.repeat.completed + 1),
+        updated_at=occurrence,
+    )
 
 
 async def test_record_fire_stores_the_automation_and_its_occurrence(store: Store) -> None:
@@ -853,7 +917,10 @@ async def test_changed_automations_spans_apps_from_since_on(store: Store) -> Non
     changed = {a.id: a for a in await store.changed_automations(T0 + 5)}
     assert set(changed) == {edge.id, recent.id}
     assert (changed[recent.id].app_id, changed[recent.id].status, changed[recent.id].metadata) == (
-        "app_b", "running", {"team": {"name": "ops"}})
+        "app_b",
+        "running",
+        {"team": {"name": "ops"}},
+    )
     await store.update_automation(automation("app_a", old.id, updated_at=T0 + 20, revision=2), expected_revision=1)
     assert {a.id for a in await store.changed_automations(T0 + 15)} == {old.id}
     assert await store.changed_automations(T0 + 21) == []
@@ -877,8 +944,9 @@ async def test_prune_removes_old_finished_runs_their_steps_and_old_event_ids(sto
     await store.release_run(released.id, other.fence)
     assert sorted(await store.cancel_pending_runs("app_a", aut, T0 + 10)) == sorted([waiting.id, released.id])
     await store.accept_event("app_a", "evt_old", "thread.created", {}, [run(aut, event_id="evt_old", created_at=T0)])
-    await store.accept_event("app_a", "evt_new", "thread.created", {},
-                             [run(aut, event_id="evt_new", created_at=T0 + 1000)])
+    await store.accept_event(
+        "app_a", "evt_new", "thread.created", {}, [run(aut, event_id="evt_new", created_at=T0 + 1000)]
+    )
 
     assert await store.prune(T0 + 100) == 5  # three old, and the two cancelled at T0 + 10
     for gone in (*old, waiting, released):

@@ -38,7 +38,10 @@ async def crash_step(input: Any, ctx: graphflow.NodeContext, *, ms: int = 80) ->
 
 
 GRAPH: dict[str, Any] = {
-    "kind": "WorkflowGraph", "version": 1, "name": "crashy", "start_node": "t",
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "crashy",
+    "start_node": "t",
     "nodes": [
         {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "s1"},
         {"kind": "CrashStep", "id": "s1", "on_success": "s2"},
@@ -56,22 +59,25 @@ STEPS = ("t", "s1", "s2", "b1", "b2", "fan", "wait", "s3", "s4")
 
 
 def engine(url: str, **options: Any) -> graphflow.Engine:
-    return graphflow.Engine(url, lease=1.0, poll_interval=0.1, sync_interval=0.5, timer_threshold=1.0,
-                            **options)
+    return graphflow.Engine(url, lease=1.0, poll_interval=0.1, sync_interval=0.5, timer_threshold=1.0, **options)
 
 
 async def seed(url: str, count: int) -> None:
     async with engine(url, max_concurrent_runs=1) as seeding:
         config = await seeding.configs.create(APP, GRAPH)
         automation = await seeding.automations.create(
-            APP, name="crashy", type="trigger", trigger="thread.created", config_id=config.id, enabled=True)
+            APP, name="crashy", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
+        )
         for index in range(count):
             await seeding.publish(APP, "thread.created", {"thread_id": f"thr_{index}"}, id=f"evt_{index}")
         print(automation.id, flush=True)
 
 
 SCHEDULED_GRAPH: dict[str, Any] = {
-    "kind": "WorkflowGraph", "version": 1, "name": "scheduled", "start_node": "t",
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "scheduled",
+    "start_node": "t",
     "nodes": [
         {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.scheduled", "on_success": "s1"},
         {"kind": "CrashStep", "id": "s1", "ms": 10},
@@ -89,7 +95,8 @@ async def schedule(url: str, count: int, within: float) -> None:
         for index in range(count):
             at = datetime.fromtimestamp(int(base + 2 * index / count) + 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             automation = await seeding.automations.create(
-                APP, name=f"once {index}", type="scheduled", schedule=at, config_id=config.id, enabled=True)
+                APP, name=f"once {index}", type="scheduled", schedule=at, config_id=config.id, enabled=True
+            )
             print(automation.id, flush=True)
 
 

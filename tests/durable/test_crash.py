@@ -34,8 +34,14 @@ RUNS = 12
 
 def start(mode: str, url: str, log: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "CRASH_LOG": str(log), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(APP_SCRIPT), mode, url, *extra], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(APP_SCRIPT), mode, url, *extra],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_ready(process: subprocess.Popen[str]) -> None:
@@ -90,8 +96,7 @@ def crash_and_recover(url: str, tmp_path: Path, *, kills: int, seed: int) -> Non
     assert len(runs) == RUNS, "a run was lost"
     assert [r.status for r in runs] == ["completed"] * RUNS, [(r.id, r.status, r.result) for r in runs]
     for run in runs:
-        completed = collections.Counter(
-            (e["node_id"]) for e in run.journal if e["type"] == "node_completed")
+        completed = collections.Counter((e["node_id"]) for e in run.journal if e["type"] == "node_completed")
         lines = [(e["type"], e.get("scope", ""), e["node_id"]) for e in run.journal]
         assert sorted(completed) == sorted(STEPS) and set(completed.values()) == {1}, "\n".join(map(str, lines))
 
@@ -113,6 +118,7 @@ def crash_and_recover(url: str, tmp_path: Path, *, kills: int, seed: int) -> Non
                 redone[run_id].add(key)
         for run_id, keys in redone.items():
             assert len(keys) == 1 or keys == {"fan/b1/b1", "fan/b2/b2"}, (run_id, keys)
+
 
 def test_sqlite_engine_killed_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
     crash_and_recover(f"sqlite:///{tmp_path / 'crash.db'}", tmp_path, kills=3, seed=1)

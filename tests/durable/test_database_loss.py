@@ -34,10 +34,15 @@ async def loss_step(input: Any, ctx: graphflow.NodeContext, *, gated: bool = Fal
 
 
 GRAPH = {
-    "kind": "WorkflowGraph", "version": 1, "name": "loss", "start_node": "t",
-    "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "a"},
-              {"kind": "LossStep", "id": "a", "gated": True, "on_success": "b"},
-              {"kind": "LossStep", "id": "b"}],
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "loss",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "a"},
+        {"kind": "LossStep", "id": "a", "gated": True, "on_success": "b"},
+        {"kind": "LossStep", "id": "b"},
+    ],
 }
 
 
@@ -53,12 +58,12 @@ async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_retu
         async with anyio.create_task_group() as tg:
             proxy = Proxy(host, port)
             await proxy.start(tg)
-            store = PostgresStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema,
-                                  connect_timeout=1)
+            store = PostgresStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema, connect_timeout=1)
             async with Engine(store, poll_interval=0.1) as engine:
                 config = await engine.configs.create(APP, GRAPH)
-                automation = await engine.automations.create(APP, name="loss", type="invoked",
-                                                             config_id=config.id, enabled=True)
+                automation = await engine.automations.create(
+                    APP, name="loss", type="invoked", config_id=config.id, enabled=True
+                )
                 run_id = await engine.automations.trigger(APP, automation.id, {})
 
                 async def waiting_at_a() -> bool:

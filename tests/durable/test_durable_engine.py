@@ -47,8 +47,11 @@ def graph(*middle: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "WorkflowGraph", "version": 1, "name": "durable", "start_node": "t", "nodes": nodes}
 
 
-GATED = graph({"kind": "DurableStep", "id": "a"}, {"kind": "DurableStep", "id": "b", "gate": "b"},
-              {"kind": "DurableStep", "id": "c"})
+GATED = graph(
+    {"kind": "DurableStep", "id": "a"},
+    {"kind": "DurableStep", "id": "b", "gate": "b"},
+    {"kind": "DurableStep", "id": "c"},
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -69,8 +72,9 @@ def engine(url: str, **options: Any) -> Engine:
 
 async def invoked(started: Engine, document: dict[str, Any]) -> str:
     config = await started.configs.create(APP, document)
-    automation = await started.automations.create(APP, name="d", type="invoked", config_id=config.id,
-                                                  enabled=True, overlap="allow")
+    automation = await started.automations.create(
+        APP, name="d", type="invoked", config_id=config.id, enabled=True, overlap="allow"
+    )
     return automation.id
 
 
@@ -99,7 +103,8 @@ async def test_a_stopped_engine_hands_runs_back_and_the_next_resumes_them(url: s
     assert done.status == "completed" and done.result == {"payload": {"n": 3}, "output": []}
     assert [f"{run_id}:a", f"{run_id}:b", f"{run_id}:c"] == CALLS  # a was not run again
     assert [(e["type"], e["node_id"]) for e in done.journal if e["type"] == "node_completed"] == [
-        ("node_completed", n) for n in ("t", "a", "b", "c")]
+        ("node_completed", n) for n in ("t", "a", "b", "c")
+    ]
 
 
 async def test_a_dead_workers_run_is_reclaimed_when_its_lease_expires(url: str) -> None:
@@ -145,8 +150,11 @@ async def test_cancel_fences_off_a_run_executing_elsewhere(url: str) -> None:
 
 
 async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str) -> None:
-    document = graph({"kind": "DurableStep", "id": "a"}, {"kind": "WorkflowDelay", "id": "wait", "duration": 1.2},
-                     {"kind": "DurableStep", "id": "b"})
+    document = graph(
+        {"kind": "DurableStep", "id": "a"},
+        {"kind": "WorkflowDelay", "id": "wait", "duration": 1.2},
+        {"kind": "DurableStep", "id": "b"},
+    )
     parked: list[RunSuspended] = []
     async with engine(url) as first:
         first.subscribe(parked.append, (RunSuspended,))
@@ -164,11 +172,19 @@ async def test_a_long_delay_is_a_durable_timer_that_survives_a_restart(url: str)
 
 async def test_engines_sharing_a_database_see_each_others_automations(url: str) -> None:
     async with engine(url) as first, engine(url) as second:
-        config = await first.configs.create(APP, graph({"kind": "DurableStep", "id": "a"}) | {
-            "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
-                      {"kind": "DurableStep", "id": "a"}]})
-        automation = await first.automations.create(APP, name="shared", type="trigger", trigger="thread.created",
-                                                    config_id=config.id, enabled=True)
+        config = await first.configs.create(
+            APP,
+            graph({"kind": "DurableStep", "id": "a"})
+            | {
+                "nodes": [
+                    {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
+                    {"kind": "DurableStep", "id": "a"},
+                ]
+            },
+        )
+        automation = await first.automations.create(
+            APP, name="shared", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
+        )
 
         async def second_matches() -> bool:
             return [a.id for a in await second.explain(APP, "thread.created")] == [automation.id]
@@ -220,12 +236,22 @@ async def test_prune_removes_old_finished_runs_only(url: str) -> None:
 
 async def test_publish_returns_after_the_event_and_its_runs_are_committed(url: str) -> None:
     async with engine(url) as host:
-        config = await host.configs.create(APP, {
-            "kind": "WorkflowGraph", "version": 1, "name": "e", "start_node": "t",
-            "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
-                      {"kind": "DurableStep", "id": "a", "gate": "never"}]})
-        automation = await host.automations.create(APP, name="e", type="trigger", trigger="thread.created",
-                                                   config_id=config.id, enabled=True)
+        config = await host.configs.create(
+            APP,
+            {
+                "kind": "WorkflowGraph",
+                "version": 1,
+                "name": "e",
+                "start_node": "t",
+                "nodes": [
+                    {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
+                    {"kind": "DurableStep", "id": "a", "gate": "never"},
+                ],
+            },
+        )
+        automation = await host.automations.create(
+            APP, name="e", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
+        )
         result = await host.publish(APP, "thread.created", {"thread_id": "thr_1"}, id="evt_1")
         async for other in opened(url):  # another connection, as another process would see it
             runs = await other.list_runs(APP, automation.id, status=None, cursor=None, limit=10)
@@ -279,8 +305,17 @@ async def _pending_run(store: Store, automation_id: str) -> str:
 
     automation = await store.get_automation(APP, automation_id)
     assert automation is not None
-    run = AutomationRun(id=new_id("atr_"), automation_id=automation_id, app_id=APP, trigger="workflow.invoked",
-                        payload={}, status="pending", config_id=automation.config_id, config_version=None,
-                        created_at=0.0, updated_at=0.0)
+    run = AutomationRun(
+        id=new_id("atr_"),
+        automation_id=automation_id,
+        app_id=APP,
+        trigger="workflow.invoked",
+        payload={},
+        status="pending",
+        config_id=automation.config_id,
+        config_version=None,
+        created_at=0.0,
+        updated_at=0.0,
+    )
     await store.insert_runs([run])
     return run.id

@@ -51,8 +51,11 @@ async def test_each_completed_node_is_checkpointed_with_its_route() -> None:
     # Pure kinds (trigger, script, condition, end) are recomputed after a crash, not checkpointed.
     assert list(recorder.steps) == ["a", "b", "c"]
     assert recorder.steps["b"] == {
-        "value": {"n": 2}, "next": "check", "failed": False,
-        "journal": [list(e[1:]) for e in result.journal if e.node_id == "b"], "output": ["ran b"],
+        "value": {"n": 2},
+        "next": "check",
+        "failed": False,
+        "journal": [list(e[1:]) for e in result.journal if e.node_id == "b"],
+        "output": ["ran b"],
     }
 
 

@@ -30,6 +30,7 @@ eventually = functools.partial(_eventually, timeout=5.0)
 WELCOME = Path(__file__).resolve().parents[2] / "docs" / "examples" / "welcome.yaml"
 JOINED = {"thread_id": "thr_1", "user_id": "usr_9"}
 
+
 @pytest.fixture(autouse=True)
 def _fresh_gates() -> None:
     reset_gates()
@@ -50,11 +51,19 @@ def gated(trigger: str, gate: str = "main") -> dict[str, Any]:
     return graph_dict({"kind": "TestGate", "id": "wait", "gate": gate}, trigger=trigger)
 
 
-async def automation(engine: Engine, app_id: str = "app_a", trigger: str = "thread.member_joined",
-                     graph: Any = None, *, enabled: bool = True, **fields: Any) -> graphflow.Automation:
+async def automation(
+    engine: Engine,
+    app_id: str = "app_a",
+    trigger: str = "thread.member_joined",
+    graph: Any = None,
+    *,
+    enabled: bool = True,
+    **fields: Any,
+) -> graphflow.Automation:
     cfg = await engine.configs.create(app_id, graph if graph is not None else echo(trigger))
-    return await engine.automations.create(app_id, name=f"on {trigger}", type="trigger", trigger=trigger,
-                                           config_id=cfg.id, enabled=enabled, **fields)
+    return await engine.automations.create(
+        app_id, name=f"on {trigger}", type="trigger", trigger=trigger, config_id=cfg.id, enabled=enabled, **fields
+    )
 
 
 async def statuses(engine: Engine, app_id: str, run_ids: Any) -> list[str]:
@@ -116,9 +125,7 @@ async def test_duplicate_event_ids_create_no_second_run(engine: Engine) -> None:
     other_app = await automation(engine, "app_b")
     elsewhere = await engine.publish("app_b", "thread.member_joined", JOINED, id="evt_dup")
     assert not elsewhere.duplicate
-    assert [r.automation_id for r in [await engine.automations.run("app_b", elsewhere.run_ids[0])]] == [
-        other_app.id
-    ]
+    assert [r.automation_id for r in [await engine.automations.run("app_b", elsewhere.run_ids[0])]] == [other_app.id]
 
 
 async def test_generated_event_ids_are_distinct(engine: Engine) -> None:
@@ -209,8 +216,12 @@ async def _active() -> int:
 
 async def test_emitted_events_start_automations_of_the_same_app(engine: Engine) -> None:
     emitter_graph = graph_dict(
-        {"kind": "WorkflowEmitEvent", "id": "emit", "event": "thread.member_joined",
-         "payload": {"thread_id": "{{$.thread_id}}", "user_id": "usr_new"}},
+        {
+            "kind": "WorkflowEmitEvent",
+            "id": "emit",
+            "event": "thread.member_joined",
+            "payload": {"thread_id": "{{$.thread_id}}", "user_id": "usr_new"},
+        },
         trigger="thread.created",
     )
     emitter = await automation(engine, trigger="thread.created", graph=emitter_graph)
@@ -303,13 +314,19 @@ async def test_a_new_engine_recovers_pending_runs_from_the_store() -> None:
     store = MemoryStore()
     async with Engine(store, clock=FakeClock(), max_concurrent_runs=1) as first:
         listener = await automation(first, graph=gated("thread.member_joined"))
-        blocked, waiting = [(await first.publish("app_a", "thread.member_joined", JOINED)).run_ids[0]
-                            for _ in "ab"]
+        blocked, waiting = [(await first.publish("app_a", "thread.member_joined", JOINED)).run_ids[0] for _ in "ab"]
         await eventually(lambda: _equal(statuses(first, "app_a", [blocked, waiting]), ["running", "pending"]))
     inserted = AutomationRun(
-        id=new_id("atr_"), automation_id=listener.id, app_id="app_a", trigger="thread.member_joined",
-        payload=JOINED, status="pending", config_id=listener.config_id, config_version=None,
-        created_at=0.0, updated_at=0.0,
+        id=new_id("atr_"),
+        automation_id=listener.id,
+        app_id="app_a",
+        trigger="thread.member_joined",
+        payload=JOINED,
+        status="pending",
+        config_id=listener.config_id,
+        config_version=None,
+        created_at=0.0,
+        updated_at=0.0,
     )
     await store.insert_runs([inserted])
     GATES["main"].set()
@@ -342,9 +359,7 @@ async def test_a_config_that_lost_its_trigger_node_fails_the_run_not_the_engine(
     published = await engine.publish("app_a", "thread.member_joined", JOINED)
     run = await engine.wait_for_run("app_a", published.run_ids[0], timeout=5)
     assert run.status == "failed" and "no trigger node" in run.result["error"]  # type: ignore[index]
-    assert (run.config_version, (await engine.automations.get("app_a", listener.id)).last_run_status) == (
-        2, "failed"
-    )
+    assert (run.config_version, (await engine.automations.get("app_a", listener.id)).last_run_status) == (2, "failed")
     other = await automation(engine, trigger="thread.created")
     again = await engine.publish("app_a", "thread.created", {"thread_id": "thr_2"})
     assert (await engine.wait_for_run("app_a", again.run_ids[0], timeout=5)).automation_id == other.id

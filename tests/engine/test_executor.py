@@ -33,18 +33,26 @@ async def sleeper(input: Any, ctx: graphflow.NodeContext, *, seconds: float = 10
 
 @graphflow.node("TestContext")
 async def context_probe(input: Any, ctx: graphflow.NodeContext) -> Any:
-    return {"run_id": ctx.run_id, "app_id": ctx.app_id, "automation_id": ctx.automation_id,
-            "env": dict(ctx.env), "seen": sorted(ctx.outputs)}
+    return {
+        "run_id": ctx.run_id,
+        "app_id": ctx.app_id,
+        "automation_id": ctx.automation_id,
+        "env": dict(ctx.env),
+        "seen": sorted(ctx.outputs),
+    }
 
 
 async def test_sample_runs_and_journals(examples_dir: Any) -> None:
-    result = await run(examples_dir / "archastro-sample.json", {"scheduled_at": "2026-02-28T09:00:00Z"},
-                       trigger="workflow.scheduled")
+    result = await run(
+        examples_dir / "archastro-sample.json", {"scheduled_at": "2026-02-28T09:00:00Z"}, trigger="workflow.scheduled"
+    )
     assert result.status == "completed"
     assert result.result == {"payload": True, "output": []}
     assert [(e.type, e.node_id, e.attempt) for e in result.journal] == [
-        ("node_started", "trigger_1", 1), ("node_completed", "trigger_1", 1),
-        ("node_started", "script_1", 1), ("node_completed", "script_1", 1),
+        ("node_started", "trigger_1", 1),
+        ("node_completed", "trigger_1", 1),
+        ("node_started", "script_1", 1),
+        ("node_completed", "script_1", 1),
     ]
     assert all(result.started_at <= e.at <= result.finished_at for e in result.journal)
     assert result.run_id.startswith("atr_")
@@ -78,38 +86,70 @@ async def test_failure_result_and_journal() -> None:
 async def test_on_failure_edge_receives_the_error() -> None:
     doc = graph_dict(
         {"kind": "WorkflowScript", "id": "s", "source": "$.missing", "on_failure": "handle"},
-        {"kind": "WorkflowScript", "id": "handle",
-         "source": "{'handled': $.error, 'code': $.code, 'from': $.node_id, 'input': $.input}"},
+        {
+            "kind": "WorkflowScript",
+            "id": "handle",
+            "source": "{'handled': $.error, 'code': $.code, 'from': $.node_id, 'input': $.input}",
+        },
     )
     result = await run(doc, {"x": 1})
     assert result.status == "completed"
-    assert result.payload == {"handled": "node 's' failed: no such key: 'missing'", "code": "script_error",
-                              "from": "s", "input": {"x": 1}}
+    assert result.payload == {
+        "handled": "node 's' failed: no such key: 'missing'",
+        "code": "script_error",
+        "from": "s",
+        "input": {"x": 1},
+    }
 
 
 async def test_retry_with_backoff_then_success() -> None:
-    doc = graph_dict({"kind": "TestFlaky", "id": "f", "fail_times": 2,
-                      "retry": {"max_attempts": 3, "initial_interval": "10ms", "jitter": 0}})
+    doc = graph_dict(
+        {
+            "kind": "TestFlaky",
+            "id": "f",
+            "fail_times": 2,
+            "retry": {"max_attempts": 3, "initial_interval": "10ms", "jitter": 0},
+        }
+    )
     result = await run(doc)
     assert result.status == "completed"
     assert result.payload["attempts"] == 3
     assert result.payload["key"] == f"{result.run_id}:f"
     types = [(e.type, e.attempt, e.will_retry) for e in result.journal if e.node_id == "f"]
-    assert types == [("node_started", 1, False), ("node_failed", 1, True), ("node_started", 2, False),
-                     ("node_failed", 2, True), ("node_started", 3, False), ("node_completed", 3, False)]
+    assert types == [
+        ("node_started", 1, False),
+        ("node_failed", 1, True),
+        ("node_started", 2, False),
+        ("node_failed", 2, True),
+        ("node_started", 3, False),
+        ("node_completed", 3, False),
+    ]
 
 
 async def test_retries_are_bounded() -> None:
-    doc = graph_dict({"kind": "TestFlaky", "id": "f", "fail_times": 10,
-                      "retry": {"max_attempts": 2, "initial_interval": 0, "jitter": 0}})
+    doc = graph_dict(
+        {
+            "kind": "TestFlaky",
+            "id": "f",
+            "fail_times": 10,
+            "retry": {"max_attempts": 2, "initial_interval": 0, "jitter": 0},
+        }
+    )
     result = await run(doc)
     assert result.status == "failed"
     assert [e.attempt for e in result.journal if e.type == "node_failed"] == [1, 2]
 
 
 async def test_non_retryable_codes_fail_at_once() -> None:
-    doc = graph_dict({"kind": "TestFlaky", "id": "f", "fail_times": 10, "code": "bad_input",
-                      "retry": {"max_attempts": 5, "initial_interval": 0, "non_retryable": ["bad_input"]}})
+    doc = graph_dict(
+        {
+            "kind": "TestFlaky",
+            "id": "f",
+            "fail_times": 10,
+            "code": "bad_input",
+            "retry": {"max_attempts": 5, "initial_interval": 0, "non_retryable": ["bad_input"]},
+        }
+    )
     result = await run(doc)
     assert [e.attempt for e in result.journal if e.type == "node_failed"] == [1]
 
@@ -170,8 +210,14 @@ async def test_events_are_frozen_and_ordered() -> None:
     seen: list[graphflow.EngineEvent] = []
     sub = executor.subscribe(seen.append)
     await run(graph_dict({"kind": "WorkflowScript", "id": "s", "source": "1"}), executor=executor)
-    assert [type(e).__name__ for e in seen] == ["RunStarted", "NodeStarted", "NodeCompleted",
-                                               "NodeStarted", "NodeCompleted", "RunCompleted"]
+    assert [type(e).__name__ for e in seen] == [
+        "RunStarted",
+        "NodeStarted",
+        "NodeCompleted",
+        "NodeStarted",
+        "NodeCompleted",
+        "RunCompleted",
+    ]
     with pytest.raises(Exception):  # noqa: B017 - dataclasses raise FrozenInstanceError
         seen[0].run_id = "x"  # type: ignore[misc]
     sub.close()
@@ -202,20 +248,26 @@ async def test_a_failing_listener_does_not_fail_the_run() -> None:
 
 async def test_context_is_scoped_to_the_run() -> None:
     executor = graphflow.Executor(env={"A": "1"})
-    doc = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "1", "on_success": "c"},
-                     {"kind": "TestContext", "id": "c"})
+    doc = graph_dict(
+        {"kind": "WorkflowScript", "id": "s", "source": "1", "on_success": "c"}, {"kind": "TestContext", "id": "c"}
+    )
     graph = graphflow.load_graph(doc)
-    one = await executor.run(graph, {"trigger": "test.run", "payload": {}}, app_id="app_1",
-                             automation_id="aut_1", env={"B": "2"})
+    one = await executor.run(
+        graph, {"trigger": "test.run", "payload": {}}, app_id="app_1", automation_id="aut_1", env={"B": "2"}
+    )
     two = await executor.run(graph, {"trigger": "test.run", "payload": {}})
-    assert one.payload == {"run_id": one.run_id, "app_id": "app_1", "automation_id": "aut_1",
-                           "env": {"A": "1", "B": "2"}, "seen": ["s", "t"]}
+    assert one.payload == {
+        "run_id": one.run_id,
+        "app_id": "app_1",
+        "automation_id": "aut_1",
+        "env": {"A": "1", "B": "2"},
+        "seen": ["s", "t"],
+    }
     assert two.payload["env"] == {"A": "1"} and two.payload["run_id"] != one.run_id
 
 
 def test_sync_helper(examples_dir: Any) -> None:
-    result = graphflow.run_graph_sync(str(examples_dir / "archastro-sample.yaml"),
-                                      {"trigger": "workflow.scheduled", "payload": {}})
+    result = graphflow.run_graph_sync(
+        str(examples_dir / "archastro-sample.yaml"), {"trigger": "workflow.scheduled", "payload": {}}
+    )
     assert result.status == "completed"
-
-

@@ -29,8 +29,11 @@ def valid_graphs(draw: st.DrawFn) -> dict[str, Any]:
         kind = draw(st.sampled_from(["script", "condition", "parallel", "map", "end_payload"]))
         nid = f"n{i}"
         if kind == "script":
-            node = {"kind": "WorkflowScript", "id": nid, "source": draw(st.sampled_from(
-                ["$", "{'v': 1}", "[1, 2]", "println('x')", "let a = 1\na + 1"]))}
+            node = {
+                "kind": "WorkflowScript",
+                "id": nid,
+                "source": draw(st.sampled_from(["$", "{'v': 1}", "[1, 2]", "println('x')", "let a = 1\na + 1"])),
+            }
         elif kind == "condition":
             condition = draw(st.sampled_from(["true", "false", "1 < 2"]))
             node = {"kind": "WorkflowCondition", "id": nid, "condition": condition}
@@ -40,8 +43,13 @@ def valid_graphs(draw: st.DrawFn) -> dict[str, Any]:
             node = {"kind": "WorkflowParallel", "id": nid, "branches": branches}
             nodes.extend({"kind": "WorkflowScript", "id": b, "source": f"'{b}'"} for b in branches)
         elif kind == "map":
-            node = {"kind": "WorkflowMap", "id": nid, "items": "{{[1, 2, 3]}}", "body": f"{nid}body",
-                    "concurrency": draw(st.integers(1, 4))}
+            node = {
+                "kind": "WorkflowMap",
+                "id": nid,
+                "items": "{{[1, 2, 3]}}",
+                "body": f"{nid}body",
+                "concurrency": draw(st.integers(1, 4)),
+            }
             nodes.append({"kind": "WorkflowScript", "id": f"{nid}body", "source": "$.item"})
         else:
             node = {"kind": "WorkflowScript", "id": nid, "source": "$"}
@@ -101,10 +109,13 @@ def test_mutations_fail_validation_with_a_path(doc: dict[str, Any], mutation: An
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_documents_raise_only_validation_errors(doc: Any) -> None:
     with contextlib.suppress(ValidationError):
         graphflow.load_graph(doc if not isinstance(doc, str) else json.dumps(doc))
@@ -117,9 +128,26 @@ def test_schema_and_model_agree_on_the_examples(examples_dir: Any) -> None:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(valid_graphs(), st.sampled_from([m for m in MUTATIONS if m[0] in
-                                        ("bad kind", "extra field", "wrong type", "bad version", "drop start",
-                                         "nodes not list", "node not object", "bad data")]))
+@given(
+    valid_graphs(),
+    st.sampled_from(
+        [
+            m
+            for m in MUTATIONS
+            if m[0]
+            in (
+                "bad kind",
+                "extra field",
+                "wrong type",
+                "bad version",
+                "drop start",
+                "nodes not list",
+                "node not object",
+                "bad data",
+            )
+        ]
+    ),
+)
 def test_schema_rejects_what_the_model_rejects(doc: dict[str, Any], mutation: Any) -> None:
     broken = copy.deepcopy(doc)
     mutation[1](broken)

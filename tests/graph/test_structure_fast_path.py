@@ -30,9 +30,14 @@ def reference_check_structure(
     ids: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
         if node.id in ids:
-            problems.append(Problem(f"$.nodes[{index}].id", f"duplicate node id {node.id!r}",
-                                    f"node ids must be unique; $.nodes[{ids[node.id]}] has it too",
-                                    node.id))
+            problems.append(
+                Problem(
+                    f"$.nodes[{index}].id",
+                    f"duplicate node id {node.id!r}",
+                    f"node ids must be unique; $.nodes[{ids[node.id]}] has it too",
+                    node.id,
+                )
+            )
         else:
             ids[node.id] = index
 
@@ -43,11 +48,21 @@ def reference_check_structure(
     if start is None and graph.start_node in unbuilt:
         pass
     elif start is None:
-        problems.append(Problem("$.start_node", f"start_node {graph.start_node!r} is not a node",
-                                f"node ids are: {', '.join(ids) or 'none'}"))
+        problems.append(
+            Problem(
+                "$.start_node",
+                f"start_node {graph.start_node!r} is not a node",
+                f"node ids are: {', '.join(ids) or 'none'}",
+            )
+        )
     elif not start.is_trigger:
-        problems.append(Problem("$.start_node", f"start node {start.id!r} is a {start.kind}, "
-                                "not a trigger", "point start_node at a WorkflowTrigger node"))
+        problems.append(
+            Problem(
+                "$.start_node",
+                f"start node {start.id!r} is a {start.kind}, not a trigger",
+                "point start_node at a WorkflowTrigger node",
+            )
+        )
 
     digraph = nx.DiGraph()
     digraph.add_nodes_from(ids)
@@ -61,9 +76,14 @@ def reference_check_structure(
             else:
                 digraph.add_edge(node.id, target)
                 if graph.node_map[target].is_trigger:
-                    problems.append(Problem(path(node.id, field), f"edge to trigger node {target!r}",
-                                            "trigger nodes are entry points; nothing may lead to them",
-                                            node.id))
+                    problems.append(
+                        Problem(
+                            path(node.id, field),
+                            f"edge to trigger node {target!r}",
+                            "trigger nodes are entry points; nothing may lead to them",
+                            node.id,
+                        )
+                    )
         for field, entry in node.children():
             if entry in unbuilt:
                 continue
@@ -72,20 +92,29 @@ def reference_check_structure(
             else:
                 region_entries.append((f"{field} of {node.id!r}", entry))
                 if graph.node_map[entry].is_trigger:
-                    problems.append(Problem(path(node.id, field), f"{entry!r} is a trigger node",
-                                            "a branch or body starts at an ordinary node", node.id))
+                    problems.append(
+                        Problem(
+                            path(node.id, field),
+                            f"{entry!r} is a trigger node",
+                            "a branch or body starts at an ordinary node",
+                            node.id,
+                        )
+                    )
         if node.is_terminal and node.on_success is not None:
-            problems.append(Problem(path(node.id, "on_success"), f"{node.kind} ends its chain",
-                                    "remove on_success", node.id))
+            problems.append(
+                Problem(path(node.id, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
+            )
 
     for cycle in validation._cycles(nx, digraph):
         first = cycle[0]
-        problems.append(Problem(
-            path(first, "on_success"),
-            f"cycle: {' -> '.join([*cycle, first])}",
-            "graphs are acyclic; repeat work with a WorkflowMap node instead of a loop of edges",
-            first,
-        ))
+        problems.append(
+            Problem(
+                path(first, "on_success"),
+                f"cycle: {' -> '.join([*cycle, first])}",
+                "graphs are acyclic; repeat work with a WorkflowMap node instead of a loop of edges",
+                first,
+            )
+        )
 
     owner: dict[str, str] = {}
     triggers = [n.id for n in graph.nodes if n.is_trigger]
@@ -98,20 +127,27 @@ def reference_check_structure(
             members.update(nx.descendants(digraph, root))
         for member in sorted(members, key=lambda m: ids[m]):
             if member in owner and owner[member] != label:
-                problems.append(Problem(
-                    f"$.nodes[{ids[member]}]",
-                    f"node {member!r} is reached from both {owner[member]} and {label}",
-                    "a branch or map body must end (a node without on_success) before the flow "
-                    "continues; the parallel/map node's on_success continues after the join",
-                    member,
-                ))
+                problems.append(
+                    Problem(
+                        f"$.nodes[{ids[member]}]",
+                        f"node {member!r} is reached from both {owner[member]} and {label}",
+                        "a branch or map body must end (a node without on_success) before the flow "
+                        "continues; the parallel/map node's on_success continues after the join",
+                        member,
+                    )
+                )
             else:
                 owner.setdefault(member, label)
     for node_id, index in ids.items():
         if node_id not in owner and not unbuilt:
-            problems.append(Problem(f"$.nodes[{index}]", f"node {node_id!r} is unreachable",
-                                    "connect it with on_success/on_failure (or a branch), or "
-                                    "remove it", node_id))
+            problems.append(
+                Problem(
+                    f"$.nodes[{index}]",
+                    f"node {node_id!r} is unreachable",
+                    "connect it with on_success/on_failure (or a branch), or remove it",
+                    node_id,
+                )
+            )
     return problems
 
 
@@ -165,8 +201,7 @@ def arbitrary_graphs(draw: st.DrawFn) -> dict[str, Any]:
                 if draw(st.booleans()):
                     node[edge] = draw(TARGETS)
         elif kind == "parallel":
-            node |= {"kind": "WorkflowParallel",
-                     "branches": draw(st.lists(TARGETS, min_size=1, max_size=3))}
+            node |= {"kind": "WorkflowParallel", "branches": draw(st.lists(TARGETS, min_size=1, max_size=3))}
         elif kind == "map":
             node |= {"kind": "WorkflowMap", "items": "{{[1]}}", "body": draw(TARGETS)}
         elif kind == "end":
@@ -194,8 +229,10 @@ def test_fast_path_reports_what_networkx_reports(doc: dict[str, Any], extra: set
 def test_fast_path_agrees_on_generated_and_mutated_graphs(doc: dict[str, Any], mutation: Any) -> None:
     broken = copy.deepcopy(doc)
     mutation[1](broken)
-    if isinstance(broken.get("nodes"), list) and isinstance(broken.get("start_node"), str) and all(
-        isinstance(raw, dict) for raw in broken["nodes"]
+    if (
+        isinstance(broken.get("nodes"), list)
+        and isinstance(broken.get("start_node"), str)
+        and all(isinstance(raw, dict) for raw in broken["nodes"])
     ):
         assert_same_problems(broken)
 
@@ -216,4 +253,3 @@ def test_kahn_and_search_agree_with_networkx(edges: list[tuple[int, int]]) -> No
     assert validation._acyclic(successors) == nx.is_directed_acyclic_graph(digraph)
     for root in nodes:
         assert validation._reachable(successors, root) == {root} | nx.descendants(digraph, root)
-

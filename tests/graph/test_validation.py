@@ -52,8 +52,10 @@ def test_script_errors_name_the_node() -> None:
 
 
 def test_unresolved_data_reference() -> None:
-    doc = graph_dict({"kind": "WorkflowScript", "id": "s", "script": "nope"},
-                     data=[{"kind": "Script", "id": "yes", "script": "true"}])
+    doc = graph_dict(
+        {"kind": "WorkflowScript", "id": "s", "script": "nope"},
+        data=[{"kind": "Script", "id": "yes", "script": "true"}],
+    )
     ((path, message),) = problems(doc)
     assert path == "$.nodes[1].script" and "no data resource with id 'nope'" in message
 

@@ -63,8 +63,16 @@ class Handler(BaseHTTPRequestHandler):
         self.server.hits.append(parts.path)
         path = parts.path
         if path == "/json":
-            self._send(200, {"method": self.command, "path": path, "query": query, "body": body,
-                             "headers": {k.lower(): v for k, v in self.headers.items()}})
+            self._send(
+                200,
+                {
+                    "method": self.command,
+                    "path": path,
+                    "query": query,
+                    "body": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                },
+            )
         elif path == "/text":
             self._send(200, "hello, world", "text/plain; charset=utf-8")
         elif path == "/badjson":
@@ -209,20 +217,29 @@ def problems_of(**fields: Any) -> list[str]:
 
 
 def make_ctx(services: dict[str, Any]) -> NodeContext:
-    state = RunState(run_id="atr_test", graph=None, executor=None, journal=None, env={},  # type: ignore[arg-type]
-                     app_id=None, automation_id=None, emit=None, services=services)
+    state = RunState(
+        run_id="atr_test",
+        graph=None,
+        executor=None,
+        journal=None,
+        env={},  # type: ignore[arg-type]
+        app_id=None,
+        automation_id=None,
+        emit=None,
+        services=services,
+    )
     ctx = NodeContext(state)
     ctx.node_id = "h"
     return ctx
 
 
-async def call(node: HttpRequestNode, services: dict[str, Any] | None = None,
-               input: Any = None) -> Any:
+async def call(node: HttpRequestNode, services: dict[str, Any] | None = None, input: Any = None) -> Any:
     return await node.run({"x": 1} if input is None else input, make_ctx(services or {}))
 
 
-async def refusal(node: HttpRequestNode, services: dict[str, Any] | None = None,
-                  input: Any = None) -> NodeExecutionError:
+async def refusal(
+    node: HttpRequestNode, services: dict[str, Any] | None = None, input: Any = None
+) -> NodeExecutionError:
     with pytest.raises(NodeExecutionError) as info:
         await call(node, services, input)
     return info.value
@@ -238,8 +255,11 @@ def local() -> dict[str, Any]:
 
 
 async def test_get_json_with_templates(server: LocalServer, local: dict[str, Any]) -> None:
-    node = make_node(url=server.url("/json?a=1"), headers={"X-Token": "t-{{$.x}}"},
-                     query={"b": "{{$.x + 1}}", "c": ["p", "q"], "skip": "{{null}}"})
+    node = make_node(
+        url=server.url("/json?a=1"),
+        headers={"X-Token": "t-{{$.x}}"},
+        query={"b": "{{$.x + 1}}", "c": ["p", "q"], "skip": "{{null}}"},
+    )
     out = await call(node, local)
     assert out["status"] == 200
     assert out["headers"]["content-type"] == "application/json"
@@ -260,8 +280,7 @@ async def test_post_json_body_sends_idempotency_key(server: LocalServer, local: 
 
 
 async def test_text_body_and_idempotency_overrides(server: LocalServer, local: dict[str, Any]) -> None:
-    node = make_node(method="PUT", url=server.url("/json"), body="hi {{$.x}}",
-                     headers={"idempotency-key": "mine"})
+    node = make_node(method="PUT", url=server.url("/json"), body="hi {{$.x}}", headers={"idempotency-key": "mine"})
     body = (await call(node, local))["body"]
     assert body["body"] == "hi 1"
     assert body["headers"]["content-type"] == "text/plain; charset=utf-8"
@@ -283,12 +302,18 @@ async def test_invalid_json_response(server: LocalServer, local: dict[str, Any])
 
 @pytest.mark.parametrize(
     ("status", "code", "retryable"),
-    [(404, "http_status_4xx", False), (400, "http_status_4xx", False),
-     (408, "http_status_408", True), (429, "http_status_429", True),
-     (500, "http_status_5xx", True), (503, "http_status_5xx", True)],
+    [
+        (404, "http_status_4xx", False),
+        (400, "http_status_4xx", False),
+        (408, "http_status_408", True),
+        (429, "http_status_429", True),
+        (500, "http_status_5xx", True),
+        (503, "http_status_5xx", True),
+    ],
 )
-async def test_status_errors(server: LocalServer, local: dict[str, Any], status: int, code: str,
-                             retryable: bool) -> None:
+async def test_status_errors(
+    server: LocalServer, local: dict[str, Any], status: int, code: str, retryable: bool
+) -> None:
     error = await refusal(make_node(url=server.url(f"/status/{status}?secret=s3cr3t")), local)
     assert (error.code, error.retryable) == (code, retryable)
     assert error.details["status"] == status and "status" in error.details["body"]
@@ -303,10 +328,8 @@ async def test_fail_on_status_off_returns_the_response(server: LocalServer, loca
 # --- size and time limits ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "limit"), [("/huge", 5 * MIB), ("/endless", 100_000),
-                                             ("/gzip-bomb", MIB)])
-async def test_response_too_large(server: LocalServer, local: dict[str, Any], path: str,
-                                  limit: int) -> None:
+@pytest.mark.parametrize(("path", "limit"), [("/huge", 5 * MIB), ("/endless", 100_000), ("/gzip-bomb", MIB)])
+async def test_response_too_large(server: LocalServer, local: dict[str, Any], path: str, limit: int) -> None:
     error = await refusal(make_node(url=server.url(path), max_response_bytes=limit), local)
     assert error.code == "http_response_too_large" and not error.retryable
 
@@ -342,34 +365,40 @@ async def test_303_turns_post_into_get(server: LocalServer, local: dict[str, Any
 
 
 async def test_cross_origin_redirect_drops_credentials(server: LocalServer) -> None:
-    policy = EgressPolicy(allow_networks=LOOPBACK, resolver=fake_resolver({
-        "other.test": [["127.0.0.1"]]}))
+    policy = EgressPolicy(allow_networks=LOOPBACK, resolver=fake_resolver({"other.test": [["127.0.0.1"]]}))
     target = server.url("/json", host="other.test")
-    node = make_node(url=server.url(f"/redirect?to={target}"),
-                     headers={"Authorization": "Bearer x", "X-Api-Key": "k", "Accept": "a/b"})
+    node = make_node(
+        url=server.url(f"/redirect?to={target}"),
+        headers={"Authorization": "Bearer x", "X-Api-Key": "k", "Accept": "a/b"},
+    )
     headers = (await call(node, {"egress_policy": policy}))["body"]["headers"]
     assert "authorization" not in headers and "x-api-key" not in headers
     assert headers["accept"] == "a/b"
 
 
-@pytest.mark.parametrize("target", [
-    "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
-    "http://[::ffff:169.254.169.254]/",
-    "http://10.0.0.1/",
-    "file:///etc/passwd",
-])
-async def test_redirect_to_a_blocked_target_is_refused(server: LocalServer, local: dict[str, Any],
-                                                       connects: list[str], target: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://10.0.0.1/",
+        "file:///etc/passwd",
+    ],
+)
+async def test_redirect_to_a_blocked_target_is_refused(
+    server: LocalServer, local: dict[str, Any], connects: list[str], target: str
+) -> None:
     error = await refusal(make_node(url=server.url(f"/redirect?to={target}")), local)
     assert error.code == "egress_denied" and not error.retryable
     assert set(connects) == {"127.0.0.1"}
 
 
-async def test_redirect_to_loopback_by_another_name_is_refused(server: LocalServer,
-                                                               connects: list[str]) -> None:
+async def test_redirect_to_loopback_by_another_name_is_refused(server: LocalServer, connects: list[str]) -> None:
     # api.test is trusted by name; sneaky.test is not, and it resolves to loopback.
-    policy = EgressPolicy(allow_hosts=frozenset({"api.test"}), resolver=fake_resolver({
-        "api.test": [["127.0.0.1"]], "sneaky.test": [["127.0.0.1"]]}))
+    policy = EgressPolicy(
+        allow_hosts=frozenset({"api.test"}),
+        resolver=fake_resolver({"api.test": [["127.0.0.1"]], "sneaky.test": [["127.0.0.1"]]}),
+    )
     target = server.url("/json", host="sneaky.test")
     node = make_node(url=server.url(f"/redirect?to={target}", host="api.test"))
     hits = len(server.hits)
@@ -381,25 +410,48 @@ async def test_redirect_to_loopback_by_another_name_is_refused(server: LocalServ
 # --- the egress policy at run time -------------------------------------------------------------
 
 BLOCKED_BY_DEFAULT = [
-    "http://127.0.0.1:{port}/json", "http://localhost:{port}/json", "http://10.0.0.1/",
-    "http://192.168.1.1/", "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/",
-    "http://169.254.170.2/", "http://100.100.100.200/", "http://[fd00:ec2::254]/",
-    "http://[::1]:{port}/", "http://[::ffff:169.254.169.254]/", "http://[::ffff:127.0.0.1]:{port}/",
-    "http://[0:0:0:0:0:ffff:a9fe:a9fe]/", "http://0.0.0.0:{port}/", "http://0/", "http://127.1/",
-    "http://2130706433:{port}/", "http://0x7f000001:{port}/", "http://017700000001/",
-    "http://100.64.0.1/", "http://[fe80::1%25eth0]/", "http://[2002:a9fe:a9fe::]/",
-    "http://[64:ff9b::7f00:1]/", "http://[::127.0.0.1]/", "http://224.0.0.1/",
-    "http://255.255.255.255/", "http://[ff02::1]/", "http://[fc00::1]/",
+    "http://127.0.0.1:{port}/json",
+    "http://localhost:{port}/json",
+    "http://10.0.0.1/",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.170.2/",
+    "http://100.100.100.200/",
+    "http://[fd00:ec2::254]/",
+    "http://[::1]:{port}/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+    "http://0.0.0.0:{port}/",
+    "http://0/",
+    "http://127.1/",
+    "http://2130706433:{port}/",
+    "http://0x7f000001:{port}/",
+    "http://017700000001/",
+    "http://100.64.0.1/",
+    "http://[fe80::1%25eth0]/",
+    "http://[2002:a9fe:a9fe::]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[::127.0.0.1]/",
+    "http://224.0.0.1/",
+    "http://255.255.255.255/",
+    "http://[ff02::1]/",
+    "http://[fc00::1]/",
 ]
 BAD_URLS = [
-    "file:///etc/passwd", "gopher://127.0.0.1:70/_x", "dict://127.0.0.1:11211/", "ftp://example.com/",
-    "http+unix://%2Frun%2Fdocker.sock/", "http://user:pass@example.com/", "http://user@127.0.0.1/",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:70/_x",
+    "dict://127.0.0.1:11211/",
+    "ftp://example.com/",
+    "http+unix://%2Frun%2Fdocker.sock/",
+    "http://user:pass@example.com/",
+    "http://user@127.0.0.1/",
 ]
 
 
 @pytest.mark.parametrize("url", BLOCKED_BY_DEFAULT + BAD_URLS)
-async def test_default_policy_refuses_without_connecting(server: LocalServer, connects: list[str],
-                                                         url: str) -> None:
+async def test_default_policy_refuses_without_connecting(server: LocalServer, connects: list[str], url: str) -> None:
     hits = len(server.hits)
     node = make_node(url="{{$.url}}")
     error = await refusal(node, {}, {"url": url.format(port=server.port)})
@@ -419,10 +471,10 @@ async def test_denial_says_how_to_allow(server: LocalServer) -> None:
     assert "allow_networks=['10.1.2.3/32']" in error.message and "allow_private=True" in error.message
 
 
-async def test_dns_rebinding_is_checked_on_every_connection(server: LocalServer,
-                                                            connects: list[str]) -> None:
-    policy = EgressPolicy(allow_networks=LOOPBACK, resolver=fake_resolver({
-        "rebind.test": [["127.0.0.1"], ["10.0.0.1"]]}))
+async def test_dns_rebinding_is_checked_on_every_connection(server: LocalServer, connects: list[str]) -> None:
+    policy = EgressPolicy(
+        allow_networks=LOOPBACK, resolver=fake_resolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
+    )
     node = make_node(url=server.url("/json", host="rebind.test"))
     out = await call(node, {"egress_policy": policy})
     assert out["status"] == 200 and out["body"]["headers"]["host"] == f"rebind.test:{server.port}"
@@ -433,10 +485,10 @@ async def test_dns_rebinding_is_checked_on_every_connection(server: LocalServer,
 
 
 async def test_every_resolved_address_is_checked(server: LocalServer, connects: list[str]) -> None:
-    policy = EgressPolicy(allow_networks=LOOPBACK, resolver=fake_resolver({
-        "mixed.test": [["127.0.0.1", "169.254.169.254"]]}))
-    error = await refusal(make_node(url=server.url("/json", host="mixed.test")),
-                          {"egress_policy": policy})
+    policy = EgressPolicy(
+        allow_networks=LOOPBACK, resolver=fake_resolver({"mixed.test": [["127.0.0.1", "169.254.169.254"]]})
+    )
+    error = await refusal(make_node(url=server.url("/json", host="mixed.test")), {"egress_policy": policy})
     assert error.code == "egress_denied" and "169.254.169.254" in error.message and connects == []
 
 
@@ -477,8 +529,7 @@ async def test_shared_client_must_enforce_the_policy(server: LocalServer) -> Non
         error = await refusal(node, {"http_client": plain})
     assert error.code == "egress_misconfigured"
     async with EgressClient() as client:
-        error = await refusal(node, {"http_client": client,
-                                     "egress_policy": EgressPolicy(allow_private=True)})
+        error = await refusal(node, {"http_client": client, "egress_policy": EgressPolicy(allow_private=True)})
     assert error.code == "egress_misconfigured"
 
 
@@ -513,8 +564,7 @@ def make_tls(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         )
         if not ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]),
-                                            critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
         return builder.sign(signer, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -523,8 +573,9 @@ def make_tls(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext
     cert = certificate(name, key, "graphflow test CA", ca_key, False)
     pem = serialization.Encoding.PEM
     (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(directory / "cert.pem", directory / "key.pem")
     client_ctx = ssl.create_default_context(cadata=ca_cert.public_bytes(pem).decode())
@@ -550,8 +601,9 @@ async def test_https_verifies_the_name_and_connects_to_the_checked_address(
     tls_server: tuple[LocalServer, ssl.SSLContext], connects: list[str]
 ) -> None:
     srv, client_ctx = tls_server
-    policy = EgressPolicy(allow_networks=LOOPBACK, resolver=fake_resolver({
-        "secure.test": [["127.0.0.1"]], "wrong.test": [["127.0.0.1"]]}))
+    policy = EgressPolicy(
+        allow_networks=LOOPBACK, resolver=fake_resolver({"secure.test": [["127.0.0.1"]], "wrong.test": [["127.0.0.1"]]})
+    )
     async with EgressClient(policy, verify=client_ctx) as client:
         services = {"http_client": client}
         out = await call(make_node(url=f"https://secure.test:{srv.port}/json"), services)
@@ -580,10 +632,19 @@ def test_prepare_reports_problems() -> None:
 async def test_runs_in_a_graph_through_the_executor(server: LocalServer) -> None:
     registry = NodeRegistry()
     registry.register(HttpRequestNode)
-    graph = graphflow.load_graph(graph_dict(
-        {"kind": "WorkflowHttpRequest", "id": "call", "method": "POST", "url": server.url("/json"),
-         "body": {"n": "{{$.n}}"}, "retry": {"max_attempts": 2, "initial_interval": 0}},
-    ), registry=registry)
+    graph = graphflow.load_graph(
+        graph_dict(
+            {
+                "kind": "WorkflowHttpRequest",
+                "id": "call",
+                "method": "POST",
+                "url": server.url("/json"),
+                "body": {"n": "{{$.n}}"},
+                "retry": {"max_attempts": 2, "initial_interval": 0},
+            },
+        ),
+        registry=registry,
+    )
     executor = graphflow.Executor(services={"egress_policy": EgressPolicy(allow_networks=LOOPBACK)})
     result = await executor.run(graph, {"trigger": "test.run", "payload": {"n": 7}}, run_id="atr_1")
     assert result.status == "completed", result.error
@@ -596,22 +657,58 @@ async def test_runs_in_a_graph_through_the_executor(server: LocalServer) -> None
 # --- address classification -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "10.1.1.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "169.254.1.1",
-    "100.64.0.1", "100.100.100.200", "0.0.0.0", "224.0.0.251", "255.255.255.255", "240.0.0.1",
-    "192.0.2.1", "198.18.0.1", "::", "::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
-    "fd00:ec2::254", "fc00::1", "fe80::1", "ff02::1", "2002:7f00:1::", "2002:a00:1::1",
-    "64:ff9b::a9fe:a9fe", "64:ff9b:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-    "2001:db8::1", "100::1", "::7f00:1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.1.1",
+        "172.31.255.255",
+        "192.168.0.1",
+        "169.254.169.254",
+        "169.254.1.1",
+        "100.64.0.1",
+        "100.100.100.200",
+        "0.0.0.0",
+        "224.0.0.251",
+        "255.255.255.255",
+        "240.0.0.1",
+        "192.0.2.1",
+        "198.18.0.1",
+        "::",
+        "::1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "fd00:ec2::254",
+        "fc00::1",
+        "fe80::1",
+        "ff02::1",
+        "2002:7f00:1::",
+        "2002:a00:1::1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "2001:db8::1",
+        "100::1",
+        "::7f00:1",
+    ],
+)
 def test_addresses_refused_by_default(address: str) -> None:
     assert address_denial(ipaddress.ip_address(address)) is not None
 
 
-@pytest.mark.parametrize("address", [
-    "8.8.8.8", "93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001::200e",
-    "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "93.184.216.34",
+        "1.1.1.1",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::200e",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     assert address_denial(ipaddress.ip_address(address)) is None
 
@@ -626,10 +723,12 @@ def test_allow_private_opens_private_ranges_only() -> None:
 
 
 async def test_allow_hosts_wildcards_and_literal_encodings() -> None:
-    policy = EgressPolicy(allow_hosts=frozenset({"*.corp.test", "Exact.Test."}),
-                          resolver=fake_resolver({"a.b.corp.test": [["10.0.0.5"]],
-                                                  "exact.test": [["10.0.0.6"]],
-                                                  "corp.test": [["10.0.0.7"]]}))
+    policy = EgressPolicy(
+        allow_hosts=frozenset({"*.corp.test", "Exact.Test."}),
+        resolver=fake_resolver(
+            {"a.b.corp.test": [["10.0.0.5"]], "exact.test": [["10.0.0.6"]], "corp.test": [["10.0.0.7"]]}
+        ),
+    )
     assert await policy.resolve_and_check("a.b.corp.test", 80) == ["10.0.0.5"]
     assert await policy.resolve_and_check("exact.test", 80) == ["10.0.0.6"]
     with pytest.raises(NodeExecutionError):

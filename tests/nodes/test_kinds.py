@@ -24,8 +24,7 @@ async def track(input: Any, ctx: graphflow.NodeContext, *, pause: float = 0.01) 
         await anyio.sleep(pause)
     finally:
         ACTIVE["now"] -= 1
-    return {"item": input["item"] * 10 if isinstance(input, dict) and "item" in input else input,
-            "scope": ctx.scope}
+    return {"item": input["item"] * 10 if isinstance(input, dict) and "item" in input else input, "scope": ctx.scope}
 
 
 @graphflow.node("TestGreet", description="Greets someone.")
@@ -60,8 +59,10 @@ async def test_condition_branches(amount: int, expected: str) -> None:
 
 
 async def test_condition_must_be_boolean_and_missing_branch_ends() -> None:
-    doc = graph_dict({"kind": "WorkflowCondition", "id": "c", "condition": "$.amount", "on_true": "m"},
-                     {"kind": "WorkflowEnd", "id": "m", "payload": "m"})
+    doc = graph_dict(
+        {"kind": "WorkflowCondition", "id": "c", "condition": "$.amount", "on_true": "m"},
+        {"kind": "WorkflowEnd", "id": "m", "payload": "m"},
+    )
     result = await run(doc, {"amount": 3})
     assert result.status == "failed" and "must be true or false" in result.error
     doc["nodes"][1]["condition"] = "$.amount > 5"
@@ -70,8 +71,9 @@ async def test_condition_must_be_boolean_and_missing_branch_ends() -> None:
 
 def test_condition_refuses_on_success() -> None:
     with pytest.raises(ValidationError, match="on_true/on_false"):
-        graphflow.load_graph(graph_dict({"kind": "WorkflowCondition", "id": "c", "condition": "true",
-                                         "on_success": "t"}))
+        graphflow.load_graph(
+            graph_dict({"kind": "WorkflowCondition", "id": "c", "condition": "true", "on_success": "t"})
+        )
 
 
 async def test_parallel_joins_branch_outputs_by_branch_id() -> None:
@@ -90,8 +92,10 @@ async def test_parallel_joins_branch_outputs_by_branch_id() -> None:
 
 async def test_parallel_branches_run_concurrently() -> None:
     ACTIVE["peak"] = 0
-    doc = graph_dict({"kind": "WorkflowParallel", "id": "fan", "branches": [f"b{i}" for i in range(5)]},
-                     *({"kind": "TestTrack", "id": f"b{i}", "pause": 0.05} for i in range(5)))
+    doc = graph_dict(
+        {"kind": "WorkflowParallel", "id": "fan", "branches": [f"b{i}" for i in range(5)]},
+        *({"kind": "TestTrack", "id": f"b{i}", "pause": 0.05} for i in range(5)),
+    )
     result = await run(doc, {})
     assert result.status == "completed"
     assert ACTIVE["peak"] == 5
@@ -137,8 +141,10 @@ async def test_map_sequential_and_errors() -> None:
 
 
 async def test_delay_duration_and_until() -> None:
-    doc = graph_dict({"kind": "WorkflowDelay", "id": "d", "duration": "20ms", "on_success": "u"},
-                     {"kind": "WorkflowDelay", "id": "u", "until": "{{$.when}}"})
+    doc = graph_dict(
+        {"kind": "WorkflowDelay", "id": "d", "duration": "20ms", "on_success": "u"},
+        {"kind": "WorkflowDelay", "id": "u", "until": "{{$.when}}"},
+    )
     started = time.monotonic()
     result = await run(doc, {"when": "2000-01-01T00:00:00Z"})
     assert result.payload == {"when": "2000-01-01T00:00:00Z"}
@@ -158,8 +164,9 @@ async def test_emit_event_through_the_engine_hook() -> None:
     async def emit(app_id: str | None, name: str, payload: Any) -> None:
         sent.append((name, payload))
 
-    doc = graph_dict({"kind": "WorkflowEmitEvent", "id": "e", "event": "order.flagged",
-                      "payload": {"id": "{{$.id}}", "why": "big"}})
+    doc = graph_dict(
+        {"kind": "WorkflowEmitEvent", "id": "e", "event": "order.flagged", "payload": {"id": "{{$.id}}", "why": "big"}}
+    )
     result = await run(doc, {"id": 7}, executor_args={"emit": emit})
     assert result.payload == {"id": 7}
     assert sent == [("order.flagged", {"id": 7, "why": "big"})]
@@ -175,14 +182,27 @@ async def test_end_sets_the_final_payload_and_stops() -> None:
 
 
 def child(script: str) -> dict[str, Any]:
-    return {"kind": "WorkflowGraph", "version": 1, "name": "child", "start_node": "ct",
-            "nodes": [{"kind": "WorkflowTrigger", "id": "ct", "trigger": "workflow.invoked", "on_success": "cs"},
-                      {"kind": "WorkflowScript", "id": "cs", "source": script}]}
+    return {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": "child",
+        "start_node": "ct",
+        "nodes": [
+            {"kind": "WorkflowTrigger", "id": "ct", "trigger": "workflow.invoked", "on_success": "cs"},
+            {"kind": "WorkflowScript", "id": "cs", "source": script},
+        ],
+    }
 
 
 async def test_subworkflow_runs_inline_graph() -> None:
-    doc = graph_dict({"kind": "WorkflowSubWorkflow", "id": "sub", "input": {"n": "{{$.n}}"},
-                      "workflow": child("println('child')\n$.n * 3")})
+    doc = graph_dict(
+        {
+            "kind": "WorkflowSubWorkflow",
+            "id": "sub",
+            "input": {"n": "{{$.n}}"},
+            "workflow": child("println('child')\n$.n * 3"),
+        }
+    )
     result = await run(doc, {"n": 2})
     assert result.result == {"payload": 6, "output": ["child"]}
     failing = graph_dict({"kind": "WorkflowSubWorkflow", "id": "sub", "workflow": child("$.missing")})
@@ -197,9 +217,16 @@ def test_subworkflow_problems_carry_nested_paths_and_depth_is_capped() -> None:
     assert info.value.problems[0].path == "$.nodes[1].workflow.nodes[1].source"
     nested: dict[str, Any] = child("1")
     for _ in range(6):
-        nested = {"kind": "WorkflowGraph", "version": 1, "name": "n", "start_node": "x",
-                  "nodes": [{"kind": "WorkflowTrigger", "id": "x", "trigger": "workflow.invoked", "on_success": "y"},
-                            {"kind": "WorkflowSubWorkflow", "id": "y", "workflow": nested}]}
+        nested = {
+            "kind": "WorkflowGraph",
+            "version": 1,
+            "name": "n",
+            "start_node": "x",
+            "nodes": [
+                {"kind": "WorkflowTrigger", "id": "x", "trigger": "workflow.invoked", "on_success": "y"},
+                {"kind": "WorkflowSubWorkflow", "id": "y", "workflow": nested},
+            ],
+        }
     with pytest.raises(ValidationError, match="nest deeper"):
         graphflow.load_graph(graph_dict({"kind": "WorkflowSubWorkflow", "id": "sub", "workflow": nested}))
 
@@ -248,9 +275,11 @@ def test_builtin_kinds_are_named_by_their_classes_and_load_on_first_lookup() -> 
 
     for kind in builtin.KINDS:
         assert kind_of(builtin.load_kind(kind)) == kind
-    code = ("import sys, graphflow; graphflow.load_graph({'kind': 'WorkflowGraph', 'version': 1, "
-            "'name': 'g', 'start_node': 't', 'nodes': [{'kind': 'WorkflowTrigger', 'id': 't', "
-            "'trigger': 'x.y'}]}); print(sorted(m for m in sys.modules if m.startswith('graphflow.nodes.')))")
+    code = (
+        "import sys, graphflow; graphflow.load_graph({'kind': 'WorkflowGraph', 'version': 1, "
+        "'name': 'g', 'start_node': 't', 'nodes': [{'kind': 'WorkflowTrigger', 'id': 't', "
+        "'trigger': 'x.y'}]}); print(sorted(m for m in sys.modules if m.startswith('graphflow.nodes.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['graphflow.nodes.builtin', 'graphflow.nodes.registry', 'graphflow.nodes.trigger']"
     registry = NodeRegistry()

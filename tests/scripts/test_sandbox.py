@@ -113,8 +113,12 @@ def test_arbitrary_text_never_raises_anything_but_script_errors(source: str) -> 
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-                    max_leaves=30))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+        max_leaves=30,
+    )
+)
 def test_any_json_payload_round_trips(payload: object) -> None:
     assert compile_script("$").evaluate(payload) == payload

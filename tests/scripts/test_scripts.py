@@ -129,7 +129,7 @@ def test_limits_are_configurable() -> None:
         ("{'a': 1, 'b': 2}.keys().sort().join(',') + string({'a': 1}.values()[0])", "a,b1"),
         ("'Hello'.lowerAscii() + 'x'.upperAscii() + 'hello'.substring(1, 3)", "helloXel"),
         ("'a-b-c'.replace('-', '+', 1) + string('abc'.indexOf('c')) + string([5, 6].indexOf(6))", "a+b-c21"),
-        ("[1, 'x'].join(',')", '1,x'),
+        ("[1, 'x'].join(',')", "1,x"),
     ],
 )
 def test_helper_functions(source: str, expected: object) -> None:

@@ -51,17 +51,34 @@ def sql(dsn: str, query: str, params: Any = None, *, schema: str | None = None) 
 
 
 def automation(**fields: Any) -> Automation:
-    values: dict[str, Any] = {"id": new_id("aut_"), "app_id": "app_a", "name": "A", "type": "trigger",
-                              "status": "running", "config_id": "cfg_x", "trigger": "thread.created",
-                              "created_at": T0, "updated_at": T0}
+    values: dict[str, Any] = {
+        "id": new_id("aut_"),
+        "app_id": "app_a",
+        "name": "A",
+        "type": "trigger",
+        "status": "running",
+        "config_id": "cfg_x",
+        "trigger": "thread.created",
+        "created_at": T0,
+        "updated_at": T0,
+    }
     values.update(fields)
     return Automation(**values)
 
 
 def run(automation_id: str, **fields: Any) -> AutomationRun:
-    values: dict[str, Any] = {"id": new_id("atr_"), "automation_id": automation_id, "app_id": "app_a",
-                              "trigger": "thread.created", "payload": {"n": 1}, "status": "pending",
-                              "config_id": "cfg_x", "config_version": None, "created_at": T0, "updated_at": T0}
+    values: dict[str, Any] = {
+        "id": new_id("atr_"),
+        "automation_id": automation_id,
+        "app_id": "app_a",
+        "trigger": "thread.created",
+        "payload": {"n": 1},
+        "status": "pending",
+        "config_id": "cfg_x",
+        "config_version": None,
+        "created_at": T0,
+        "updated_at": T0,
+    }
     values.update(fields)
     return AutomationRun(**values)
 
@@ -86,10 +103,13 @@ async def test_a_fresh_schema_is_created_and_migrated_to_the_current_version() -
 
 async def test_the_tables_match_the_records() -> None:
     async with fresh_schema() as (dsn, schema), started(dsn, schema=schema):
-        for table, columns in (("runs", RUN_COLUMNS), ("automations", AUTOMATION_COLUMNS),
-                               ("configs", CONFIG_COLUMNS)):
-            rows = sql(dsn, "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                            "AND table_name = %s ORDER BY ordinal_position", [schema, table])
+        for table, columns in (("runs", RUN_COLUMNS), ("automations", AUTOMATION_COLUMNS), ("configs", CONFIG_COLUMNS)):
+            rows = sql(
+                dsn,
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = %s ORDER BY ordinal_position",
+                [schema, table],
+            )
             assert tuple(name for (name,) in rows) == columns, table
 
 
@@ -192,8 +212,9 @@ async def test_the_same_event_published_concurrently_creates_one_run() -> None:
         results: list[Any] = []
 
         async def publish() -> None:
-            results.append(await store.accept_event("app_a", "evt_1", "thread.created", {},
-                                                    [run(record.id, event_id="evt_1")]))
+            results.append(
+                await store.accept_event("app_a", "evt_1", "thread.created", {}, [run(record.id, event_id="evt_1")])
+            )
 
         async with anyio.create_task_group() as tg:
             for _ in range(8):
@@ -220,8 +241,11 @@ async def test_thousands_of_runs_go_in_one_statement() -> None:
 
 def terminate(dsn: str, application_name: str) -> int:
     """Kill every backend of ``application_name`` (waiting until they are gone); return how many."""
-    rows = sql(dsn, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s",
-               [application_name])
+    rows = sql(
+        dsn,
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s",
+        [application_name],
+    )
     return len(rows)
 
 
@@ -278,6 +302,7 @@ class Proxy:
 
     async def _forward(self, client: SocketStream) -> None:
         async with client, await anyio.connect_tcp(*self.upstream) as server:
+
             async def pump(source: SocketStream, sink: SocketStream) -> None:
                 try:
                     async for chunk in source:
@@ -472,8 +497,14 @@ def race(dsn: str, schema: str, mode: str, count: int = 0, processes: int = 3) -
     start_at = time.time() + 3  # after every interpreter has started and connected
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     children = [
-        subprocess.Popen([sys.executable, "-c", WORKER, dsn, schema, mode, str(start_at), str(count)],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, dsn, schema, mode, str(start_at), str(count)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(processes)
     ]
     results = []
@@ -500,8 +531,9 @@ async def test_three_processes_claim_every_run_exactly_once() -> None:
 @pytest.mark.slow
 async def test_three_processes_firing_the_same_schedule_store_each_occurrence_once() -> None:
     async with postgres_store() as store:
-        await store.insert_automation(automation(id="aut_cron", type="scheduled", trigger=None,
-                                                 schedule="* * * * *", next_run_at=T0))
+        await store.insert_automation(
+            automation(id="aut_cron", type="scheduled", trigger=None, schedule="* * * * *", next_run_at=T0)
+        )
         occurrences = 40
         fired = await anyio.to_thread.run_sync(race, store.url, store.schema, "fire", occurrences)
         stored = [run_id for ids in fired for run_id in ids]

@@ -47,15 +47,31 @@ async def store(db: Path) -> AsyncIterator[SQLiteStore]:
 
 
 def automation(automation_id: str = "aut_1", **fields: Any) -> Automation:
-    values: dict[str, Any] = {"app_id": "app_a", "name": "A", "type": "trigger", "status": "running",
-                              "config_id": "cfg_1", "trigger": "thread.created", "created_at": T0, "updated_at": T0}
+    values: dict[str, Any] = {
+        "app_id": "app_a",
+        "name": "A",
+        "type": "trigger",
+        "status": "running",
+        "config_id": "cfg_1",
+        "trigger": "thread.created",
+        "created_at": T0,
+        "updated_at": T0,
+    }
     values.update(fields)
     return Automation(id=automation_id, **values)
 
 
 def run(automation_id: str = "aut_1", run_id: str | None = None, **fields: Any) -> AutomationRun:
-    values: dict[str, Any] = {"app_id": "app_a", "trigger": "thread.created", "payload": {"n": 1}, "status": "pending",
-                              "config_id": "cfg_1", "config_version": 1, "created_at": T0, "updated_at": T0}
+    values: dict[str, Any] = {
+        "app_id": "app_a",
+        "trigger": "thread.created",
+        "payload": {"n": 1},
+        "status": "pending",
+        "config_id": "cfg_1",
+        "config_version": 1,
+        "created_at": T0,
+        "updated_at": T0,
+    }
     values.update(fields)
     return AutomationRun(id=run_id or new_id("atr_"), automation_id=automation_id, **values)
 
@@ -68,15 +84,18 @@ def raw(db: Path) -> sqlite3.Connection:
 # --- URLs and opening -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "path", "synchronous"), [
-    ("sqlite:///graphflow.db", "graphflow.db", "NORMAL"),
-    ("sqlite:///data/run%20s.db", "data/run s.db", "NORMAL"),
-    ("sqlite:////var/lib/graphflow.db", "/var/lib/graphflow.db", "NORMAL"),
-    ("sqlite:////var/lib/graphflow.db?synchronous=full", "/var/lib/graphflow.db", "FULL"),
-    ("sqlite:///:memory:", ":memory:", "NORMAL"),
-    ("sqlite://", ":memory:", "NORMAL"),
-    ("relative/plain.db", "relative/plain.db", "NORMAL"),
-])
+@pytest.mark.parametrize(
+    ("url", "path", "synchronous"),
+    [
+        ("sqlite:///graphflow.db", "graphflow.db", "NORMAL"),
+        ("sqlite:///data/run%20s.db", "data/run s.db", "NORMAL"),
+        ("sqlite:////var/lib/graphflow.db", "/var/lib/graphflow.db", "NORMAL"),
+        ("sqlite:////var/lib/graphflow.db?synchronous=full", "/var/lib/graphflow.db", "FULL"),
+        ("sqlite:///:memory:", ":memory:", "NORMAL"),
+        ("sqlite://", ":memory:", "NORMAL"),
+        ("relative/plain.db", "relative/plain.db", "NORMAL"),
+    ],
+)
 def test_urls_and_paths(url: str, path: str, synchronous: str) -> None:
     store = SQLiteStore(url)
     assert (store.path, store.synchronous) == (path, synchronous)
@@ -87,12 +106,15 @@ def test_a_path_object_and_the_synchronous_argument(tmp_path: Path) -> None:
     assert (store.path, store.synchronous) == (str(tmp_path / "x.db"), "FULL")
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("sqlite://host/x.db", "not a SQLite URL"),
-    ("sqlite:x.db", "not a SQLite URL"),
-    ("sqlite:///x.db?journal=off", "unknown SQLite URL option"),
-    ("sqlite:///x.db?synchronous=sometimes", "not a SQLite mode"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://host/x.db", "not a SQLite URL"),
+        ("sqlite:x.db", "not a SQLite URL"),
+        ("sqlite:///x.db?journal=off", "unknown SQLite URL option"),
+        ("sqlite:///x.db?synchronous=sometimes", "not a SQLite mode"),
+    ],
+)
 def test_bad_urls_are_refused_with_the_fix(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SQLiteStore(url)
@@ -292,7 +314,8 @@ async def test_a_write_failing_half_way_leaves_nothing_behind(db: Path, store: S
     stored = await store.get_automation("app_a", "aut_1")
     assert stored is not None and (stored.revision, stored.next_run_at) == (1, None)
     assert [r.id for r in (await store.list_runs("app_a", "aut_1", status=None, cursor=None, limit=10)).data] == [
-        "atr_first"]
+        "atr_first"
+    ]
     assert store._conn is not None and not store._conn.in_transaction
 
 
@@ -323,7 +346,7 @@ async def test_a_value_that_is_not_json_is_refused_before_anything_is_written(st
 
 # --- several processes on one file -------------------------------------------------------------
 
-CHILD = '''
+CHILD = """
 import dataclasses, json, os, sys, time
 import anyio
 from graphflow.automations.model import AutomationRun
@@ -363,7 +386,7 @@ async def main(mode, path, go, worker):
     print(json.dumps(out), flush=True)
 
 anyio.run(main, *sys.argv[1:])
-'''
+"""
 
 
 def race(tmp_path: Path, db: Path, mode: str, processes: int) -> list[dict[str, Any]]:
@@ -372,9 +395,14 @@ def race(tmp_path: Path, db: Path, mode: str, processes: int) -> list[dict[str, 
     script.write_text(CHILD)
     go = tmp_path / "go"
     children = [
-        subprocess.Popen([sys.executable, str(script), mode, str(db), str(go), f"w{n}"], cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), mode, str(db), str(go), f"w{n}"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(processes)
     ]
     try:

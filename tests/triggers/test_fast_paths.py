@@ -17,14 +17,20 @@ from graphflow.triggers.schedules import parse_schedule
 # --- payload limits: the conservative verdict never passes what the exact walk refuses ---------
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
     st.sampled_from(["\ud800", "é", "\x00\x01", "a" * 300, (1, 2), frozenset({1, 2}), b"x"]),
     st.builds(lambda: 10**5000),  # too long to print (CVE-2020-10735)
 )
 KEYS = st.one_of(st.text(max_size=8), st.sampled_from([1, None, 2.5, "é", "\ud800"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=5), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=30)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(KEYS, inner, max_size=5)),
+    max_leaves=30,
+)
 
 
 def exact_verdict(catalogue: EventCatalogue, payload: dict[Any, Any]) -> bool:
@@ -36,8 +42,11 @@ def exact_verdict(catalogue: EventCatalogue, payload: dict[Any, Any]) -> bool:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(KEYS, VALUES, max_size=6), st.integers(min_value=2, max_value=6),
-       st.integers(min_value=20, max_value=4000))
+@given(
+    st.dictionaries(KEYS, VALUES, max_size=6),
+    st.integers(min_value=2, max_value=6),
+    st.integers(min_value=20, max_value=4000),
+)
 def test_the_fast_verdict_never_passes_what_the_exact_walk_refuses(
     payload: dict[Any, Any], depth: int, size: int
 ) -> None:
@@ -47,15 +56,31 @@ def test_the_fast_verdict_never_passes_what_the_exact_walk_refuses(
 
 
 def test_the_fast_verdict_passes_ordinary_payloads() -> None:
-    payload = {"thread_id": "thr_1", "count": 3, "ok": True, "none": None, "score": 0.5,
-               "tags": ["a", "b"], "user": {"id": "usr_9", "roles": [{"name": "admin"}]}}
+    payload = {
+        "thread_id": "thr_1",
+        "count": 3,
+        "ok": True,
+        "none": None,
+        "score": 0.5,
+        "tags": ["a", "b"],
+        "user": {"id": "usr_9", "roles": [{"name": "admin"}]},
+    }
     assert _surely_fits(payload, 1, 32, 256 * 1024) >= 0
 
 
-@pytest.mark.parametrize("payload", [
-    {"a": float("nan")}, {"a": 10**20}, {1: "x"}, {None: "x"}, {"a": "\ud800"}, {"a": (1,)},
-    {"a": [[[[{}]]]]}, {"a": "x" * 1000},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": float("nan")},
+        {"a": 10**20},
+        {1: "x"},
+        {None: "x"},
+        {"a": "\ud800"},
+        {"a": (1,)},
+        {"a": [[[[{}]]]]},
+        {"a": "x" * 1000},
+    ],
+)
 def test_the_fast_verdict_defers_what_it_cannot_be_sure_of(payload: dict[Any, Any]) -> None:
     assert _surely_fits(payload, 1, 4, 1000) == -1
 

@@ -63,8 +63,9 @@ def skipped(engine: Engine) -> list[RunSkipped]:
 
 async def scheduled(engine: Engine, schedule: str, *, graph: Any = ECHO, **fields: Any) -> Automation:
     cfg = await engine.configs.create("app_a", graph)
-    return await engine.automations.create("app_a", name="S", type="scheduled", schedule=schedule,
-                                           config_id=cfg.id, enabled=True, **fields)
+    return await engine.automations.create(
+        "app_a", name="S", type="scheduled", schedule=schedule, config_id=cfg.id, enabled=True, **fields
+    )
 
 
 async def current(engine: Engine, automation: Automation) -> Automation:
@@ -73,6 +74,7 @@ async def current(engine: Engine, automation: Automation) -> Automation:
 
 async def fired(engine: Engine, automation: Automation, expected: int) -> list[AutomationRun]:
     """Wait until ``expected`` runs exist, give a wrong extra fire time to show, return them in order."""
+
     async def found() -> list[AutomationRun]:
         page = await engine.store.list_runs("app_a", automation.id, status=None, cursor=None, limit=100)
         return sorted(page.data, key=lambda r: (r.scheduled_at or 0, r.id))
@@ -123,7 +125,10 @@ async def test_fires_at_the_instant_with_the_scheduled_payload(engine: Engine, c
     await clock.set(NINE)
     [run] = await fired(engine, automation, 1)
     assert (run.trigger, run.payload, run.scheduled_at, run.event_id) == (
-        "workflow.scheduled", {"scheduled_at": "2026-01-01T09:00:00Z"}, NINE, None
+        "workflow.scheduled",
+        {"scheduled_at": "2026-01-01T09:00:00Z"},
+        NINE,
+        None,
     )
     done = await settle_run(engine, run)
     assert done.result == {"payload": {"scheduled_at": "2026-01-01T09:00:00Z"}, "output": []}
@@ -265,8 +270,7 @@ async def test_overlap_buffer_one_queues_exactly_one_run(
     [first] = await fired(engine, automation, 1)
     assert first.scheduled_at == T0 + MINUTE and first.status == "running"
     assert engine.buffered[automation.id].scheduled_at == T0 + 2 * MINUTE
-    assert [(e.reason, e.scheduled_at) for e in skipped] == [("overlap", T0 + 3 * MINUTE),
-                                                             ("overlap", T0 + 4 * MINUTE)]
+    assert [(e.reason, e.scheduled_at) for e in skipped] == [("overlap", T0 + 3 * MINUTE), ("overlap", T0 + 4 * MINUTE)]
     GATES["main"].set()
     runs = await fired(engine, automation, 2)
     assert at(runs) == [T0 + MINUTE, T0 + 2 * MINUTE]
@@ -297,8 +301,7 @@ async def test_repeat_times_reached_pauses_as_completed(engine: Engine, clock: F
     await clock.set(T0 + 2 * MINUTE)
     await fired(engine, automation, 2)
     after = await current(engine, automation)
-    assert (after.status, after.enabled, after.paused_reason, after.next_run_at) == ("paused", False, "completed",
-                                                                                    None)
+    assert (after.status, after.enabled, after.paused_reason, after.next_run_at) == ("paused", False, "completed", None)
     assert after.to_dict()["repeat"] == {"times": 2, "completed": 2}
     assert engine.scheduler.due_at(automation.id) is None
     await clock.set(T0 + 10 * MINUTE)
@@ -361,10 +364,13 @@ async def test_an_interval_keeps_its_grid_when_a_fire_is_late(engine: Engine, cl
     assert (await current(engine, automation)).next_run_at == T0 + 210 * MINUTE
 
 
-@pytest.mark.parametrize(("start", "fire"), [
-    ("2026-01-01T00:00:00", "2026-01-01T14:00:00"),  # EST, UTC-5
-    ("2026-07-01T00:00:00", "2026-07-01T13:00:00"),  # EDT, UTC-4
-])
+@pytest.mark.parametrize(
+    ("start", "fire"),
+    [
+        ("2026-01-01T00:00:00", "2026-01-01T14:00:00"),  # EST, UTC-5
+        ("2026-07-01T00:00:00", "2026-07-01T13:00:00"),  # EDT, UTC-4
+    ],
+)
 async def test_a_zoned_cron_fires_at_local_time(start: str, fire: str) -> None:
     clock = FakeClock(utc(start))
     async with Engine("memory://", clock=clock) as engine:
@@ -378,12 +384,15 @@ async def test_a_zoned_cron_fires_at_local_time(start: str, fire: str) -> None:
         assert (await current(engine, automation)).next_run_at == utc(fire) + DAY
 
 
-@pytest.mark.parametrize(("expression", "start", "fires"), [
-    # spring forward: 02:30 does not exist on 8 March, so that day runs once at 03:00 EDT
-    ("30 2 * * *", "2026-03-06T12:00:00", ["2026-03-07T07:30:00", "2026-03-08T07:00:00", "2026-03-09T06:30:00"]),
-    # fall back: 01:30 happens twice on 1 November and runs once, at the first
-    ("30 1 * * *", "2026-10-30T12:00:00", ["2026-10-31T05:30:00", "2026-11-01T05:30:00", "2026-11-02T06:30:00"]),
-])
+@pytest.mark.parametrize(
+    ("expression", "start", "fires"),
+    [
+        # spring forward: 02:30 does not exist on 8 March, so that day runs once at 03:00 EDT
+        ("30 2 * * *", "2026-03-06T12:00:00", ["2026-03-07T07:30:00", "2026-03-08T07:00:00", "2026-03-09T06:30:00"]),
+        # fall back: 01:30 happens twice on 1 November and runs once, at the first
+        ("30 1 * * *", "2026-10-30T12:00:00", ["2026-10-31T05:30:00", "2026-11-01T05:30:00", "2026-11-02T06:30:00"]),
+    ],
+)
 async def test_a_zoned_cron_across_dst_changes_fires_once_a_day(expression: str, start: str, fires: list[str]) -> None:
     clock = FakeClock(utc(start))
     async with Engine("memory://", clock=clock) as engine:
@@ -460,9 +469,17 @@ async def test_jitter_stays_within_its_bounds(clock: FakeClock) -> None:
 async def test_an_occurrence_already_stored_does_not_fire_twice(engine: Engine, clock: FakeClock) -> None:
     automation = await scheduled(engine, "0 9 * * *")
     earlier = AutomationRun(
-        id=new_id("atr_"), automation_id=automation.id, app_id="app_a", trigger="workflow.scheduled",
-        payload={"scheduled_at": "2026-01-01T09:00:00Z"}, status="completed", config_id=automation.config_id,
-        config_version=1, created_at=NINE, updated_at=NINE, scheduled_at=NINE,
+        id=new_id("atr_"),
+        automation_id=automation.id,
+        app_id="app_a",
+        trigger="workflow.scheduled",
+        payload={"scheduled_at": "2026-01-01T09:00:00Z"},
+        status="completed",
+        config_id=automation.config_id,
+        config_version=1,
+        created_at=NINE,
+        updated_at=NINE,
+        scheduled_at=NINE,
     )
     await engine.store.insert_runs([earlier])
     await clock.set(NINE)
@@ -471,4 +488,3 @@ async def test_an_occurrence_already_stored_does_not_fire_twice(engine: Engine, 
     assert (await current(engine, automation)).next_run_at == NINE + DAY
     await clock.set(NINE + DAY)
     assert at(await fired(engine, automation, 2)) == [NINE, NINE + DAY]
-
