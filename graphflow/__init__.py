@@ -44,10 +44,10 @@ _EXPORTS: dict[str, str] = {
     "Engine": "graphflow.engine.engine",
     "PublishResult": "graphflow.engine.engine",
     "SyncEngine": "graphflow.engine.sync",
-    "Automation": "graphflow.automations.model",
-    "AutomationRun": "graphflow.automations.model",
-    "ConfigRecord": "graphflow.automations.model",
-    "Page": "graphflow.automations.model",
+    "Automation": "graphflow.records",
+    "AutomationRun": "graphflow.records",
+    "ConfigRecord": "graphflow.records",
+    "Page": "graphflow.records",
     "Store": "graphflow.abc",
     "MemoryStore": "graphflow.stores.memory",
     "PostgresStore": "graphflow.stores.postgres",
@@ -124,7 +124,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from graphflow.abc import Store
-    from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
     from graphflow.clock import Clock, FakeClock, SystemClock
     from graphflow.engine.context import NodeContext
     from graphflow.engine.engine import Engine, PublishResult
@@ -175,6 +174,7 @@ if TYPE_CHECKING:
     from graphflow.nodes.egress import EgressPolicy
     from graphflow.nodes.http import EgressClient
     from graphflow.nodes.registry import NodeRegistry, node, register_node
+    from graphflow.records import Automation, AutomationRun, ConfigRecord, Page
     from graphflow.scripts import Script, ScriptLimits, Template, compile_script, compile_template
     from graphflow.stores.memory import MemoryStore
     from graphflow.stores.postgres import PostgresStore

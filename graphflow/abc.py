@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Page
 
 __all__ = ["Store"]
 

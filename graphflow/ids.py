@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import NewType
+from typing import Any, NewType
+
+from graphflow.exceptions import NotFoundError, Problem, ValidationError
 
 __all__ = [
     "AppId",
@@ -17,6 +19,8 @@ __all__ = [
     "ConfigId",
     "EventId",
     "RunId",
+    "check_app",
+    "check_id",
     "new_id",
 ]
 
@@ -80,3 +84,51 @@ def new_id(prefix: str) -> str:
         _refill()
         tail = _pool.popleft()
     return prefix + last[1] + tail
+
+
+#: Longest app id a caller may pass (the seeds' ids are far shorter).
+MAX_APP_ID_CHARS = 100
+#: Longest id of a record: a longer one cannot exist, so it is simply not found.
+MAX_ID_CHARS = 100
+
+
+def check_app(app_id: Any) -> str:
+    """Refuse a missing or malformed app id: there is never a default app to fall back to.
+
+    Every operation, reads included, calls this before touching a store.
+
+    Raises:
+        ValidationError: with path ``$.app_id`` (code ``validation_error``).
+    """
+    if type(app_id) is not str or not app_id or len(app_id) > MAX_APP_ID_CHARS:
+        raise ValidationError(
+            [
+                Problem(
+                    "$.app_id",
+                    f"app_id must be a non-empty string of at most {MAX_APP_ID_CHARS} characters, "
+                    f"not {_describe(app_id)}",
+                    "pass the id of the tenant (app) the request acts for",
+                )
+            ],
+            subject="request",
+        )
+    return app_id
+
+
+def check_id(kind: str, value: Any) -> str:
+    """Return ``value`` if it can be the id of a ``kind`` record; anything else is not found.
+
+    A malformed id is answered exactly like an unknown one, so ids cannot be probed.
+
+    Raises:
+        NotFoundError: ``value`` is not a string of at most :data:`MAX_ID_CHARS` characters.
+    """
+    if type(value) is not str or not value or len(value) > MAX_ID_CHARS:
+        raise NotFoundError(kind, str(value)[:MAX_ID_CHARS])
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return "an empty string" if not value else f"a string of {len(value)} characters"
+    return "None" if value is None else f"a {type(value).__name__}"

@@ -52,7 +52,7 @@ def _fresh_file(name: str) -> Path:
 
 
 def _store_iteration(make_store: Callable[[], Any]) -> Callable[[], Any]:
-    from graphflow.automations.model import AutomationRun
+    from graphflow.records import AutomationRun
     from graphflow.ids import new_id
 
     store = make_store()

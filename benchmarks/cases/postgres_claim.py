@@ -83,7 +83,7 @@ def _claim() -> Callable[[], Any]:
     import anyio
     import anyio.lowlevel
 
-    from graphflow.automations.model import Automation, AutomationRun
+    from graphflow.records import Automation, AutomationRun
     from graphflow.ids import new_id
 
     publisher, claimer = _store(max_size=2), _store(max_size=2)

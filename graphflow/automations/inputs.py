@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.graph.durations import Duration
 
-__all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "parse_fields"]
+__all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "check_page", "parse_fields"]
 
 MAX_LIMIT = 100
 _METADATA_MAX_CHARS = 16_384
@@ -155,3 +155,17 @@ def check_limit(limit: int) -> int:
             [Problem("$.limit", f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")], subject="request"
         )
     return limit
+
+
+def check_page(limit: int, cursor: str | None) -> int:
+    """Check a page request: ``limit`` as :func:`check_limit`, ``cursor`` one this API handed out (an id).
+
+    Raises:
+        ValidationError: with path ``$.limit`` or ``$.cursor``.
+    """
+    if cursor is not None and (type(cursor) is not str or not 0 < len(cursor) <= 100):
+        raise ValidationError(
+            [Problem("$.cursor", "cursor must be the next_cursor of a previous page", "omit it for the first page")],
+            subject="request",
+        )
+    return check_limit(limit)

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from graphflow.automations.inputs import check_limit, parse_fields
+from graphflow.automations.inputs import check_limit, check_page, parse_fields
 from graphflow.automations.lifecycle import next_status
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Page, Repeat
-from graphflow.engine.engine import INTERNAL_EVENTS, check_app
+from graphflow.engine.engine import INTERNAL_EVENTS
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -36,18 +35,20 @@ from graphflow.exceptions import (
     Problem,
     ValidationError,
 )
-from graphflow.graph.loader import load_graph
+from graphflow.graph.loader import build_graph, load_graph, parse_document
 from graphflow.graph.model import WorkflowGraph
 from graphflow.graph.validation import require_trigger
-from graphflow.ids import new_id
+from graphflow.ids import check_app, check_id, new_id
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Page, Repeat
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
 
 __all__ = ["AutomationDetails", "AutomationService", "ConfigService"]
 
-#: What a config can be created from: a graph, a dict, a path, or JSON/YAML text.
-GraphSource = WorkflowGraph | Mapping[str, Any] | str | os.PathLike[str]
+#: What a config can be created from: a graph, a dict, JSON/YAML text (``str``/``bytes``: never a
+#: path), or a file (a :class:`~pathlib.Path` or other ``os.PathLike``).
+GraphSource = WorkflowGraph | Mapping[str, Any] | str | bytes | os.PathLike[str]
 #: A batch's verdicts on configs: (config id, event) → the problems (none: it can run).
 _Verdicts = dict[tuple[str | None, str], list[Problem]]
 
@@ -58,14 +59,26 @@ class ConfigService:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def create(self, app_id: str, source: GraphSource) -> ConfigRecord:
-        """Validate a graph (a graph, dict, path, or JSON/YAML text) and store it as version 1.
+    async def create(
+        self,
+        app_id: str,
+        source: GraphSource | None = None,
+        *,
+        text: str | bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> ConfigRecord:
+        """Validate a graph and store it as version 1.
+
+        Give exactly one of ``source`` (a graph, a dict, JSON/YAML text, or a ``Path``),
+        ``text`` (JSON/YAML) or ``path`` (a file to read). A plain string is always text, never
+        a file name: a host passing a tenant's text can never make graphflow read a file.
 
         Raises:
-            ValidationError: the graph is not valid; nothing is stored.
+            ValidationError: the graph is not valid, or not exactly one source was given; nothing
+                is stored.
         """
         check_app(app_id)
-        graph = load_graph(source if not isinstance(source, Path) else str(source))
+        graph = _graph_from(source, text, path)
         now = self._engine.clock.now()
         record = ConfigRecord(new_id("cfg_"), app_id, 1, graph.name, graph.to_dict(), now, now)
         await self._engine.store.put_config(record)
@@ -75,26 +88,46 @@ class ConfigService:
         """Return a config (its latest version unless ``version`` is given).
 
         Raises:
+            ValidationError: a malformed ``app_id``.
             NotFoundError: no such config (or version) in this app.
         """
+        check_app(app_id)
+        check_id("config", config_id)
+        if version is not None and (type(version) is not int or version < 1):
+            raise NotFoundError("config version", f"{config_id}@{version}")
         record = await self._engine.store.get_config(app_id, config_id, version)
         if record is None:
             raise NotFoundError("config", config_id)
         return record
 
     async def list(self, app_id: str, *, cursor: str | None = None, limit: int = 50) -> Page:
-        """The app's configs (latest versions), newest first."""
-        return await self._engine.store.list_configs(app_id, cursor=cursor, limit=check_limit(limit))
+        """The app's configs (latest versions), newest first.
 
-    async def update(self, app_id: str, config_id: str, source: GraphSource) -> ConfigRecord:
+        Raises:
+            ValidationError: a malformed ``app_id``, or ``limit`` outside 1-100.
+        """
+        check_app(app_id)
+        return await self._engine.store.list_configs(app_id, cursor=cursor, limit=check_page(limit, cursor))
+
+    async def update(
+        self,
+        app_id: str,
+        config_id: str,
+        source: GraphSource | None = None,
+        *,
+        text: str | bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> ConfigRecord:
         """Store a new version; runs already started keep the version they started with.
+
+        The new graph is given as to :meth:`create`.
 
         Raises:
             NotFoundError: no such config in this app.
             ValidationError: the new graph is not valid; nothing changes.
         """
         current = await self.get(app_id, config_id)
-        graph = load_graph(source)
+        graph = _graph_from(source, text, path)
         now = self._engine.clock.now()
         record = ConfigRecord(
             config_id, app_id, current.version + 1, graph.name, graph.to_dict(), current.created_at, now
@@ -147,6 +180,8 @@ class AutomationService:
         self._engine = engine
 
     async def _load(self, app_id: str, automation_id: str) -> Automation:
+        check_app(app_id)
+        check_id("automation", automation_id)
         automation = await self._engine.store.get_automation(app_id, automation_id)
         if automation is None:
             raise NotFoundError("automation", automation_id)
@@ -161,13 +196,16 @@ class AutomationService:
         Raises:
             ValidationError: a field is invalid (every problem is listed), or ``enabled=True``
                 and activation is refused; nothing is stored.
+            NotFoundError: ``config_id`` is not one of this app's configs.
             ConflictError: ``lookup_key`` is already used in this app.
         """
         engine = self._engine
         check_app(app_id)
         automation = self._build(app_id, {**(data or {}), **fields}, engine.clock.now())
         if automation.status == "running":
-            self._activate_new(automation, await self._config_problems(automation))
+            self._activate_new(automation, await self._config_problems(automation, missing=NotFoundError))
+        else:
+            await self._require_config(app_id, automation.config_id)
         await engine.store.insert_automation(automation)
         self._created(automation)
         return automation
@@ -188,7 +226,8 @@ class AutomationService:
         is raised.
 
         Raises:
-            ValidationError: an item is invalid or cannot be activated; nothing is stored.
+            ValidationError: an item is invalid, names a config that is not the app's own (path
+                ``$[i].config_id``), or cannot be activated; nothing is stored.
             ConflictError: a ``lookup_key`` is used twice in ``items`` or already in the app.
         """
         engine = self._engine
@@ -206,10 +245,17 @@ class AutomationService:
                 problems.extend(_item_problem(index, problem) for problem in exc.problems)
         if not problems:
             memo: _Verdicts = {}
+            owned: dict[str, bool] = {}
             for index, automation in enumerate(automations):
+                config_id = automation.config_id
                 if automation.status != "running":
+                    if config_id is not None:
+                        if config_id not in owned:
+                            owned[config_id] = await store.get_config(app_id, config_id) is not None
+                        if not owned[config_id]:
+                            problems.append(Problem(f"$[{index}].config_id", f"config {config_id!r} not found"))
                     continue
-                verdict = (automation.config_id, automation.event)
+                verdict = (config_id, automation.event)
                 if verdict not in memo:  # each config is judged once for the batch
                     memo[verdict] = await self._config_problems(automation)
                 try:
@@ -297,11 +343,13 @@ class AutomationService:
         Raises:
             ValidationError: unknown ``type`` or ``limit`` outside 1-100.
         """
+        check_app(app_id)
         if type is not None and type not in ("trigger", "scheduled", "invoked"):
             raise ValidationError(
                 [Problem("$.type", f"unknown type {type!r}; use trigger, scheduled or invoked")], subject="request"
             )
-        return await self._engine.store.list_automations(app_id, type=type, cursor=cursor, limit=check_limit(limit))
+        limit = check_page(limit, cursor)
+        return await self._engine.store.list_automations(app_id, type=type, cursor=cursor, limit=limit)
 
     async def get(self, app_id: str, automation_id: str, *, recent_runs: int = 10) -> AutomationDetails:
         """An automation with its ``recent_runs`` newest runs.
@@ -351,6 +399,8 @@ class AutomationService:
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)
         )
         enabled = values.pop("enabled", None)
+        if values.get("config_id") not in (None, automation.config_id):
+            await self._require_config(app_id, values["config_id"])
         merged = {**base, **values}
         schedule_changed = any(k in values for k in ("schedule", "timezone", "type"))
         schedule = self._schedule(merged) if schedule_changed else None
@@ -492,6 +542,7 @@ class AutomationService:
 
     async def events(self, app_id: str) -> builtins.list[dict[str, Any]]:
         """The events trigger automations can listen for: ``[{name, description}, ...]``."""
+        check_app(app_id)
         return [
             {"name": e.name, "description": e.description, "category": e.category}
             for e in self._engine.catalogue.list()
@@ -508,7 +559,7 @@ class AutomationService:
         """
         if status is not None and status not in ("pending", "running", "completed", "failed", "cancelled"):
             raise ValidationError([Problem("$.status", f"unknown run status {status!r}")], subject="request")
-        check_limit(limit)
+        check_page(limit, cursor)
         await self._load(app_id, automation_id)
         return await self._engine.store.list_runs(app_id, automation_id, status=status, cursor=cursor, limit=limit)
 
@@ -518,7 +569,8 @@ class AutomationService:
         Raises:
             NotFoundError: no such run in this app.
         """
-        run = await self._engine.store.get_run(app_id, run_id)
+        check_app(app_id)
+        run = await self._engine.store.get_run(app_id, check_id("run", run_id))
         if run is None:
             raise NotFoundError("run", run_id)
         return run
@@ -646,8 +698,23 @@ class AutomationService:
             )
         return first
 
-    async def _config_problems(self, automation: Automation) -> builtins.list[Problem]:
-        """Why the automation's config cannot run it: none, not found, or no trigger node for its event."""
+    async def _require_config(self, app_id: str, config_id: str | None) -> None:
+        """Refuse a ``config_id`` that is not one of the app's own configs.
+
+        Raises:
+            NotFoundError: no such config in this app (another app's config is not found either).
+        """
+        if config_id is not None and await self._engine.store.get_config(app_id, config_id) is None:
+            raise NotFoundError("config", config_id)
+
+    async def _config_problems(
+        self, automation: Automation, *, missing: type[NotFoundError] | None = None
+    ) -> builtins.list[Problem]:
+        """Why the automation's config cannot run it: none, not found, or no trigger node for its event.
+
+        With ``missing=NotFoundError`` a config that is not the app's own raises instead (a create
+        or update naming it), as :meth:`_require_config` does.
+        """
         config_id = automation.config_id
         if config_id is None:
             return [
@@ -660,6 +727,8 @@ class AutomationService:
         try:
             graph, _ = await self._engine.graph_for(automation.app_id, config_id)
         except NotFoundError:
+            if missing is not None:
+                raise
             return [Problem("$.config_id", f"config {config_id!r} not found in this app")]
         try:
             require_trigger(graph, automation.event)
@@ -680,6 +749,36 @@ def _parse_schedule() -> Callable[..., Any]:
     from graphflow.triggers.schedules import parse_schedule
 
     return parse_schedule
+
+
+def _graph_from(
+    source: GraphSource | None, text: str | bytes | None, path: str | os.PathLike[str] | None
+) -> WorkflowGraph:
+    """The graph of exactly one of ``source``, ``text`` or ``path``; a ``str`` source is text, never a path.
+
+    Raises:
+        ValidationError: not exactly one was given, or the graph is not valid.
+    """
+    given = [name for name, value in (("source", source), ("text", text), ("path", path)) if value is not None]
+    if len(given) != 1:
+        raise ValidationError(
+            [
+                Problem(
+                    "$",
+                    f"give exactly one of source, text or path (got {', '.join(given) or 'none'})",
+                    "text=... for JSON/YAML text, path=... (or a pathlib.Path) for a file",
+                )
+            ],
+            subject="config",
+        )
+    if path is not None:
+        return load_graph(Path(path))
+    if text is not None:
+        source = text
+    if isinstance(source, str | bytes):
+        return build_graph(parse_document(source))
+    assert source is not None
+    return load_graph(source)
 
 
 def _item_problem(index: int, problem: Problem) -> Problem:

@@ -35,7 +35,6 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from graphflow.abc import Store
-from graphflow.automations.model import TERMINAL_RUN_STATUSES, Automation, AutomationRun, iso
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.executor import Executor
 from graphflow.engine.notify import Listener, Subscription
@@ -51,7 +50,8 @@ from graphflow.exceptions import (
 )
 from graphflow.graph.loader import build_graph
 from graphflow.graph.model import WorkflowGraph
-from graphflow.ids import new_id
+from graphflow.ids import check_app, check_id, new_id
+from graphflow.records import TERMINAL_RUN_STATUSES, Automation, AutomationRun, iso
 from graphflow.triggers.catalogue import EventCatalogue
 from graphflow.triggers.index import TriggerIndex
 
@@ -149,7 +149,9 @@ class Engine:
         self.sync_interval = sync_interval
         self.retention = retention.total_seconds() if isinstance(retention, timedelta) else retention
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._graphs: OrderedDict[tuple[str, int], WorkflowGraph] = OrderedDict()
+        #: (app id, config id, version) → compiled graph: the app is part of every key, so a config id
+        #: named by another app can never reach a graph compiled for its owner.
+        self._graphs: OrderedDict[tuple[str, str, int], WorkflowGraph] = OrderedDict()
         self._graph_cache_size = graph_cache_size
         self._send: MemoryObjectSendStream[tuple[AutomationRun, bool]] | None = None
         self._receive: MemoryObjectReceiveStream[tuple[AutomationRun, bool]] | None = None
@@ -483,14 +485,14 @@ class Engine:
             ValidationError: the stored document no longer validates.
         """
         if version is not None:
-            cached = self._graphs.get((config_id, version))
+            cached = self._graphs.get((app_id, config_id, version))
             if cached is not None:
-                self._graphs.move_to_end((config_id, version))
+                self._graphs.move_to_end((app_id, config_id, version))
                 return cached, version
         record = await self.store.get_config(app_id, config_id, version)
         if record is None:
             raise NotFoundError("config", config_id)
-        key = (config_id, record.version)
+        key = (app_id, config_id, record.version)
         graph = self._graphs.get(key)
         if graph is None:
             graph = build_graph(record.document)
@@ -764,7 +766,10 @@ class Engine:
         Raises:
             NotFoundError: no such run in this app.
             TimeoutError: ``timeout`` seconds passed first.
+            ValidationError: a malformed ``app_id``.
         """
+        check_app(app_id)
+        check_id("run", run_id)
         with anyio.fail_after(timeout):
             while True:
                 run = await self.store.get_run(app_id, run_id)
@@ -785,7 +790,10 @@ class Engine:
 
         Raises:
             NotFoundError: no such run in this app.
+            ValidationError: a malformed ``app_id``.
         """
+        check_app(app_id)
+        check_id("run", run_id)
         now = self.clock.now()
         run = await self.store.cancel_run(app_id, run_id, now)
         if run is None:
@@ -802,15 +810,3 @@ class Engine:
                 await waiter.wait()
         self._wake(run_id)
         return run
-
-
-def check_app(app_id: str) -> None:
-    """Refuse a missing or malformed app id: there is never a default app to fall back to.
-
-    Raises:
-        ValidationError: with path ``$.app_id``.
-    """
-    if not isinstance(app_id, str) or not app_id or len(app_id) > 100:
-        raise ValidationError(
-            [Problem("$.app_id", "app_id must be a non-empty string of at most 100 characters")], subject="request"
-        )

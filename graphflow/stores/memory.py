@@ -25,7 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphflow.abc import Store
-from graphflow.automations.model import (
+from graphflow.exceptions import ConflictError, NotFoundError
+from graphflow.records import (
     TERMINAL_RUN_STATUSES,
     Automation,
     AutomationRun,
@@ -33,15 +34,9 @@ from graphflow.automations.model import (
     Page,
     Repeat,
 )
-from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError
+from graphflow.stores.base import encode_json, json_copy, lease_lost, page
 
 __all__ = ["MemoryStore"]
-
-
-def _page(items: list[Any], limit: int) -> Page:
-    if len(items) > limit:
-        return Page(items[:limit], items[limit - 1].id)
-    return Page(items, None)
 
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -105,7 +100,7 @@ def _thaw(row: AutomationRow) -> Automation:
 
 def _run(run: AutomationRun) -> AutomationRun:
     return dataclasses.replace(
-        run, payload=copy.deepcopy(run.payload), result=copy.deepcopy(run.result), journal=copy.deepcopy(run.journal)
+        run, payload=_copy_json(run.payload), result=_copy_json(run.result), journal=_copy_json(run.journal)
     )
 
 
@@ -129,7 +124,7 @@ class MemoryStore(Store):
 
     async def put_config(self, record: ConfigRecord) -> None:
         versions = self._configs.setdefault(record.id, [])
-        if any(v.version == record.version for v in versions):
+        if any(v.version == record.version or v.app_id != record.app_id for v in versions):
             raise ConflictError(f"config {record.id!r} already has version {record.version}")
         versions.append(_config(record))
 
@@ -152,7 +147,7 @@ class MemoryStore(Store):
         )
         if cursor is not None:
             latest = [r for r in latest if r.id < cursor]
-        return _page([_config(r) for r in latest[: limit + 1]], limit)
+        return page([_config(r) for r in latest[: limit + 1]], limit)
 
     async def delete_config(self, app_id: str, config_id: str) -> bool:
         versions = self._configs.get(config_id)
@@ -188,7 +183,7 @@ class MemoryStore(Store):
             if a[_APP] == app_id and (type is None or a[_TYPE] == type) and (cursor is None or a[_ID] < cursor)
         ]
         items.sort(key=lambda a: a[_ID], reverse=True)
-        return _page([_thaw(a) for a in items[: limit + 1]], limit)
+        return page([_thaw(a) for a in items[: limit + 1]], limit)
 
     async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
         stored = self._automations.get(automation.id)
@@ -234,6 +229,7 @@ class MemoryStore(Store):
         key = (app_id, event_id)
         if key in self._events:
             return None
+        encode_json(payload, f"event {event_id!r} payload")  # refused as the durable stores refuse it
         self._events[key] = runs[0].created_at if runs else time.time()
         automations = self._automations
         stored = []
@@ -249,7 +245,7 @@ class MemoryStore(Store):
     def _store_run(self, run: AutomationRun) -> None:
         if run.config_version is None and run.config_id is not None:
             versions = self._configs.get(run.config_id)
-            if versions:  # the version current at creation is the one the run executes
+            if versions and versions[0].app_id == run.app_id:  # the version current at creation runs
                 run.config_version = versions[-1].version
         self._runs[run.id] = run
         # Sorted, not in arrival order: the cursor is an id, and ids made in one millisecond
@@ -259,6 +255,9 @@ class MemoryStore(Store):
             self._pending[run.id] = None
 
     async def insert_runs(self, runs: Iterable[AutomationRun]) -> list[AutomationRun]:
+        runs = list(runs)
+        for run in runs:  # all or nothing: check every payload before storing any run
+            encode_json(run.payload, f"run {run.id!r} payload")
         stored: list[AutomationRun] = []
         for run in runs:
             if run.scheduled_at is not None:
@@ -294,23 +293,27 @@ class MemoryStore(Store):
             items.append(copy.copy(run))
             if len(items) > limit:
                 break
-        return _page(items, limit)
+        return page(items, limit)
 
     async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
         stored = self._runs.get(run.id)
         if stored is None:
             raise NotFoundError("run", run.id)
         if fence is not None and stored.fence != fence:
-            raise LeaseLostError(f"run {run.id!r} is no longer held by this worker (fence {fence})")
-        if stored is not run:
-            run = dataclasses.replace(
-                run,
-                lease_owner=stored.lease_owner,
-                lease_expires_at=stored.lease_expires_at,
-                fence=stored.fence,
-                recoveries=stored.recoveries,
-                wake_at=stored.wake_at,
-            )
+            raise lease_lost(run.id, fence)
+        # The stored copy holds what a durable store would give back: checked and decoded JSON.
+        result = json_copy(run.result, f"run {run.id!r} result")
+        journal = json_copy(run.journal, f"run {run.id!r} journal")
+        run = dataclasses.replace(
+            run,
+            result=result,
+            journal=journal,
+            lease_owner=stored.lease_owner,
+            lease_expires_at=stored.lease_expires_at,
+            fence=stored.fence,
+            recoveries=stored.recoveries,
+            wake_at=stored.wake_at,
+        )
         if run.status in TERMINAL_RUN_STATUSES:
             run.lease_owner = run.lease_expires_at = None
             self._steps.pop(run.id, None)
@@ -426,7 +429,7 @@ class MemoryStore(Store):
     async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
         run = self._runs.get(run_id)
         if run is None or run.fence != fence or run.status != "running":
-            raise LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
+            raise lease_lost(run_id, fence)
         run.status = "pending"
         run.lease_owner = run.lease_expires_at = None
         run.wake_at = wake_at
@@ -435,8 +438,8 @@ class MemoryStore(Store):
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
         run = self._runs.get(run_id)
         if run is None or run.fence != fence:
-            raise LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
-        self._steps.setdefault(run_id, {})[key] = copy.deepcopy(data)
+            raise lease_lost(run_id, fence)
+        self._steps.setdefault(run_id, {})[key] = json_copy(data, f"step {key!r} of run {run_id!r}")
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._steps.get(run_id, {}))

@@ -63,21 +63,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 
 from graphflow.abc import Store
-from graphflow.automations.model import TERMINAL_RUN_STATUSES, Automation, AutomationRun, ConfigRecord, Page
 from graphflow.exceptions import (
     ConflictError,
     GraphflowError,
-    LeaseLostError,
     NotFoundError,
     StoreError,
     StoreUnavailableError,
 )
+from graphflow.records import TERMINAL_RUN_STATUSES, Automation, AutomationRun, ConfigRecord, Page
 from graphflow.stores import redact_url
+from graphflow.stores.base import lease_lost, page
 
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'") from exc
@@ -107,6 +106,7 @@ from graphflow.stores.postgres_schema import (
     automation_record,
     config_params,
     config_record,
+    jsonb,
     migrate,
     outcome_params,
     placeholders,
@@ -310,9 +310,13 @@ class PostgresStore(Store):
     # -- configs ---------------------------------------------------------------------------
 
     async def put_config(self, record: ConfigRecord) -> None:
-        await self._execute(
-            f"INSERT INTO configs ({CONFIGS}) VALUES {placeholders(CONFIG_COLUMNS)}", config_params(record)
+        inserted = await self._execute(
+            f"INSERT INTO configs ({CONFIGS}) SELECT * FROM (VALUES {placeholders(CONFIG_COLUMNS)}) AS v "
+            "WHERE NOT EXISTS (SELECT FROM configs WHERE id = %s AND app_id <> %s)",
+            [*config_params(record), record.id, record.app_id],
         )
+        if not inserted:
+            raise ConflictError(f"config id {record.id!r} belongs to another app; use a new id")
 
     async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
         if version is None:
@@ -331,7 +335,7 @@ class PostgresStore(Store):
             f"SELECT DISTINCT ON (id) {CONFIGS} FROM configs WHERE {where} ORDER BY id DESC, version DESC LIMIT %s",
             [*params, limit + 1],
         )
-        return _page([config_record(row) for row in rows], limit)
+        return page([config_record(row) for row in rows], limit)
 
     async def delete_config(self, app_id: str, config_id: str) -> bool:
         return await self._execute("DELETE FROM configs WHERE id = %s AND app_id = %s", [config_id, app_id]) > 0
@@ -369,7 +373,7 @@ class PostgresStore(Store):
         rows = await self._fetchall(
             f"SELECT {AUTOMATIONS} FROM automations WHERE {where} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
         )
-        return _page([automation_record(row) for row in rows], limit)
+        return page([automation_record(row) for row in rows], limit)
 
     async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
         async def op(conn: Connection) -> None:
@@ -451,7 +455,7 @@ class PostgresStore(Store):
         rows = await self._fetchall(
             f"SELECT {RUNS} FROM runs WHERE {where} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
         )
-        return _page([run_record(row) for row in rows], limit)
+        return page([run_record(row) for row in rows], limit)
 
     async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
         params = [*run_write_params(run), run.id, *([] if fence is None else [fence])]
@@ -468,7 +472,7 @@ class PostgresStore(Store):
                 cur = await conn.execute("SELECT fence FROM runs WHERE id = %s", [run.id])
                 if await cur.fetchone() is None:
                     raise NotFoundError("run", run.id)
-                raise _lease_lost(run.id, fence)
+                raise lease_lost(run.id, fence)
 
         # Idempotent: a retried write sets the same values under the same fence.
         await self._call(op, idempotent=True)
@@ -595,7 +599,7 @@ class PostgresStore(Store):
             [wake_at, run_id, fence],
         )
         if not row or not row[0]:
-            raise _lease_lost(run_id, fence)
+            raise lease_lost(run_id, fence)
 
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
         # FOR SHARE makes the fence check exact: a concurrent claim or cancel (which changes the
@@ -606,11 +610,11 @@ class PostgresStore(Store):
             SELECT id, %s, %s FROM runs WHERE id = %s AND fence = %s FOR SHARE
             ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data
             """,
-            [key, Jsonb(data), run_id, fence],
+            [key, jsonb(data, f"step {key!r} of run {run_id!r}"), run_id, fence],
             idempotent=True,
         )
         if not saved:
-            raise _lease_lost(run_id, fence)
+            raise lease_lost(run_id, fence)
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         rows = await self._fetchall("SELECT key, data FROM steps WHERE run_id = %s", [run_id])
@@ -698,10 +702,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0]
 
 
-def _lease_lost(run_id: str, fence: int | None) -> LeaseLostError:
-    return LeaseLostError(f"run {run_id!r} is no longer held by this worker (fence {fence})")
-
-
 def _stored(runs: Iterable[AutomationRun], ids: Iterable[str]) -> list[AutomationRun]:
     """The runs whose ids the database reports stored, in the order given, each once."""
     stored = set(ids)
@@ -711,9 +711,3 @@ def _stored(runs: Iterable[AutomationRun], ids: Iterable[str]) -> list[Automatio
             stored.discard(run.id)
             out.append(run)
     return out
-
-
-def _page(items: list[Any], limit: int) -> Page:
-    if len(items) > limit:
-        return Page(items[:limit], items[limit - 1].id)
-    return Page(items, None)

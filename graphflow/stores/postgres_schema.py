@@ -17,8 +17,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
 from graphflow.exceptions import SchemaVersionError, StoreError
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.stores.base import encode_json
 
 __all__ = [
     "ACCEPT_EVENT",
@@ -278,13 +279,22 @@ _RUN_JSON = tuple(name in _JSON_COLUMNS for name in RUN_COLUMNS)
 _RUN_WRITE_JSON = tuple(name in _JSON_COLUMNS for name in RUN_WRITE)
 
 
-def _json(value: Any) -> Any:
-    return None if value is None else Jsonb(value)
+def _as_is(text: str) -> str:
+    return text
+
+
+def jsonb(value: Any, what: str) -> Jsonb | None:
+    """A ``jsonb`` parameter encoded by the stores' one JSON codec (:func:`~graphflow.stores.base.encode_json`).
+
+    Encoding here, before the statement is sent, makes PostgreSQL refuse exactly what the other
+    stores refuse, with the same message (psycopg's own ``json.dumps`` lets ``NaN`` through).
+    """
+    return None if value is None else Jsonb(encode_json(value, what), dumps=_as_is)
 
 
 def _run_row(run: AutomationRun) -> list[Any]:
     return [
-        _json(getattr(run, name)) if is_json else getattr(run, name)
+        jsonb(getattr(run, name), f"run {run.id!r} {name}") if is_json else getattr(run, name)
         for name, is_json in zip(RUN_COLUMNS, _RUN_JSON, strict=True)
     ]
 
@@ -300,7 +310,7 @@ def _run_arrays(runs: Iterable[AutomationRun]) -> list[list[Any]]:
 def run_write_params(run: AutomationRun) -> list[Any]:
     """The parameters of :data:`RUN_WRITE`."""
     return [
-        _json(getattr(run, name)) if is_json else getattr(run, name)
+        jsonb(getattr(run, name), f"run {run.id!r} {name}") if is_json else getattr(run, name)
         for name, is_json in zip(RUN_WRITE, _RUN_WRITE_JSON, strict=True)
     ]
 
@@ -309,7 +319,7 @@ def automation_params(automation: Automation) -> list[Any]:
     """The parameters of :data:`AUTOMATION_COLUMNS`."""
     values = {f.name: getattr(automation, f.name) for f in dataclasses.fields(Automation)}
     repeat = values.pop("repeat")
-    values["metadata"] = Jsonb(values["metadata"])
+    values["metadata"] = jsonb(values["metadata"], f"automation {automation.id!r} metadata")
     return [*values.values(), repeat.times, repeat.completed]
 
 
@@ -320,7 +330,10 @@ def outcome_params(run: AutomationRun) -> list[Any]:
 
 def config_params(record: ConfigRecord) -> list[Any]:
     """The parameters of :data:`CONFIG_COLUMNS`."""
-    return [Jsonb(record.document) if name == "document" else getattr(record, name) for name in CONFIG_COLUMNS]
+    return [
+        jsonb(record.document, f"config {record.id!r}") if name == "document" else getattr(record, name)
+        for name in CONFIG_COLUMNS
+    ]
 
 
 def run_record(row: Sequence[Any]) -> AutomationRun:
@@ -357,7 +370,8 @@ _SOURCE = "<runs>"
 #: The columns of a run to store; a run without a config version gets its config's latest: a run
 #: executes the config version current when it was created.
 _CANDIDATE = ", ".join(
-    "coalesce(candidate.config_version, (SELECT max(c.version) FROM configs AS c WHERE c.id = candidate.config_id))"
+    "coalesce(candidate.config_version, (SELECT max(c.version) FROM configs AS c"
+    " WHERE c.id = candidate.config_id AND c.app_id = candidate.app_id))"
     if name == "config_version"
     else f"candidate.{name}"
     for name in RUN_COLUMNS

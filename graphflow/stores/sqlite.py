@@ -51,22 +51,22 @@ import anyio
 import anyio.lowlevel
 
 from graphflow.abc import Store
-from graphflow.automations.model import (
+from graphflow.exceptions import (
+    ConflictError,
+    NotFoundError,
+    SchemaVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
+from graphflow.records import (
     TERMINAL_RUN_STATUSES,
     Automation,
     AutomationRun,
     ConfigRecord,
     Page,
 )
-from graphflow.exceptions import (
-    ConflictError,
-    LeaseLostError,
-    NotFoundError,
-    SchemaVersionError,
-    StoreError,
-    StoreUnavailableError,
-)
 from graphflow.stores import sqlite_schema
+from graphflow.stores.base import lease_lost, page
 from graphflow.stores.sqlite_schema import (
     CONFIG_COLUMNS,
     RUN_COLUMNS,
@@ -95,21 +95,8 @@ else:
     _NOW = "SELECT (julianday('now') - 2440587.5) * 86400.0"
 
 
-def _page(items: list[Any], limit: int) -> Page:
-    if len(items) > limit:
-        return Page(items[:limit], items[limit - 1].id)
-    return Page(items, None)
-
-
 def _unique_violation(exc: sqlite3.IntegrityError) -> bool:
     return exc.sqlite_errorcode in (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
-
-
-def _lease_lost(run_id: str, fence: int) -> LeaseLostError:
-    return LeaseLostError(
-        f"run {run_id!r} is no longer held by this worker (fence {fence}): it was cancelled, finished "
-        "or claimed by another worker after this one's lease expired; stop executing it"
-    )
 
 
 # -- SQL ----------------------------------------------------------------------------------------
@@ -354,9 +341,15 @@ class SQLiteStore(Store):
 
         def put(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(f"INSERT INTO configs ({CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                inserted = conn.execute(
+                    f"INSERT INTO configs ({CONFIG_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM configs WHERE id = ? AND app_id <> ?)",
+                    (*row, record.id, record.app_id),
+                ).rowcount
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"config {record.id!r} already has version {record.version}") from exc
+            if not inserted:
+                raise ConflictError(f"config id {record.id!r} belongs to another app; use a new id")
 
         await self._call(put)
 
@@ -377,7 +370,7 @@ class SQLiteStore(Store):
             "AND version = (SELECT max(version) FROM configs WHERE id = c.id) ORDER BY id DESC LIMIT ?"
         )
         rows = await self._call(lambda conn: conn.execute(sql, (*args, limit + 1)).fetchall())
-        return _page([config_from_row(row) for row in rows], limit)
+        return page([config_from_row(row) for row in rows], limit)
 
     async def delete_config(self, app_id: str, config_id: str) -> bool:
         sql = "DELETE FROM configs WHERE id = ? AND app_id = ?"
@@ -424,7 +417,7 @@ class SQLiteStore(Store):
             args.append(cursor)
         sql = f"SELECT data FROM automations WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
         rows = await self._call(lambda conn: conn.execute(sql, (*args, limit + 1)).fetchall())
-        return _page([automation_from_data(row[0]) for row in rows], limit)
+        return page([automation_from_data(row[0]) for row in rows], limit)
 
     def _compare_and_set(
         self, conn: sqlite3.Connection, automation: Automation, row: tuple[Any, ...], expected_revision: int
@@ -497,7 +490,9 @@ class SQLiteStore(Store):
         run was created is the one it executes).
         """
         if run.config_version is None and run.config_id is not None:
-            latest = conn.execute("SELECT max(version) FROM configs WHERE id = ?", (run.config_id,)).fetchone()[0]
+            latest = conn.execute(
+                "SELECT max(version) FROM configs WHERE id = ? AND app_id = ?", (run.config_id, run.app_id)
+            ).fetchone()[0]
             row[_CONFIG_VERSION] = run.config_version = latest
         try:
             return bool(conn.execute(_INSERT_RUN, row).rowcount)
@@ -539,7 +534,7 @@ class SQLiteStore(Store):
             args.append(cursor)
         sql = f"{_SELECT_RUN} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
         rows = await self._call(lambda conn: conn.execute(sql, (*args, limit + 1)).fetchall())
-        return _page([run_from_row(row) for row in rows], limit)
+        return page([run_from_row(row) for row in rows], limit)
 
     async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
         """Write status, config, timing, result and journal (the rest is fixed at insert)."""
@@ -563,7 +558,7 @@ class SQLiteStore(Store):
             if not conn.execute(sql, args).rowcount:
                 if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone() is None:
                     raise NotFoundError("run", run.id)
-                raise _lease_lost(run.id, fence or 0)
+                raise lease_lost(run.id, fence or 0)
             if terminal:
                 conn.execute("DELETE FROM steps WHERE run_id = ?", (run.id,))
                 if run.started_at is not None:
@@ -705,12 +700,12 @@ class SQLiteStore(Store):
             "WHERE id = ? AND fence = ? AND status = 'running'"
         )
         if not await self._call(lambda conn: conn.execute(sql, (wake_at, run_id, fence)).rowcount):
-            raise _lease_lost(run_id, fence)
+            raise lease_lost(run_id, fence)
 
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
         args = (run_id, key, encode_json(data, f"step {key!r} of run {run_id!r}"), run_id, fence)
         if not await self._call(lambda conn: conn.execute(_SAVE_STEP, args).rowcount):
-            raise _lease_lost(run_id, fence)
+            raise lease_lost(run_id, fence)
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         sql = 'SELECT "key", data FROM steps WHERE run_id = ?'

@@ -26,13 +26,12 @@ Layout, and why:
 
 from __future__ import annotations
 
-import json
 import operator
 from dataclasses import fields
 from typing import Any
 
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
-from graphflow.exceptions import StoreError
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.stores.base import decode_json, encode_json
 
 __all__ = [
     "CONFIG_COLUMNS",
@@ -128,24 +127,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # -- records <-> rows ------------------------------------------------------------------------
-
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-#: JSON text → value (the stdlib decoder, bound once).
-decode_json = json.JSONDecoder().decode
-
-
-def encode_json(value: Any, what: str) -> str:
-    """Compact JSON text of ``value``; ``what`` names it in the error when it is not JSON data.
-
-    Raises:
-        StoreError: ``value`` holds something JSON cannot represent (nothing has been written).
-    """
-    try:
-        return _encode(value)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"{what} cannot be stored: it is not JSON-serialisable ({exc})") from exc
-
 
 #: The ``runs`` columns, named and ordered like the fields of ``AutomationRun``.
 RUN_FIELDS = tuple(f.name for f in fields(AutomationRun))

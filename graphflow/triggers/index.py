@@ -6,7 +6,7 @@ automations that match it, never with those that do not.
 
 from __future__ import annotations
 
-from graphflow.automations.model import Automation
+from graphflow.records import Automation
 
 __all__ = ["TriggerIndex"]
 

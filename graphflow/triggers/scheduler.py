@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
-from graphflow.automations.model import Automation
 from graphflow.events import RunSkipped
+from graphflow.records import Automation
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
@@ -56,7 +56,7 @@ def _cron_next(expression: str, zone: str, minute: int) -> float | None:
 class ScheduleEntry(NamedTuple):
     """A tracked automation, as the scheduler keeps it: what firing needs, nothing mutable.
 
-    The fields are named as the :class:`~graphflow.automations.model.Automation` fields they copy,
+    The fields are named as the :class:`~graphflow.records.Automation` fields they copy,
     so both read the same (``next_after``, ``Engine.fire_scheduled``). ``next_run_at`` is the due
     instant; the entry fires at ``next_run_at + delay`` (the jitter).
     """

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from graphflow.automations.model import Automation
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.events import AutomationActivated, AutomationCreated, EngineEvent
 from graphflow.exceptions import ConflictError, ValidationError
+from graphflow.records import Automation
 from graphflow.stores.memory import MemoryStore
 from tests.conftest import graph_dict
 

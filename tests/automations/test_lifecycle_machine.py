@@ -29,10 +29,10 @@ from hypothesis.stateful import (
 )
 
 from graphflow.automations.lifecycle import TRANSITIONS, allowed_actions, next_status
-from graphflow.automations.model import Automation
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import InvalidTransitionError, NotFoundError
+from graphflow.records import Automation
 from tests.conftest import graph_dict
 
 WELCOME = Path(__file__).resolve().parents[2] / "docs" / "examples" / "welcome.yaml"

@@ -12,7 +12,6 @@ import anyio
 import pytest
 
 import graphflow
-from graphflow.automations.model import AutomationRun
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import (
@@ -23,6 +22,7 @@ from graphflow.exceptions import (
     ValidationError,
 )
 from graphflow.ids import new_id
+from graphflow.records import AutomationRun
 from tests.conftest import eventually as _eventually
 from tests.conftest import graph_dict
 
@@ -387,16 +387,23 @@ async def test_activation_needs_a_config(engine: Engine) -> None:
     await assert_unchanged(engine, automation)
 
 
+@pytest.mark.parametrize("enabled", [False, True])
 @pytest.mark.parametrize("config_id", ["missing", "foreign"])
-async def test_activation_needs_a_config_of_this_app(engine: Engine, config_id: str) -> None:
+async def test_an_automation_can_only_name_a_config_of_its_own_app(
+    engine: Engine, config_id: str, enabled: bool
+) -> None:
     foreign = await engine.configs.create("app_b", WELCOME)
     cfg = foreign.id if config_id == "foreign" else new_id("cfg_")
-    automation = await engine.automations.create("app_a", name="W", trigger="thread.member_joined", config_id=cfg)
-    with pytest.raises(ValidationError) as exc:
-        await engine.automations.activate("app_a", automation.id)
-    assert problem_paths(exc) == ["$.config_id"]
-    assert "not found" in str(exc.value)
-    await assert_unchanged(engine, automation)
+    fields = {"name": "W", "trigger": "thread.member_joined", "enabled": enabled}
+    with pytest.raises(NotFoundError, match=cfg):
+        await engine.automations.create("app_a", fields, config_id=cfg)
+    assert (await engine.automations.list("app_a")).data == []
+    own = await engine.configs.create("app_a", WELCOME)
+    automation = await engine.automations.create("app_a", fields, config_id=own.id)
+    with pytest.raises(NotFoundError, match=cfg):
+        await engine.automations.update("app_a", automation.id, config_id=cfg)
+    stored = (await engine.automations.get("app_a", automation.id)).automation
+    assert (stored.config_id, stored.revision) == (own.id, automation.revision)
 
 
 async def test_activation_needs_a_trigger_node_for_the_event(engine: Engine, examples_dir: Path) -> None:

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,9 @@ import anyio.lowlevel
 import pytest
 
 from graphflow.abc import Store
-from graphflow.automations.model import Automation, AutomationRun, ConfigRecord, Repeat
-from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError
+from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError, StoreError
 from graphflow.ids import new_id
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
 from graphflow.stores.memory import MemoryStore
 from graphflow.stores.sqlite import SQLiteStore
 from tests.pg import postgres_store
@@ -1008,3 +1009,81 @@ async def test_a_new_run_is_pinned_to_its_configs_latest_version(store: Store) -
     await store.accept_event("app_a", "evt_9", "thread.created", {}, [accepted])
     versions = [(await store.get_run("app_a", r.id)).config_version for r in (inserted, accepted, pinned)]  # type: ignore[union-attr]
     assert versions == [2, 2, 1]
+
+
+# --- one JSON check, the same on every store ------------------------------------------------
+
+UNSTORABLE = {
+    "nan": float("nan"),
+    "infinity": float("inf"),
+    "bytes": b"raw",
+    "datetime": datetime(2026, 1, 1, tzinfo=UTC),
+    "set": {1, 2},
+    "object": object(),
+    "nul": "a\u0000b",
+    "lone surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNSTORABLE))
+async def test_every_store_refuses_the_same_values_and_stores_nothing(store: Store, kind: str) -> None:
+    value = {"v": [UNSTORABLE[kind]]}
+    aut = await running(store)
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.insert_runs([run(aut, payload=value)])
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.accept_event("app_a", "evt_bad", "thread.created", value, [run(aut, payload=value)])
+    assert await store.pending_runs(10) == []
+    assert await store.accept_event("app_a", "evt_bad", "thread.created", {}, []) == []  # the id was not taken
+    ok = run(aut)
+    await store.insert_runs([ok])
+    held = await claim(store, ok.id)
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.save_step(ok.id, held.fence, "a", value)
+    assert await store.load_steps(ok.id) == {}
+    held.status, held.result = "completed", {"payload": True, "output": value}
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.update_run(held, fence=held.fence)
+    stored = await store.get_run("app_a", ok.id)
+    assert stored is not None and stored.status == "running" and stored.result is None
+
+
+async def test_every_store_gives_back_json_as_json(store: Store) -> None:
+    aut = await running(store)
+    ok = run(aut)
+    await store.insert_runs([ok])
+    held = await claim(store, ok.id)
+    await store.save_step(ok.id, held.fence, "a", {1: ("x", 2.5), "s": "\U0001f600"})
+    assert await store.load_steps(ok.id) == {"a": {"1": ["x", 2.5], "s": "\U0001f600"}}
+    held.status, held.result = "completed", {"payload": (1, 2), "output": []}
+    await store.update_run(held, fence=held.fence)
+    stored = await store.get_run("app_a", ok.id)
+    assert stored is not None and stored.result == {"payload": [1, 2], "output": []}
+
+
+# --- tenancy: a run pins its own app's config, never another app's --------------------------
+
+
+async def test_a_run_naming_another_apps_config_pins_no_version(store: Store) -> None:
+    theirs = config("app_a")
+    await store.put_config(theirs)
+    await store.put_config(config("app_a", theirs.id, version=2))
+    aut = await running(store, "app_b")
+    runs = [run(aut, app_id="app_b", config_id=theirs.id, event_id="evt_1")]
+    stored = await store.accept_event("app_b", "evt_1", "thread.created", {}, runs)
+    assert stored is not None and stored[0].config_version is None
+    inserted = run(aut, app_id="app_b", config_id=theirs.id)
+    [kept] = await store.insert_runs([inserted])
+    assert kept.config_version is None
+    got = await store.get_run("app_b", inserted.id)
+    assert got is not None and got.config_version is None
+    assert await store.get_config("app_b", theirs.id) is None
+
+
+async def test_a_config_id_of_another_app_cannot_get_versions(store: Store) -> None:
+    theirs = config("app_a")
+    await store.put_config(theirs)
+    with pytest.raises(ConflictError):
+        await store.put_config(config("app_b", theirs.id, version=2))
+    latest = await store.get_config("app_a", theirs.id)
+    assert latest is not None and latest.version == 1

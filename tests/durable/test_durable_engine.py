@@ -300,7 +300,7 @@ async def _get(url: str, run_id: str) -> Any:
 
 async def _pending_run(store: Store, automation_id: str) -> str:
     """Insert a pending run of the automation (as a crashed engine would have left it)."""
-    from graphflow.automations.model import AutomationRun
+    from graphflow.records import AutomationRun
     from graphflow.ids import new_id
 
     automation = await store.get_automation(APP, automation_id)

@@ -11,12 +11,12 @@ import anyio
 import pytest
 
 import graphflow
-from graphflow.automations.model import AutomationRun
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.events import AutomationActivated, AutomationPaused, EngineEvent, EventAccepted, RunCompleted
 from graphflow.exceptions import LimitExceededError, NotFoundError, ValidationError
 from graphflow.ids import new_id
+from graphflow.records import AutomationRun
 from graphflow.stores.memory import MemoryStore
 from tests.conftest import eventually as _eventually
 from tests.conftest import graph_dict

@@ -19,9 +19,9 @@ from typing import Any
 import anyio
 import pytest
 
-from graphflow.automations.model import Automation, AutomationRun
 from graphflow.exceptions import SchemaVersionError, StoreError, StoreUnavailableError
 from graphflow.ids import new_id
+from graphflow.records import Automation, AutomationRun
 from graphflow.stores import sqlite_schema, store_from_url
 from graphflow.stores.sqlite import SQLiteStore
 
@@ -339,7 +339,7 @@ async def test_a_full_disk_surfaces_and_leaves_no_half_written_run(store: SQLite
 async def test_a_value_that_is_not_json_is_refused_before_anything_is_written(store: SQLiteStore) -> None:
     await store.insert_automation(automation())
     bad = run(event_id="evt_1", payload={"when": object()})
-    with pytest.raises(StoreError, match="not JSON-serialisable"):
+    with pytest.raises(StoreError, match="is not JSON data"):
         await store.accept_event("app_a", "evt_1", "thread.created", {}, [run(event_id="evt_1"), bad])
     assert await store.accept_event("app_a", "evt_1", "thread.created", {}, []) == []
 
@@ -349,7 +349,7 @@ async def test_a_value_that_is_not_json_is_refused_before_anything_is_written(st
 CHILD = """
 import dataclasses, json, os, sys, time
 import anyio
-from graphflow.automations.model import AutomationRun
+from graphflow.records import AutomationRun
 from graphflow.exceptions import ConflictError
 from graphflow.ids import new_id
 from graphflow.stores.sqlite import SQLiteStore

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 import graphflow
-from graphflow.automations.model import Automation, AutomationRun, iso
+from graphflow.records import Automation, AutomationRun, iso
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.events import RunSkipped

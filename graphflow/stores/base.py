@@ -1,0 +1,87 @@
+"""Machinery every store shares, so that the three backends agree by construction.
+
+* **One JSON codec.** Every value a store keeps as JSON (payloads, results, journals, steps,
+  metadata, config documents) goes through :func:`encode_json`, whichever the backend: the memory
+  store refuses exactly what SQLite and PostgreSQL refuse. It is strict where the standard library
+  is lenient and a database would fail later with a driver error: ``NaN``/``Infinity``, values that
+  are not JSON data (bytes, datetimes, sets, objects), NUL characters and lone surrogates (which
+  PostgreSQL's ``jsonb`` cannot hold). Keys that are not strings become strings, as JSON has it.
+* **Cursor pages** (:func:`page`): ids are time-ordered, so the cursor is the last id of a page.
+* **The lease-lost error** (:func:`lease_lost`): one message, saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graphflow.exceptions import LeaseLostError, StoreError
+from graphflow.records import Page
+
+__all__ = ["decode_json", "encode_json", "json_copy", "lease_lost", "page"]
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+#: JSON text → value (the standard decoder, bound once).
+decode_json = json.JSONDecoder().decode
+
+
+def encode_json(value: Any, what: str) -> str:
+    r"""Compact JSON text of ``value``; ``what`` names it in the error when it cannot be stored.
+
+    ASCII-only output: every character outside ASCII is a ``\u`` escape, so NUL characters and
+    surrogates can only appear as ``\u0000`` and ``\ud800``…``\udfff`` — looked for only when
+    such an escape is in the text (a valid surrogate pair is fine).
+
+    Raises:
+        StoreError: ``value`` holds something JSON (or one of the stores) cannot represent;
+            nothing has been written.
+    """
+    try:
+        text = _encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StoreError(f"{what} cannot be stored: it is not JSON data ({exc})") from exc
+    if "\\u0000" in text or "\\ud" in text:
+        _refuse_unstorable_characters(value, what)
+    return text
+
+
+def _refuse_unstorable_characters(value: Any, what: str) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise StoreError(f"{what} cannot be stored: it holds a NUL character (\\u0000); remove it")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise StoreError(
+                    f"{what} cannot be stored: it holds a lone surrogate ({exc.object[exc.start]!r}), which is not "
+                    "valid Unicode text; encode binary data as base64"
+                ) from exc
+
+
+def json_copy(value: Any, what: str) -> Any:
+    """``value`` as a store gives it back: checked by :func:`encode_json`, then decoded afresh."""
+    return decode_json(encode_json(value, what))
+
+
+def page(items: list[Any], limit: int) -> Page:
+    """One page of ``items`` (up to ``limit + 1`` were fetched, newest first): cursor = the last id kept."""
+    if len(items) > limit:
+        return Page(items[:limit], items[limit - 1].id)
+    return Page(items, None)
+
+
+def lease_lost(run_id: str, fence: int | None) -> LeaseLostError:
+    """The error for a write whose fence is stale: another worker or a cancel took the run over."""
+    return LeaseLostError(
+        f"run {run_id!r} is no longer held by this worker (fence {fence}): it was cancelled, finished, or "
+        "taken over by another worker after this one's lease expired; stop working on it (nothing was written)"
+    )
