@@ -2,4 +2,4 @@
 
 from graphflow.cli import main
 
-main()
+raise SystemExit(main())

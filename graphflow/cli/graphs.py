@@ -1,141 +1,123 @@
-"""Graph commands: ``validate``, ``run``, ``schema``, ``graph``."""
+"""Graph commands: ``validate``, ``run``, ``schema``, ``graph`` (arguments in ``parser.py``)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
-import typer
-from rich.console import Console
-from rich.table import Table
+from graphflow.cli.errors import UsageError
+from graphflow.cli.output import echo, print_json, table
+from graphflow.exceptions import ValidationError
 
-from graphflow.exceptions import GraphflowError, ValidationError
+if TYPE_CHECKING:
+    from graphflow.graph.model import WorkflowGraph
 
-__all__ = ["register"]
-
-out = Console()
-err = Console(stderr=True)
+__all__ = ["graph", "run", "schema", "validate"]
 
 
-def register(app: typer.Typer) -> None:
-    """Add the graph commands to ``app``."""
-    app.command("validate")(validate)
-    app.command("run")(run)
-    app.command("schema")(schema)
-    app.command("graph")(graph)
+def _problems(file: str, exc: ValidationError) -> str:
+    count = len(exc.problems)
+    rows = ((p.path, p.node_id or "", p.message, p.hint) for p in exc.problems)
+    return f"{file}: {count} problem{'s' if count != 1 else ''}\n" + table(("path", "node", "problem", "hint"), rows)
 
 
-def _problems_table(file: str, exc: ValidationError) -> Table:
-    table = Table(title=f"{file}: {len(exc.problems)} problem(s)", title_justify="left")
-    table.add_column("path", style="cyan", no_wrap=True)
-    table.add_column("node", style="magenta")
-    table.add_column("problem", style="red")
-    table.add_column("hint", style="green")
-    for p in exc.problems:
-        table.add_row(p.path, p.node_id or "", p.message, p.hint)
-    return table
-
-
-def validate(
-    files: Annotated[list[Path], typer.Argument(help="Graph configs (.json, .yaml, .yml).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
-) -> None:
-    """Check graph configs; list every problem with its path. Exit 1 if any file is invalid."""
+def _load(file: str) -> WorkflowGraph:
     from graphflow.graph.loader import load_graph
 
-    failed = False
+    return load_graph(Path(file))
+
+
+def validate(files: list[str], as_json: bool) -> int:
+    """Check graph configs; list every problem with its path. 1 if any file is invalid."""
     report: dict[str, Any] = {}
     for file in files:
         try:
-            loaded = load_graph(file)
+            loaded = _load(file)
         except ValidationError as exc:
-            failed = True
-            report[str(file)] = [p.to_dict() for p in exc.problems]
+            report[file] = [p.to_dict() for p in exc.problems]
             if not as_json:
-                out.print(_problems_table(str(file), exc))
+                echo(_problems(file, exc))
         else:
-            report[str(file)] = []
+            report[file] = []
             if not as_json:
-                out.print(f"[green]✓[/green] {file}: valid ({len(loaded.nodes)} nodes)")
+                echo(f"{file}: valid ({len(loaded.nodes)} nodes)")
     if as_json:
-        out.print_json(data=report)
-    raise typer.Exit(1 if failed else 0)
+        print_json(report)
+    return 1 if any(report.values()) else 0
 
 
 def _payload(text: str) -> Any:
+    source = "--payload"
     if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
+        path = text[1:]
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(
+                f"cannot read the payload file {path!r}: {reason}; give -p @FILE.json or -p JSON"
+            ) from None
+        source = path
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"payload is not JSON: {exc}") from None
+        raise UsageError(
+            f"{source} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'quote it in the shell, e.g. -p \'{"key": "value"}\''
+        ) from None
 
 
-def run(
-    file: Annotated[Path, typer.Argument(help="The graph config to run.")],
-    trigger: Annotated[str, typer.Option("--trigger", "-t", help="Event name to start with.")],
-    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON payload, or @file.json.")] = "{}",
-    env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE visible as env.KEY.")] = [],  # noqa: B006
-    timeout: Annotated[float | None, typer.Option(help="Run-level timeout in seconds.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the whole run as JSON.")] = False,
-) -> None:
-    """Run a graph once with ``{"trigger": TRIGGER, "payload": PAYLOAD}``. Exit 1 unless completed."""
+def _iso(timestamp: float) -> str:
+    """The ISO 8601 UTC form the journal uses (``2026-02-28T09:00:00.123456Z``)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def run(file: str, trigger: str, payload: str, env: list[tuple[str, str]], timeout: float | None, as_json: bool) -> int:
+    """Run a graph once with ``{"trigger": TRIGGER, "payload": PAYLOAD}``; 1 unless it completed."""
+    import anyio
+
     from graphflow.engine.executor import Executor
-    from graphflow.graph.loader import load_graph
 
-    values = dict(item.split("=", 1) for item in env if "=" in item)
     data = _payload(payload)
     try:
-        loaded = load_graph(file)
-        result = anyio.run(
-            lambda: Executor(env=values).run(loaded, {"trigger": trigger, "payload": data}, timeout=timeout)
-        )
+        loaded = _load(file)
+        envelope = {"trigger": trigger, "payload": data}
+        result = anyio.run(lambda: Executor(env=dict(env)).run(loaded, envelope, timeout=timeout))
     except ValidationError as exc:
         if as_json:
-            out.print_json(data=exc.to_dict())
+            print_json(exc.to_dict())
         else:
-            out.print(_problems_table(str(file), exc))
-        raise typer.Exit(1) from None
-    except GraphflowError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        raise typer.Exit(1) from None
+            echo(_problems(file, exc))
+        return 1
     if as_json:
-        out.print_json(data=result.to_dict())
+        print_json({**result.to_dict(), "started_at": _iso(result.started_at), "finished_at": _iso(result.finished_at)})
     else:
-        colour = {"completed": "green", "failed": "red"}.get(result.status, "yellow")
-        out.print(
-            f"[{colour}]{result.status}[/{colour}] {result.run_id} "
-            f"({(result.finished_at - result.started_at) * 1000:.1f} ms)"
-        )
+        echo(f"{result.status} {result.run_id} ({(result.finished_at - result.started_at) * 1000:.1f} ms)")
         for line in result.output:
-            out.print(f"  [dim]|[/dim] {line}", highlight=False)
-        out.print_json(data=result.result)
-    raise typer.Exit(0 if result.status == "completed" else 1)
+            echo(f"  | {line}")
+        print_json(result.result)
+    return 0 if result.status == "completed" else 1
 
 
-def schema() -> None:
+def schema() -> int:
     """Print the WorkflowGraph JSON Schema (for editors and CI checks)."""
     from graphflow.graph.schema import graph_schema
 
     sys.stdout.write(json.dumps(graph_schema(), indent=2) + "\n")
+    return 0
 
 
-def graph(
-    file: Annotated[Path, typer.Argument(help="The graph config to draw.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
-) -> None:
+def graph(file: str, format: Literal["mermaid", "dot"]) -> int:
     """Print a picture of the graph as Mermaid or Graphviz DOT."""
-    from graphflow.graph.loader import load_graph
     from graphflow.graph.render import render_graph
 
-    if format not in ("mermaid", "dot"):
-        raise typer.BadParameter("format is 'mermaid' or 'dot'")
     try:
-        loaded = load_graph(file)
+        loaded = _load(file)
     except ValidationError as exc:
-        out.print(_problems_table(str(file), exc))
-        raise typer.Exit(1) from None
-    sys.stdout.write(render_graph(loaded, format))  # type: ignore[arg-type]
+        echo(_problems(file, exc))
+        return 1
+    sys.stdout.write(render_graph(loaded, format))
+    return 0

@@ -2,61 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-import typer
-from rich.console import Console
-from rich.table import Table
-
+from graphflow.cli.errors import CommandFailedError, UsageError
+from graphflow.cli.output import echo, print_json, table
 from graphflow.exceptions import ValidationError
 
-__all__ = ["register"]
-
-out = Console()
+__all__ = ["events", "schedule"]
 
 
-def register(app: typer.Typer) -> None:
-    """Add the trigger commands to ``app``."""
-    app.command("schedule")(schedule)
-    app.command("events")(events)
-
-
-def schedule(
-    text: Annotated[str, typer.Argument(help="A cron expression or e.g. 'every monday at 9am'.")],
-    next_count: Annotated[int, typer.Option("--next", "-n", help="How many next fires to list.")] = 5,
-    timezone: Annotated[str, typer.Option("--timezone", "--tz", help="IANA zone, e.g. Europe/Paris.")] = "UTC",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Show how a schedule is understood: its normalized form, display and next fire times."""
+def schedule(text: str, next_count: int, timezone: str, as_json: bool) -> int:
+    """Show how a schedule is understood; its next fires in its zone and in UTC. 1 if it is invalid."""
     from graphflow.triggers.schedules import explain_schedule
 
     try:
         info = explain_schedule(text, timezone=timezone, count=next_count)
     except ValidationError as exc:
-        for problem in exc.problems:
-            hint = f" ({problem.hint})" if problem.hint else ""
-            out.print(f"[red]invalid schedule[/red]: {problem.message}{hint}")
-        raise typer.Exit(1) from None
+        message = "; ".join(f"{p.message} ({p.hint})" if p.hint else p.message for p in exc.problems)
+        raise CommandFailedError(f"invalid schedule: {message}") from None
+    zone = ZoneInfo(info["timezone"])  # valid: explain_schedule accepted it
+    local = [datetime.fromisoformat(fire).astimezone(zone).isoformat() for fire in info["next"]]
     if as_json:
-        out.print_json(data=info)
-        return
-    out.print(f"[bold]{info['display']}[/bold]")
-    out.print(f"  kind: {info['kind']}   expression: {info['expression']}   timezone: {info['timezone']}")
-    for fire in info["next"]:
-        out.print(f"  next: {fire}")
+        print_json({**info, "next_local": local})
+        return 0
+    echo(info["display"])
+    echo(f"  kind: {info['kind']}   expression: {info['expression']}   timezone: {info['timezone']}")
+    for fire, here in zip(info["next"], local, strict=True):
+        echo(f"  next: {fire}" if zone.key == "UTC" else f"  next: {here} ({zone.key})  =  {fire} (UTC)")
+    return 0
 
 
-def events(
-    category: Annotated[str | None, typer.Option(help="Only this category (thread, context…).")] = None,
-) -> None:
-    """List the platform events trigger automations can listen for."""
+def events(category: str | None) -> int:
+    """List the platform events trigger automations can listen for (2 for an unknown category)."""
     from graphflow.triggers.catalogue import EventCatalogue
 
-    table = Table(title="events")
-    table.add_column("name", style="cyan", no_wrap=True)
-    table.add_column("category")
-    table.add_column("description")
-    for event in EventCatalogue().list(category):
-        if not event.internal:
-            table.add_row(event.name, event.category, event.description)
-    out.print(table)
+    public = [event for event in EventCatalogue().list() if not event.internal]
+    categories = sorted({event.category for event in public})
+    if category is not None and category not in categories:
+        raise UsageError(f"no event category {category!r}; choose one of {', '.join(categories)}")
+    rows = ((e.name, e.category, e.description) for e in public if category in (None, e.category))
+    echo(table(("name", "category", "description"), rows))
+    return 0

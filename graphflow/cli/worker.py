@@ -4,40 +4,23 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 
+from graphflow.cli.errors import UsageError
+
 if TYPE_CHECKING:
+    from graphflow.abc import Store
     from graphflow.engine.engine import Engine
 
-__all__ = ["register"]
+__all__ = ["prune", "worker"]
 
 out = Console(stderr=True)
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="GRAPHFLOW_DATABASE_URL",
-        help="memory://, sqlite:///file.db or postgresql://… (default: sqlite:///graphflow.db).",
-    ),
-]
 
-
-def register(app: typer.Typer) -> None:
-    """Add the operations commands to ``app``."""
-    app.command("worker")(worker)
-    app.command("prune")(prune)
-
-
-def worker(
-    database_url: DatabaseUrl = None,
-    concurrency: Annotated[int, typer.Option(help="Runs executing at once in this process.")] = 64,
-    lease: Annotated[float, typer.Option(help="Seconds a claimed run stays ours without a heartbeat.")] = 30.0,
-    status_every: Annotated[float, typer.Option(help="Seconds between status lines (0: none).")] = 10.0,
-) -> None:
+def worker(database_url: str | None, concurrency: int, lease: float, status_every: float) -> int:
     """Run the scheduler and executor for every app on the database, until SIGTERM or Ctrl-C.
 
     Start one per host (or several per host on PostgreSQL). On SIGTERM the worker stops claiming,
@@ -49,15 +32,15 @@ def worker(
     from graphflow.stores import default_database_url, redact_url
 
     url = database_url or default_database_url()
+    _store(url, must_exist=False)  # a bad URL fails here, before anything starts
     try:
         anyio.run(_serve, url, concurrency, lease, status_every)
     except StoreError as exc:
-        out.print(f"[red]{exc.code}[/red]: {exc}")
-        raise typer.Exit(2) from None
+        raise UsageError(f"{exc.code}: {exc}") from None
     except ValueError as exc:
-        out.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
+        raise UsageError(str(exc)) from None
     out.print(f"worker stopped cleanly ({redact_url(url)})")
+    return 0
 
 
 async def _serve(url: str, concurrency: int, lease: float, status_every: float) -> None:
@@ -102,25 +85,38 @@ async def _status(engine: Engine, counts: dict[str, int], every: float) -> None:
         )
 
 
-def prune(
-    older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 30d, 12h.")],
-    database_url: DatabaseUrl = None,
-) -> None:
+def _store(url: str, *, must_exist: bool) -> Store:
+    """The (unstarted) store at ``url``; a bad URL, or with ``must_exist`` a missing SQLite file, is refused."""
+    from graphflow.stores import redact_url, store_from_url
+    from graphflow.stores.sqlite import SQLiteStore
+
+    try:
+        store = store_from_url(url)
+    except ValueError as exc:
+        raise UsageError(f"--database-url: {exc}") from None
+    if must_exist and isinstance(store, SQLiteStore) and store.durable and not Path(store.path).is_file():
+        raise UsageError(
+            f"no database at {store.path!r} ({redact_url(url)}); "
+            "give the --database-url your engine or workers use (or set GRAPHFLOW_DATABASE_URL)"
+        )
+    return store
+
+
+def prune(older_than: str, database_url: str | None) -> int:
     """Delete finished runs (and their journals) older than the given age."""
     import anyio
 
     from graphflow.exceptions import StoreError
     from graphflow.graph.durations import parse_duration
-    from graphflow.stores import default_database_url, store_from_url
+    from graphflow.stores import default_database_url
 
     try:
         seconds = parse_duration(older_than)
     except ValueError as exc:
-        out.print(f"[red]invalid --older-than[/red]: {exc}")
-        raise typer.Exit(2) from None
+        raise UsageError(f"invalid --older-than: {exc}") from None
+    store = _store(database_url or default_database_url(), must_exist=True)
 
     async def go() -> int:
-        store = store_from_url(database_url or default_database_url())
         await store.start()
         try:
             return await store.prune(time.time() - seconds)
@@ -130,6 +126,6 @@ def prune(
     try:
         removed = anyio.run(go)
     except StoreError as exc:
-        out.print(f"[red]{exc.code}[/red]: {exc}")
-        raise typer.Exit(2) from None
-    typer.echo(f"pruned {removed} runs finished more than {older_than} ago")
+        raise UsageError(f"{exc.code}: {exc}") from None
+    print(f"pruned {removed} runs finished more than {older_than} ago")
+    return 0

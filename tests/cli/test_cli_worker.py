@@ -10,11 +10,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from graphflow import Engine
-from graphflow.cli import app
 from graphflow.stores import store_from_url
+from tests.cli.runner import Cli
 
 APP = "app_cli"
 GRAPH = {
@@ -34,8 +33,8 @@ async def pending_run(url: str) -> str:
     async with Engine(url, max_concurrent_runs=1) as host:
         config = await host.configs.create(APP, GRAPH)
         automation = await host.automations.create(APP, name="w", type="invoked", config_id=config.id, enabled=True)
-        from graphflow.automations.model import AutomationRun
         from graphflow.ids import new_id
+        from graphflow.records import AutomationRun
 
         run = AutomationRun(
             id=new_id("atr_"),
@@ -88,13 +87,13 @@ def test_worker_executes_pending_runs_and_stops_cleanly_on_sigterm(tmp_path: Pat
     assert anyio.run(status_of, url, run_id) == ("completed", {"payload": 42, "output": []})
 
 
-def test_worker_reports_an_unusable_database(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["worker", "--database-url", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}"])
+def test_worker_reports_an_unusable_database(cli: Cli, tmp_path: Path) -> None:
+    result = cli("worker", "--database-url", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}")
     assert result.exit_code == 2
-    assert "store_unavailable" in result.output
+    assert "store_unavailable" in result.err
 
 
-def test_prune_deletes_finished_runs_older_than_the_age(tmp_path: Path) -> None:
+def test_prune_deletes_finished_runs_older_than_the_age(cli: Cli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
 
     async def finished_run() -> None:
@@ -105,11 +104,17 @@ def test_prune_deletes_finished_runs_older_than_the_age(tmp_path: Path) -> None:
             await host.wait_for_run(APP, run_id, timeout=10)
 
     anyio.run(finished_run)
-    runner = CliRunner()
-    kept = runner.invoke(app, ["prune", "--older-than", "1h", "--database-url", url])
-    assert kept.exit_code == 0 and "pruned 0 runs" in kept.output
+    kept = cli("prune", "--older-than", "1h", "--database-url", url)
+    assert kept.exit_code == 0 and "pruned 0 runs" in kept.out
     time.sleep(0.05)
-    gone = runner.invoke(app, ["prune", "--older-than", "0s", "--database-url", url])
-    assert gone.exit_code == 0 and "pruned 1 runs" in gone.output
-    bad = runner.invoke(app, ["prune", "--older-than", "soon", "--database-url", url])
-    assert bad.exit_code == 2 and "invalid --older-than" in bad.output
+    gone = cli("prune", "--older-than", "0s", "--database-url", url)
+    assert gone.exit_code == 0 and "pruned 1 runs" in gone.out
+    bad = cli("prune", "--older-than", "soon", "--database-url", url)
+    assert bad.exit_code == 2 and "invalid --older-than" in bad.err
+
+
+def test_prune_refuses_a_database_file_that_does_not_exist(cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    result = cli("prune", "--older-than", "1d", "--database-url", f"sqlite:///{missing}")
+    assert result.exit_code == 2 and "no database at" in result.err and str(missing) in result.err
+    assert not missing.exists()

@@ -1,0 +1,156 @@
+"""Bad input never prints a traceback: every command, given bad arguments, says what to do in one line.
+
+Exit codes: 2 for bad usage (a missing payload file, a bad number or URL, an unknown option),
+1 when the command ran and its subject failed (an invalid graph or schedule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphflow.cli import graphs
+from graphflow.cli.parser import build_parser
+from tests.cli.runner import Cli
+
+SAMPLE = str(Path(__file__).resolve().parents[3] / "shared" / "examples" / "archastro-sample.json")
+
+ABSENT = "sqlite:///{tmp}/absent.db"
+NOT_A_DB = "sqlite:///{tmp}/notadb.db"
+
+# (arguments, expected exit code, text the message must contain). {tmp} is a scratch directory
+# holding missing.json (absent), dir/ (a directory), bad.json (not JSON), latin1.json (not UTF-8),
+# empty.yaml, notadb.db (a text file) and absent.db (absent).
+CASES: list[tuple[str, list[str], int, str]] = [
+    ("no command", [], 2, "COMMAND"),
+    ("unknown command", ["frobnicate"], 2, "invalid choice"),
+    ("unknown global option", ["--frob"], 2, "unrecognized arguments"),
+    ("validate: no file", ["validate"], 2, "required: FILE"),
+    ("validate: missing file", ["validate", "{tmp}/missing.json"], 1, "No such file"),
+    ("validate: a directory", ["validate", "{tmp}/dir"], 1, "Is a directory"),
+    ("validate: bad JSON", ["validate", "{tmp}/bad.json"], 1, "problem"),
+    ("validate: empty file", ["validate", "{tmp}/empty.yaml"], 1, "problem"),
+    ("validate: unknown option", ["validate", SAMPLE, "--frob"], 2, "unrecognized arguments: --frob"),
+    ("run: no trigger", ["run", SAMPLE], 2, "-t/--trigger"),
+    ("run: missing graph", ["run", "{tmp}/missing.json", "-t", "a.b"], 1, "No such file"),
+    ("run: graph is a directory", ["run", "{tmp}/dir", "-t", "a.b"], 1, "Is a directory"),
+    ("run: unknown trigger", ["run", SAMPLE, "-t", "thread.created"], 1, "no trigger node"),
+    ("run: missing payload file", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/missing.json"], 2, "No such file"),
+    ("run: payload is a directory", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/dir"], 2, "Is a directory"),
+    ("run: payload file not JSON", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/bad.json"], 2, "is not JSON"),
+    ("run: payload file not UTF-8", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/latin1.json"], 2, "cannot read"),
+    ("run: payload not JSON", ["run", SAMPLE, "-t", "a.b", "-p", "{nope"], 2, "--payload is not JSON"),
+    ("run: env without =", ["run", SAMPLE, "-t", "a.b", "-e", "FOO"], 2, "expected KEY=VALUE, got 'FOO'"),
+    ("run: env without key", ["run", SAMPLE, "-t", "a.b", "-e", "=x"], 2, "expected KEY=VALUE"),
+    ("run: timeout 0", ["run", SAMPLE, "-t", "a.b", "--timeout", "0"], 2, "> 0"),
+    ("run: negative timeout", ["run", SAMPLE, "-t", "a.b", "--timeout", "-1"], 2, "> 0"),
+    ("run: timeout not a number", ["run", SAMPLE, "-t", "a.b", "--timeout", "soon"], 2, "number of seconds"),
+    ("run: infinite timeout", ["run", SAMPLE, "-t", "a.b", "--timeout", "inf"], 2, "> 0"),
+    ("run: NaN timeout", ["run", SAMPLE, "-t", "a.b", "--timeout", "nan"], 2, "> 0"),
+    ("schema: extra argument", ["schema", "x"], 2, "unrecognized arguments: x"),
+    ("graph: missing file", ["graph", "{tmp}/missing.json"], 1, "No such file"),
+    ("graph: unknown format", ["graph", SAMPLE, "-f", "png"], 2, "invalid choice: 'png'"),
+    ("schedule: no schedule", ["schedule"], 2, "required: SCHEDULE"),
+    ("schedule: invalid", ["schedule", "30m"], 1, "invalid schedule"),
+    ("schedule: unknown time zone", ["schedule", "0 9 * * *", "--tz", "Mars/Olympus"], 1, "unknown time zone"),
+    ("schedule: zero fires", ["schedule", "0 9 * * *", "-n", "0"], 2, "between 1 and 1000"),
+    ("schedule: negative fires", ["schedule", "0 9 * * *", "-n", "-3"], 2, "between 1 and 1000"),
+    ("schedule: too many fires", ["schedule", "0 9 * * *", "-n", "100000"], 2, "between 1 and 1000"),
+    ("schedule: fires not a number", ["schedule", "0 9 * * *", "-n", "five"], 2, "whole number"),
+    ("events: unknown category", ["events", "--category", "nope"], 2, "no event category 'nope'; choose one of"),
+    ("worker: unknown URL scheme", ["worker", "--database-url", "foo://x"], 2, "unsupported store URL scheme"),
+    ("worker: unusable SQLite path", ["worker", "--database-url", "sqlite:///{tmp}/no/such/x.db"], 2, "store_"),
+    ("worker: concurrency 0", ["worker", "--concurrency", "0"], 2, "between 1 and"),
+    ("worker: concurrency not a number", ["worker", "--concurrency", "many"], 2, "whole number"),
+    ("worker: lease 0", ["worker", "--lease", "0"], 2, "> 0"),
+    ("worker: negative status interval", ["worker", "--status-every", "-1"], 2, ">= 0"),
+    ("prune: no age", ["prune"], 2, "--older-than"),
+    ("prune: bad age", ["prune", "--older-than", "soon"], 2, "invalid --older-than"),
+    ("prune: negative age", ["prune", "--older-than=-1h"], 2, "invalid --older-than"),
+    ("prune: unknown URL scheme", ["prune", "--older-than", "1d", "--database-url", "foo://x"], 2, "foo"),
+    ("prune: bad SQLite URL", ["prune", "--older-than", "1d", "--database-url", "sqlite:/x.db"], 2, "SQLite URL"),
+    ("prune: no such database", ["prune", "--older-than", "1d", "--database-url", ABSENT], 2, "no database at"),
+    ("prune: not a database", ["prune", "--older-than", "1d", "--database-url", NOT_A_DB], 2, "store_"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "latin1.json").write_bytes('{"name": "José"}'.encode("latin-1"))
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "notadb.db").write_text("this is not a SQLite database\n" * 100)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_arguments_get_a_message_not_a_traceback(
+    cli: Cli, scratch: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, says: str
+) -> None:
+    monkeypatch.chdir(scratch)  # a default database, if any, would land here
+    monkeypatch.delenv("GRAPHFLOW_DATABASE_URL", raising=False)
+    result = cli(*(arg.replace("{tmp}", str(scratch)) for arg in args))
+    assert "Traceback" not in result.output
+    assert result.exit_code == code, result.output
+    assert says in result.output, result.output
+    if code == 2 and args:
+        assert len(result.err.strip().splitlines()) == 1, result.err  # one line saying what to do
+    assert not (scratch / "graphflow.db").exists()
+    assert not (scratch / "absent.db").exists()
+
+
+def test_every_command_has_bad_argument_cases() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    covered = {args[0] for _, args, _, _ in CASES if args}
+    assert set(subparsers.choices) <= covered, set(subparsers.choices) - covered
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, examples_dir: Path
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(graphs, "_load", broken)
+    monkeypatch.delenv("GRAPHFLOW_DEBUG", raising=False)
+    result = cli("validate", str(examples_dir / "archastro-sample.json"))
+    assert result.exit_code == 1
+    assert result.err.count("\n") == 1 and "internal error" in result.err and "RuntimeError: boom" in result.err
+    monkeypatch.setenv("GRAPHFLOW_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("validate", str(examples_dir / "archastro-sample.json"))
+
+
+def test_ctrl_c_exits_130_without_a_traceback(cli: Cli, monkeypatch: pytest.MonkeyPatch, examples_dir: Path) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(graphs, "_load", interrupted)
+    result = cli("validate", str(examples_dir / "archastro-sample.json"))
+    assert result.exit_code == 130 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", SAMPLE, "-t", "workflow.scheduled", "-p", "@missing.json"],
+        ["run", SAMPLE, "-t", "workflow.scheduled", "-p", "@."],
+        ["prune", "--older-than", "1d", "--database-url", "foo://x"],
+        ["events", "--category", "nope"],
+        ["validate", "."],
+    ],
+    ids=["payload-missing", "payload-directory", "prune-bad-url", "events-bad-category", "validate-directory"],
+)
+def test_real_processes_print_no_traceback(tmp_path: Path, args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphflow", *args], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip() or proc.stdout.strip()
