@@ -60,7 +60,7 @@ class ConditionNode(Node, defer_build=True):
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
         run = ctx.run
-        value = self._compiled.evaluate(input, env=run.env, nodes=run.outputs, output=run.output)
+        value = await self._compiled.evaluate_async(input, env=run.env, nodes=run.outputs, output=run.output)
         if value is True:
             return Goto(self.on_true, input)
         if value is False:

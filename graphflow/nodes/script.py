@@ -61,4 +61,4 @@ class ScriptNode(Node, defer_build=True):
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
         run = ctx.run
-        return self._compiled.evaluate(input, env=run.env, nodes=run.outputs, output=run.output)
+        return await self._compiled.evaluate_async(input, env=run.env, nodes=run.outputs, output=run.output)

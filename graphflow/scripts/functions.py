@@ -2,15 +2,16 @@
 
 The CEL binding ships only the core language; these fill the everyday gaps (strings, lists,
 maps). Each takes and returns plain data, never reaches an object's attributes, and bounds what
-it creates, so a helper cannot become a way around the sandbox or the cost guard. A script only
-receives the helpers it names.
+it creates *before* creating it (a result's size is computed from its inputs first), so a helper
+cannot become a way around the sandbox or the cost guard. A script only receives the helpers it
+names.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from graphflow.exceptions import ScriptLimitError
 
@@ -18,17 +19,6 @@ __all__ = ["FUNCTIONS", "MAX_RESULT_CHARS"]
 
 #: The largest string or list a helper may build.
 MAX_RESULT_CHARS = 1_048_576
-
-
-T = TypeVar("T", str, list[Any])
-
-
-def _bounded(value: T, name: str) -> T:
-    if isinstance(value, (str, list)) and len(value) > MAX_RESULT_CHARS:
-        raise ScriptLimitError(
-            f"{name}() would build a value of {len(value):,} items/characters (limit {MAX_RESULT_CHARS:,})"
-        )
-    return value
 
 
 def _str(value: Any, name: str) -> str:
@@ -50,26 +40,51 @@ def _numbers(value: Any, name: str) -> list[Any]:
     return items
 
 
+def _refuse_over(size: int, name: str) -> None:
+    """Refuse *before* building a value of ``size`` items/characters."""
+    if size > MAX_RESULT_CHARS:
+        raise ScriptLimitError(
+            f"{name}() would build a value of {size:,} items/characters (limit {MAX_RESULT_CHARS:,})"
+        )
+
+
 def split(s: Any, sep: Any = None, limit: Any = -1) -> list[str]:
     """``'a,b'.split(',')`` → ``['a', 'b']``; no separator splits on whitespace."""
     text = _str(s, "split")
     if sep == "":
-        return _bounded(list(text), "split")
-    return _bounded(text.split(sep, int(limit)), "split")
+        _refuse_over(len(text), "split")
+        return list(text)
+    if sep is not None:
+        _refuse_over(text.count(_str(sep, "split")) + 1, "split")
+    else:
+        _refuse_over(len(text) // 2 + 1, "split")
+    return text.split(sep, int(limit))
 
 
 def join(items: Any, sep: Any = "") -> str:
     """``['a', 'b'].join('-')`` → ``'a-b'`` (non-strings are rendered as JSON)."""
-    parts = [v if isinstance(v, str) else json.dumps(v) for v in _list(items, "join")]
-    return _bounded(_str(sep, "join").join(parts), "join")
+    values_, separator = _list(items, "join"), _str(sep, "join")
+    _refuse_over(len(separator) * max(len(values_) - 1, 0), "join")
+    parts: list[str] = []
+    total_ = len(separator) * max(len(values_) - 1, 0)
+    for v in values_:
+        part = v if isinstance(v, str) else json.dumps(v)
+        total_ += len(part)
+        _refuse_over(total_, "join")
+        parts.append(part)
+    return separator.join(parts)
 
 
 def replace(s: Any, old: Any, new: Any, count: Any = -1) -> str:
     """``'a-b'.replace('-', '+')``; ``count`` limits the replacements."""
     text, before, after = _str(s, "replace"), _str(old, "replace"), _str(new, "replace")
-    if before and len(after) > len(before) and len(text) // len(before) * len(after) > MAX_RESULT_CHARS:
-        raise ScriptLimitError(f"replace() could build more than {MAX_RESULT_CHARS:,} characters")
-    return _bounded(text.replace(before, after, int(count)), "replace")
+    limit = int(count)
+    # '' matches before every character and at the end.
+    matches = len(text) + 1 if before == "" else text.count(before)
+    if limit >= 0:
+        matches = min(matches, limit)
+    _refuse_over(len(text) + matches * (len(after) - len(before)), "replace")
+    return text.replace(before, after, limit)
 
 
 def substring(s: Any, start: Any, end: Any = None) -> str:
@@ -118,13 +133,15 @@ def values(m: Any) -> list[Any]:
 
 def flatten(items: Any) -> list[Any]:
     """``[[1], [2, 3]].flatten()`` → ``[1, 2, 3]`` (one level)."""
+    values_ = _list(items, "flatten")
+    _refuse_over(sum(len(item) if isinstance(item, list) else 1 for item in values_), "flatten")
     out: list[Any] = []
-    for item in _list(items, "flatten"):
+    for item in values_:
         if isinstance(item, list):
             out.extend(item)
         else:
             out.append(item)
-    return _bounded(out, "flatten")
+    return out
 
 
 def distinct(items: Any) -> list[Any]:

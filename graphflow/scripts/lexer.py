@@ -28,15 +28,18 @@ _TOKEN_RE = re.compile(
     (?P<ws>[ \t\r\f]+)
   | (?P<comment>//[^\n]*)
   | (?P<nl>\n)
-  | (?P<string>(?:[rRbB]{1,2})?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"
-        |'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
-  | (?P<number>(?:0[xX][0-9a-fA-F]+|\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)[uU]?)
+  | (?P<string>[bB]?[rR](?:'''.*?'''|\"\"\".*?\"\"\"|'[^'\n]*'|"[^"\n]*")
+        |[bB]?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
+  | (?P<number>0[xX][0-9a-fA-F]+[uU]?|\d*\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+[uU]?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<dollar>\$)
   | (?P<op>==|!=|<=|>=|&&|\|\||[-+*/%<>!?:.,;()\[\]{}=])
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+#: Names the translator itself introduces; a script may not use them.
+_INTERNAL = re.compile(r"_p\d+|_in_|_unwrap_")
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")", "]", "}"}
@@ -88,6 +91,9 @@ _CONTINUES_BEFORE = {
     "||",
 }
 _COMPREHENSIONS = {"all", "exists", "exists_one", "map", "filter"}
+#: Calls whose result or work can grow with the square of their inputs (``join``/``replace``
+#: with a long separator or replacement, a regex built from input).
+_GROWTHS = {"join", "replace", "matches"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,13 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """What the cost guard needs to know about a statement's source."""
+    """What the cost guard needs to know about a statement's source.
+
+    ``tokens`` counts the statement's tokens (a bound on its CEL AST's size), ``calls`` its
+    ``split`` calls (the one helper whose result's JSON is larger than its input's) and
+    ``growths`` the operations whose output can be the square of their
+    input (comprehensions, ``join``, ``replace``, ``matches``).
+    """
 
     bracket_depth: int
     comprehension_depth: int
@@ -109,6 +121,9 @@ class Shape:
     largest_list_literal: int
     concatenations: int
     loop_variables: frozenset[str]
+    tokens: int = 0
+    calls: int = 0
+    growths: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +142,11 @@ class Path:
     root: str
     keys: tuple[str, ...]
     optional: bool
+
+    @property
+    def text(self) -> str:
+        """The chain as the user wrote it (``$.user.name``)."""
+        return ".".join(("$" if self.root == INPUT_NAME else self.root, *self.keys))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +200,9 @@ def split_statements(source: str) -> list[Statement]:
             script with no expression.
     """
     tokens = tokenize(source)
+    for tok in tokens:
+        if tok.kind == "ident" and _INTERNAL.fullmatch(tok.text):
+            raise LexError(f"'{tok.text}' is reserved for graphflow's own use; choose another name", tok.pos)
     statements: list[Statement] = []
     for group in _group(tokens):
         name: str | None = None
@@ -424,10 +447,16 @@ def _measure(tokens: list[Token]) -> Shape:
     largest = 0
     concatenations = 0
     loop_variables: set[str] = set()
+    calls = growths = 0
     for index, tok in enumerate(tokens):
         text = tok.text
         if tok.kind != "op":
             continue
+        if text == "(" and index and tokens[index - 1].kind == "ident":
+            if tokens[index - 1].text == "split":
+                calls += 1
+            elif tokens[index - 1].text in _GROWTHS:
+                growths += 1
         if text in _OPENERS:
             depth += 1
             max_depth = max(max_depth, depth)
@@ -454,4 +483,14 @@ def _measure(tokens: list[Token]) -> Shape:
             list_sizes[-1] += 1
         elif text == "+":
             concatenations += 1
-    return Shape(max_depth, max_comp, comprehensions, largest, concatenations, frozenset(loop_variables))
+    return Shape(
+        max_depth,
+        max_comp,
+        comprehensions,
+        largest,
+        concatenations,
+        frozenset(loop_variables),
+        len(tokens),
+        calls,
+        growths + comprehensions,
+    )
