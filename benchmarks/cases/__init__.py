@@ -19,6 +19,7 @@ MODULES = (
     "registration",
     "lateness",
     "cold_import",
+    "cli_startup",
     "durable_chain",
     "durable_engine",
     "http_requests",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,6 +71,8 @@ def _payload(text: str) -> Any:
 
 def _iso(timestamp: float) -> str:
     """The ISO 8601 UTC form the journal uses (``2026-02-28T09:00:00.123456Z``)."""
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
