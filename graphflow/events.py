@@ -166,6 +166,21 @@ class EventAccepted(EngineEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CascadeStopped(EngineEvent):
+    """A run's ``WorkflowEmitEvent`` was refused: the event would be ``depth`` emits deep, past the limit.
+
+    ``origin_run_id`` is the run that started the chain (the first run not started by an emit).
+    """
+
+    app_id: str
+    run_id: str
+    origin_run_id: str
+    event: str
+    depth: int
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RunSkipped(EngineEvent):
     """A run that would have started did not; ``reason`` is ``overlap``, ``missed`` or ``paused``."""
 

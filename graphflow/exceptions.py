@@ -192,6 +192,16 @@ class CancelledRunError(GraphflowError, RuntimeError):
     code = "cancelled"
 
 
+class CascadeLimitError(GraphflowError, RuntimeError):
+    """A run emitted an event too deep in a chain of events emitted by runs (a loop, most often).
+
+    The emitting node fails (``on_failure`` and ``retry`` apply as for any failure); nothing is
+    published. The limit is ``Engine(max_event_depth=...)``.
+    """
+
+    code = "cascade_limit"
+
+
 class StoreError(GraphflowError, RuntimeError):
     """A storage backend failed; the backend's own error is the ``__cause__``."""
 

@@ -192,6 +192,10 @@ class AutomationRun:
     recoveries: int = 0
     #: A pending run is claimable only from this time on (a durable timer), when set.
     wake_at: float | None = None
+    # -- added in schema version 2 (last, as the column is in the tables) --
+    #: Why the run exists when an event emitted by another run started it:
+    #: ``{"depth": n, "run_id": the emitting run, "origin_run_id": the first run of the chain}``.
+    causation: dict[str, Any] | None = None
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -217,6 +221,7 @@ class AutomationRun:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "run_as_user_id": self.run_as_user_id,
+            "causation": self.causation,
         }
         if journal:
             data["journal"] = self.journal

@@ -16,6 +16,7 @@ delays parked in the store instead of a task.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -36,10 +37,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from graphflow.abc import Store
 from graphflow.clock import Clock, SystemClock
+from graphflow.engine.cascade import CascadeStep, explain_cascade
 from graphflow.engine.executor import Executor
 from graphflow.engine.notify import Listener, Subscription
-from graphflow.events import EngineEvent, EventAccepted, RunSkipped
+from graphflow.events import CascadeStopped, EngineEvent, EventAccepted, RunSkipped
 from graphflow.exceptions import (
+    CascadeLimitError,
     ConflictError,
     LeaseLostError,
     NotFoundError,
@@ -102,6 +105,11 @@ class Engine:
         sync_interval: seconds between loads of automations changed by other processes.
         retention: prune finished runs older than this (seconds or a ``timedelta``), hourly.
         worker_id: this engine's name in leases (default ``host:pid:random``).
+        max_event_depth: how deep a chain of events emitted by runs may go (an event published
+            by a host is depth 0; a run it starts emits at depth 1…). An emit past it fails its
+            node with :class:`~graphflow.exceptions.CascadeLimitError` and announces
+            :class:`~graphflow.events.CascadeStopped`: an automation that triggers itself, or a
+            cycle of automations across event types, stops there.
     """
 
     def __init__(
@@ -121,6 +129,7 @@ class Engine:
         sync_interval: float = 2.0,
         retention: float | timedelta | None = None,
         worker_id: str | None = None,
+        max_event_depth: int = 8,
     ) -> None:
         from graphflow.automations.service import AutomationService, ConfigService
         from graphflow.stores import default_database_url, store_from_url
@@ -132,11 +141,13 @@ class Engine:
             raise ValueError("max_concurrent_runs must be at least 1 (0 only on a durable store, with workers)")
         if lease <= 0 or poll_interval <= 0 or sync_interval <= 0:
             raise ValueError("lease, poll_interval and sync_interval must be positive")
+        if isinstance(max_event_depth, bool) or not isinstance(max_event_depth, int) or max_event_depth < 0:
+            raise ValueError("max_event_depth must be a whole number, 0 or more")
+        self.max_event_depth = max_event_depth
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
         self.executor = Executor(env=env, services=services, emit=None, clock=self.clock.now)
-        self.executor.emit = self._emit_from_run
         self.index = TriggerIndex()
         self.scheduler = Scheduler(self)
         self.configs = ConfigService(self)
@@ -268,6 +279,12 @@ class Engine:
         Raises:
             ValidationError: unknown event, internal event, or a payload that fails the schema.
         """
+        return await self._publish(app_id, name, payload, id, None)
+
+    async def _publish(
+        self, app_id: str, name: str, payload: Any, id: str | None, causation: dict[str, Any] | None
+    ) -> PublishResult:
+        """:meth:`publish`, with the causation of an event a run emitted (``None``: a host published it)."""
         if name in INTERNAL_EVENTS:
             raise ValidationError(
                 [
@@ -299,6 +316,7 @@ class Engine:
                 updated_at=now,
                 event_id=event_id,
                 run_as_user_id=a.run_as_user_id,
+                causation=causation,
             )
             for a in self.index.matches(app_id, name)
         ]
@@ -326,10 +344,53 @@ class Engine:
             self.catalogue.get(name)
         return sorted((a.snapshot() for a in self.index.matches(app_id, name)), key=lambda a: a.id)
 
-    async def _emit_from_run(self, app_id: str | None, name: str, payload: Any) -> None:
-        if app_id is None:
-            raise RuntimeError("this run belongs to no app: only automation runs can emit events")
-        await self.publish(app_id, name, payload)
+    async def explain_cascade(self, app_id: str, name: str) -> list[CascadeStep]:
+        """What publishing ``name`` would set off: the automations it starts, what their graphs emit, and on.
+
+        A static reading of the running automations' configs (every ``WorkflowEmitEvent`` node
+        counts, conditional or not); a loop shows as a step with ``stopped="cycle"``, and steps
+        past ``max_event_depth`` as ``stopped="depth_limit"`` (at run time, such an emit fails).
+
+        Raises:
+            ValidationError: a malformed app id, or an unknown event.
+        """
+        check_app(app_id)
+        self.catalogue.get(name)
+
+        async def load(app: str, config_id: str) -> WorkflowGraph:
+            return (await self.graph_for(app, config_id))[0]
+
+        return await explain_cascade(self.index, load, app_id, name, self.max_event_depth)
+
+    async def _emit_caused(self, run: AutomationRun, app_id: str | None, name: str, payload: Any) -> None:
+        """Publish an event emitted by ``run`` (in its own app), one level deeper in its chain of causes.
+
+        Raises:
+            CascadeLimitError: the event would be deeper than ``max_event_depth``; nothing is published.
+        """
+        cause = run.causation
+        depth = (cause["depth"] if cause else 0) + 1
+        origin = cause["origin_run_id"] if cause else run.id
+        if depth > self.max_event_depth:
+            self.announce(
+                CascadeStopped(
+                    at=self.clock.now(),
+                    app_id=run.app_id,
+                    run_id=run.id,
+                    origin_run_id=origin,
+                    event=name,
+                    depth=depth,
+                    limit=self.max_event_depth,
+                )
+            )
+            raise CascadeLimitError(
+                f"emitting {name!r} would start a chain of events {depth} emits deep (limit "
+                f"{self.max_event_depth}, started by run {origin!r}): an automation probably triggers "
+                "itself, directly or through others; break the loop, or raise Engine(max_event_depth=...)"
+            )
+        await self._publish(
+            run.app_id, name, payload, None, {"depth": depth, "run_id": run.id, "origin_run_id": origin}
+        )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -616,6 +677,7 @@ class Engine:
                 steps=steps,
                 checkpoint=checkpoint,
                 timer_threshold=self.timer_threshold if store.durable else None,
+                emit=functools.partial(self._emit_caused, run),
             )
         except ValidationError as exc:  # e.g. a config update dropped the trigger node
             run.status = "failed"

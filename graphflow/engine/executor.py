@@ -160,6 +160,7 @@ class Executor:
         steps: dict[str, Any] | None = None,
         checkpoint: Checkpointer | None = None,
         timer_threshold: float | None = None,
+        emit: EventEmitter | None = None,
     ) -> RunResult:
         """Run ``graph`` for ``envelope`` (``{"trigger": EVENT, "payload": {...}}``).
 
@@ -171,7 +172,8 @@ class Executor:
         data)`` is awaited after each node completes; ``steps`` holds the checkpoints of an
         earlier attempt, whose nodes are not run again (their output, route, journal entries and
         ``println`` lines are restored); waits of at least ``timer_threshold`` seconds end the
-        attempt with status ``suspended`` and ``wake_at`` set.
+        attempt with status ``suspended`` and ``wake_at`` set. ``emit`` replaces the executor's
+        emitter for this run (the engine passes one that knows the run's causation).
 
         Raises:
             ValidationError: the envelope is malformed or no trigger node matches its event;
@@ -202,7 +204,7 @@ class Executor:
             env=merged_env,
             app_id=app_id,
             automation_id=automation_id,
-            emit=self.emit,
+            emit=emit or self.emit,
             services=self.services,
         )
         state.steps = steps

@@ -59,7 +59,7 @@ __all__ = [
 #: The NOTIFY channel of work that became claimable; the payload is the store's schema.
 CHANNEL = "graphflow_work"
 #: The schema version this graphflow writes (the last migration's number).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -159,6 +159,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, key)
     );
     """,
+    # 2: the causation of runs started by events that runs emitted.
+    "ALTER TABLE runs ADD COLUMN causation jsonb;",
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -215,7 +217,7 @@ CONFLICTS = {
 # column to take its type from.
 
 _TYPES = {
-    **dict.fromkeys(("payload", "result", "journal", "metadata", "document"), "jsonb"),
+    **dict.fromkeys(("payload", "result", "journal", "causation", "metadata", "document"), "jsonb"),
     **dict.fromkeys(
         ("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times", "repeat_completed", "version"),
         "integer",

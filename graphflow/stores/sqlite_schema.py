@@ -119,8 +119,11 @@ _V1 = (
     "CREATE INDEX events_created ON events (created_at)",
 )
 
+#: 2: the causation of runs started by events that runs emitted.
+_V2 = ("ALTER TABLE runs ADD COLUMN causation TEXT",)
+
 #: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 #: The schema version this graphflow writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -133,7 +136,9 @@ RUN_FIELDS = tuple(f.name for f in fields(AutomationRun))
 RUN_COLUMNS = ", ".join(f'"{name}"' for name in RUN_FIELDS)
 CONFIG_COLUMNS = "id, app_id, version, name, document, created_at, updated_at"  # ConfigRecord's order
 _run_values = operator.attrgetter(*RUN_FIELDS)
-_PAYLOAD, _RESULT, _JOURNAL = (RUN_FIELDS.index(name) for name in ("payload", "result", "journal"))
+_PAYLOAD, _RESULT, _JOURNAL, _CAUSATION = (
+    RUN_FIELDS.index(name) for name in ("payload", "result", "journal", "causation")
+)
 _AUTOMATION_FIELDS = tuple(f.name for f in fields(Automation))
 
 
@@ -144,6 +149,8 @@ def run_row(run: AutomationRun) -> list[Any]:
     if values[_RESULT] is not None:
         values[_RESULT] = encode_json(values[_RESULT], f"run {run.id!r} result")
     values[_JOURNAL] = encode_json(values[_JOURNAL], f"run {run.id!r} journal")
+    if values[_CAUSATION] is not None:
+        values[_CAUSATION] = encode_json(values[_CAUSATION], f"run {run.id!r} causation")
     return values
 
 
@@ -154,6 +161,8 @@ def run_from_row(row: tuple[Any, ...]) -> AutomationRun:
     if values[_RESULT] is not None:
         values[_RESULT] = decode_json(values[_RESULT])
     values[_JOURNAL] = decode_json(values[_JOURNAL])
+    if values[_CAUSATION] is not None:
+        values[_CAUSATION] = decode_json(values[_CAUSATION])
     return AutomationRun(*values)
 
 
