@@ -202,10 +202,15 @@ class Engine:
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
             self._tg.start_soon(self.scheduler.run, name="graphflow-scheduler")
-            if self.store.durable and self.max_concurrent_runs:
-                self._tg.start_soon(self._poll, name="graphflow-claim-poller")
-                self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
+            if self.store.durable:
+                # Every engine on a shared database follows the automations other processes
+                # change (a publishing engine too: its index decides which runs an event starts);
+                # only an executing engine claims runs. A publishing engine claims nothing, so
+                # starting or stopping it never takes a run from the workers.
                 self._tg.start_soon(self._sync, name="graphflow-automation-sync")
+                if self.max_concurrent_runs:
+                    self._tg.start_soon(self._poll, name="graphflow-claim-poller")
+                    self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
             else:  # one process owns a memory store: take over what is pending once
                 for run in await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1_000_000):
                     self._enqueue(run, claimed=True)
