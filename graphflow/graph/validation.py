@@ -22,24 +22,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
+from graphflow.graph.suggest import close_match
 
 __all__ = ["check_structure", "has_trigger_for", "no_trigger_problem", "require_trigger"]
 
 
 def check_structure(
-    graph: WorkflowGraph, positions: Mapping[str, int], *, unbuilt: Set[str] = frozenset()
+    graph: WorkflowGraph, positions: Sequence[int], *, unbuilt: Set[str] = frozenset()
 ) -> list[Problem]:
     """Return every structural problem of ``graph``.
 
     Args:
         graph: the graph (possibly missing nodes that failed their own checks).
-        positions: node id → index in the config's ``nodes`` list, for problem paths.
+        positions: each node's index in the config's ``nodes`` list (``graph.nodes`` leaves out
+            the nodes that failed their own checks), for problem paths.
         unbuilt: ids of nodes that failed their own checks: edges to them are not dangling,
             and reachability is not judged (their edges are unknown).
     """
     problems: list[Problem] = []
-    ids: dict[str, int] = {}
-    for index, node in enumerate(graph.nodes):
+    ids: dict[str, int] = {}  # id → the config index of the first node with it
+    for index, node in zip(positions, graph.nodes, strict=True):
         if node.id in ids:
             problems.append(
                 Problem(
@@ -52,8 +54,8 @@ def check_structure(
         else:
             ids[node.id] = index
 
-    def path(node_id: str, field: str) -> str:
-        return f"$.nodes[{positions.get(node_id, '?')}].{field}"
+    def path(index: int, field: str) -> str:
+        return f"$.nodes[{index}].{field}"
 
     start = graph.node_map.get(graph.start_node)
     if start is None and graph.start_node in unbuilt:
@@ -79,19 +81,19 @@ def check_structure(
     successors: dict[str, dict[str, None]] = {node_id: {} for node_id in ids}
     edges: list[tuple[str, str]] = []
     region_entries: list[tuple[str, str]] = []  # (label, entry id)
-    for node in graph.nodes:
+    for index, node in zip(positions, graph.nodes, strict=True):
         for field, target in node.edges():
             if target in unbuilt:
                 continue
             if target not in ids:
-                problems.append(_dangling(path(node.id, field), target, ids, node.id))
+                problems.append(_dangling(path(index, field), target, ids, node.id))
             else:
                 edges.append((node.id, target))
                 successors[node.id][target] = None
                 if graph.node_map[target].is_trigger:
                     problems.append(
                         Problem(
-                            path(node.id, field),
+                            path(index, field),
                             f"edge to trigger node {target!r}",
                             "trigger nodes are entry points; nothing may lead to them",
                             node.id,
@@ -101,13 +103,13 @@ def check_structure(
             if entry in unbuilt:
                 continue
             if entry not in ids:
-                problems.append(_dangling(path(node.id, field), entry, ids, node.id))
+                problems.append(_dangling(path(index, field), entry, ids, node.id))
             else:
                 region_entries.append((f"{field} of {node.id!r}", entry))
                 if graph.node_map[entry].is_trigger:
                     problems.append(
                         Problem(
-                            path(node.id, field),
+                            path(index, field),
                             f"{entry!r} is a trigger node",
                             "a branch or body starts at an ordinary node",
                             node.id,
@@ -115,11 +117,11 @@ def check_structure(
                     )
         if node.is_terminal and node.on_success is not None:
             problems.append(
-                Problem(path(node.id, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
+                Problem(path(index, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
             )
 
     if not _acyclic(successors):
-        problems.extend(_cycle_problems(ids, edges, path))
+        problems.extend(_cycle_problems(ids, edges, lambda node_id, field: path(ids[node_id], field)))
 
     owner: dict[str, str] = {}
     triggers = [n.id for n in graph.nodes if n.is_trigger]
@@ -161,10 +163,8 @@ def has_trigger_for(graph: WorkflowGraph, event: str) -> bool:
 
 
 def _dangling(where: str, target: str, ids: Mapping[str, int], node_id: str) -> Problem:
-    import difflib
-
-    close = difflib.get_close_matches(target, list(ids), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"node ids are: {', '.join(ids)}"
+    close = close_match(target, ids)
+    hint = f"did you mean {close!r}?" if close else f"node ids are: {', '.join(ids)}"
     return Problem(where, f"edge to unknown node {target!r}", hint, node_id)
 
 

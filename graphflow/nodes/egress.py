@@ -205,7 +205,8 @@ class EgressPolicy:
 
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url.strip())
-        except httpx.InvalidURL as exc:
+            host = parsed.host  # decodes an IDNA name, which fails on an invalid label (xn--a)
+        except (httpx.InvalidURL, ValueError) as exc:  # idna's errors are UnicodeErrors
             raise _invalid(f"{str(url)[:200]!r} is not a valid URL: {exc}") from None
         if parsed.scheme not in self.schemes:
             raise _denied(
@@ -216,7 +217,7 @@ class EgressPolicy:
             raise _denied(
                 "URLs with credentials (user:password@host) are refused; send credentials in a header instead"
             )
-        if not parsed.host:
+        if not host:
             raise _invalid(f"{str(parsed)[:200]!r} has no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         if not 0 < port < 65536:

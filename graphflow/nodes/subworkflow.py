@@ -61,7 +61,9 @@ class SubWorkflowNode(Node, defer_build=True):
             graph.problem("workflow", f"sub-workflows nest deeper than {limits.max_subworkflow_depth}")
             return
         try:
-            child = build_graph(self.workflow, registry=graph.registry, limits=limits, depth=graph.depth + 1)
+            child = build_graph(
+                self.workflow, registry=graph.registry, limits=limits, depth=graph.depth + 1, budget=graph.budget
+            )
         except ValidationError as exc:
             for problem in exc.problems:
                 graph.problem("workflow" + problem.path.removeprefix("$"), problem.message, problem.hint)

@@ -8,7 +8,7 @@ same problems in the same order.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Set
+from collections.abc import Sequence, Set
 from typing import Any
 
 import networkx as nx
@@ -24,11 +24,11 @@ from tests.graph.test_generated import MUTATIONS, valid_graphs
 
 
 def reference_check_structure(
-    graph: WorkflowGraph, positions: Mapping[str, int], *, unbuilt: Set[str] = frozenset()
+    graph: WorkflowGraph, positions: Sequence[int], *, unbuilt: Set[str] = frozenset()
 ) -> list[Problem]:
     problems: list[Problem] = []
     ids: dict[str, int] = {}
-    for index, node in enumerate(graph.nodes):
+    for index, node in zip(positions, graph.nodes, strict=True):
         if node.id in ids:
             problems.append(
                 Problem(
@@ -41,8 +41,8 @@ def reference_check_structure(
         else:
             ids[node.id] = index
 
-    def path(node_id: str, field: str) -> str:
-        return f"$.nodes[{positions.get(node_id, '?')}].{field}"
+    def path(index: int, field: str) -> str:
+        return f"$.nodes[{index}].{field}"
 
     start = graph.node_map.get(graph.start_node)
     if start is None and graph.start_node in unbuilt:
@@ -67,18 +67,18 @@ def reference_check_structure(
     digraph = nx.DiGraph()
     digraph.add_nodes_from(ids)
     region_entries: list[tuple[str, str]] = []
-    for node in graph.nodes:
+    for index, node in zip(positions, graph.nodes, strict=True):
         for field, target in node.edges():
             if target in unbuilt:
                 continue
             if target not in ids:
-                problems.append(validation._dangling(path(node.id, field), target, ids, node.id))
+                problems.append(validation._dangling(path(index, field), target, ids, node.id))
             else:
                 digraph.add_edge(node.id, target)
                 if graph.node_map[target].is_trigger:
                     problems.append(
                         Problem(
-                            path(node.id, field),
+                            path(index, field),
                             f"edge to trigger node {target!r}",
                             "trigger nodes are entry points; nothing may lead to them",
                             node.id,
@@ -88,13 +88,13 @@ def reference_check_structure(
             if entry in unbuilt:
                 continue
             if entry not in ids:
-                problems.append(validation._dangling(path(node.id, field), entry, ids, node.id))
+                problems.append(validation._dangling(path(index, field), entry, ids, node.id))
             else:
                 region_entries.append((f"{field} of {node.id!r}", entry))
                 if graph.node_map[entry].is_trigger:
                     problems.append(
                         Problem(
-                            path(node.id, field),
+                            path(index, field),
                             f"{entry!r} is a trigger node",
                             "a branch or body starts at an ordinary node",
                             node.id,
@@ -102,14 +102,14 @@ def reference_check_structure(
                     )
         if node.is_terminal and node.on_success is not None:
             problems.append(
-                Problem(path(node.id, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
+                Problem(path(index, "on_success"), f"{node.kind} ends its chain", "remove on_success", node.id)
             )
 
     for cycle in validation._cycles(nx, digraph):
         first = cycle[0]
         problems.append(
             Problem(
-                path(first, "on_success"),
+                path(ids[first], "on_success"),
                 f"cycle: {' -> '.join([*cycle, first])}",
                 "graphs are acyclic; repeat work with a WorkflowMap node instead of a loop of edges",
                 first,
@@ -151,10 +151,10 @@ def reference_check_structure(
     return problems
 
 
-def structure_input(doc: dict[str, Any]) -> tuple[WorkflowGraph, dict[str, int], set[str]]:
-    """What the loader hands check_structure: built nodes, positions, ids of unbuilt nodes."""
+def structure_input(doc: dict[str, Any]) -> tuple[WorkflowGraph, list[int], set[str]]:
+    """What the loader hands check_structure: built nodes, their positions, ids of unbuilt nodes."""
     nodes: list[Node] = []
-    positions: dict[str, int] = {}
+    positions: list[int] = []
     unbuilt: set[str] = set()
     for index, raw in enumerate(doc["nodes"]):
         cls = default_registry.get(raw.get("kind", ""))
@@ -166,8 +166,8 @@ def structure_input(doc: dict[str, Any]) -> tuple[WorkflowGraph, dict[str, int],
                 unbuilt.add(raw["id"])
             continue
         nodes.append(node)
-        positions.setdefault(node.id, index)
-    unbuilt -= positions.keys()
+        positions.append(index)
+    unbuilt -= {node.id for node in nodes}
     graph = WorkflowGraph.model_construct(name="g", start_node=doc["start_node"], nodes=tuple(nodes))
     return graph, positions, unbuilt
 
