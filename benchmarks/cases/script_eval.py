@@ -30,6 +30,20 @@ def _template() -> Any:
     return lambda: render(DATA)
 
 
+def _isolated() -> Any:
+    import graphflow
+
+    data = {"xs": list(range(100))}
+    evaluate = graphflow.compile_script("$.xs.map(x, x * 2).size()").evaluate
+    assert evaluate(data) == 100  # also starts the worker process
+    return lambda: evaluate(data)
+
+
+def _isolated_floor() -> Any:
+    data = {"xs": list(range(100))}
+    return lambda: len([x * 2 for x in data["xs"]])
+
+
 def _script_floor() -> Any:
     return lambda: DATA["a"] + 1
 
@@ -50,6 +64,18 @@ CASES = [
         },
         floor="Python lambda: d['a'] + 1",
         note="compile_script(...).evaluate(data), compiled once",
+    ),
+    Case(
+        name="script_isolated",
+        title='script "$.xs.map(x, x * 2).size()", 100 items',
+        unit="µs/eval",
+        divisor=1,
+        contenders={
+            "graphflow": deferred(_isolated),
+            "floor": deferred(_isolated_floor),
+        },
+        floor="Python list comprehension",
+        note="not provably cheap: evaluated in the isolated worker process (round trip included)",
     ),
     Case(
         name="template",

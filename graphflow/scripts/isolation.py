@@ -130,6 +130,7 @@ class WorkerPool:
         self.max_memory = max_memory
         self.size = size
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
         self._alive = 0
         self._ready = threading.Condition()
         self.stopped = 0  # workers killed for overrunning (observable in tests and metrics)
@@ -185,23 +186,42 @@ class WorkerPool:
             while not self._idle and self._alive >= self.size:
                 self._ready.wait()
             if self._idle:
-                return self._idle.pop()
+                worker = self._idle.pop()
+                self._busy.add(worker)
+                return worker
             self._alive += 1
         try:
-            return _Worker(self.max_memory)
+            worker = _Worker(self.max_memory)
         except BaseException:
             with self._ready:
                 self._alive -= 1
                 self._ready.notify()
             raise
+        with self._ready:
+            self._busy.add(worker)
+        return worker
 
     def _release(self, worker: _Worker, *, alive: bool) -> None:
         with self._ready:
+            self._busy.discard(worker)
             if alive:
                 self._idle.append(worker)
             else:
                 self._alive -= 1
             self._ready.notify()
+
+    @property
+    def busy(self) -> int:
+        """Workers evaluating a script right now."""
+        return len(self._busy)
+
+    def stop_all(self) -> None:
+        """Kill every worker, busy ones too: their callers get :class:`ScriptLimitError` now."""
+        with self._ready:
+            busy = list(self._busy)
+        for worker in busy:
+            worker.kill()
+        self.close()
 
     def close(self) -> None:
         """Stop the idle workers (busy ones stop when their caller returns them)."""

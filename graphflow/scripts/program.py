@@ -157,7 +157,7 @@ class Script:
         source: the script text as written.
     """
 
-    __slots__ = ("_fast", "_limits", "_statements", "source")
+    __slots__ = ("_fast", "_fast_inputs", "_limits", "_statements", "source")
 
     def __init__(self, source: str, statements: list[_Statement], limits: ScriptLimits) -> None:
         self.source = source
@@ -172,6 +172,8 @@ class Script:
             and not only.shape.growths
             and not (_HELPER_NAMES & only.main.names)
         )
+        # With no growth and no split, the bound is tokens * (inputs + chars): solved for inputs.
+        self._fast_inputs = limits.inline_cost // max(only.shape.tokens, 1) - only.chars
 
     @classmethod
     def compile(cls, source: str, *, limits: ScriptLimits = DEFAULT_LIMITS) -> Script:
@@ -221,7 +223,8 @@ class Script:
                     _Compiled(fallback, part.fallback_paths, part.fallback_source) if fallback else None,
                     shape,
                     part.line,
-                    len(part.source),
+                    # A literal scalar measures as SCALAR_CHARS, more than its text.
+                    len(part.source) + SCALAR_CHARS * shape.tokens,
                 )
             )
             if part.name is not None:
@@ -339,8 +342,7 @@ class Script:
                 inputs += (len(value) + 2) * uses
             else:
                 inputs += self._measure_input(stmt, value) * uses
-        limits = self._limits
-        if stmt.cost(inputs, limits.inline_cost) > limits.inline_cost:
+        if inputs > self._fast_inputs:
             raise _NeedsIsolation
         try:
             return main.execute(activation)
