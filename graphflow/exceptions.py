@@ -202,6 +202,17 @@ class CascadeLimitError(GraphflowError, RuntimeError):
     code = "cascade_limit"
 
 
+class EngineNotStartedError(GraphflowError, RuntimeError):
+    """An operation that needs a running engine was called before ``async with Engine()`` (or after it)."""
+
+    code = "engine_not_started"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "the engine is not started: use 'async with Engine() as engine:' (or 'with SyncEngine() as engine:')"
+        )
+
+
 class StoreError(GraphflowError, RuntimeError):
     """A storage backend failed; the backend's own error is the ``__cause__``."""
 

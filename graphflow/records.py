@@ -92,8 +92,8 @@ class Automation:
     id: str
     app_id: str
     name: str
-    type: str
-    status: str
+    type: AutomationType
+    status: AutomationStatus
     config_id: str | None
     created_at: float
     updated_at: float
@@ -107,14 +107,14 @@ class Automation:
     lookup_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     repeat: Repeat = field(default_factory=Repeat)
-    overlap: str = "skip"
-    catchup: str = "latest"
+    overlap: OverlapPolicy = "skip"
+    catchup: CatchupPolicy = "latest"
     misfire_grace: float = 60.0
     max_catchup_runs: int = 10
     jitter: float = 0.0
     next_run_at: float | None = None
     last_run_at: float | None = None
-    last_run_status: str | None = None
+    last_run_status: RunStatus | None = None
     paused_reason: str | None = None
     #: Incremented on every write; stores use it for optimistic concurrency.
     revision: int = 1
@@ -169,7 +169,7 @@ class AutomationRun:
     app_id: str
     trigger: str
     payload: Any
-    status: str
+    status: RunStatus
     config_id: str | None
     config_version: int | None
     created_at: float

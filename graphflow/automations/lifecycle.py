@@ -9,11 +9,12 @@ state.
 from __future__ import annotations
 
 from graphflow.exceptions import InvalidTransitionError
+from graphflow.records import AutomationStatus
 
 __all__ = ["TRANSITIONS", "allowed_actions", "next_status"]
 
 #: (current status, action) → new status.
-TRANSITIONS: dict[tuple[str, str], str] = {
+TRANSITIONS: dict[tuple[str, str], AutomationStatus] = {
     ("draft", "activate"): "running",
     ("running", "pause"): "paused",
     ("paused", "activate"): "running",
@@ -26,7 +27,7 @@ def allowed_actions(status: str) -> list[str]:
     return [action for (current, action) in TRANSITIONS if current == status] + ["delete"]
 
 
-def next_status(automation_id: str, status: str, action: str) -> str:
+def next_status(automation_id: str, status: str, action: str) -> AutomationStatus:
     """Return the status after ``action``.
 
     Raises:

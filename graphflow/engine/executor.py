@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -39,9 +39,11 @@ from graphflow.graph.model import Node, WorkflowGraph
 from graphflow.graph.validation import no_trigger_problem
 from graphflow.ids import new_id
 
-__all__ = ["Executor", "Goto", "NodeFailure", "RunResult", "RunStatus", "failure_input"]
+__all__ = ["ExecutionStatus", "Executor", "Goto", "NodeFailure", "RunResult", "failure_input"]
 
-RunStatus = str  # "completed" | "failed" | "cancelled" | "suspended" (durable timer)
+#: How one execution of a graph ended (``running`` while it runs). Not a run record's status
+#: (:data:`graphflow.records.RunStatus`): ``suspended`` means parked on a durable timer.
+ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "suspended"]
 
 
 class NodeFailure(Exception):
@@ -72,7 +74,7 @@ class RunResult:
     """
 
     run_id: str
-    status: RunStatus
+    status: ExecutionStatus
     payload: Any = None
     output: list[str] = field(default_factory=list)
     error: str | None = None
