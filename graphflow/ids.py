@@ -1,6 +1,8 @@
-"""Typed ids and their prefixes (the seeds' contract: ``cfg_``, ``aut_``, ``atr_``, ``evt_``).
+"""Ids and their prefixes (the seeds' contract: ``cfg_``, ``aut_``, ``atr_``, ``evt_``), and the id checks.
 
-Ids are ``<prefix>`` + 26 characters of a time-ordered, Crockford base32 ULID-like value, so ids
+Ids are plain ``str`` at the public API: they arrive from JSON, URLs and databases, and a
+``NewType`` per kind would make every caller wrap them for the type checker to gain nothing the
+prefixes do not already say. Ids are ``<prefix>`` + 26 characters of a time-ordered, Crockford base32 ULID-like value, so ids
 sort by creation time (cursor pagination relies on it) and are unique without coordination.
 """
 
@@ -9,26 +11,15 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import Any, NewType
+from typing import Any
 
 from graphflow.exceptions import NotFoundError, Problem, ValidationError
 
 __all__ = [
-    "AppId",
-    "AutomationId",
-    "ConfigId",
-    "EventId",
-    "RunId",
     "check_app",
     "check_id",
     "new_id",
 ]
-
-AppId = NewType("AppId", str)
-ConfigId = NewType("ConfigId", str)
-AutomationId = NewType("AutomationId", str)
-RunId = NewType("RunId", str)
-EventId = NewType("EventId", str)
 
 PREFIXES: dict[str, str] = {
     "config": "cfg_",
