@@ -2,8 +2,10 @@
 
 Ids are plain ``str`` at the public API: they arrive from JSON, URLs and databases, and a
 ``NewType`` per kind would make every caller wrap them for the type checker to gain nothing the
-prefixes do not already say. Ids are ``<prefix>`` + 26 characters of a time-ordered, Crockford base32 ULID-like value, so ids
-sort by creation time (cursor pagination relies on it) and are unique without coordination.
+prefixes do not already say.
+
+An id is ``<prefix>`` + 26 characters of a time-ordered, Crockford base32 ULID-like value, so
+ids sort by creation time (cursor pagination relies on it) and are unique without coordination.
 """
 
 from __future__ import annotations
