@@ -27,7 +27,27 @@ _literals = st.builds(
     st.text(alphabet="ab\\'\"\n x+/u0", max_size=8),
 )
 _pieces = st.sampled_from(
-    ["x", "y", " ", "\n", " + ", " == ", "1", "1.5", ".5", "1.", "1e3", "0x1F", "3u", "[", "]", ", ", "// c\n", "\\"]
+    [
+        "x",
+        "y",
+        " ",
+        "\n",
+        " + ",
+        " == ",
+        "1",
+        "1.5",
+        ".5",
+        "1.",
+        "1e3",
+        "0x1F",
+        "3u",
+        "[",
+        "]",
+        ", ",
+        "// c\n",
+        " //",
+        "\\",
+    ]
 )
 _sources = st.lists(_literals | _pieces, min_size=1, max_size=12).map("".join)
 
@@ -44,6 +64,7 @@ def _variables_seen_by_lexer(source: str) -> set[str]:
 @settings(max_examples=1500, deadline=None)
 @given(_sources)
 @example(r"r'\' + x + '\'")
+@example("r'\\' + x // '")
 @example(r"'\\' + x + '\\'")
 @example("'''a\\''' + x")
 @example("br'\\' + y")
