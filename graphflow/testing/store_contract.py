@@ -1,0 +1,1066 @@
+"""The Store contract (:class:`graphflow.abc.Store`) as a pytest suite: one test per obligation.
+
+graphflow runs it against its memory, SQLite and PostgreSQL stores; a third-party store runs the
+same suite by importing it into a test module that defines a ``store`` fixture yielding a
+*started, empty* store (closed afterwards)::
+
+    # tests/test_my_store_contract.py
+    import pytest
+    from graphflow.testing.store_contract import *  # noqa: F403 - the contract's tests
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture
+    async def store(tmp_path):
+        store = MyStore(tmp_path / "db")
+        await store.start()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+The suite needs ``pytest`` and ``anyio``'s pytest plugin (``anyio_backend`` fixture: ``asyncio``).
+Nothing in it depends on a backend's internals: records go in and come out through the contract.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from graphflow.abc import Store
+from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError, StoreError
+from graphflow.ids import new_id
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
+
+pytestmark = pytest.mark.anyio
+
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+def ordered_ids(prefix: str, count: int) -> list[str]:
+    """``count`` fresh ids, oldest first (ids made in the same millisecond sort randomly)."""
+    return sorted(new_id(prefix) for _ in range(count))
+
+
+def config(app_id: str = "app_a", config_id: str | None = None, version: int = 1, name: str = "g") -> ConfigRecord:
+    document = {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": name,
+        "start_node": "t",
+        "nodes": [{"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created"}],
+    }
+    return ConfigRecord(config_id or new_id("cfg_"), app_id, version, name, document, T0, T0 + version)
+
+
+def automation(app_id: str = "app_a", automation_id: str | None = None, **fields: Any) -> Automation:
+    values: dict[str, Any] = {
+        "name": "A",
+        "type": "trigger",
+        "status": "draft",
+        "config_id": "cfg_x",
+        "trigger": "thread.created",
+        "created_at": T0,
+        "updated_at": T0,
+        "metadata": {"team": {"name": "ops"}},
+    }
+    values.update(fields)
+    return Automation(id=automation_id or new_id("aut_"), app_id=app_id, **values)
+
+
+def run(automation_id: str, app_id: str = "app_a", run_id: str | None = None, **fields: Any) -> AutomationRun:
+    values: dict[str, Any] = {
+        "trigger": "thread.created",
+        "payload": {"thread": {"id": "thr_1"}},
+        "status": "pending",
+        "config_id": "cfg_x",
+        "config_version": None,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(fields)
+    return AutomationRun(id=run_id or new_id("atr_"), automation_id=automation_id, app_id=app_id, **values)
+
+
+async def all_pages(
+    store: Store, app_id: str, automation_id: str, *, limit: int, status: str | None = None
+) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        page = await store.list_runs(app_id, automation_id, status=status, cursor=cursor, limit=limit)
+        pages.append([r.id for r in page.data])
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+        assert len(pages) < 1000, "the cursor never ends"
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+async def test_close_is_idempotent(store: Store) -> None:
+    await store.close()
+    await store.close()
+
+
+# --- configs --------------------------------------------------------------------------------
+
+
+async def test_config_versions_are_unique(store: Store) -> None:
+    first = config(name="first")
+    await store.put_config(first)
+    with pytest.raises(ConflictError):
+        await store.put_config(config(config_id=first.id, name="second"))
+    stored = await store.get_config("app_a", first.id)
+    assert stored is not None and stored.name == "first"
+
+
+async def test_get_config_returns_latest_or_the_version_asked(store: Store) -> None:
+    first = config(name="v1")
+    await store.put_config(first)
+    await store.put_config(config(config_id=first.id, version=2, name="v2"))
+    latest = await store.get_config("app_a", first.id)
+    assert latest is not None and (latest.version, latest.name) == (2, "v2")
+    old = await store.get_config("app_a", first.id, 1)
+    assert old is not None and (old.version, old.name) == (1, "v1")
+    assert await store.get_config("app_a", first.id, 3) is None
+    assert await store.get_config("app_a", "cfg_missing") is None
+
+
+async def test_configs_of_another_app_are_not_found(store: Store) -> None:
+    record = config("app_a")
+    await store.put_config(record)
+    assert await store.get_config("app_b", record.id) is None
+    assert await store.get_config("app_b", record.id, 1) is None
+    assert (await store.list_configs("app_b", cursor=None, limit=10)).data == []
+    assert await store.delete_config("app_b", record.id) is False
+    assert await store.get_config("app_a", record.id) is not None
+
+
+async def test_list_configs_gives_latest_versions_newest_first_in_pages(store: Store) -> None:
+    ids = ordered_ids("cfg_", 5)
+    for config_id in ids:
+        await store.put_config(config(config_id=config_id))
+    await store.put_config(config(config_id=ids[0], version=2))
+    await store.put_config(config("app_b"))
+    seen: list[ConfigRecord] = []
+    cursor: str | None = None
+    while True:
+        page = await store.list_configs("app_a", cursor=cursor, limit=2)
+        assert len(page.data) <= 2
+        seen.extend(page.data)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [c.id for c in seen] == ids[::-1]
+    assert {c.id: c.version for c in seen}[ids[0]] == 2
+
+
+async def test_delete_config_removes_every_version(store: Store) -> None:
+    record = config()
+    await store.put_config(record)
+    await store.put_config(config(config_id=record.id, version=2))
+    assert await store.delete_config("app_a", record.id) is True
+    assert await store.get_config("app_a", record.id) is None
+    assert await store.get_config("app_a", record.id, 1) is None
+    assert await store.delete_config("app_a", record.id) is False
+
+
+async def test_returned_configs_are_copies(store: Store) -> None:
+    record = config()
+    await store.put_config(record)
+    got = await store.get_config("app_a", record.id)
+    assert got is not None
+    got.name = "changed"
+    got.document["nodes"].clear()
+    again = await store.get_config("app_a", record.id)
+    assert again is not None and again.name == "g" and again.document["nodes"]
+
+
+# --- automations ----------------------------------------------------------------------------
+
+
+async def test_automations_of_another_app_are_not_found(store: Store) -> None:
+    mine = automation("app_a", lookup_key="digest")
+    await store.insert_automation(mine)
+    assert await store.get_automation("app_b", mine.id) is None
+    assert await store.get_automation_by_lookup_key("app_b", "digest") is None
+    assert (await store.list_automations("app_b", type=None, cursor=None, limit=10)).data == []
+    assert await store.delete_automation("app_b", mine.id) is False
+    stolen = automation("app_b", mine.id, name="stolen")
+    with pytest.raises(NotFoundError):
+        await store.update_automation(stolen, expected_revision=1)
+    stored = await store.get_automation("app_a", mine.id)
+    assert stored is not None and stored.name == "A"
+
+
+async def test_returned_automations_are_copies(store: Store) -> None:
+    record = automation(repeat=Repeat(times=3))
+    await store.insert_automation(record)
+    record.name = "mutated after insert"
+    record.metadata["team"]["name"] = "mutated after insert"
+    got = await store.get_automation("app_a", record.id)
+    assert got is not None and got.name == "A" and got.metadata == {"team": {"name": "ops"}}
+    got.name = "x"
+    got.metadata["team"]["name"] = "x"
+    got.repeat.completed = 99
+    again = await store.get_automation("app_a", record.id)
+    assert again is not None
+    assert (again.name, again.metadata, again.repeat) == ("A", {"team": {"name": "ops"}}, Repeat(times=3))
+
+
+async def test_lookup_key_is_unique_per_app_on_insert(store: Store) -> None:
+    first = automation(lookup_key="digest")
+    await store.insert_automation(first)
+    duplicate = automation(lookup_key="digest", name="dup")
+    with pytest.raises(ConflictError):
+        await store.insert_automation(duplicate)
+    assert await store.get_automation("app_a", duplicate.id) is None
+    found = await store.get_automation_by_lookup_key("app_a", "digest")
+    assert found is not None and found.id == first.id
+    await store.insert_automation(automation("app_b", lookup_key="digest"))  # another app: no clash
+    await store.insert_automation(automation(lookup_key=None))
+    await store.insert_automation(automation(lookup_key=None))  # unset keys never clash
+
+
+async def test_lookup_key_is_unique_on_update(store: Store) -> None:
+    taken = automation(lookup_key="taken")
+    other = automation(lookup_key="mine")
+    await store.insert_automation(taken)
+    await store.insert_automation(other)
+    changed = automation(automation_id=other.id, lookup_key="taken", name="renamed", revision=2)
+    with pytest.raises(ConflictError):
+        await store.update_automation(changed, expected_revision=1)
+    stored = await store.get_automation("app_a", other.id)
+    assert stored is not None and (stored.name, stored.lookup_key, stored.revision) == ("A", "mine", 1)
+    found = await store.get_automation_by_lookup_key("app_a", "taken")
+    assert found is not None and found.id == taken.id
+
+
+async def test_update_moves_the_lookup_key(store: Store) -> None:
+    record = automation(lookup_key="old")
+    await store.insert_automation(record)
+    await store.update_automation(
+        automation(automation_id=record.id, lookup_key="new", revision=2), expected_revision=1
+    )
+    assert await store.get_automation_by_lookup_key("app_a", "old") is None
+    found = await store.get_automation_by_lookup_key("app_a", "new")
+    assert found is not None and found.id == record.id
+    await store.insert_automation(automation(lookup_key="old"))  # the old key is free again
+
+
+async def test_update_checks_the_revision(store: Store) -> None:
+    record = automation()
+    await store.insert_automation(record)
+    await store.update_automation(automation(automation_id=record.id, name="v2", revision=2), expected_revision=1)
+    stale = automation(automation_id=record.id, name="lost update", revision=2)
+    with pytest.raises(ConflictError):
+        await store.update_automation(stale, expected_revision=1)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.name, stored.revision) == ("v2", 2)
+
+
+async def test_update_of_a_missing_automation_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.update_automation(automation(), expected_revision=1)
+
+
+async def test_list_automations_filters_by_type_newest_first_in_pages(store: Store) -> None:
+    ids = ordered_ids("aut_", 7)
+    shuffled = ids[:]
+    random.Random(7).shuffle(shuffled)
+    for automation_id in shuffled:
+        kind = "scheduled" if ids.index(automation_id) % 2 else "trigger"
+        await store.insert_automation(automation(automation_id=automation_id, type=kind))
+    await store.insert_automation(automation("app_b"))
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        page = await store.list_automations("app_a", type=None, cursor=cursor, limit=3)
+        pages.append([a.id for a in page.data])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [i for p in pages for i in p] == ids[::-1]
+    scheduled = await store.list_automations("app_a", type="scheduled", cursor=None, limit=100)
+    assert [a.id for a in scheduled.data] == ids[1::2][::-1]
+    assert scheduled.next_cursor is None
+
+
+async def test_delete_automation_keeps_its_runs_and_frees_its_key(store: Store) -> None:
+    record = automation(lookup_key="gone")
+    await store.insert_automation(record)
+    past = run(record.id, status="completed")
+    await store.insert_runs([past])
+    assert await store.delete_automation("app_a", record.id) is True
+    assert await store.get_automation("app_a", record.id) is None
+    assert await store.delete_automation("app_a", record.id) is False
+    kept = await store.get_run("app_a", past.id)
+    assert kept is not None and kept.status == "completed"
+    assert [r.id for r in (await store.list_runs("app_a", record.id, status=None, cursor=None, limit=10)).data] == [
+        past.id
+    ]
+    await store.insert_automation(automation(lookup_key="gone"))
+
+
+async def test_running_automations_spans_apps_and_filters_by_type(store: Store) -> None:
+    running_trigger = automation("app_a", status="running")
+    running_scheduled = automation("app_b", status="running", type="scheduled", trigger=None, schedule="0 9 * * *")
+    for record in (running_trigger, running_scheduled, automation(status="draft"), automation(status="paused")):
+        await store.insert_automation(record)
+    assert {a.id for a in await store.running_automations()} == {running_trigger.id, running_scheduled.id}
+    assert [a.id for a in await store.running_automations(type="scheduled")] == [running_scheduled.id]
+    assert [a.id for a in await store.running_automations(type="trigger")] == [running_trigger.id]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+async def running(store: Store, app_id: str = "app_a") -> str:
+    """Insert a running trigger automation and return its id."""
+    record = automation(app_id, status="running")
+    await store.insert_automation(record)
+    return record.id
+
+
+async def test_accept_event_dedupes_by_app_and_event_id(store: Store) -> None:
+    aut = await running(store)
+    first = run(aut, event_id="evt_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [first]) == [first]
+    second = run(aut, event_id="evt_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [second]) is None
+    assert await store.get_run("app_a", second.id) is None
+    assert await store.get_run("app_a", first.id) is not None
+    page = await store.list_runs("app_a", aut, status=None, cursor=None, limit=10)
+    assert [r.id for r in page.data] == [first.id]
+
+
+async def test_the_same_event_id_in_another_app_is_independent(store: Store) -> None:
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, []) == []
+    other = run(await running(store, "app_b"), app_id="app_b", event_id="evt_1")
+    assert await store.accept_event("app_b", "evt_1", "thread.created", {}, [other]) == [other]
+    assert await store.get_run("app_b", other.id) is not None
+
+
+async def test_accepted_runs_are_pending_and_visible(store: Store) -> None:
+    runs = [run(await running(store), event_id="evt_1"), run(await running(store), event_id="evt_1")]
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, runs) == runs
+    assert {r.id for r in await store.pending_runs(10)} == {r.id for r in runs}
+
+
+async def test_accept_event_leaves_out_runs_of_automations_no_longer_running(store: Store) -> None:
+    live = run(await running(store), event_id="evt_1")
+    paused = automation(status="paused")
+    await store.insert_automation(paused)
+    stale = [run(paused.id, event_id="evt_1"), run("aut_deleted", event_id="evt_1")]
+    stored = await store.accept_event("app_a", "evt_1", "thread.created", {}, [live, *stale])
+    assert [r.id for r in stored or []] == [live.id]
+    for left_out in stale:
+        assert await store.get_run("app_a", left_out.id) is None
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+async def test_insert_runs_fires_each_occurrence_once(store: Store) -> None:
+    first = run("aut_1", scheduled_at=T0 + 3600)
+    assert [r.id for r in await store.insert_runs([first])] == [first.id]
+    again = run("aut_1", scheduled_at=T0 + 3600)
+    later = run("aut_1", scheduled_at=T0 + 7200)
+    other_automation = run("aut_2", scheduled_at=T0 + 3600)
+    stored = await store.insert_runs([again, later, other_automation])
+    assert [r.id for r in stored] == [later.id, other_automation.id]
+    assert await store.get_run("app_a", again.id) is None
+
+
+async def test_runs_without_scheduled_at_are_always_stored(store: Store) -> None:
+    runs = [run("aut_1") for _ in range(3)]
+    assert len(await store.insert_runs(runs)) == 3
+    assert len(await store.insert_runs([run("aut_1")])) == 1
+    page = await store.list_runs("app_a", "aut_1", status=None, cursor=None, limit=10)
+    assert len(page.data) == 4
+
+
+async def test_runs_of_another_app_are_not_found(store: Store) -> None:
+    mine = run("aut_1", app_id="app_a")
+    await store.insert_runs([mine])
+    assert await store.get_run("app_b", mine.id) is None
+    assert (await store.list_runs("app_b", "aut_1", status=None, cursor=None, limit=10)).data == []
+    assert await store.cancel_pending_runs("app_b", "aut_1", T0) == []
+    stored = await store.get_run("app_a", mine.id)
+    assert stored is not None and stored.status == "pending"
+
+
+async def test_returned_runs_are_copies(store: Store) -> None:
+    record = run("aut_1")
+    await store.insert_runs([record])
+    got = await store.get_run("app_a", record.id)
+    assert got is not None
+    got.status = "failed"
+    got.payload["thread"]["id"] = "thr_changed"
+    again = await store.get_run("app_a", record.id)
+    assert again is not None and again.status == "pending" and again.payload == {"thread": {"id": "thr_1"}}
+
+
+async def test_list_runs_pages_cover_every_run_once_newest_first(store: Store) -> None:
+    ids = ordered_ids("atr_", 23)
+    shuffled = ids[:]
+    random.Random(23).shuffle(shuffled)  # ids made in one millisecond need not arrive in order
+    await store.insert_runs([run("aut_1", run_id=run_id) for run_id in shuffled])
+    await store.insert_runs([run("aut_other")])
+    pages = await all_pages(store, "app_a", "aut_1", limit=5)
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [i for p in pages for i in p] == ids[::-1]
+    exact = await all_pages(store, "app_a", "aut_1", limit=23)
+    assert exact == [ids[::-1]]
+
+
+async def test_the_runs_cursor_is_stable_under_concurrent_inserts(store: Store) -> None:
+    ids = ordered_ids("atr_", 9)
+    await store.insert_runs([run("aut_1", run_id=run_id) for run_id in ids])
+    first = await store.list_runs("app_a", "aut_1", status=None, cursor=None, limit=4)
+    newer = [f"{ids[-1]}{n}" for n in range(1, 4)]  # made later: they sort after every id above
+    await store.insert_runs([run("aut_1", run_id=run_id) for run_id in newer])
+    rest: list[str] = []
+    cursor = first.next_cursor
+    while cursor is not None:
+        page = await store.list_runs("app_a", "aut_1", status=None, cursor=cursor, limit=4)
+        rest.extend(r.id for r in page.data)
+        cursor = page.next_cursor
+    assert [r.id for r in first.data] + rest == ids[::-1]
+
+
+async def test_list_runs_filters_by_status_and_limits(store: Store) -> None:
+    ids = ordered_ids("atr_", 10)
+    statuses = ["completed", "failed"] * 5
+    await store.insert_runs([run("aut_1", run_id=i, status=s) for i, s in zip(ids, statuses, strict=True)])
+    failed = [i for i, s in zip(ids, statuses, strict=True) if s == "failed"][::-1]
+    pages = await all_pages(store, "app_a", "aut_1", limit=2, status="failed")
+    assert [i for p in pages for i in p] == failed
+    assert all(len(p) <= 2 for p in pages)
+    one = await store.list_runs("app_a", "aut_1", status="completed", cursor=None, limit=1)
+    assert len(one.data) == 1 and one.data[0].status == "completed" and one.next_cursor is not None
+    assert (await store.list_runs("app_a", "aut_1", status="cancelled", cursor=None, limit=5)).data == []
+
+
+async def test_update_run_replaces_it_and_leaves_pending(store: Store) -> None:
+    record = run("aut_1")
+    await store.insert_runs([record])
+    got = await store.get_run("app_a", record.id)
+    assert got is not None
+    got.status = "completed"
+    got.result = {"payload": 1, "output": []}
+    got.journal = [{"type": "node_started", "node_id": "t"}]
+    await store.update_run(got)
+    stored = await store.get_run("app_a", record.id)
+    assert stored is not None
+    assert (stored.status, stored.result, stored.journal) == ("completed", got.result, got.journal)
+    assert await store.pending_runs(10) == []
+
+
+async def test_update_of_a_missing_run_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.update_run(run("aut_1"))
+
+
+async def test_cancel_pending_runs_touches_only_that_automations_pending_runs(store: Store) -> None:
+    pending = [run("aut_1") for _ in range(2)]
+    executing = run("aut_1", status="running")
+    done = run("aut_1", status="completed")
+    neighbour = run("aut_2")
+    foreign = run("aut_1", app_id="app_b")
+    await store.insert_runs([*pending, executing, done, neighbour, foreign])
+    cancelled = await store.cancel_pending_runs("app_a", "aut_1", T0 + 5)
+    assert sorted(cancelled) == sorted(r.id for r in pending)
+    for record in pending:
+        stored = await store.get_run("app_a", record.id)
+        assert stored is not None and stored.status == "cancelled"
+    expected = {executing.id: "running", done.id: "completed", neighbour.id: "pending"}
+    for run_id, status in expected.items():
+        stored = await store.get_run("app_a", run_id)
+        assert stored is not None and stored.status == status
+    foreign_stored = await store.get_run("app_b", foreign.id)
+    assert foreign_stored is not None and foreign_stored.status == "pending"
+    assert {r.id for r in await store.pending_runs(10)} == {neighbour.id, foreign.id}
+    assert await store.cancel_pending_runs("app_a", "aut_1", T0 + 6) == []
+
+
+async def test_pending_runs_oldest_first_across_apps_up_to_limit(store: Store) -> None:
+    ids = ordered_ids("atr_", 6)
+    apps = ["app_a", "app_b"] * 3
+    await store.insert_runs([run("aut_1", app_id=a, run_id=i) for i, a in zip(ids, apps, strict=True)])
+    await store.insert_runs([run("aut_1", status="completed")])
+    assert [r.id for r in await store.pending_runs(100)] == ids
+    assert [r.id for r in await store.pending_runs(4)] == ids[:4]
+
+
+# --- leases and checkpoints -----------------------------------------------------------------
+
+
+LEASE = 30.0
+
+
+async def pending(store: Store, count: int = 1, app_id: str = "app_a") -> list[AutomationRun]:
+    """Insert ``count`` pending runs of ``aut_1`` and return them, oldest first."""
+    runs = [run("aut_1", app_id=app_id, run_id=run_id) for run_id in ordered_ids("atr_", count)]
+    await store.insert_runs(runs)
+    return runs
+
+
+async def claim(store: Store, run_id: str, worker: str = "w1", lease: float = LEASE) -> AutomationRun:
+    """Claim one run through the ``run_ids`` fast path; it must be claimable."""
+    claimed = await store.claim_runs(worker, lease=lease, limit=1, run_ids=[run_id])
+    assert [r.id for r in claimed] == [run_id]
+    return claimed[0]
+
+
+async def stored_run(store: Store, run_id: str, app_id: str = "app_a") -> AutomationRun:
+    found = await store.get_run(app_id, run_id)
+    assert found is not None, run_id
+    return found
+
+
+async def test_claim_runs_takes_claimable_runs_oldest_first_across_apps(store: Store) -> None:
+    runs = await pending(store, 4)
+    foreign = run("aut_1", app_id="app_b", run_id=f"{runs[-1].id}z")  # the newest of all
+    await store.insert_runs([foreign, run("aut_1", status="completed"), run("aut_1", status="failed")])
+    before = time.time()
+    claimed = await store.claim_runs("w1", lease=LEASE, limit=3)
+    after = time.time()
+    assert [r.id for r in claimed] == [r.id for r in runs[:3]]
+    for record in claimed:
+        assert (record.status, record.lease_owner, record.fence, record.recoveries, record.wake_at) == (
+            "running",
+            "w1",
+            1,
+            0,
+            None,
+        )
+        assert record.lease_expires_at is not None
+        assert before + LEASE - 5 <= record.lease_expires_at <= after + LEASE + 5  # the database's clock
+        stored = await stored_run(store, record.id)
+        assert (stored.status, stored.lease_owner, stored.fence, stored.lease_expires_at) == (
+            "running",
+            "w1",
+            1,
+            record.lease_expires_at,
+        )
+    rest = await store.claim_runs("w2", lease=LEASE, limit=10)
+    assert [r.id for r in rest] == [runs[3].id, foreign.id]
+    assert await store.claim_runs("w3", lease=LEASE, limit=10) == []
+    assert await store.pending_runs(10) == []
+
+
+async def test_claimed_runs_are_copies(store: Store) -> None:
+    (record,) = await pending(store)
+    claimed = await claim(store, record.id)
+    claimed.payload["thread"]["id"] = "thr_changed"
+    claimed.fence = 99
+    stored = await stored_run(store, record.id)
+    assert stored.payload == {"thread": {"id": "thr_1"}} and stored.fence == 1
+
+
+async def test_claim_runs_with_run_ids_considers_only_those_runs(store: Store) -> None:
+    first, second, third = await pending(store, 3)
+    done = run("aut_1", status="completed")
+    await store.insert_runs([done])
+    claimed = await store.claim_runs(
+        "w1", lease=LEASE, limit=10, run_ids=[third.id, done.id, "atr_missing", first.id, first.id]
+    )
+    assert sorted(r.id for r in claimed) == sorted([first.id, third.id])
+    assert all(r.lease_owner == "w1" and r.fence == 1 for r in claimed)
+    assert (await stored_run(store, second.id)).status == "pending"
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[first.id]) == []  # held: not expired
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[]) == []
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=1, run_ids=[second.id])] == [second.id]
+
+
+async def test_concurrent_claims_never_return_the_same_run(store: Store) -> None:
+    runs = await pending(store, 40)
+    got: list[str] = []
+
+    async def worker(name: str) -> None:
+        while batch := await store.claim_runs(name, lease=LEASE, limit=3):
+            got.extend(r.id for r in batch)
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        for n in range(4):
+            tg.start_soon(worker, f"w{n}")
+    assert sorted(got) == [r.id for r in runs]
+
+
+async def test_a_released_run_waits_for_its_wake_at(store: Store) -> None:
+    sleeping, due = await pending(store, 2)
+    held = await claim(store, sleeping.id)
+    await store.release_run(sleeping.id, held.fence, wake_at=time.time() + 3600)
+    timer = await stored_run(store, sleeping.id)
+    assert (timer.status, timer.lease_owner, timer.lease_expires_at) == ("pending", None, None)
+    assert timer.wake_at is not None and timer.wake_at > time.time()
+    held = await claim(store, due.id)
+    await store.release_run(due.id, held.fence, wake_at=time.time() - 1)
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=10)] == [due.id]
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+    assert await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[sleeping.id]) == []
+    woken = await stored_run(store, due.id)
+    assert (woken.status, woken.lease_owner, woken.wake_at, woken.fence, woken.recoveries) == (
+        "running",
+        "w2",
+        None,
+        2,
+        0,
+    )
+
+
+async def test_a_run_whose_lease_expired_is_reclaimed_with_one_more_recovery(store: Store) -> None:
+    bulk, fast, alive = await pending(store, 3)
+    dead_bulk = await claim(store, bulk.id, "w1", lease=0.05)
+    dead_fast = await claim(store, fast.id, "w1", lease=0.05)
+    await claim(store, alive.id, "w1", lease=LEASE)
+    await anyio.sleep(0.15)
+    (again,) = await store.claim_runs("w2", lease=LEASE, limit=10, run_ids=[fast.id, alive.id])
+    assert (again.id, again.lease_owner, again.fence, again.recoveries) == (fast.id, "w2", dead_fast.fence + 1, 1)
+    (again,) = await store.claim_runs("w3", lease=LEASE, limit=10)
+    assert (again.id, again.lease_owner, again.fence, again.recoveries) == (bulk.id, "w3", dead_bulk.fence + 1, 1)
+    assert (await stored_run(store, alive.id)).lease_owner == "w1"
+    with pytest.raises(LeaseLostError):
+        await store.save_step(bulk.id, dead_bulk.fence, "n1", {"late": True})
+    assert await store.load_steps(bulk.id) == {}
+    assert await store.renew_leases("w1", {bulk.id: dead_bulk.fence, alive.id: 1}, lease=LEASE) == {bulk.id}
+
+
+async def test_renew_leases_extends_held_leases_and_reports_lost_ones(store: Store) -> None:
+    kept, expired, cancelled, finished, theirs = await pending(store, 5)
+    fences = {}
+    for record in (kept, expired, cancelled, finished):
+        fences[record.id] = (await claim(store, record.id, "w1", lease=0.05 if record is expired else LEASE)).fence
+    fences[theirs.id] = (await claim(store, theirs.id, "w2")).fence  # the right fence, another worker
+    await store.cancel_run("app_a", cancelled.id, T0 + 1)
+    done = await stored_run(store, finished.id)
+    done.status, done.finished_at = "completed", T0 + 1
+    await store.update_run(done, fence=fences[finished.id])
+    await anyio.sleep(0.15)
+    await claim(store, expired.id, "w3")
+    before = (await stored_run(store, kept.id)).lease_expires_at
+    lost = await store.renew_leases("w1", {**fences, "atr_missing": 1}, lease=LEASE * 2)
+    assert lost == {expired.id, cancelled.id, finished.id, theirs.id, "atr_missing"}
+    after = await stored_run(store, kept.id)
+    assert before is not None and after.lease_expires_at is not None and after.lease_expires_at > before
+    assert (after.lease_owner, after.fence) == ("w1", fences[kept.id])
+    assert (await stored_run(store, theirs.id)).lease_owner == "w2"
+    assert (await stored_run(store, expired.id)).lease_owner == "w3"
+    assert await store.renew_leases("w1", {}, lease=LEASE) == set()
+
+
+async def test_release_run_hands_the_run_back_with_its_steps(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": 1})
+    await store.release_run(record.id, held.fence)
+    released = await stored_run(store, record.id)
+    assert (released.status, released.lease_owner, released.lease_expires_at, released.wake_at) == (
+        "pending",
+        None,
+        None,
+        None,
+    )
+    assert (released.fence, released.recoveries) == (held.fence, 0)
+    assert await store.load_steps(record.id) == {"n1": {"output": 1}}
+    with pytest.raises(LeaseLostError):
+        await store.release_run(record.id, held.fence)  # not running any more
+    again = await claim(store, record.id, "w2")
+    assert (again.fence, again.recoveries) == (held.fence + 1, 0)
+    with pytest.raises(LeaseLostError):
+        await store.release_run(record.id, held.fence)  # a stale fence
+    assert (await stored_run(store, record.id)).lease_owner == "w2"
+    with pytest.raises(LeaseLostError):
+        await store.release_run("atr_missing", 1)
+
+
+async def test_save_step_upserts_checkpoints_under_the_current_fence(store: Store) -> None:
+    record, other = await pending(store, 2)
+    assert await store.load_steps(record.id) == {}
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": {"a": 1}})
+    await store.save_step(record.id, held.fence, "map/0/n2", [1, "two", None, 3.5, True])
+    await store.save_step(record.id, held.fence, "n1", {"output": {"a": 2}})
+    expected = {"n1": {"output": {"a": 2}}, "map/0/n2": [1, "two", None, 3.5, True]}
+    assert await store.load_steps(record.id) == expected
+    assert await store.load_steps(other.id) == {}
+    with pytest.raises(LeaseLostError):
+        await store.save_step(record.id, held.fence - 1, "n3", 1)
+    with pytest.raises(LeaseLostError):
+        await store.save_step(other.id, 1, "n3", 1)  # never claimed: fence 0
+    with pytest.raises(LeaseLostError):
+        await store.save_step("atr_missing", 1, "n3", 1)
+    assert await store.load_steps(record.id) == expected
+    assert await store.load_steps(other.id) == {}
+
+
+async def test_steps_are_copies(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    data = {"output": {"items": [1]}}
+    await store.save_step(record.id, held.fence, "n1", data)
+    data["output"]["items"].append(2)
+    loaded = await store.load_steps(record.id)
+    assert loaded == {"n1": {"output": {"items": [1]}}}
+    loaded["n1"]["output"]["items"].append(3)
+    assert await store.load_steps(record.id) == {"n1": {"output": {"items": [1]}}}
+
+
+async def test_update_run_with_a_fence_writes_only_while_the_lease_is_held(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id, "w1")
+    fence, expires = held.fence, held.lease_expires_at
+    held.started_at = T0 + 1
+    held.config_version = 3
+    held.journal = [{"type": "node_started", "node_id": "t"}]
+    held.lease_owner, held.lease_expires_at, held.fence, held.recoveries, held.wake_at = "w9", 1.0, 99, 7, T0
+    await store.update_run(held, fence=fence)
+    stored = await stored_run(store, record.id)
+    assert (stored.status, stored.started_at, stored.config_version, stored.journal) == (
+        "running",
+        T0 + 1,
+        3,
+        held.journal,
+    )
+    assert (stored.lease_owner, stored.lease_expires_at, stored.fence, stored.recoveries, stored.wake_at) == (
+        "w1",
+        expires,
+        fence,
+        0,
+        None,
+    )  # the lease columns are the lease methods' alone
+    stale = await stored_run(store, record.id)
+    stale.status, stale.result, stale.finished_at = "failed", {"error": "late"}, T0 + 2
+    with pytest.raises(LeaseLostError):
+        await store.update_run(stale, fence=fence - 1)
+    after = await stored_run(store, record.id)
+    assert (after.status, after.result, after.finished_at, after.lease_owner) == ("running", None, None, "w1")
+    with pytest.raises(NotFoundError):
+        await store.update_run(run("aut_1"), fence=1)
+
+
+async def test_a_run_finished_under_its_fence_loses_its_lease_and_steps(store: Store) -> None:
+    (record,) = await pending(store)
+    held = await claim(store, record.id)
+    await store.save_step(record.id, held.fence, "n1", {"output": 1})
+    held.status, held.finished_at, held.updated_at = "completed", T0 + 2, T0 + 2
+    held.result = {"payload": {}, "output": [1]}
+    await store.update_run(held, fence=held.fence)
+    stored = await stored_run(store, record.id)
+    assert (stored.status, stored.result, stored.finished_at) == ("completed", held.result, T0 + 2)
+    assert (stored.lease_owner, stored.lease_expires_at, stored.fence) == (None, None, held.fence)
+    assert await store.load_steps(record.id) == {}
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+    assert await store.renew_leases("w1", {record.id: held.fence}, lease=LEASE) == {record.id}
+
+
+async def test_cancel_run_bumps_the_fence_so_its_holder_can_no_longer_write(store: Store) -> None:
+    executing, waiting = await pending(store, 2)
+    held = await claim(store, executing.id)
+    await store.save_step(executing.id, held.fence, "n1", 1)
+    cancelled = await store.cancel_run("app_a", executing.id, T0 + 9)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.result, cancelled.finished_at, cancelled.updated_at) == (
+        "cancelled",
+        {"error": "run cancelled"},
+        T0 + 9,
+        T0 + 9,
+    )
+    assert (cancelled.fence, cancelled.lease_owner, cancelled.lease_expires_at) == (held.fence + 1, None, None)
+    with pytest.raises(LeaseLostError):
+        await store.save_step(executing.id, held.fence, "n2", 2)
+    held.status, held.result = "completed", {"payload": {}, "output": []}
+    with pytest.raises(LeaseLostError):
+        await store.update_run(held, fence=held.fence)
+    assert await store.renew_leases("w1", {executing.id: held.fence}, lease=LEASE) == {executing.id}
+    assert await store.load_steps(executing.id) == {}
+    assert (await stored_run(store, executing.id)).status == "cancelled"
+    waiting_cancelled = await store.cancel_run("app_a", waiting.id, T0 + 9)
+    assert waiting_cancelled is not None and waiting_cancelled.status == "cancelled"
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+
+
+async def test_cancel_run_leaves_finished_runs_and_hides_other_apps(store: Store) -> None:
+    done = run("aut_1", status="completed", result={"payload": {}, "output": [1]}, finished_at=T0 + 1)
+    await store.insert_runs([done])
+    unchanged = await store.cancel_run("app_a", done.id, T0 + 9)
+    assert unchanged is not None
+    assert (unchanged.status, unchanged.result, unchanged.finished_at, unchanged.fence) == (
+        "completed",
+        done.result,
+        T0 + 1,
+        0,
+    )
+    (theirs,) = await pending(store, app_id="app_b")
+    assert await store.cancel_run("app_a", theirs.id, T0 + 9) is None
+    assert (await stored_run(store, theirs.id, "app_b")).status == "pending"
+    assert await store.cancel_run("app_a", "atr_missing", T0 + 9) is None
+
+
+# --- scheduling -----------------------------------------------------------------------------
+
+
+def scheduled(automation_id: str | None = None, **fields: Any) -> Automation:
+    values: dict[str, Any] = {
+        "status": "running",
+        "type": "scheduled",
+        "trigger": None,
+        "schedule": "every hour",
+        "next_run_at": T0 + 3600,
+        "repeat": Repeat(times=5),
+    }
+    values.update(fields)
+    return automation(automation_id=automation_id, **values)
+
+
+def fired(record: Automation, occurrence: float) -> Automation:
+    """``record`` after firing ``occurrence``: the next fire an hour later, one more repeat done."""
+    return scheduled(
+        record.id,
+        next_run_at=occurrence + 3600,
+        revision=record.revision + 1,
+        repeat=Repeat(times=5, completed=record.repeat.completed + 1),
+        updated_at=occurrence,
+    )
+
+
+async def test_record_fire_stores_the_automation_and_its_occurrence(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    occurrence = run(record.id, scheduled_at=T0 + 3600, trigger="workflow.scheduled")
+    assert await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[occurrence]) == [occurrence]
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None
+    assert (stored.next_run_at, stored.revision, stored.repeat) == (T0 + 7200, 2, Repeat(times=5, completed=1))
+    assert (await stored_run(store, occurrence.id)).scheduled_at == T0 + 3600
+
+
+async def test_record_fire_that_lost_the_race_stores_nothing(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    winner = fired(record, T0 + 3600)
+    await store.record_fire(winner, expected_revision=1, runs=[run(record.id, scheduled_at=T0 + 3600)])
+    late = run(record.id, scheduled_at=T0 + 7200)
+    with pytest.raises(ConflictError):
+        await store.record_fire(fired(winner, T0 + 7200), expected_revision=1, runs=[late])
+    assert await store.get_run("app_a", late.id) is None
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.revision, stored.next_run_at) == (2, T0 + 7200)
+    orphan = run("aut_missing", scheduled_at=T0)
+    with pytest.raises(NotFoundError):
+        await store.record_fire(scheduled("aut_missing", revision=2), expected_revision=1, runs=[orphan])
+    assert await store.get_run("app_a", orphan.id) is None
+
+
+async def test_record_fire_skips_an_occurrence_already_fired(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    first = run(record.id, scheduled_at=T0 + 3600)
+    await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[first])
+    current = await store.get_automation("app_a", record.id)
+    assert current is not None
+    again, later = run(record.id, scheduled_at=T0 + 3600), run(record.id, scheduled_at=T0 + 7200)
+    stored = await store.record_fire(fired(current, T0 + 7200), expected_revision=2, runs=[again, later])
+    assert [r.id for r in stored] == [later.id]
+    assert await store.get_run("app_a", again.id) is None
+    updated = await store.get_automation("app_a", record.id)
+    assert updated is not None and (updated.revision, updated.next_run_at) == (3, T0 + 10800)
+
+
+async def test_changed_automations_spans_apps_from_since_on(store: Store) -> None:
+    old = automation("app_a", updated_at=T0)
+    edge = automation("app_a", updated_at=T0 + 5)
+    recent = automation("app_b", updated_at=T0 + 10, status="running")
+    for record in (old, edge, recent):
+        await store.insert_automation(record)
+    changed = {a.id: a for a in await store.changed_automations(T0 + 5)}
+    assert set(changed) == {edge.id, recent.id}
+    assert (changed[recent.id].app_id, changed[recent.id].status, changed[recent.id].metadata) == (
+        "app_b",
+        "running",
+        {"team": {"name": "ops"}},
+    )
+    await store.update_automation(automation("app_a", old.id, updated_at=T0 + 20, revision=2), expected_revision=1)
+    assert {a.id for a in await store.changed_automations(T0 + 15)} == {old.id}
+    assert await store.changed_automations(T0 + 21) == []
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def test_prune_removes_old_finished_runs_their_steps_and_old_event_ids(store: Store) -> None:
+    aut = await running(store)
+    old = [run(aut, status=status, finished_at=T0 + 10) for status in ("completed", "failed", "cancelled")]
+    recent = run(aut, status="completed", finished_at=T0 + 1000)
+    waiting = run(aut, created_at=T0)
+    executing = run(aut, created_at=T0)
+    released = run(aut, created_at=T0)  # will be cancelled with a checkpoint left behind
+    await store.insert_runs([*old, recent, waiting, executing, released])
+    held = await claim(store, executing.id)
+    await store.save_step(executing.id, held.fence, "n1", {"output": 1})
+    other = await claim(store, released.id)
+    await store.save_step(released.id, other.fence, "n1", {"output": 2})
+    await store.release_run(released.id, other.fence)
+    assert sorted(await store.cancel_pending_runs("app_a", aut, T0 + 10)) == sorted([waiting.id, released.id])
+    await store.accept_event("app_a", "evt_old", "thread.created", {}, [run(aut, event_id="evt_old", created_at=T0)])
+    await store.accept_event(
+        "app_a", "evt_new", "thread.created", {}, [run(aut, event_id="evt_new", created_at=T0 + 1000)]
+    )
+
+    assert await store.prune(T0 + 100) == 5  # three old, and the two cancelled at T0 + 10
+    for gone in (*old, waiting, released):
+        assert await store.get_run("app_a", gone.id) is None
+    assert await store.load_steps(released.id) == {}
+    assert (await stored_run(store, recent.id)).status == "completed"
+    assert (await stored_run(store, executing.id)).status == "running"
+    assert await store.load_steps(executing.id) == {"n1": {"output": 1}}
+    page = await store.list_runs("app_a", aut, status=None, cursor=None, limit=100)
+    assert recent.id in {r.id for r in page.data} and not {r.id for r in old} & {r.id for r in page.data}
+    again = run(aut, event_id="evt_old", created_at=T0 + 2000)
+    assert await store.accept_event("app_a", "evt_old", "thread.created", {}, [again]) == [again]
+    assert await store.accept_event("app_a", "evt_new", "thread.created", {}, [run(aut, event_id="evt_new")]) is None
+    assert await store.prune(T0 + 100) == 0
+
+
+# --- run outcomes -----------------------------------------------------------------------------
+
+
+async def test_a_finished_run_becomes_its_automations_last_run_once_and_in_order(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    earlier, later = run(record.id), run(record.id)
+    await store.insert_runs([earlier, later])
+    later.status, later.started_at, later.finished_at = "failed", T0 + 20, T0 + 21
+    await store.update_run(later)
+    earlier.status, earlier.started_at, earlier.finished_at = "completed", T0 + 10, T0 + 30
+    await store.update_run(earlier)  # finished last, but started first: not the last run
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.last_run_at, stored.last_run_status) == (T0 + 20, "failed")
+    assert stored.revision == record.revision  # an outcome is not an edit
+
+
+async def test_an_automation_write_keeps_the_stored_outcome(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    stale = await store.get_automation("app_a", record.id)
+    assert stale is not None
+    finished = run(record.id)
+    await store.insert_runs([finished])
+    finished.status, finished.started_at, finished.finished_at = "completed", T0 + 5, T0 + 6
+    await store.update_run(finished)
+    stale.name, stale.revision = "renamed", stale.revision + 1
+    await store.update_automation(stale, expected_revision=record.revision)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and stored.name == "renamed"
+    assert (stored.last_run_at, stored.last_run_status) == (T0 + 5, "completed")
+
+
+async def test_a_new_run_is_pinned_to_its_configs_latest_version(store: Store) -> None:
+    first = config()
+    await store.put_config(first)
+    await store.put_config(config(config_id=first.id, version=2))
+    record = automation(status="running", config_id=first.id)
+    await store.insert_automation(record)
+    inserted, accepted = run(record.id, config_id=first.id), run(record.id, config_id=first.id, event_id="evt_9")
+    pinned = run(record.id, config_id=first.id, config_version=1)
+    await store.insert_runs([inserted, pinned])
+    await store.accept_event("app_a", "evt_9", "thread.created", {}, [accepted])
+    versions = [(await store.get_run("app_a", r.id)).config_version for r in (inserted, accepted, pinned)]  # type: ignore[union-attr]
+    assert versions == [2, 2, 1]
+
+
+# --- one JSON check, the same on every store ------------------------------------------------
+
+UNSTORABLE = {
+    "nan": float("nan"),
+    "infinity": float("inf"),
+    "bytes": b"raw",
+    "datetime": datetime(2026, 1, 1, tzinfo=UTC),
+    "set": {1, 2},
+    "object": object(),
+    "nul": "a\u0000b",
+    "lone surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNSTORABLE))
+async def test_every_store_refuses_the_same_values_and_stores_nothing(store: Store, kind: str) -> None:
+    value = {"v": [UNSTORABLE[kind]]}
+    aut = await running(store)
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.insert_runs([run(aut, payload=value)])
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.accept_event("app_a", "evt_bad", "thread.created", value, [run(aut, payload=value)])
+    assert await store.pending_runs(10) == []
+    assert await store.accept_event("app_a", "evt_bad", "thread.created", {}, []) == []  # the id was not taken
+    ok = run(aut)
+    await store.insert_runs([ok])
+    held = await claim(store, ok.id)
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.save_step(ok.id, held.fence, "a", value)
+    assert await store.load_steps(ok.id) == {}
+    held.status, held.result = "completed", {"payload": True, "output": value}
+    with pytest.raises(StoreError, match="cannot be stored"):
+        await store.update_run(held, fence=held.fence)
+    stored = await store.get_run("app_a", ok.id)
+    assert stored is not None and stored.status == "running" and stored.result is None
+
+
+async def test_every_store_gives_back_json_as_json(store: Store) -> None:
+    aut = await running(store)
+    ok = run(aut)
+    await store.insert_runs([ok])
+    held = await claim(store, ok.id)
+    await store.save_step(ok.id, held.fence, "a", {1: ("x", 2.5), "s": "\U0001f600"})
+    assert await store.load_steps(ok.id) == {"a": {"1": ["x", 2.5], "s": "\U0001f600"}}
+    held.status, held.result = "completed", {"payload": (1, 2), "output": []}
+    await store.update_run(held, fence=held.fence)
+    stored = await store.get_run("app_a", ok.id)
+    assert stored is not None and stored.result == {"payload": [1, 2], "output": []}
+
+
+# --- tenancy: a run pins its own app's config, never another app's --------------------------
+
+
+async def test_a_run_naming_another_apps_config_pins_no_version(store: Store) -> None:
+    theirs = config("app_a")
+    await store.put_config(theirs)
+    await store.put_config(config("app_a", theirs.id, version=2))
+    aut = await running(store, "app_b")
+    runs = [run(aut, app_id="app_b", config_id=theirs.id, event_id="evt_1")]
+    stored = await store.accept_event("app_b", "evt_1", "thread.created", {}, runs)
+    assert stored is not None and stored[0].config_version is None
+    inserted = run(aut, app_id="app_b", config_id=theirs.id)
+    [kept] = await store.insert_runs([inserted])
+    assert kept.config_version is None
+    got = await store.get_run("app_b", inserted.id)
+    assert got is not None and got.config_version is None
+    assert await store.get_config("app_b", theirs.id) is None
+
+
+async def test_a_config_id_of_another_app_cannot_get_versions(store: Store) -> None:
+    theirs = config("app_a")
+    await store.put_config(theirs)
+    with pytest.raises(ConflictError):
+        await store.put_config(config("app_b", theirs.id, version=2))
+    latest = await store.get_config("app_a", theirs.id)
+    assert latest is not None and latest.version == 1
+
+
+__all__ = sorted(name for name in globals() if name.startswith("test_"))
