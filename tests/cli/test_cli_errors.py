@@ -21,6 +21,7 @@ SAMPLE = str(Path(__file__).resolve().parents[3] / "shared" / "examples" / "arch
 
 ABSENT = "sqlite:///{tmp}/absent.db"
 NOT_A_DB = "sqlite:///{tmp}/notadb.db"
+CLOSED_PORT = "postgresql://postgres@127.0.0.1:1/nothing"  # refused at once, no server needed
 
 # (arguments, expected exit code, text the message must contain). {tmp} is a scratch directory
 # holding missing.json (absent), dir/ (a directory), bad.json (not JSON), latin1.json (not UTF-8),
@@ -74,6 +75,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("prune: unknown URL scheme", ["prune", "--older-than", "1d", "--database-url", "foo://x"], 2, "foo"),
     ("prune: bad SQLite URL", ["prune", "--older-than", "1d", "--database-url", "sqlite:/x.db"], 2, "SQLite URL"),
     ("prune: no such database", ["prune", "--older-than", "1d", "--database-url", ABSENT], 2, "no database at"),
+    ("prune: PostgreSQL unreachable", ["prune", "--older-than", "1d", "--database-url", CLOSED_PORT], 2, "store_"),
     ("prune: not a database", ["prune", "--older-than", "1d", "--database-url", NOT_A_DB], 2, "store_"),
 ]  # fmt: skip
 
