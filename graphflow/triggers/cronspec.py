@@ -21,8 +21,10 @@ croniter does the calendar arithmetic; this module adds what a scheduler needs a
   Schedules whose hour field is ``*`` (every hour or more often) follow the real clock instead: a
   time inside the gap is skipped (that hour did not happen) and a repeated time fires in both
   occurrences, so "every 15 minutes" stays every 15 real minutes across both transitions.
-* **A loop guard.** The search visits at most :data:`MAX_CANDIDATES` wall times and never returns an
-  instant at or before the one asked about (croniter has returned repeated instants around DST).
+* **A loop guard.** The search crosses a gap in one step (Pacific/Apia skipped all of 2011-12-30:
+  1,440 wall times of ``* * * * *``), visits at most :data:`MAX_CANDIDATES` wall times as a
+  backstop, and never returns an instant at or before the one asked about (croniter has returned
+  repeated instants around DST).
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ __all__ = [
     "schedule_error",
 ]
 
-#: The most local wall times one next-fire search may look at before giving up.
+#: The most local wall times one next-fire search may look at before giving up. A backstop only:
+#: a gap (even a skipped day) is crossed in one step, so a schedule that fires never reaches it.
 MAX_CANDIDATES = 1000
+_JUST_BEFORE = timedelta(microseconds=1)
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -255,6 +259,12 @@ def resolve_wall_time(naive: datetime, zone: tzinfo) -> datetime:
     return _transition_after(naive, zone, first)
 
 
+def _gap_end(naive: datetime, zone: tzinfo) -> datetime:
+    """The first wall time after the gap (spring forward) that holds the skipped ``naive``."""
+    end = _transition_after(naive, zone, _offset(naive, zone, 0))
+    return end.astimezone(zone).replace(tzinfo=None)
+
+
 def _instants(spec: CronSpec, naive: datetime, zone: tzinfo) -> tuple[list[datetime], bool]:
     """Map a matching wall time to the instants it fires at, and say whether it was ambiguous."""
     first, second = _offset(naive, zone, 0), _offset(naive, zone, 1)
@@ -298,6 +308,9 @@ def next_cron_fire(spec: CronSpec, after: datetime, zone: tzinfo | None) -> date
             for _ in range(MAX_CANDIDATES):
                 cursor = spec.next_local(cursor)
                 instants, ambiguous = _instants(spec, cursor, zone)
+                if not instants:  # inside a gap: go on from its end, not wall time by wall time
+                    cursor = _gap_end(cursor, zone) - _JUST_BEFORE
+                    continue
                 for instant in instants:
                     if instant > after and (best is None or instant < best):
                         best = instant
