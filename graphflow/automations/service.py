@@ -33,6 +33,7 @@ from graphflow.exceptions import (
     ConflictError,
     NotFoundError,
     Problem,
+    StoreError,
     ValidationError,
 )
 from graphflow.graph.loader import build_graph, load_graph, parse_document
@@ -40,6 +41,7 @@ from graphflow.graph.model import WorkflowGraph
 from graphflow.graph.validation import require_trigger
 from graphflow.ids import check_app, check_id, new_id
 from graphflow.records import Automation, AutomationRun, ConfigRecord, Page, Repeat
+from graphflow.stores.base import encode_json
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
@@ -521,6 +523,11 @@ class AutomationService:
             body = payload if payload is not None else {}
             if automation.type == "trigger":
                 engine.catalogue.validate(automation.event, body)
+            else:  # an invoked automation's payload has no schema: it must still be JSON data
+                try:
+                    encode_json(body, "the payload")
+                except StoreError as exc:
+                    raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
         run = AutomationRun(
             id=new_id("atr_"),
             automation_id=automation_id,
@@ -776,7 +783,19 @@ def _graph_from(
     if text is not None:
         source = text
     if isinstance(source, str | bytes):
-        return build_graph(parse_document(source))
+        document = parse_document(source)
+        if isinstance(document, str):  # e.g. "flows/digest.yaml": a file name given as text
+            raise ValidationError(
+                [
+                    Problem(
+                        "$",
+                        "a config is a JSON/YAML object, and this text is a single string",
+                        "to read a file pass path=... (or a pathlib.Path): a plain string is never a file name",
+                    )
+                ],
+                subject="config",
+            )
+        return build_graph(document)
     assert source is not None
     return load_graph(source)
 

@@ -135,3 +135,25 @@ async def test_a_malformed_cursor_is_a_validation_error(engine: Engine) -> None:
             await engine.automations.list("app_a", cursor=cursor)  # type: ignore[arg-type]
         with pytest.raises(ValidationError, match="cursor"):
             await engine.configs.list("app_a", cursor=cursor)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("payload", [{"v": float("nan")}, {"v": b"raw"}, {"v": "a\u0000b"}, {"v": "\ud800"}], ids=repr)
+async def test_an_invoked_payload_that_is_not_json_is_a_validation_error(engine: Engine, payload: Any) -> None:
+    graph = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$"}, trigger="workflow.invoked")
+    cfg = await engine.configs.create("app_a", graph)
+    aut = await engine.automations.create("app_a", name="i", type="invoked", config_id=cfg.id, enabled=True)
+    with pytest.raises(ValidationError) as caught:
+        await engine.automations.trigger("app_a", aut.id, payload)
+    assert [p.path for p in caught.value.problems] == ["$.payload"]
+    assert (await engine.automations.runs("app_a", aut.id)).data == []
+
+
+async def test_a_file_name_given_as_text_is_never_read(engine: Engine, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("kind: WorkflowGraph\n")
+    for source in (str(secret), "/etc/passwd", str(tmp_path / "missing.yaml")):
+        with pytest.raises(ValidationError, match="path=") as caught:
+            await engine.configs.create("app_a", source)
+        assert "secret" not in str(caught.value).replace(str(tmp_path), "") and "No such file" not in str(caught.value)
+    with pytest.raises(ValidationError, match="exactly one"):
+        await engine.configs.create("app_a", SECRET, text="{}")
