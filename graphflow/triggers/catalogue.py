@@ -345,11 +345,18 @@ class EventCatalogue:
     def check_limits(self, payload: object) -> None:
         """Refuse a payload that is not a JSON object or breaks a size, depth or key limit.
 
+        Only the plain JSON types are accepted: ``dict``, ``list``, ``str``, ``int``, ``float``,
+        ``bool`` and ``None``. A subclass (a ``StrEnum``, an ``OrderedDict``) is refused with its
+        path rather than passed on: what a store writes and a script reads must be the plain value.
+
         Raises:
             LimitExceededError: not an object, too big, too deep, or a key that is not a string.
-            ValidationError: a value JSON cannot carry (NaN, a set, a lone surrogate…).
+            ValidationError: a value JSON cannot carry (NaN, a set, a lone surrogate…) or a
+                subclass of a JSON type.
         """
-        if not isinstance(payload, dict):
+        if type(payload) is not dict:
+            if isinstance(payload, dict):
+                raise _not_json("$.payload", f"the payload is a {type(payload).__name__}, not a plain dict")
             raise _limit(
                 "$.payload",
                 f"the payload must be a JSON object, not {type(payload).__name__}",
@@ -366,6 +373,8 @@ class EventCatalogue:
         stack: builtins.list[tuple[object, int, tuple[str | int, ...]]] = [(payload, 1, ())]
         while stack:
             value, depth, parts = stack.pop()
+            if type(value) not in _PLAIN_TYPES:
+                raise _not_json(_json_path(parts), _not_plain(value))
             if isinstance(value, (dict, list)):
                 if depth > self.max_depth:
                     raise _limit(
@@ -378,7 +387,9 @@ class EventCatalogue:
                     stack.extend((item, depth + 1, (*parts, i)) for i, item in enumerate(value))
                     continue
                 for key, item in value.items():
-                    if not isinstance(key, str):
+                    if type(key) is not str:
+                        if isinstance(key, str):
+                            raise _not_json(_json_path(parts), f"a key is a {type(key).__name__}, not a plain str")
                         raise _limit(_json_path(parts), f"key {key!r} is not a string", "JSON object keys are strings")
                     budget -= len(key)
                     stack.append((item, depth + 1, (*parts, key)))
@@ -388,10 +399,8 @@ class EventCatalogue:
                     raise self._too_big()
             elif isinstance(value, float) and not math.isfinite(value):
                 raise _not_json(_json_path(parts), f"{value} is not a JSON number")
-            elif value is None or isinstance(value, (bool, int, float)):
+            else:  # None, a bool, an int or a finite float
                 budget -= 1
-            else:
-                raise _not_json(_json_path(parts), f"a {type(value).__name__} is not a JSON value")
         try:
             size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
         except UnicodeEncodeError:
@@ -445,6 +454,8 @@ class EventCatalogue:
         raise ValidationError(problems, subject=f"payload of event {name!r}")
 
 
+#: The types a payload may hold: exactly these, no subclasses.
+_PLAIN_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
 #: Ints that print in at most 16 characters; longer ones take the exact path (CVE-2020-10735).
 _SHORT_INT = 10**15
 
@@ -519,6 +530,18 @@ def _limit(path: str, message: str, hint: str) -> LimitExceededError:
     return LimitExceededError([Problem(path, message, hint)], subject="event payload")
 
 
+def _not_plain(value: object) -> str:
+    """Why ``value`` is refused: not JSON at all, or a subclass of a JSON type (a StrEnum…)."""
+    kind = type(value)
+    for plain in (str, bool, int, float, dict, list):
+        if isinstance(value, plain):
+            return f"a {kind.__name__} is not a plain {plain.__name__} (convert it, e.g. {plain.__name__}(value))"
+    return f"a {kind.__name__} is not a JSON value"
+
+
 def _not_json(path: str, message: str) -> ValidationError:
-    hint = "send only strings, finite numbers, booleans, null, lists and objects with string keys"
+    hint = (
+        "send only plain strings, finite numbers, booleans, null, lists and objects with string keys "
+        "(not subclasses such as enums)"
+    )
     return ValidationError([Problem(path, message, hint)], subject="event payload")
