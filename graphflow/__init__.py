@@ -34,8 +34,8 @@ _EXPORTS: dict[str, str] = {
     # running
     "Executor": "graphflow.engine.executor",
     "RunResult": "graphflow.engine.executor",
-    "Goto": "graphflow.engine.goto",
-    "NodeContext": "graphflow.engine.context",
+    "Goto": "graphflow.abc",
+    "NodeContext": "graphflow.abc",
     "JournalEntry": "graphflow.engine.journal",
     "Subscription": "graphflow.engine.notify",
     "run_graph": "graphflow.engine.run",
@@ -123,12 +123,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from graphflow.abc import Store
+    from graphflow.abc import Goto, NodeContext, Store
     from graphflow.clock import Clock, FakeClock, SystemClock
-    from graphflow.engine.context import NodeContext
     from graphflow.engine.engine import Engine, PublishResult
     from graphflow.engine.executor import Executor, RunResult
-    from graphflow.engine.goto import Goto
     from graphflow.engine.journal import JournalEntry
     from graphflow.engine.notify import Subscription
     from graphflow.engine.run import run_graph, run_graph_sync

@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import anyio
 
-from graphflow.engine.context import Checkpointer, EventEmitter, NodeContext, RunState, Suspended
-from graphflow.engine.goto import Goto
+from graphflow.abc import Checkpointer, EventEmitter, Goto, NodeContext, RunState, Suspended
 from graphflow.engine.journal import Journal
 from graphflow.engine.notify import Listener, Notifier, Subscription
 from graphflow.events import (

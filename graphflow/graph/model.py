@@ -20,7 +20,7 @@ from graphflow.graph.durations import Duration
 from graphflow.graph.limits import DEFAULT_GRAPH_LIMITS
 
 if TYPE_CHECKING:
-    from graphflow.engine.context import NodeContext
+    from graphflow.abc import NodeContext
     from graphflow.scripts import Script, Template
 
 __all__ = [

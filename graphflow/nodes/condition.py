@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from graphflow.engine.context import NodeContext
-from graphflow.engine.goto import Goto
+from graphflow.abc import Goto, NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.model import GraphContext, Node
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from graphflow.engine.context import NodeContext
+from graphflow.abc import NodeContext
 from graphflow.graph.model import GraphContext, Node
 from graphflow.nodes.trigger import EVENT_NAME_PATTERN
 

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from graphflow.engine.context import NodeContext
+from graphflow.abc import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.durations import Duration
 from graphflow.graph.model import GraphContext, Node
 from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY
+from graphflow.nodes.http_url import UrlTemplate, compile_url
 
 if TYPE_CHECKING:
     from graphflow.nodes.http_client import EgressClient
@@ -36,11 +37,16 @@ _MIB = 1024 * 1024
 class HttpRequestNode(Node, defer_build=True):
     """Sends an HTTP request; outputs ``{status, headers, body, url}``.
 
-    ``url``, header values, ``query`` values and ``body`` are templates. A dict or list body is
-    sent as JSON, a string as text. The response body is parsed when it is JSON, else text.
+    ``url``, header values, ``query`` values and ``body`` are templates. A hole in ``url`` is
+    encoded for where it stands (:mod:`graphflow.nodes.http_url`): in the path it is one
+    percent-encoded segment, in the query a percent-encoded value; a hole that is the whole URL
+    or its origin (``{{env.API}}/items``) is inserted as it is. A dict or list body is sent as
+    JSON, a string as text. The response body is parsed when it is JSON, else text.
     Failures carry stable codes: ``egress_denied``, ``invalid_url``, ``dns_error``,
     ``http_timeout``, ``http_connection_error``, ``http_status_4xx`` (not retried),
-    ``http_status_408``, ``http_status_429``, ``http_status_5xx``, ``http_response_too_large``,
+    ``http_status_408``, ``http_status_429``, ``http_status_5xx``, ``http_response_too_large``
+    (the decoded body: a compressed response is decompressed step by step and stopped at
+    ``max_response_bytes``), ``http_unsupported_encoding``, ``http_decoding_error``,
     ``http_too_many_redirects``, ``http_invalid_json``. Non-GET/HEAD requests carry
     ``Idempotency-Key: <run_id:node_id>`` so a retried call can be de-duplicated by the server.
 
@@ -59,7 +65,7 @@ class HttpRequestNode(Node, defer_build=True):
     kind: Literal["WorkflowHttpRequest"] = "WorkflowHttpRequest"
     __slots__ = ("_body", "_headers", "_query", "_url")
     if TYPE_CHECKING:
-        _url: Template | None
+        _url: UrlTemplate | None
         _headers: dict[str, Template | None]
         _query: dict[str, Template | None]
         _body: Template | None
@@ -86,7 +92,7 @@ class HttpRequestNode(Node, defer_build=True):
         return value.upper() if isinstance(value, str) else value
 
     def prepare(self, graph: GraphContext) -> None:
-        url = graph.compile_template("url", self.url)
+        url = compile_url(self.url, graph)
         if url is not None and url.static:
             try:
                 DEFAULT_EGRESS_POLICY.check_url(self.url)

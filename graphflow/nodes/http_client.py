@@ -34,9 +34,10 @@ import anyio
 import httpcore
 import httpx
 
-from graphflow.engine.context import NodeContext
+from graphflow.abc import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY, EgressPolicy
+from graphflow.nodes.http_decode import ACCEPT_ENCODING, BodyDecodingError, BoundedBody
 
 if TYPE_CHECKING:
     from graphflow.nodes.http import HttpRequestNode
@@ -225,6 +226,8 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
                 f"header {name!r} contains a line break or NUL", code="invalid_request", retryable=False
             )
     content = _render_body(node, input, ctx, headers)
+    if "accept-encoding" not in _lower(headers):
+        headers["Accept-Encoding"] = ACCEPT_ENCODING  # only codings decoded step by step
     idem = node.idempotency_header
     if idem and node.method not in _SAFE_METHODS and idem.lower() not in _lower(headers):
         headers[idem] = ctx.idempotency_key
@@ -246,14 +249,11 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
 
 
 def _render_url(node: HttpRequestNode, input: Any, ctx: NodeContext) -> httpx.URL:
-    value = ctx.evaluate_template(node._url, input)
-    if not isinstance(value, str):
-        raise NodeExecutionError(
-            f"url must render to a string, got {type(value).__name__}", code="invalid_url", retryable=False
-        )
+    assert node._url is not None  # prepare() compiled it, or the graph did not load
+    value = node._url.render(lambda template: ctx.evaluate_template(template, input))
     try:
         url = httpx.URL(value.strip())
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, ValueError) as exc:
         raise NodeExecutionError(
             f"{value[:200]!r} is not a valid URL: {exc}", code="invalid_url", retryable=False
         ) from None
@@ -361,16 +361,35 @@ def _misconfigured(message: str) -> NodeExecutionError:
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    """Read the (decoded) body, failing as soon as it grows past ``limit`` bytes."""
+    """Read the decoded body, failing as soon as it grows past ``limit`` bytes.
+
+    The raw bytes are decoded step by step (:class:`BoundedBody`), so a compressed bomb never
+    expands past the limit in memory.
+    """
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    encoding = response.headers.get("content-encoding", "")
+    if declared.isdigit() and int(declared) > limit and not encoding.strip():
         raise _too_large(response, limit)
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(response, limit)
-    return bytes(body)
+    body = _bounded_body(response, limit)
+    try:
+        async for chunk in response.aiter_raw():
+            if not body.feed(chunk):
+                raise _too_large(response, limit)
+    except BodyDecodingError as exc:
+        raise _decoding_error(response, exc) from None
+    return bytes(body.body)
+
+
+def _bounded_body(response: httpx.Response, limit: int) -> BoundedBody:
+    try:
+        return BoundedBody(response.headers.get("content-encoding", ""), limit)
+    except BodyDecodingError as exc:
+        raise _decoding_error(response, exc) from None
+
+
+def _decoding_error(response: httpx.Response, exc: BodyDecodingError) -> NodeExecutionError:
+    code = "http_unsupported_encoding" if exc.unsupported else "http_decoding_error"
+    return NodeExecutionError(f"{_origin_path(response.url)}: {exc}", code=code, retryable=False)
 
 
 def _too_large(response: httpx.Response, limit: int) -> NodeExecutionError:
@@ -384,12 +403,15 @@ def _too_large(response: httpx.Response, limit: int) -> NodeExecutionError:
 
 async def _status_error(response: httpx.Response) -> NodeExecutionError:
     status = response.status_code
-    snippet = bytearray()
-    async for chunk in response.aiter_bytes():
-        snippet += chunk
-        if len(snippet) >= 500:
-            break
-    text = snippet[:500].decode("utf-8", "replace")
+    try:
+        snippet = BoundedBody(response.headers.get("content-encoding", ""), 500)
+        async for chunk in response.aiter_raw():
+            if not snippet.feed(chunk):
+                break
+        raw = bytes(snippet.body)
+    except BodyDecodingError:
+        raw = b""  # the status is what matters; its body could not be read
+    text = raw.decode("utf-8", "replace")
     if status in (408, 429):
         code, retryable = f"http_status_{status}", True
     else:

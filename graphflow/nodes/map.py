@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from graphflow.engine.context import NodeContext
+from graphflow.abc import NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.model import GraphContext, Node
 

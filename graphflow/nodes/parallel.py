@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from graphflow.engine.context import NodeContext
+from graphflow.abc import NodeContext
 from graphflow.graph.model import Node
 
 __all__ = ["ParallelNode"]

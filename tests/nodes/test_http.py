@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import graphflow
-from graphflow.engine.context import NodeContext, RunState
+from graphflow.abc import NodeContext, RunState
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.model import GraphContext
 from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY, EgressPolicy, address_denial
