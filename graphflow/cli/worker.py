@@ -55,13 +55,16 @@ async def _serve(url: str, concurrency: int, lease: float, status_every: float) 
     def count(event: Any) -> None:
         counts["completed" if isinstance(event, RunCompleted) else "failed"] += 1
 
-    async with Engine(url, max_concurrent_runs=concurrency, lease=lease) as engine:
-        engine.subscribe(count, (RunCompleted, RunFailed))
-        out.print(
-            f"graphflow worker {engine.worker_id} on {redact_url(url)} · concurrency {concurrency} "
-            "· Ctrl-C or SIGTERM stops it"
-        )
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    # The signals are caught before the engine starts: one that arrives while it starts (connecting,
+    # loading automations) waits here and stops the worker cleanly once started, instead of killing
+    # it with the default action (exit -15, its claimed runs left until their leases expire).
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with Engine(url, max_concurrent_runs=concurrency, lease=lease) as engine:
+            engine.subscribe(count, (RunCompleted, RunFailed))
+            out.print(
+                f"graphflow worker {engine.worker_id} on {redact_url(url)} · concurrency {concurrency} "
+                "· Ctrl-C or SIGTERM stops it"
+            )
             async with anyio.create_task_group() as tg:
                 if status_every > 0:
                     tg.start_soon(_status, engine, counts, status_every)

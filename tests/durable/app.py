@@ -5,7 +5,13 @@ Modes:
 * ``seed N`` — create the config and a trigger automation, publish ``N`` events, stop cleanly.
 * ``schedule N SECONDS`` — create ``N`` running one-shot automations due within ``SECONDS``
   (spread over the last two of them), print their ids, stop cleanly.
-* ``serve`` — run an engine (short lease, fast polling) until SIGTERM.
+* ``serve`` — run an engine (short lease, fast polling); print ``ready`` once it runs and its signal
+  handlers are installed, so the test may signal it from then on. SIGTERM stops it cleanly;
+  SIGUSR1 asks whether its scheduler can still fire anything: it prints ``idle`` or ``busy``.
+
+``seed`` and ``schedule`` use publishing engines (``max_concurrent_runs=0``): they execute nothing,
+so every node execution in ``LOG`` is a serving process's, and a clean stop of the seeder cannot cut
+off a node that has already written its line.
 
 Every ``CrashStep`` node sleeps a little, then appends ``pid run_id step_key`` to ``LOG`` (fsynced)
 just before it returns: a line means the node's work was done, whether or not its checkpoint was
@@ -22,6 +28,7 @@ from typing import Any
 import anyio
 
 import graphflow
+from graphflow.clock import SystemClock
 
 APP = "app_crash"
 LOG = os.environ.get("CRASH_LOG", "")
@@ -63,7 +70,7 @@ def engine(url: str, **options: Any) -> graphflow.Engine:
 
 
 async def seed(url: str, count: int) -> None:
-    async with engine(url, max_concurrent_runs=1) as seeding:
+    async with engine(url, max_concurrent_runs=0) as seeding:
         config = await seeding.configs.create(APP, GRAPH)
         automation = await seeding.automations.create(
             APP, name="crashy", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
@@ -89,7 +96,7 @@ async def schedule(url: str, count: int, within: float) -> None:
     import time
     from datetime import UTC, datetime
 
-    async with engine(url, max_concurrent_runs=1) as seeding:
+    async with engine(url, max_concurrent_runs=0) as seeding:
         config = await seeding.configs.create(APP, SCHEDULED_GRAPH)
         base = time.time() + within - 2
         for index in range(count):
@@ -100,12 +107,34 @@ async def schedule(url: str, count: int, within: float) -> None:
             print(automation.id, flush=True)
 
 
+class WatchedClock(SystemClock):
+    """The system clock, counting who waits on it: the engine's scheduler waits there between fires."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+    async def wait(self, event: anyio.Event, until: float | None) -> None:
+        self.waiting += 1
+        try:
+            await super().wait(event, until)
+        finally:
+            self.waiting -= 1
+
+
 async def serve(url: str) -> None:
-    async with engine(url, max_concurrent_runs=8):
-        print("ready", flush=True)
-        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-            async for _ in signals:
-                return
+    clock = WatchedClock()
+    # The receiver is installed before "ready" is printed: the test signals as soon as it reads it,
+    # and a SIGTERM before the receiver would kill the process (exit -15) instead of stopping it.
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGUSR1) as signals:
+        async with engine(url, max_concurrent_runs=8, clock=clock) as serving:
+            print("ready", flush=True)
+            async for signum in signals:
+                if signum == signal.SIGTERM:
+                    return
+                # Idle: the scheduler tracks no automation and waits (it fires only between two
+                # waits, with the automation already untracked), so it cannot fire anything more.
+                idle = clock.waiting > 0 and len(serving.scheduler) == 0
+                print("idle" if idle else "busy", flush=True)
 
 
 if __name__ == "__main__":

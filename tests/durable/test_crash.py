@@ -106,8 +106,11 @@ def crash_and_recover(url: str, tmp_path: Path, *, kills: int, seed: int) -> Non
         done[(run_id, key)].append(int(pid))
     assert {run_id for run_id, _ in done} == {r.id for r in runs}
     for (run_id, key), pids in done.items():
-        # Every execution but the last must have been cut off by a kill (or a clean hand-back,
-        # which cancels the node before its line is written, so it never shows here).
+        # Every execution but the last must have been cut off by a kill. Nothing else executes:
+        # the seeder is a publishing engine, and the final worker is stopped once every run is
+        # finished (a clean stop may cut off a node that has written its line before its
+        # checkpoint is committed, and that node runs again, so a stop with work in flight would
+        # show here too).
         assert all(pid in killed for pid in pids[:-1]), (run_id, key, pids, killed)
     # A kill can cut off only the nodes in flight: one in the chain, or the two parallel branches.
     # Anything more re-ran a node whose completion had been checkpointed.

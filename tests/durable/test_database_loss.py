@@ -13,6 +13,8 @@ import pytest
 
 import graphflow
 from graphflow import Engine
+from graphflow.exceptions import StoreUnavailableError
+from graphflow.records import AutomationRun
 from graphflow.stores.postgres import PostgresStore
 from tests.conftest import eventually
 from tests.pg import fresh_schema
@@ -31,6 +33,28 @@ async def loss_step(input: Any, ctx: graphflow.NodeContext, *, gated: bool = Fal
         await GATE.wait()
     CALLS.append(f"{ctx.run_id}:{ctx.node_id}")
     return input
+
+
+class WatchedStore(PostgresStore):
+    """The real store, counting the run writes it refused because the server was away."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused_writes = 0
+
+    async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
+        try:
+            await super().update_run(run, fence=fence)
+        except StoreUnavailableError:
+            self.refused_writes += 1
+            raise
+
+    async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
+        try:
+            await super().save_step(run_id, fence, key, data)
+        except StoreUnavailableError:
+            self.refused_writes += 1
+            raise
 
 
 GRAPH = {
@@ -58,7 +82,7 @@ async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_retu
         async with anyio.create_task_group() as tg:
             proxy = Proxy(host, port)
             await proxy.start(tg)
-            store = PostgresStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema, connect_timeout=1)
+            store = WatchedStore(with_params(dsn, host="127.0.0.1", port=proxy.port), schema=schema, connect_timeout=1)
             async with Engine(store, poll_interval=0.1) as engine:
                 config = await engine.configs.create(APP, GRAPH)
                 automation = await engine.automations.create(
@@ -71,9 +95,24 @@ async def test_a_run_pauses_while_the_database_is_away_and_finishes_when_it_retu
 
                 await eventually(waiting_at_a, "the run reaches node a")
                 proxy.stop()
+
+                async def proxy_gone() -> bool:  # it closes its connections, then its listener
+                    try:
+                        probe = await anyio.connect_tcp("127.0.0.1", proxy.port)
+                    except OSError:
+                        return True
+                    await probe.aclose()
+                    return False
+
+                await eventually(proxy_gone, "the proxy closes")
                 GATE.set()  # a finishes while the database is away: its checkpoint must wait
-                await anyio.sleep(2.5)
-                assert [f"{run_id}:a"] == CALLS  # b waits for a's checkpoint, which waits for the database
+
+                async def checkpoint_retried() -> bool:
+                    return store.refused_writes >= 2  # a's checkpoint (the run's first write), twice
+
+                await eventually(checkpoint_retried, "the engine tries a's checkpoint again")
+                # b follows a's checkpoint, which the store refused twice: b has not run.
+                assert [f"{run_id}:a"] == CALLS
                 assert engine.running  # paused, not failed
                 await proxy.start(tg)
                 done = await engine.wait_for_run(APP, run_id, timeout=30)

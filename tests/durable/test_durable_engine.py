@@ -3,6 +3,7 @@ sync between engines, retention and the default store. Real databases only (no m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ async def not_json(input: Any, ctx: graphflow.NodeContext) -> Any:
 async def durable_step(input: Any, ctx: graphflow.NodeContext, *, gate: str = "") -> Any:
     if gate:
         await GATES.setdefault(gate, anyio.Event()).wait()
-    CALLS.append(f"{ctx.run_id}:{ctx.step_key}")
+    who = ctx.services.get("who")  # the engine that executed it, when a test names its engines
+    CALLS.append(f"{ctx.run_id}:{ctx.step_key}" + (f"@{who}" if who else ""))
     return {"n": (input.get("n", 0) if isinstance(input, dict) else 0) + 1}
 
 
@@ -125,9 +127,8 @@ async def test_a_run_whose_workers_keep_dying_fails_after_max_recoveries(url: st
         automation_id = await invoked(host, graph({"kind": "DurableStep", "id": "a"}))
     async for store in opened(url):
         run_id = await _pending_run(store, automation_id)
-        for attempt in range(3):
-            assert await store.claim_runs(f"ghost{attempt}", lease=0.05, limit=1), "claimable again"
-            await anyio.sleep(0.1)
+        for ghost in ("ghost0", "ghost1", "ghost2"):  # each claims it once its last lease expired
+            await eventually(functools.partial(_claimed, store, ghost), f"{ghost} claims the run")
     async with engine(url, max_recoveries=1) as rescuer:
         done = await rescuer.wait_for_run(APP, run_id, timeout=10)
     assert done.status == "failed"
@@ -200,13 +201,15 @@ async def test_engines_sharing_a_database_see_each_others_automations(url: str) 
 
 
 async def test_a_publishing_engine_executes_nothing_and_workers_run_its_runs(url: str) -> None:
-    async with engine(url, max_concurrent_runs=0) as web:
+    async with engine(url, max_concurrent_runs=0, services={"who": "web"}) as web:
         automation_id = await invoked(web, graph({"kind": "DurableStep", "id": "a"}))
         run_id = await web.automations.trigger(APP, automation_id, {})
-        await anyio.sleep(0.3)
-        assert (await _get(url, run_id)).status == "pending" and CALLS == []
-        async with engine(url) as worker:
+        assert (await _get(url, run_id)).status == "pending"
+        async with engine(url, services={"who": "worker"}) as worker:
             assert (await worker.wait_for_run(APP, run_id, timeout=10)).status == "completed"
+    # Claimed once, by the worker, while the publisher ran the whole time: it took nothing.
+    assert [f"{run_id}:a@worker"] == CALLS
+    assert (await _get(url, run_id)).fence == 1
     with pytest.raises(ValueError, match="durable"):
         Engine("memory://", max_concurrent_runs=0)
 
@@ -298,10 +301,15 @@ async def _get(url: str, run_id: str) -> Any:
     raise AssertionError("unreachable")
 
 
+async def _claimed(store: Store, worker: str) -> bool:
+    """Whether ``worker`` claimed a run (with a short lease)."""
+    return bool(await store.claim_runs(worker, lease=0.05, limit=1))
+
+
 async def _pending_run(store: Store, automation_id: str) -> str:
     """Insert a pending run of the automation (as a crashed engine would have left it)."""
-    from graphflow.records import AutomationRun
     from graphflow.ids import new_id
+    from graphflow.records import AutomationRun
 
     automation = await store.get_automation(APP, automation_id)
     assert automation is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -30,6 +31,13 @@ async def all_runs(url: str, automation_ids: list[str]) -> dict[str, list[object
         await store.close()
 
 
+def idle(process: subprocess.Popen[str]) -> bool:
+    """Whether a serving process's scheduler tracks nothing and is not firing (it asks over SIGUSR1)."""
+    assert process.stdout is not None
+    process.send_signal(signal.SIGUSR1)
+    return process.stdout.readline().strip() == "idle"
+
+
 def fire_with_workers(url: str, tmp_path: Path, *, workers: int, occurrences: int) -> None:
     log = tmp_path / "steps.log"
     log.touch()
@@ -54,13 +62,18 @@ def fire_with_workers(url: str, tmp_path: Path, *, workers: int, occurrences: in
                 break
             assert time.monotonic() < deadline, f"{len(done)} of {occurrences} occurrences ran"
             time.sleep(0.3)
-        time.sleep(1.5)  # a late duplicate would show now
-        runs = anyio.run(all_runs, url, ids)
+        # A late duplicate can come only from a worker still tracking an automation (or firing
+        # one): wait until none is, so the counts below are final, whatever the machine's load.
+        while not all([idle(process) for process in processes]):
+            assert time.monotonic() < deadline, "a worker still tracks a one-shot automation that has fired"
+            time.sleep(0.3)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
+    assert [process.returncode for process in processes] == [0] * workers
+    runs = anyio.run(all_runs, url, ids)
     assert {automation_id: len(found) for automation_id, found in runs.items()} == dict.fromkeys(ids, 1)
     lines = log.read_text().splitlines()
     assert len(lines) == occurrences, "a scheduled run's node ran twice"
