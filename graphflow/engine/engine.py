@@ -149,7 +149,7 @@ class Engine:
         self.catalogue = catalogue or EventCatalogue()
         self.executor = Executor(env=env, services=services, emit=None, clock=self.clock.now)
         self.index = TriggerIndex()
-        self.scheduler = Scheduler(self)
+        self.scheduler = Scheduler(fire=self.fire_scheduled, clock=self.clock, announce=self.announce)
         self.configs = ConfigService(self)
         self.automations = AutomationService(self)
         self.max_concurrent_runs = max_concurrent_runs

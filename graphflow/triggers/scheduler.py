@@ -11,7 +11,8 @@ resolution, so every automation sharing an expression shares one croniter comput
 
 Missed instants follow the automation's catch-up policy (``none``, ``latest``, ``all``, capped
 by ``max_catchup_runs``) once they are later than ``misfire_grace``; overlap and ``repeat`` are
-the engine's job (:meth:`graphflow.engine.engine.Engine.fire_scheduled`).
+the job of the ``fire`` callback the scheduler is given (the engine's ``fire_scheduled``): the
+scheduler knows nothing of engines, stores or runs.
 """
 
 from __future__ import annotations
@@ -19,20 +20,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
-from graphflow.events import RunSkipped
+from graphflow.clock import Clock
+from graphflow.events import EngineEvent, RunSkipped
 from graphflow.records import Automation
 
 if TYPE_CHECKING:
-    from graphflow.engine.engine import Engine
     from graphflow.triggers.schedules import Schedule
 
-__all__ = ["MAX_BACKLOG_SCAN", "ScheduleEntry", "Scheduler"]
+__all__ = ["MAX_BACKLOG_SCAN", "Announce", "Fire", "ScheduleEntry", "Scheduler"]
 
 #: Most missed instants walked when catching up (a minutely schedule missed for a week is ~10k).
 MAX_BACKLOG_SCAN = 20_000
@@ -74,6 +76,13 @@ class ScheduleEntry(NamedTuple):
     max_catchup_runs: int
 
 
+#: ``fire(automation, instants, following)``: start the runs of the due ``instants`` (oldest
+#: first; empty when every missed one is dropped) and record ``following``, the next fire
+#: (``None``: the schedule is exhausted). It must not raise: a failure is the callback's to log.
+Fire = Callable[["ScheduleEntry | Automation", list[float], float | None], Awaitable[None]]
+#: ``announce(event)``: deliver an engine event (here :class:`~graphflow.events.RunSkipped`).
+Announce = Callable[[EngineEvent], None]
+
 #: How a :class:`ScheduleEntry` is stored: ``ScheduleEntry(*row)`` rebuilds it.
 _Row = tuple[str, str, float, float, int, str | None, str | None, str, float, str, int]
 
@@ -95,10 +104,19 @@ def next_after(automation: Automation | ScheduleEntry, after: float, anchor: flo
 
 
 class Scheduler:
-    """Keeps every running scheduled automation's next fire and fires it on time."""
+    """Keeps every running scheduled automation's next fire and fires it on time.
 
-    def __init__(self, engine: Engine, *, rand: Any = random.random) -> None:
-        self._engine = engine
+    Args:
+        fire: called with each due automation (see :data:`Fire`).
+        clock: the time source; :meth:`run` waits on it.
+        announce: delivers the :class:`~graphflow.events.RunSkipped` of dropped missed instants.
+        rand: a ``() -> float`` in ``[0, 1)`` that scales each fire's jitter.
+    """
+
+    def __init__(self, *, fire: Fire, clock: Clock, announce: Announce, rand: Any = random.random) -> None:
+        self._fire_due = fire
+        self._clock = clock
+        self._announce = announce
         self._heap: list[tuple[float, int, str]] = []
         self._entries: dict[str, _Row] = {}
         self._seq = itertools.count()
@@ -110,7 +128,7 @@ class Scheduler:
 
     def first_fire(self, automation: Automation) -> float | None:
         """The next fire from now (what activation records as ``next_run_at``)."""
-        now = self._engine.clock.now()
+        now = self._clock.now()
         if automation.schedule_kind == "interval":
             return next_after(automation, now, anchor=now)
         if automation.schedule_kind == "once":
@@ -154,7 +172,7 @@ class Scheduler:
 
     async def run(self) -> None:
         """Fire due automations forever (the engine runs this in its task group)."""
-        clock = self._engine.clock
+        clock = self._clock
         heap = self._heap
         while True:
             now = clock.now()
@@ -176,10 +194,10 @@ class Scheduler:
         anchor = last if entry.schedule_kind == "interval" else None
         following = next_after(entry, max(now, last), anchor=anchor)
         if skipped:
-            self._engine.announce(
+            self._announce(
                 RunSkipped(at=now, app_id=entry.app_id, automation_id=entry.id, reason="missed", scheduled_at=due)
             )
-        await self._engine.fire_scheduled(entry, instants, following)
+        await self._fire_due(entry, instants, following)
 
     def _instants(self, automation: ScheduleEntry, due: float, now: float) -> tuple[list[float], int]:
         """The instants to fire now, and how many missed ones are dropped (the catch-up policy)."""

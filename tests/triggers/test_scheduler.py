@@ -14,11 +14,11 @@ import anyio
 import pytest
 
 import graphflow
-from graphflow.records import Automation, AutomationRun, iso
 from graphflow.clock import FakeClock
 from graphflow.engine.engine import Engine
 from graphflow.events import RunSkipped
 from graphflow.ids import new_id
+from graphflow.records import Automation, AutomationRun, iso
 from graphflow.stores.memory import MemoryStore
 from graphflow.triggers.scheduler import Scheduler
 from tests.conftest import eventually as _eventually
@@ -440,7 +440,7 @@ async def test_jitter_delays_the_fire_but_not_scheduled_at(
     clock: FakeClock, jitter: float, grace: float, catchup: str
 ) -> None:
     engine = Engine("memory://", clock=clock)
-    engine.scheduler = Scheduler(engine, rand=lambda: 0.5)
+    engine.scheduler = Scheduler(fire=engine.fire_scheduled, clock=clock, announce=engine.announce, rand=lambda: 0.5)
     async with engine:
         automation = await scheduled(engine, "0 9 * * *", jitter=jitter, misfire_grace=grace, catchup=catchup)
         await clock.set(NINE + jitter / 2 - 1)
