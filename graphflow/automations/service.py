@@ -11,6 +11,7 @@ import builtins
 import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,6 @@ import anyio
 
 from graphflow.automations.inputs import check_limit, check_page, parse_fields
 from graphflow.automations.lifecycle import next_status
-from graphflow.engine.engine import INTERNAL_EVENTS
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -40,11 +40,12 @@ from graphflow.graph.loader import build_graph, load_graph, parse_document
 from graphflow.graph.model import WorkflowGraph
 from graphflow.graph.validation import require_trigger
 from graphflow.ids import check_app, check_id, new_id
-from graphflow.records import Automation, AutomationRun, ConfigRecord, Page, Repeat
+from graphflow.records import Automation, AutomationRun, AutomationStatus, ConfigRecord, Page, Repeat, RunStatus
 from graphflow.stores.base import encode_json
+from graphflow.triggers.catalogue import INTERNAL_EVENTS
 
 if TYPE_CHECKING:
-    from graphflow.engine.engine import Engine
+    from graphflow.automations.host import ServiceHost
 
 __all__ = ["AutomationDetails", "AutomationService", "ConfigService"]
 
@@ -58,8 +59,8 @@ _Verdicts = dict[tuple[str | None, str], list[Problem]]
 class ConfigService:
     """WorkflowGraph configs (``cfg_…``), versioned: each update stores a new version."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, host: ServiceHost) -> None:
+        self._host = host
 
     async def create(
         self,
@@ -81,9 +82,9 @@ class ConfigService:
         """
         check_app(app_id)
         graph = _graph_from(source, text, path)
-        now = self._engine.clock.now()
+        now = self._host.clock.now()
         record = ConfigRecord(new_id("cfg_"), app_id, 1, graph.name, graph.to_dict(), now, now)
-        await self._engine.store.put_config(record)
+        await self._host.store.put_config(record)
         return record
 
     async def get(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord:
@@ -97,7 +98,7 @@ class ConfigService:
         check_id("config", config_id)
         if version is not None and (type(version) is not int or version < 1):
             raise NotFoundError("config version", f"{config_id}@{version}")
-        record = await self._engine.store.get_config(app_id, config_id, version)
+        record = await self._host.store.get_config(app_id, config_id, version)
         if record is None:
             raise NotFoundError("config", config_id)
         return record
@@ -109,7 +110,7 @@ class ConfigService:
             ValidationError: a malformed ``app_id``, or ``limit`` outside 1-100.
         """
         check_app(app_id)
-        return await self._engine.store.list_configs(app_id, cursor=cursor, limit=check_page(limit, cursor))
+        return await self._host.store.list_configs(app_id, cursor=cursor, limit=check_page(limit, cursor))
 
     async def update(
         self,
@@ -130,11 +131,11 @@ class ConfigService:
         """
         current = await self.get(app_id, config_id)
         graph = _graph_from(source, text, path)
-        now = self._engine.clock.now()
+        now = self._host.clock.now()
         record = ConfigRecord(
             config_id, app_id, current.version + 1, graph.name, graph.to_dict(), current.created_at, now
         )
-        await self._engine.store.put_config(record)
+        await self._host.store.put_config(record)
         return record
 
     async def delete(self, app_id: str, config_id: str) -> None:
@@ -147,7 +148,7 @@ class ConfigService:
         await self.get(app_id, config_id)
         cursor: str | None = None
         while True:
-            page = await self._engine.store.list_automations(app_id, type=None, cursor=cursor, limit=100)
+            page = await self._host.store.list_automations(app_id, type=None, cursor=cursor, limit=100)
             users = [a.id for a in page.data if a.config_id == config_id]
             if users:
                 raise ConflictError(
@@ -157,18 +158,58 @@ class ConfigService:
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
-        await self._engine.store.delete_config(app_id, config_id)
+        await self._host.store.delete_config(app_id, config_id)
 
 
+@dataclass(frozen=True, slots=True)
 class AutomationDetails:
-    """An automation with its most recent runs (what ``automations.get`` returns)."""
+    """An automation with its most recent runs (what ``automations.get`` returns).
 
-    def __init__(self, automation: Automation, recent_runs: list[AutomationRun]) -> None:
-        self.automation = automation
-        self.recent_runs = recent_runs
+    The properties below read the automation fields callers look at most; every other field is
+    read through :attr:`automation`.
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.automation, name)
+    Attributes:
+        automation: the stored automation.
+        recent_runs: its most recent runs, newest first (without journals in :meth:`to_dict`).
+    """
+
+    automation: Automation
+    recent_runs: list[AutomationRun]
+
+    @property
+    def id(self) -> str:
+        """The automation's id."""
+        return self.automation.id
+
+    @property
+    def name(self) -> str:
+        """The automation's name."""
+        return self.automation.name
+
+    @property
+    def status(self) -> AutomationStatus:
+        """``draft``, ``running`` or ``paused``."""
+        return self.automation.status
+
+    @property
+    def paused_reason(self) -> str | None:
+        """Why it is paused (``"completed"`` when its schedule ran out), if it is."""
+        return self.automation.paused_reason
+
+    @property
+    def lookup_key(self) -> str | None:
+        """The host's own key for the automation, if it set one."""
+        return self.automation.lookup_key
+
+    @property
+    def last_run_status(self) -> RunStatus | None:
+        """How its last run ended (``None``: it has not run)."""
+        return self.automation.last_run_status
+
+    @property
+    def next_run_at(self) -> float | None:
+        """Its next scheduled fire (UNIX seconds), if any."""
+        return self.automation.next_run_at
 
     def to_dict(self) -> dict[str, Any]:
         """The API shape: the automation's fields plus ``recent_runs`` (without journals)."""
@@ -178,13 +219,13 @@ class AutomationDetails:
 class AutomationService:
     """Automations (``aut_…``): create, list, get, update, delete, activate, pause, reset, trigger."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, host: ServiceHost) -> None:
+        self._host = host
 
     async def _load(self, app_id: str, automation_id: str) -> Automation:
         check_app(app_id)
         check_id("automation", automation_id)
-        automation = await self._engine.store.get_automation(app_id, automation_id)
+        automation = await self._host.store.get_automation(app_id, automation_id)
         if automation is None:
             raise NotFoundError("automation", automation_id)
         return automation
@@ -201,14 +242,14 @@ class AutomationService:
             NotFoundError: ``config_id`` is not one of this app's configs.
             ConflictError: ``lookup_key`` is already used in this app.
         """
-        engine = self._engine
+        host = self._host
         check_app(app_id)
-        automation = self._build(app_id, {**(data or {}), **fields}, engine.clock.now())
+        automation = self._build(app_id, {**(data or {}), **fields}, host.clock.now())
         if automation.status == "running":
             self._activate_new(automation, await self._config_problems(automation, missing=NotFoundError))
         else:
             await self._require_config(app_id, automation.config_id)
-        await engine.store.insert_automation(automation)
+        await host.store.insert_automation(automation)
         self._created(automation)
         return automation
 
@@ -232,10 +273,10 @@ class AutomationService:
                 ``$[i].config_id``), or cannot be activated; nothing is stored.
             ConflictError: a ``lookup_key`` is used twice in ``items`` or already in the app.
         """
-        engine = self._engine
-        store = engine.store
+        host = self._host
+        store = host.store
         check_app(app_id)
-        now = engine.clock.now()
+        now = host.clock.now()
         automations: builtins.list[Automation] = []
         problems: builtins.list[Problem] = []
         for index, item in enumerate(items):
@@ -330,14 +371,14 @@ class AutomationService:
 
     def _created(self, automation: Automation) -> None:
         """Track a just-stored automation and announce it (and its activation)."""
-        engine = self._engine
+        host = self._host
         if automation.status == "running":
-            engine._track(automation)
-        if engine.executor.notifier.wants_events:
+            host.track(automation)
+        if host.wants_events:
             at, app_id, automation_id = automation.created_at, automation.app_id, automation.id
-            engine.announce(AutomationCreated(at=at, app_id=app_id, automation_id=automation_id))
+            host.announce(AutomationCreated(at=at, app_id=app_id, automation_id=automation_id))
             if automation.status == "running":
-                engine.announce(AutomationActivated(at=at, app_id=app_id, automation_id=automation_id))
+                host.announce(AutomationActivated(at=at, app_id=app_id, automation_id=automation_id))
 
     async def list(self, app_id: str, *, type: str | None = None, cursor: str | None = None, limit: int = 50) -> Page:
         """The app's automations, newest first, optionally of one ``type``.
@@ -351,7 +392,7 @@ class AutomationService:
                 [Problem("$.type", f"unknown type {type!r}; use trigger, scheduled or invoked")], subject="request"
             )
         limit = check_page(limit, cursor)
-        return await self._engine.store.list_automations(app_id, type=type, cursor=cursor, limit=limit)
+        return await self._host.store.list_automations(app_id, type=type, cursor=cursor, limit=limit)
 
     async def get(self, app_id: str, automation_id: str, *, recent_runs: int = 10) -> AutomationDetails:
         """An automation with its ``recent_runs`` newest runs.
@@ -360,7 +401,7 @@ class AutomationService:
             NotFoundError: no such automation in this app.
         """
         automation = await self._load(app_id, automation_id)
-        page = await self._engine.store.list_runs(
+        page = await self._host.store.list_runs(
             app_id, automation_id, status=None, cursor=None, limit=check_limit(recent_runs)
         )
         return AutomationDetails(automation, page.data)
@@ -376,7 +417,7 @@ class AutomationService:
         Raises:
             NotFoundError, ValidationError, ConflictError, InvalidTransitionError.
         """
-        engine = self._engine
+        host = self._host
         changes = {**(data or {}), **fields}
         automation = await self._load(app_id, automation_id)
         base = {
@@ -420,11 +461,11 @@ class AutomationService:
                 automation.next_run_at = first
         elif enabled is True:
             await self._check_activation(automation)  # before saving: a refused update changes nothing
-        automation.updated_at = engine.clock.now()
+        automation.updated_at = host.clock.now()
         automation.revision += 1
-        await engine.store.update_automation(automation, expected_revision=revision)
-        engine._track(automation)
-        engine.announce(AutomationUpdated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
+        await host.store.update_automation(automation, expected_revision=revision)
+        host.track(automation)
+        host.announce(AutomationUpdated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
         if enabled is True and automation.status != "running":
             return await self.activate(app_id, automation_id)
         if enabled is False and automation.status == "running":
@@ -437,12 +478,12 @@ class AutomationService:
         Raises:
             NotFoundError: no such automation in this app.
         """
-        engine = self._engine
+        host = self._host
         await self._load(app_id, automation_id)
-        engine._untrack(automation_id)
-        await engine.store.delete_automation(app_id, automation_id)
-        await engine._cancel_pending(app_id, automation_id)
-        engine.announce(AutomationDeleted(at=engine.clock.now(), app_id=app_id, automation_id=automation_id))
+        host.untrack(automation_id)
+        await host.store.delete_automation(app_id, automation_id)
+        await host.cancel_pending(app_id, automation_id)
+        host.announce(AutomationDeleted(at=host.clock.now(), app_id=app_id, automation_id=automation_id))
 
     async def activate(self, app_id: str, automation_id: str) -> Automation:
         """``draft``/``paused`` → ``running``, after checking its config has a matching trigger node.
@@ -452,7 +493,7 @@ class AutomationService:
         Raises:
             NotFoundError, InvalidTransitionError, ValidationError (missing, invalid or mismatched config).
         """
-        engine = self._engine
+        host = self._host
         automation = await self._load(app_id, automation_id)
         automation.status = next_status(automation_id, automation.status, "activate")
         first = await self._check_activation(automation)
@@ -460,7 +501,7 @@ class AutomationService:
         if automation.type == "scheduled":
             automation.next_run_at = first
         await self._save(automation)
-        engine.announce(AutomationActivated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
+        host.announce(AutomationActivated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
         return automation
 
     async def pause(self, app_id: str, automation_id: str, reason: str | None = None) -> Automation:
@@ -469,15 +510,15 @@ class AutomationService:
         Raises:
             NotFoundError, InvalidTransitionError.
         """
-        engine = self._engine
+        host = self._host
         automation = await self._load(app_id, automation_id)
         automation.status = next_status(automation_id, automation.status, "pause")
         automation.paused_reason = reason
         automation.next_run_at = None
         await self._save(automation)
-        engine.buffered.pop(automation_id, None)
-        await engine._cancel_pending(app_id, automation_id)
-        engine.announce(
+        host.drop_buffered(automation_id)
+        await host.cancel_pending(app_id, automation_id)
+        host.announce(
             AutomationPaused(at=automation.updated_at, app_id=app_id, automation_id=automation_id, reason=reason)
         )
         return automation
@@ -493,7 +534,7 @@ class AutomationService:
         automation.paused_reason = None
         automation.repeat = Repeat(times=automation.repeat.times)
         await self._save(automation)
-        self._engine.announce(AutomationReset(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
+        self._host.announce(AutomationReset(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
         return automation
 
     async def trigger(self, app_id: str, automation_id: str, payload: Any = None) -> str:
@@ -506,23 +547,23 @@ class AutomationService:
             NotFoundError, AlreadyRunningError (overlap ``skip`` and a run is executing),
             ValidationError (no config, or a payload that fails the event schema).
         """
-        engine = self._engine
+        host = self._host
         automation = await self._load(app_id, automation_id)
         if automation.config_id is None:
             raise ValidationError(
                 [Problem("$.config_id", "the automation has no config_id to run")],
                 subject=f"automation {automation_id!r}",
             )
-        now = engine.clock.now()
-        if automation.overlap == "skip" and engine.running.get(automation_id):
-            started = min(engine.running[automation_id].values())
+        now = host.clock.now()
+        started = host.running_since(automation_id) if automation.overlap == "skip" else None
+        if started is not None:
             raise AlreadyRunningError(automation_id, now - started)
         if automation.type == "scheduled":
             body: Any = {"scheduled_at": _iso(now)}
         else:
             body = payload if payload is not None else {}
             if automation.type == "trigger":
-                engine.catalogue.validate(automation.event, body)
+                host.catalogue.validate(automation.event, body)
             else:  # an invoked automation's payload has no schema: it must still be JSON data
                 try:
                     encode_json(body, "the payload")
@@ -541,8 +582,8 @@ class AutomationService:
             updated_at=now,
             run_as_user_id=automation.run_as_user_id,
         )
-        await engine.store.insert_runs([run])
-        engine._enqueue(run)
+        await host.store.insert_runs([run])
+        host.enqueue(run)
         return run.id
 
     invoke = trigger
@@ -552,7 +593,7 @@ class AutomationService:
         check_app(app_id)
         return [
             {"name": e.name, "description": e.description, "category": e.category}
-            for e in self._engine.catalogue.list()
+            for e in self._host.catalogue.list()
             if not (e.internal or e.name in INTERNAL_EVENTS)
         ]
 
@@ -568,7 +609,7 @@ class AutomationService:
             raise ValidationError([Problem("$.status", f"unknown run status {status!r}")], subject="request")
         check_page(limit, cursor)
         await self._load(app_id, automation_id)
-        return await self._engine.store.list_runs(app_id, automation_id, status=status, cursor=cursor, limit=limit)
+        return await self._host.store.list_runs(app_id, automation_id, status=status, cursor=cursor, limit=limit)
 
     async def run(self, app_id: str, run_id: str) -> AutomationRun:
         """One run, with its journal.
@@ -577,24 +618,24 @@ class AutomationService:
             NotFoundError: no such run in this app.
         """
         check_app(app_id)
-        run = await self._engine.store.get_run(app_id, check_id("run", run_id))
+        run = await self._host.store.get_run(app_id, check_id("run", run_id))
         if run is None:
             raise NotFoundError("run", run_id)
         return run
 
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:
         """Cancel a pending or executing run (see :meth:`Engine.cancel_run`)."""
-        return await self._engine.cancel_run(app_id, run_id)
+        return await self._host.cancel_run(app_id, run_id)
 
     # -- helpers ---------------------------------------------------------------------------
 
     async def _save(self, automation: Automation) -> None:
-        engine = self._engine
+        host = self._host
         revision = automation.revision
         automation.revision += 1
-        automation.updated_at = engine.clock.now()
-        await engine.store.update_automation(automation, expected_revision=revision)
-        engine._track(automation)
+        automation.updated_at = host.clock.now()
+        await host.store.update_automation(automation, expected_revision=revision)
+        host.track(automation)
 
     def _field_problems(
         self,
@@ -620,7 +661,7 @@ class AutomationService:
 
         if kind == "trigger" and values.get("trigger") and "trigger" not in failed and touched("trigger", "type"):
             try:
-                event = self._engine.catalogue.get(values["trigger"])
+                event = self._host.catalogue.get(values["trigger"])
             except ValidationError as exc:
                 problems.extend(exc.problems)
             else:
@@ -658,7 +699,7 @@ class AutomationService:
         return _parse_schedule()(
             values["schedule"],
             timezone=values.get("timezone") or "UTC",
-            now=_datetime(self._engine.clock.now() if now is None else now),
+            now=_datetime(self._host.clock.now() if now is None else now),
         )
 
     @staticmethod
@@ -691,7 +732,7 @@ class AutomationService:
         Raises:
             ValidationError: the schedule will not fire again.
         """
-        first = self._engine.scheduler.first_fire(automation)
+        first = self._host.first_fire(automation)
         if first is None:
             raise ValidationError(
                 [
@@ -711,7 +752,7 @@ class AutomationService:
         Raises:
             NotFoundError: no such config in this app (another app's config is not found either).
         """
-        if config_id is not None and await self._engine.store.get_config(app_id, config_id) is None:
+        if config_id is not None and await self._host.store.get_config(app_id, config_id) is None:
             raise NotFoundError("config", config_id)
 
     async def _config_problems(
@@ -732,7 +773,7 @@ class AutomationService:
                 )
             ]
         try:
-            graph, _ = await self._engine.graph_for(automation.app_id, config_id)
+            graph, _ = await self._host.graph_for(automation.app_id, config_id)
         except NotFoundError:
             if missing is not None:
                 raise

@@ -3,7 +3,7 @@
 ``async with Engine() as engine:`` starts the dispatcher (a fixed pool of worker tasks pulling
 runs from one queue — the engine-wide concurrency limit, never a task per run) and the
 scheduler. The way an event travels reads top to bottom in :meth:`Engine.publish` →
-:meth:`Engine._enqueue` → :meth:`Engine._execute`.
+:meth:`Engine.enqueue` → :meth:`Engine._execute`.
 
 Every execution starts with a **claim** (:meth:`graphflow.abc.Store.claim_runs`): the store
 hands the run to this worker under a lease and a fence, so however many engines share a
@@ -36,6 +36,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from graphflow.abc import Store
+from graphflow.automations.host import ServiceHost
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.cascade import CascadeStep, explain_cascade
 from graphflow.engine.executor import Executor
@@ -44,6 +45,7 @@ from graphflow.events import CascadeStopped, EngineEvent, EventAccepted, RunSkip
 from graphflow.exceptions import (
     CascadeLimitError,
     ConflictError,
+    EngineNotStartedError,
     LeaseLostError,
     NotFoundError,
     Problem,
@@ -55,15 +57,13 @@ from graphflow.graph.loader import build_graph
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import check_app, check_id, new_id
 from graphflow.records import TERMINAL_RUN_STATUSES, Automation, AutomationRun, iso
-from graphflow.triggers.catalogue import EventCatalogue
+from graphflow.triggers.catalogue import INTERNAL_EVENTS, EventCatalogue
 from graphflow.triggers.index import TriggerIndex
 
 if TYPE_CHECKING:
     from graphflow.triggers.scheduler import ScheduleEntry
 
 __all__ = ["Engine", "PublishResult"]
-
-INTERNAL_EVENTS = frozenset({"workflow.scheduled", "workflow.invoked"})
 
 logger = logging.getLogger("graphflow")
 T = TypeVar("T")
@@ -84,7 +84,7 @@ class PublishResult:
     duplicate: bool = False
 
 
-class Engine:
+class Engine(ServiceHost):
     """An embeddable automation engine.
 
     Args:
@@ -198,7 +198,7 @@ class Engine:
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._tg.cancel_scope.cancel)
             for automation in await self.store.running_automations():
-                self._track(automation)
+                self.track(automation)
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
             self._tg.start_soon(self.scheduler.run, name="graphflow-scheduler")
@@ -213,7 +213,7 @@ class Engine:
                     self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
             else:  # one process owns a memory store: take over what is pending once
                 for run in await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1_000_000):
-                    self._enqueue(run, claimed=True)
+                    self.enqueue(run, claimed=True)
             if self.retention is not None:
                 self._tg.start_soon(self._retain, name="graphflow-retention")
         except BaseException:
@@ -244,9 +244,27 @@ class Engine:
         """Deliver an engine event to listeners."""
         self.executor.notifier.publish(event)
 
+    @property
+    def wants_events(self) -> bool:
+        """Whether anyone listens to engine events (build and announce them only then)."""
+        return self.executor.notifier.wants_events
+
+    def first_fire(self, automation: Automation) -> float | None:
+        """A scheduled automation's next fire from now (what activation records as ``next_run_at``)."""
+        return self.scheduler.first_fire(automation)
+
+    def drop_buffered(self, automation_id: str) -> None:
+        """Drop the run buffered behind a busy one (overlap ``buffer_one``), if any."""
+        self.buffered.pop(automation_id, None)
+
+    def running_since(self, automation_id: str) -> float | None:
+        """When the oldest run of an automation executing here started (``None``: none is)."""
+        active = self.running.get(automation_id)
+        return min(active.values()) if active else None
+
     # -- automations in memory -------------------------------------------------------------
 
-    def _track(self, automation: Automation) -> None:
+    def track(self, automation: Automation) -> None:
         """Keep the index and the scheduler in step with a stored automation."""
         self._revisions[automation.id] = automation.revision
         if automation.status == "running" and automation.type == "trigger":
@@ -261,11 +279,12 @@ class Engine:
     def _follow(self, automation_id: str, automation: Automation | None) -> None:
         """Apply the stored state of an automation (``None``: deleted) changed behind this engine."""
         if automation is None:
-            self._untrack(automation_id)
+            self.untrack(automation_id)
         elif automation.status == "running" or automation_id in self._revisions:
-            self._track(automation)
+            self.track(automation)
 
-    def _untrack(self, automation_id: str) -> None:
+    def untrack(self, automation_id: str) -> None:
+        """Forget an automation: index, schedule and any run buffered behind a busy one."""
         self._revisions.pop(automation_id, None)
         self.index.discard(automation_id)
         self.scheduler.discard(automation_id)
@@ -303,7 +322,7 @@ class Engine:
             )
         check_app(app_id)
         if not self.started:  # before anything is recorded: the runs could not be queued
-            raise RuntimeError("the engine is not started: use 'async with Engine() as engine:'")
+            raise EngineNotStartedError()
         self.catalogue.validate(name, payload)
         event_id = id or new_id("evt_")
         now = self.clock.now()
@@ -330,9 +349,9 @@ class Engine:
             return PublishResult(event_id, (), duplicate=True)
         runs = stored
         for run in runs:
-            self._enqueue(run)
+            self.enqueue(run)
         run_ids = tuple(run.id for run in runs)
-        if self.executor.notifier.wants_events:
+        if self.wants_events:
             self.announce(EventAccepted(at=now, app_id=app_id, event_id=event_id, name=name, run_ids=run_ids))
         return PublishResult(event_id, run_ids)
 
@@ -399,10 +418,10 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
 
-    def _enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
+    def enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
         """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
         if self._send is None:
-            raise RuntimeError("the engine is not started: use 'async with Engine() as engine:'")
+            raise EngineNotStartedError()
         if not self.max_concurrent_runs:
             return  # a publishing engine: the run waits in the store for a worker process
         self.inflight[run.automation_id] = self.inflight.get(run.automation_id, 0) + 1
@@ -424,7 +443,7 @@ class Engine:
                 logger.exception("could not store the buffered run of automation %s", automation_id)
                 return
             if stored:
-                self._enqueue(buffered)
+                self.enqueue(buffered)
 
     async def fire_scheduled(
         self, snapshot: Automation | ScheduleEntry, instants: list[float], following: float | None
@@ -471,10 +490,10 @@ class Engine:
         store = self.store
         automation = await store.get_automation(snapshot.app_id, snapshot.id)
         if automation is None:
-            self._untrack(snapshot.id)
+            self.untrack(snapshot.id)
             return
         if automation.status != "running" or automation.next_run_at != snapshot.next_run_at:
-            self._track(automation)  # changed meanwhile (here or by another engine): follow the store
+            self.track(automation)  # changed meanwhile (here or by another engine): follow the store
             return
         now = self.clock.now()
         if automation.repeat.times is not None:
@@ -516,11 +535,11 @@ class Engine:
         except ConflictError:  # another engine fired it or the host changed it: follow the store
             self._follow(automation.id, await store.get_automation(automation.app_id, automation.id))
             return
-        self._track(automation)
+        self.track(automation)
         if buffer is not None:
             self.buffered[automation.id] = self._scheduled_run(automation, buffer, now)
         for run in stored:
-            self._enqueue(run)
+            self.enqueue(run)
 
     def _scheduled_run(self, automation: Automation, at: float, now: float) -> AutomationRun:
         return AutomationRun(
@@ -750,7 +769,7 @@ class Engine:
                 except StoreError as exc:
                     logger.warning("claiming runs failed (%s); retrying", exc)
                 for run in claimed:
-                    self._enqueue(run, claimed=True)
+                    self.enqueue(run, claimed=True)
             if claimed and len(claimed) == free:
                 await anyio.lowlevel.checkpoint()  # the queue is full of work: look again once some finishes
                 await anyio.sleep(min(0.05, self.poll_interval))
@@ -820,7 +839,7 @@ class Engine:
         if waiter is not None:
             waiter.set()
 
-    async def _cancel_pending(self, app_id: str, automation_id: str) -> list[str]:
+    async def cancel_pending(self, app_id: str, automation_id: str) -> list[str]:
         """Cancel an automation's pending runs (it was paused or deleted) and wake their waiters."""
         cancelled = await self.store.cancel_pending_runs(app_id, automation_id, self.clock.now())
         for run_id in cancelled:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_PAYLOAD_BYTES",
+    "INTERNAL_EVENTS",
     "MAX_NAME_LENGTH",
     "EventCatalogue",
     "EventType",
@@ -49,6 +50,9 @@ __all__ = [
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_MAX_DEPTH = 32
 MAX_NAME_LENGTH = 100
+#: The events graphflow fires itself: a host cannot publish them, nor an automation listen for them
+#: (whatever a custom catalogue says of their ``internal`` flag).
+INTERNAL_EVENTS = frozenset({"workflow.scheduled", "workflow.invoked"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _RESERVED_PREFIX = "workflow."
 _SUFFIX = ".schema.json"

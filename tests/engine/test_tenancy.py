@@ -71,7 +71,7 @@ async def test_a_stored_automation_naming_another_apps_config_runs_nothing_of_it
     mine = await engine.automations.create("app_b", name="B", trigger="thread.created", config_id=own.id, enabled=True)
     forged = dataclasses.replace(mine, config_id=theirs, revision=mine.revision + 1)
     await engine.store.update_automation(forged, expected_revision=mine.revision)
-    engine._track(forged)
+    engine.track(forged)
     published = await engine.publish("app_b", "thread.created", PAYLOAD)
     [run_id] = published.run_ids
     run = await engine.wait_for_run("app_b", run_id, timeout=10)
