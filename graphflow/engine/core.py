@@ -1,0 +1,193 @@
+"""The state every part of the :class:`~graphflow.engine.engine.Engine` shares, and the small helpers they all use.
+
+The engine is composed of mixins, one per concern (:mod:`~graphflow.engine.publishing`,
+:mod:`~graphflow.engine.runloop`, :mod:`~graphflow.engine.control`, :mod:`~graphflow.engine.fires`,
+:mod:`~graphflow.engine.upkeep`), all over this one base: its attributes are declared here once
+(the :class:`~graphflow.engine.engine.Engine` constructor sets them), so each part reads the same
+state with plain attribute access and no extra indirection on the hot path. It is also where the
+engine implements the :class:`~graphflow.automations.host.ServiceHost` surface its services use.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from graphflow.automations.host import ServiceHost
+from graphflow.engine.executor import Executor
+from graphflow.engine.notify import Listener, Subscription
+from graphflow.events import EngineEvent
+from graphflow.exceptions import NotFoundError, StoreUnavailableError
+from graphflow.graph.loader import build_graph
+from graphflow.graph.model import WorkflowGraph
+from graphflow.records import Automation, AutomationRun
+from graphflow.triggers.index import TriggerIndex
+
+if TYPE_CHECKING:
+    from graphflow.triggers.scheduler import Scheduler
+
+__all__ = ["EngineCore", "logger"]
+
+logger = logging.getLogger("graphflow")
+T = TypeVar("T")
+
+
+class EngineCore(ServiceHost):
+    """The engine's shared state and helpers (see the module docstring); not used on its own."""
+
+    executor: Executor
+    index: TriggerIndex
+    scheduler: Scheduler
+    max_concurrent_runs: int
+    max_event_depth: int
+    lease: float
+    poll_interval: float
+    max_recoveries: int
+    timer_threshold: float
+    sync_interval: float
+    retention: float | None
+    worker_id: str
+    #: automation id → {run id: started_at} of its executing runs.
+    running: dict[str, dict[str, float]]
+    #: automation id → the one run buffered behind a running one (overlap ``buffer_one``);
+    #: it is stored only when it is released, so no other worker starts it early.
+    buffered: dict[str, AutomationRun]
+    #: automation id → runs queued or executing (what overlap policies look at).
+    inflight: dict[str, int]
+    #: (app id, config id, version) → compiled graph: the app is part of every key, so a config id
+    #: named by another app can never reach a graph compiled for its owner.
+    _graphs: OrderedDict[tuple[str, str, int], WorkflowGraph]
+    _graph_cache_size: int
+    _send: MemoryObjectSendStream[tuple[AutomationRun, bool]] | None
+    _receive: MemoryObjectReceiveStream[tuple[AutomationRun, bool]] | None
+    #: run id → the event ``wait_for_run`` callers wait on.
+    _waiters: dict[str, anyio.Event]
+    #: run id → fence of the runs this engine holds (what heartbeats renew).
+    _fences: dict[str, int]
+    #: runs whose lease was lost while executing: their outcome is not written.
+    _lost: set[str]
+    #: automation id → revision this engine tracks (to apply other processes' changes once).
+    _revisions: dict[str, int]
+    _load: int  # runs queued or executing here
+    _stack: AsyncExitStack | None
+    _tg: TaskGroup | None
+
+    @abstractmethod
+    def enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
+        """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
+
+    @abstractmethod
+    async def _emit_caused(self, run: AutomationRun, app_id: str | None, name: str, payload: Any) -> None:
+        """Publish an event emitted by ``run`` (see :mod:`graphflow.engine.publishing`)."""
+
+    @property
+    def started(self) -> bool:
+        """Whether the engine is running (inside ``async with``)."""
+        return self._stack is not None
+
+    def subscribe(self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None) -> Subscription:
+        """Call ``listener`` with every engine event (or only those of ``types``)."""
+        return self.executor.subscribe(listener, types)
+
+    def announce(self, event: EngineEvent) -> None:
+        """Deliver an engine event to listeners."""
+        self.executor.notifier.publish(event)
+
+    @property
+    def wants_events(self) -> bool:
+        """Whether anyone listens to engine events (build and announce them only then)."""
+        return self.executor.notifier.wants_events
+
+    def first_fire(self, automation: Automation) -> float | None:
+        """A scheduled automation's next fire from now (what activation records as ``next_run_at``)."""
+        return self.scheduler.first_fire(automation)
+
+    def drop_buffered(self, automation_id: str) -> None:
+        """Drop the run buffered behind a busy one (overlap ``buffer_one``), if any."""
+        self.buffered.pop(automation_id, None)
+
+    def running_since(self, automation_id: str) -> float | None:
+        """When the oldest run of an automation executing here started (``None``: none is)."""
+        active = self.running.get(automation_id)
+        return min(active.values()) if active else None
+
+    def track(self, automation: Automation) -> None:
+        """Keep the index and the scheduler in step with a stored automation."""
+        self._revisions[automation.id] = automation.revision
+        if automation.status == "running" and automation.type == "trigger":
+            self.index.put(automation)
+        else:
+            self.index.discard(automation.id)
+        if automation.status == "running" and automation.type == "scheduled":
+            self.scheduler.put(automation)
+        else:
+            self.scheduler.discard(automation.id)
+
+    def _follow(self, automation_id: str, automation: Automation | None) -> None:
+        """Apply the stored state of an automation (``None``: deleted) changed behind this engine."""
+        if automation is None:
+            self.untrack(automation_id)
+        elif automation.status == "running" or automation_id in self._revisions:
+            self.track(automation)
+
+    def untrack(self, automation_id: str) -> None:
+        """Forget an automation: index, schedule and any run buffered behind a busy one."""
+        self._revisions.pop(automation_id, None)
+        self.index.discard(automation_id)
+        self.scheduler.discard(automation_id)
+        self.buffered.pop(automation_id, None)
+
+    async def graph_for(self, app_id: str, config_id: str, version: int | None = None) -> tuple[WorkflowGraph, int]:
+        """The compiled graph of a config version (latest by default), cached by (id, version).
+
+        Raises:
+            NotFoundError: the config (or version) does not exist in this app.
+            ValidationError: the stored document no longer validates.
+        """
+        if version is not None:
+            cached = self._graphs.get((app_id, config_id, version))
+            if cached is not None:
+                self._graphs.move_to_end((app_id, config_id, version))
+                return cached, version
+        record = await self.store.get_config(app_id, config_id, version)
+        if record is None:
+            raise NotFoundError("config", config_id)
+        key = (app_id, config_id, record.version)
+        graph = self._graphs.get(key)
+        if graph is None:
+            graph = build_graph(record.document)
+            self._graphs[key] = graph
+            if len(self._graphs) > self._graph_cache_size:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        return graph, record.version
+
+    def _wake(self, run_id: str) -> None:
+        """Wake the ``wait_for_run`` callers of a run that just ended."""
+        waiter = self._waiters.pop(run_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    async def _retrying(self, op: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Call a store operation, waiting out an unreachable database (work pauses, nothing is lost).
+
+        Only :class:`~graphflow.exceptions.StoreUnavailableError` is retried, with backoff up to
+        5 s; a lost lease or any other error propagates.
+        """
+        delay = 0.05
+        while True:
+            try:
+                return await op(*args, **kwargs)
+            except StoreUnavailableError as exc:
+                logger.warning("the store is unreachable (%s); retrying in %.2fs", exc, delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,167 @@
+"""Publishing: an event's way in. Validate, match, store the runs with the event id, queue them.
+
+:meth:`Publishing.publish` reads straight through: internal events refused → payload checked
+against the catalogue → one dict lookup in the trigger index → one pending run per match, stored
+atomically with the event id (a repeated id stores nothing) → queued. Events that runs emit come
+back through the same path one level deeper in their chain of causes, bounded by
+``max_event_depth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphflow.engine.cascade import CascadeStep, explain_cascade
+from graphflow.engine.core import EngineCore
+from graphflow.events import CascadeStopped, EventAccepted
+from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, Problem, ValidationError
+from graphflow.graph.model import WorkflowGraph
+from graphflow.ids import check_app, new_id
+from graphflow.records import Automation, AutomationRun
+from graphflow.triggers.catalogue import INTERNAL_EVENTS
+
+__all__ = ["PublishResult", "Publishing"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What :meth:`Engine.publish` did.
+
+    Attributes:
+        event_id: the event's id (given or generated).
+        run_ids: the runs created.
+        duplicate: the id had already been accepted, so nothing was created.
+    """
+
+    event_id: str
+    run_ids: tuple[str, ...]
+    duplicate: bool = False
+
+
+class Publishing(EngineCore):
+    """Publishing events, explaining what they would start, and events emitted by runs."""
+
+    async def publish(self, app_id: str, name: str, payload: Any, id: str | None = None) -> PublishResult:
+        """Publish a platform event for ``app_id``.
+
+        The payload is checked against the event's schema (nothing is recorded when it fails);
+        one run is created per running trigger automation of that app listening for ``name``,
+        with input ``{"trigger": name, "payload": payload}``. Publishing an ``id`` that was
+        already accepted creates nothing and returns ``duplicate=True``.
+
+        Raises:
+            ValidationError: unknown event, internal event, or a payload that fails the schema.
+        """
+        return await self._publish(app_id, name, payload, id, None)
+
+    async def _publish(
+        self, app_id: str, name: str, payload: Any, id: str | None, causation: dict[str, Any] | None
+    ) -> PublishResult:
+        """:meth:`publish`, with the causation of an event a run emitted (``None``: a host published it)."""
+        if name in INTERNAL_EVENTS:
+            raise ValidationError(
+                [
+                    Problem(
+                        "$.name",
+                        f"{name!r} is fired by graphflow itself and cannot be published",
+                        "use automations.trigger() / invoke() to start a run directly",
+                    )
+                ],
+                subject="event",
+            )
+        check_app(app_id)
+        if not self.started:  # before anything is recorded: the runs could not be queued
+            raise EngineNotStartedError()
+        self.catalogue.validate(name, payload)
+        event_id = id or new_id("evt_")
+        now = self.clock.now()
+        runs = [
+            AutomationRun(
+                id=new_id("atr_"),
+                automation_id=a.id,
+                app_id=app_id,
+                trigger=name,
+                payload=payload,
+                status="pending",
+                config_id=a.config_id,
+                config_version=None,
+                created_at=now,
+                updated_at=now,
+                event_id=event_id,
+                run_as_user_id=a.run_as_user_id,
+                causation=causation,
+            )
+            for a in self.index.matches(app_id, name)
+        ]
+        stored = await self.store.accept_event(app_id, event_id, name, payload, runs)
+        if stored is None:
+            return PublishResult(event_id, (), duplicate=True)
+        runs = stored
+        for run in runs:
+            self.enqueue(run)
+        run_ids = tuple(run.id for run in runs)
+        if self.wants_events:
+            self.announce(EventAccepted(at=now, app_id=app_id, event_id=event_id, name=name, run_ids=run_ids))
+        return PublishResult(event_id, run_ids)
+
+    async def explain(self, app_id: str, name: str, payload: Any = None) -> list[Automation]:
+        """Which automations an event would start, without starting anything.
+
+        Raises:
+            ValidationError: unknown event or (when ``payload`` is given) an invalid payload.
+        """
+        check_app(app_id)
+        if payload is not None:
+            self.catalogue.validate(name, payload)
+        else:
+            self.catalogue.get(name)
+        return sorted((a.snapshot() for a in self.index.matches(app_id, name)), key=lambda a: a.id)
+
+    async def explain_cascade(self, app_id: str, name: str) -> list[CascadeStep]:
+        """What publishing ``name`` would set off: the automations it starts, what their graphs emit, and on.
+
+        A static reading of the running automations' configs (every ``WorkflowEmitEvent`` node
+        counts, conditional or not); a loop shows as a step with ``stopped="cycle"``, and steps
+        past ``max_event_depth`` as ``stopped="depth_limit"`` (at run time, such an emit fails).
+
+        Raises:
+            ValidationError: a malformed app id, or an unknown event.
+        """
+        check_app(app_id)
+        self.catalogue.get(name)
+
+        async def load(app: str, config_id: str) -> WorkflowGraph:
+            return (await self.graph_for(app, config_id))[0]
+
+        return await explain_cascade(self.index, load, app_id, name, self.max_event_depth)
+
+    async def _emit_caused(self, run: AutomationRun, app_id: str | None, name: str, payload: Any) -> None:
+        """Publish an event emitted by ``run`` (in its own app), one level deeper in its chain of causes.
+
+        Raises:
+            CascadeLimitError: the event would be deeper than ``max_event_depth``; nothing is published.
+        """
+        cause = run.causation
+        depth = (cause["depth"] if cause else 0) + 1
+        origin = cause["origin_run_id"] if cause else run.id
+        if depth > self.max_event_depth:
+            self.announce(
+                CascadeStopped(
+                    at=self.clock.now(),
+                    app_id=run.app_id,
+                    run_id=run.id,
+                    origin_run_id=origin,
+                    event=name,
+                    depth=depth,
+                    limit=self.max_event_depth,
+                )
+            )
+            raise CascadeLimitError(
+                f"emitting {name!r} would start a chain of events {depth} emits deep (limit "
+                f"{self.max_event_depth}, started by run {origin!r}): an automation probably triggers "
+                "itself, directly or through others; break the loop, or raise Engine(max_event_depth=...)"
+            )
+        await self._publish(
+            run.app_id, name, payload, None, {"depth": depth, "run_id": run.id, "origin_run_id": origin}
+        )
