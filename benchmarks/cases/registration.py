@@ -19,7 +19,7 @@ Memory is measured with ``tracemalloc`` (Python allocations still alive afterwar
 ``gc.collect()``), divided by the number of automations:
 
 - *beyond the record*: what the engine keeps per tracked automation besides the stored record —
-  ``Engine._track`` of every running automation into a fresh engine's scheduler heap, entry table
+  ``Engine.track`` of every running automation into a fresh engine's scheduler heap, entry table
   and revision map (the records and their strings already exist). Floor: a ``(due, seq, id)`` heap
   tuple and a dict entry.
 - *all in*: everything a ``create_many`` of the automations leaves alive in the engine (the stored
@@ -162,7 +162,7 @@ async def graphflow_beyond_record(n: int, settings: Settings) -> list[float]:
 
         def track() -> Any:
             for automation in running:
-                fresh._track(automation)
+                fresh.track(automation)
             return fresh
 
         used = _traced(track)
@@ -265,7 +265,7 @@ CASES = [
         measured=True,
         size=(100_000, 2_000),
         floor="a (due, seq, id) heap tuple + a dict entry",
-        note="tracemalloc of Engine._track (heap, entry table, revision map) for every running automation",
+        note="tracemalloc of Engine.track (heap, entry table, revision map) for every running automation",
     ),
     Case(
         name="memory-all-in",
