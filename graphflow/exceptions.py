@@ -209,7 +209,8 @@ class EngineNotStartedError(GraphflowError, RuntimeError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(
-            message or "the engine is not started: use 'async with Engine() as engine:' (or 'with SyncEngine() as engine:')"
+            message
+            or "the engine is not started: use 'async with Engine() as engine:' (or 'with SyncEngine() as engine:')"
         )
 
 

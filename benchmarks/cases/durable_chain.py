@@ -52,8 +52,8 @@ def _fresh_file(name: str) -> Path:
 
 
 def _store_iteration(make_store: Callable[[], Any]) -> Callable[[], Any]:
-    from graphflow.records import AutomationRun
     from graphflow.ids import new_id
+    from graphflow.records import AutomationRun
 
     store = make_store()
     started = False

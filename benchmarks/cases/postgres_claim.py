@@ -83,8 +83,8 @@ def _claim() -> Callable[[], Any]:
     import anyio
     import anyio.lowlevel
 
-    from graphflow.records import Automation, AutomationRun
     from graphflow.ids import new_id
+    from graphflow.records import Automation, AutomationRun
 
     publisher, claimer = _store(max_size=2), _store(max_size=2)
     automation = Automation(
