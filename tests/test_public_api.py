@@ -54,3 +54,27 @@ def test_first_load_graph_stays_light(examples_dir: Any) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_node_contract_lives_beside_the_store_contract() -> None:
+    import graphflow.abc
+
+    assert graphflow.NodeContext is graphflow.abc.NodeContext
+    assert graphflow.Goto is graphflow.abc.Goto
+    assert {"Store", "NodeContext", "Goto", "RunState", "Suspended"} <= set(graphflow.abc.__all__)
+
+
+def test_automation_details_has_explicit_fields_and_no_proxy() -> None:
+    import dataclasses
+
+    from graphflow.automations.service import AutomationDetails
+    from graphflow.records import Automation
+
+    automation = Automation(
+        id="aut_1", app_id="app_a", name="n", type="invoked", status="draft", config_id=None, created_at=0, updated_at=0
+    )
+    details = AutomationDetails(automation=automation, recent_runs=[])
+    assert (details.id, details.status, details.last_run_status) == ("aut_1", "draft", None)
+    assert [f.name for f in dataclasses.fields(details)] == ["automation", "recent_runs"]
+    assert not hasattr(details, "overlap")  # read through .automation; no __getattr__ proxy
+    assert details.to_dict() == {**automation.to_dict(), "recent_runs": []}

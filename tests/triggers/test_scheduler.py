@@ -488,3 +488,37 @@ async def test_an_occurrence_already_stored_does_not_fire_twice(engine: Engine, 
     assert (await current(engine, automation)).next_run_at == NINE + DAY
     await clock.set(NINE + DAY)
     assert at(await fired(engine, automation, 2)) == [NINE, NINE + DAY]
+
+
+# --- the scheduler on its own: a fire callback, no engine -----------------------------------------
+
+
+async def test_the_scheduler_fires_through_its_callback_without_an_engine(clock: FakeClock) -> None:
+    fires: list[tuple[str, list[float], float | None]] = []
+    fired_once = anyio.Event()
+
+    async def fire(entry: Any, instants: list[float], following: float | None) -> None:
+        fires.append((entry.id, instants, following))
+        fired_once.set()
+
+    scheduler = Scheduler(fire=fire, clock=clock, announce=lambda event: None)
+    automation = Automation(
+        id=new_id("aut_"),
+        app_id="app_a",
+        name="daily",
+        type="scheduled",
+        status="running",
+        config_id=None,
+        created_at=T0,
+        updated_at=T0,
+        schedule="0 9 * * *",
+        schedule_kind="cron",
+    )
+    automation.next_run_at = scheduler.first_fire(automation)
+    scheduler.put(automation)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(scheduler.run)
+        await clock.set(NINE)
+        await fired_once.wait()
+        tg.cancel_scope.cancel()
+    assert fires == [(automation.id, [NINE], NINE + DAY)]
