@@ -22,6 +22,7 @@ from typing import Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from graphflow.engine.engine import Engine
+from graphflow.exceptions import ConflictError, EngineNotStartedError
 
 __all__ = ["SyncEngine"]
 
@@ -62,7 +63,7 @@ class SyncEngine:
     def start(self) -> SyncEngine:
         """Start the engine on a background event loop."""
         if self._stack is not None:
-            raise RuntimeError("the engine is already started")
+            raise ConflictError("this SyncEngine is already started: use one 'with SyncEngine() as engine:' block")
         stack = ExitStack()
         try:
             self._portal = stack.enter_context(start_blocking_portal())
@@ -90,7 +91,7 @@ class SyncEngine:
 
     def _require(self) -> BlockingPortal:
         if self._portal is None:
-            raise RuntimeError("the engine is not started: use 'with SyncEngine() as engine:'")
+            raise EngineNotStartedError("the engine is not started: use 'with SyncEngine() as engine:'")
         return self._portal
 
     @property

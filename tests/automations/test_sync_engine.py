@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import graphflow
+from graphflow.exceptions import ConflictError, EngineNotStartedError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -27,12 +28,14 @@ def test_sync_engine_mirrors_the_async_api() -> None:
 
 def test_sync_engine_must_be_started() -> None:
     engine = graphflow.SyncEngine("memory://")
-    with pytest.raises(RuntimeError, match="not started"):
+    with pytest.raises(EngineNotStartedError, match="not started") as caught:
         engine.publish("a", "thread.created", {})
+    assert caught.value.code == "engine_not_started"
     engine.start()
     try:
-        with pytest.raises(RuntimeError, match="already started"):
+        with pytest.raises(ConflictError, match="already started") as twice:
             engine.start()
+        assert twice.value.code == "conflict"
     finally:
         engine.stop()
         engine.stop()
