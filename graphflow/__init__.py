@@ -85,6 +85,10 @@ _EXPORTS: dict[str, str] = {
     "ScriptLimitError": "graphflow.exceptions",
     "NodeExecutionError": "graphflow.exceptions",
     "StoreError": "graphflow.exceptions",
+    "StoreUnavailableError": "graphflow.exceptions",
+    "LeaseLostError": "graphflow.exceptions",
+    "EngineNotStartedError": "graphflow.exceptions",
+    "CascadeLimitError": "graphflow.exceptions",
     "Problem": "graphflow.exceptions",
     # engine events
     "EngineEvent": "graphflow.events",
@@ -104,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "AutomationDeleted": "graphflow.events",
     "EventAccepted": "graphflow.events",
     "RunSkipped": "graphflow.events",
+    "CascadeStopped": "graphflow.events",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -138,6 +143,7 @@ if TYPE_CHECKING:
         AutomationPaused,
         AutomationReset,
         AutomationUpdated,
+        CascadeStopped,
         EngineEvent,
         EventAccepted,
         NodeCompleted,
@@ -152,9 +158,12 @@ if TYPE_CHECKING:
     )
     from graphflow.exceptions import (
         AlreadyRunningError,
+        CascadeLimitError,
         ConflictError,
+        EngineNotStartedError,
         GraphflowError,
         InvalidTransitionError,
+        LeaseLostError,
         LimitExceededError,
         NodeExecutionError,
         NotFoundError,
@@ -162,6 +171,7 @@ if TYPE_CHECKING:
         ScriptError,
         ScriptLimitError,
         StoreError,
+        StoreUnavailableError,
         ValidationError,
     )
     from graphflow.graph.loader import GraphLimits, load_graph
