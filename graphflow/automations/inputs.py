@@ -69,6 +69,9 @@ def parse_fields(
 ) -> dict[str, Any]:
     """Validate ``data``; with ``partial``, merge it over ``base`` (an update).
 
+    On create, a missing ``type`` is inferred as the seeds do: ``schedule`` without ``trigger``
+    makes a ``scheduled`` automation, anything else a ``trigger`` one.
+
     Field checks, cross-field rules and the caller's ``extra`` checks all run, so one error lists
     every problem; a rule is skipped only when a field it reads has already failed.
 
@@ -79,6 +82,8 @@ def parse_fields(
     """
     if not isinstance(data, Mapping):
         raise ValidationError("the request body must be an object", subject="automation")
+    if not partial and "type" not in data and data.get("schedule") is not None and data.get("trigger") is None:
+        data = {**data, "type": "scheduled"}  # Herm's shape: a name and a schedule make a scheduled automation
     merged = {**(base or {}), **data}
     problems: list[Problem] = []
     try:

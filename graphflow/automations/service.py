@@ -611,6 +611,53 @@ class AutomationService:
         await self._load(app_id, automation_id)
         return await self._host.store.list_runs(app_id, automation_id, status=status, cursor=cursor, limit=limit)
 
+    async def status(self, app_id: str, automation_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The app's running runs (or one automation's), oldest first, with their elapsed seconds.
+
+        Read from the store, so runs executing in any worker process show: ``[{run_id,
+        automation_id, started_at, elapsed}]`` (``started_at`` in ISO 8601, ``elapsed`` in seconds).
+
+        Raises:
+            ValidationError: a malformed ``app_id``.
+            NotFoundError: ``automation_id`` is not one of the app's automations.
+        """
+        check_app(app_id)
+        store = self._host.store
+        if automation_id is not None:
+            await self._load(app_id, automation_id)
+            automation_ids = [automation_id]
+        else:
+            automation_ids = []
+            cursor: str | None = None
+            while True:
+                page = await store.list_automations(app_id, type=None, cursor=cursor, limit=100)
+                automation_ids.extend(a.id for a in page.data)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        now = self._host.clock.now()
+        running: builtins.list[AutomationRun] = []
+        for owner in automation_ids:
+            cursor = None
+            while True:
+                runs = await store.list_runs(app_id, owner, status="running", cursor=cursor, limit=100)
+                running.extend(runs.data)
+                if runs.next_cursor is None:
+                    break
+                cursor = runs.next_cursor
+        out = []
+        for run in sorted(running, key=lambda r: (r.started_at or r.updated_at, r.id)):
+            started = run.started_at if run.started_at is not None else run.updated_at
+            out.append(
+                {
+                    "run_id": run.id,
+                    "automation_id": run.automation_id,
+                    "started_at": _iso(started),
+                    "elapsed": round(max(0.0, now - started), 3),
+                }
+            )
+        return out
+
     async def run(self, app_id: str, run_id: str) -> AutomationRun:
         """One run, with its journal.
 
