@@ -4,9 +4,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import graphflow
+from graphflow.clock import FakeClock
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
 
@@ -53,10 +55,34 @@ async def eventually(check: Any, what: str = "the condition", timeout: float = 1
 
     Tests poll because the engine announces no event for every state a test waits for.
     """
-    import anyio
-
     with anyio.move_on_after(timeout):
         while not await check():  # noqa: ASYNC110 - polling: no event to wait on
             await anyio.sleep(0.005)
         return
     raise AssertionError(f"{what}: not within {timeout}s")
+
+
+async def parked(clock: FakeClock, count: int = 1, timeout: float = 10.0) -> None:
+    """Wait until ``count`` tasks wait on ``clock`` again, so what its last jump woke has been handled.
+
+    An engine's scheduler waits on its clock only once nothing is due: after ``await clock.set(t)``
+    and ``await parked(clock)``, every fire due by ``t`` is stored and a test may assert that
+    nothing more fired.
+    """
+    with anyio.move_on_after(timeout):
+        await clock.wait_until_parked(count)
+        return
+    raise AssertionError(f"{count} task(s) waiting on the clock: not within {timeout}s ({clock.parked} now)")
+
+
+async def quiescent(timeout: float = 10.0) -> None:
+    """Wait until every other task is blocked: nothing more can happen until something wakes one.
+
+    What a test asserts did *not* happen is checked after this, not after a sleep: if it were
+    going to happen, the task doing it would not be blocked yet. Only for in-process engines
+    (memory store): a task waiting on a database thread looks blocked while that work goes on.
+    """
+    with anyio.move_on_after(timeout):
+        await anyio.wait_all_tasks_blocked()
+        return
+    raise AssertionError(f"the tasks did not all block within {timeout}s")
