@@ -1,6 +1,7 @@
 """The scheduler on a FakeClock: fire times, misfire and catch-up, overlap, repeat, zones, jitter.
 
-Nothing sleeps for real except short polls while the engine's tasks catch up with a clock jump.
+Nothing sleeps for real: after a clock jump a test waits until the engine's scheduler waits on the
+clock again (it does only once nothing is due), so "nothing more fired" is checked after the fact.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from graphflow.records import Automation, AutomationRun, iso
 from graphflow.stores.memory import MemoryStore
 from graphflow.triggers.scheduler import Scheduler
 from tests.conftest import eventually as _eventually
-from tests.conftest import graph_dict
+from tests.conftest import graph_dict, parked
 from tests.gates import ACTIVE, GATES, reset_gates
 
 pytestmark = pytest.mark.anyio
@@ -72,15 +73,32 @@ async def current(engine: Engine, automation: Automation) -> Automation:
     return (await engine.automations.get("app_a", automation.id)).automation
 
 
+async def handled(engine: Engine) -> None:
+    """Return once the engine's scheduler waits on the clock again: every fire due by now is stored."""
+    assert isinstance(engine.clock, FakeClock)
+    await parked(engine.clock)
+
+
+async def tick(engine: Engine, instant: float) -> None:
+    """Jump the engine's clock to ``instant`` and return once its scheduler has handled it."""
+    assert isinstance(engine.clock, FakeClock)
+    await engine.clock.set(instant)
+    await handled(engine)
+
+
 async def fired(engine: Engine, automation: Automation, expected: int) -> list[AutomationRun]:
-    """Wait until ``expected`` runs exist, give a wrong extra fire time to show, return them in order."""
+    """Wait until ``expected`` runs exist and the scheduler is idle, check no more fired, return them in order.
+
+    Runs a worker stores later (a buffered run released when the busy one ends) are waited for;
+    an extra fire would already be stored once the scheduler waits on the clock again.
+    """
 
     async def found() -> list[AutomationRun]:
         page = await engine.store.list_runs("app_a", automation.id, status=None, cursor=None, limit=100)
         return sorted(page.data, key=lambda r: (r.scheduled_at or 0, r.id))
 
     await eventually(lambda: _at_least(found(), expected))
-    await anyio.sleep(0.02)
+    await handled(engine)
     runs = await found()
     assert len(runs) == expected, [iso(r.scheduled_at) for r in runs]
     return runs
@@ -92,10 +110,6 @@ async def _at_least(runs: Awaitable[list[AutomationRun]], expected: int) -> bool
 
 async def _active(at_least: int = 1) -> bool:
     return ACTIVE["now"] >= at_least
-
-
-async def _idle() -> bool:
-    return ACTIVE["now"] == 0
 
 
 async def _status(engine: Engine, run: AutomationRun, status: str) -> bool:
@@ -247,13 +261,13 @@ async def test_overlap_skip_drops_fires_while_a_run_is_busy(
 ) -> None:
     automation = await scheduled(engine, "* * * * *", graph=SLOW)
     await clock.set(T0 + MINUTE)
-    await fired(engine, automation, 1)
+    [busy] = await fired(engine, automation, 1)
     await clock.set(T0 + 2 * MINUTE)
     await fired(engine, automation, 1)
     assert [(e.reason, e.scheduled_at) for e in skipped] == [("overlap", T0 + 2 * MINUTE)]
     assert (await current(engine, automation)).next_run_at == T0 + 3 * MINUTE
     GATES["main"].set()
-    await eventually(_idle)
+    await settle_run(engine, busy)  # ended, and no longer counted as busy
     await clock.set(T0 + 3 * MINUTE)
     assert at(await fired(engine, automation, 2)) == [T0 + MINUTE, T0 + 3 * MINUTE]
 
@@ -263,8 +277,7 @@ async def test_overlap_buffer_one_queues_exactly_one_run(
 ) -> None:
     automation = await scheduled(engine, "* * * * *", graph=SLOW, overlap="buffer_one")
     for minute in (1, 2, 3, 4):
-        await clock.set(T0 + minute * MINUTE)
-        await anyio.sleep(0.01)
+        await tick(engine, T0 + minute * MINUTE)
     # The buffered run is kept by the engine, not stored, until the running one ends: on a shared
     # database no other worker may start it early.
     [first] = await fired(engine, automation, 1)
@@ -281,8 +294,7 @@ async def test_overlap_buffer_one_queues_exactly_one_run(
 async def test_overlap_allow_runs_concurrently(engine: Engine, clock: FakeClock, skipped: list[RunSkipped]) -> None:
     automation = await scheduled(engine, "* * * * *", graph=SLOW, overlap="allow")
     for minute in (1, 2, 3):
-        await clock.set(T0 + minute * MINUTE)
-        await anyio.sleep(0.01)
+        await tick(engine, T0 + minute * MINUTE)
     runs = await fired(engine, automation, 3)
     await eventually(lambda: _active(3))
     assert skipped == []
@@ -455,8 +467,7 @@ async def test_jitter_stays_within_its_bounds(clock: FakeClock) -> None:
     async with Engine("memory://", clock=clock) as engine:
         automations = [await scheduled(engine, "0 9 * * *", jitter=30) for _ in range(8)]
         for second in range(-2, 32):
-            await clock.set(NINE + second)
-            await anyio.sleep(0.002)
+            await tick(engine, NINE + second)
         created = []
         for automation in automations:
             [run] = await fired(engine, automation, 1)
