@@ -19,7 +19,7 @@ from graphflow.ids import new_id
 from graphflow.records import AutomationRun
 from graphflow.stores.memory import MemoryStore
 from tests.conftest import eventually as _eventually
-from tests.conftest import graph_dict
+from tests.conftest import graph_dict, quiescent
 from tests.gates import ACTIVE, GATES, reset_gates
 
 pytestmark = pytest.mark.anyio
@@ -201,7 +201,7 @@ async def test_at_most_max_concurrent_runs_execute_at_once() -> None:
         await automation(engine, graph=gated("thread.member_joined"))
         run_ids = [(await engine.publish("app_a", "thread.member_joined", JOINED)).run_ids[0] for _ in range(10)]
         await eventually(lambda: _equal(_active(), 2))
-        await anyio.sleep(0.02)  # give a third worker every chance to (wrongly) start
+        await quiescent()  # a third worker that (wrongly) took a run would be at the gate by now
         found = await statuses(engine, "app_a", run_ids)
         assert (found.count("running"), found.count("pending")) == (2, 8)
         GATES["main"].set()
@@ -287,10 +287,10 @@ async def test_waiting_for_a_cancelled_pending_run_returns_at_once() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
-            await anyio.sleep(0.01)
+            await quiescent()  # the waiter is parked on its wake-up
             await engine.automations.pause("app_a", listener.id)
-            with anyio.fail_after(0.5):  # without a wake-up the waiter would poll once a second
-                await woken.wait()
+            await quiescent()  # without a wake-up the waiter would still be parked (it polls once a second)
+            assert woken.is_set()
             GATES["main"].set()
         assert seen == ["cancelled"]
 
