@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from graphflow.exceptions import NodeExecutionError
+from graphflow.scripts.template import hole_end
 
 if TYPE_CHECKING:
     from graphflow.graph.model import GraphContext
@@ -153,32 +154,8 @@ def split_holes(text: str) -> list[tuple[str, bool]] | None:
             return pieces
         if start > pos:
             pieces.append((text[pos:start], False))
-        end = _find_close(text, start + 2)
+        end = hole_end(text, start + 2)
         if end < 0:
             return None
         pieces.append((text[start + 2 : end], True))
         pos = end + 2
-
-
-def _find_close(text: str, pos: int) -> int:
-    depth = 0
-    quote_char = ""
-    i = pos
-    while i < len(text):
-        ch = text[i]
-        if quote_char:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote_char:
-                quote_char = ""
-        elif ch in "'\"":
-            quote_char = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0 and text.startswith("}}", i):
-                return i
-            depth = max(depth - 1, 0)
-        i += 1
-    return -1

@@ -14,7 +14,7 @@ from typing import Any
 from graphflow.exceptions import ScriptError
 from graphflow.scripts.program import DEFAULT_LIMITS, Script, ScriptLimits, format_line
 
-__all__ = ["Template", "compile_template"]
+__all__ = ["Template", "compile_template", "hole_end"]
 
 
 class Template:
@@ -132,8 +132,12 @@ def _compile_string(text: str, limits: ScriptLimits) -> Any:
     return render_text
 
 
-def _find_close(text: str, pos: int) -> int:
-    """Find the ``}}`` closing a hole, skipping quoted strings and nested braces."""
+def hole_end(text: str, pos: int) -> int:
+    """Where the ``}}`` closing a hole opened before ``pos`` starts, or ``-1`` when it never closes.
+
+    Quoted strings and nested braces inside the hole are skipped. The HTTP node's URL encoder
+    reads holes with this too, so both agree on where a hole ends.
+    """
     depth = 0
     quote = ""
     i = pos
@@ -155,4 +159,12 @@ def _find_close(text: str, pos: int) -> int:
                 return i
             depth = max(depth - 1, 0)
         i += 1
-    raise ScriptError(f"'{{{{' at character {pos - 2} is never closed with '}}}}' in {text[:80]!r}")
+    return -1
+
+
+def _find_close(text: str, pos: int) -> int:
+    """:func:`hole_end`, raising when the hole never closes."""
+    end = hole_end(text, pos)
+    if end < 0:
+        raise ScriptError(f"'{{{{' at character {pos - 2} is never closed with '}}}}' in {text[:80]!r}")
+    return end
