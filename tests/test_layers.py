@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "stores": 4,
     "automations": 5,
     "engine": 6,
+    "api": 7,
     "cli": 7,
     "testing": 7,
     "__main__": 7,

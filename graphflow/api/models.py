@@ -1,0 +1,273 @@
+"""The request and response shapes of the HTTP API, as pydantic models.
+
+The routes validate query strings and small bodies with these models, and
+:mod:`graphflow.api.openapi` builds ``/v1/openapi.json`` from the same classes. Automation
+bodies are checked by the service itself (:class:`~graphflow.automations.inputs.AutomationFields`,
+which lists every problem with its path); their schema is that model's. Response models describe
+what the records' ``to_dict`` return; they allow extra fields, so a new field never breaks a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AutomationListQuery",
+    "AutomationOut",
+    "AutomationPage",
+    "AutomationWithRuns",
+    "CatalogueOut",
+    "ConfigOut",
+    "ConfigPage",
+    "ErrorOut",
+    "EventIn",
+    "ExplainIn",
+    "ExplainOut",
+    "HealthOut",
+    "PageQuery",
+    "PauseIn",
+    "PublishOut",
+    "RunListQuery",
+    "RunOut",
+    "RunPage",
+    "StatusOut",
+    "StreamQuery",
+    "TriggerIn",
+    "TriggerOut",
+    "VersionQuery",
+]
+
+_ID = r"^[A-Za-z0-9_.\-]{1,100}$"
+
+
+class _Body(BaseModel):
+    """A request body: unknown fields are refused, every problem is reported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Query(BaseModel):
+    """A query string: unknown parameters are ignored (proxies add their own)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Out(BaseModel):
+    """A response: fields may be added in later versions."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- query strings -------------------------------------------------------------------------
+
+
+class PageQuery(_Query):
+    """``?limit=&cursor=`` of every listing."""
+
+    limit: int = Field(50, ge=1, le=100, description="page size, 1-100")
+    cursor: str | None = Field(None, min_length=1, max_length=100, description="next_cursor of the previous page")
+
+
+class AutomationListQuery(PageQuery):
+    """``GET …/automations`` filters."""
+
+    type: Literal["trigger", "scheduled", "invoked"] | None = None
+
+
+class RunListQuery(PageQuery):
+    """``GET …/automations/{id}/runs`` filters."""
+
+    status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None
+
+
+class VersionQuery(_Query):
+    """``GET …/configs/{id}?version=``."""
+
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class StreamQuery(_Query):
+    """``GET …/stream?types=`` — a comma-separated list of event types (default: all)."""
+
+    types: str | None = Field(None, max_length=2000, description="e.g. run.completed,run.failed")
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+
+class PauseIn(_Body):
+    """``POST …/pause``."""
+
+    reason: str | None = Field(None, max_length=500)
+
+
+class TriggerIn(_Body):
+    """``POST …/trigger``: the run's payload (scheduled automations ignore it)."""
+
+    payload: Any = None
+
+
+class EventIn(_Body):
+    """``POST …/events``: publish a platform event."""
+
+    name: str = Field(min_length=1, max_length=200)
+    payload: Any = Field(default_factory=dict)
+    id: str | None = Field(None, pattern=_ID, description="idempotency id: a repeat creates nothing")
+
+
+class ExplainIn(_Body):
+    """``POST …/events/explain``: which automations an event would start (payload checked if given)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    payload: Any = None
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class ErrorBody(_Out):
+    """The error itself."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error: ``{"error": {"code", "message", "details"?}}``."""
+
+    error: ErrorBody
+
+
+class HealthOut(_Out):
+    """``GET /v1/health``."""
+
+    status: Literal["ok"]
+    version: str
+    store: str
+
+
+class AutomationOut(_Out):
+    """An automation (``aut_…``)."""
+
+    id: str
+    app_id: str
+    name: str
+    type: Literal["trigger", "scheduled", "invoked"]
+    status: Literal["draft", "running", "paused"]
+    enabled: bool
+    config_id: str | None
+    trigger: str | None
+    schedule: str | None
+    created_at: str
+    updated_at: str
+    next_run_at: str | None
+    last_run_at: str | None
+    last_run_status: str | None
+    paused_reason: str | None
+
+
+class RunOut(_Out):
+    """An automation run (``atr_…``); ``journal`` only on ``GET …/runs/{run_id}``."""
+
+    id: str
+    automation_id: str
+    app_id: str
+    trigger: str
+    payload: Any
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
+    result: dict[str, Any] | None
+    started_at: str | None
+    finished_at: str | None
+    created_at: str
+    journal: list[dict[str, Any]] | None = None
+
+
+class AutomationWithRuns(AutomationOut):
+    """``GET …/automations/{id}``: the automation and its most recent runs (newest first)."""
+
+    recent_runs: list[RunOut]
+
+
+class ConfigOut(_Out):
+    """A config version (``cfg_…``): ``config`` is the WorkflowGraph document."""
+
+    id: str
+    app_id: str
+    version: int
+    name: str
+    config: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class AutomationPage(BaseModel):
+    """A page of automations."""
+
+    data: list[AutomationOut]
+    next_cursor: str | None
+
+
+class RunPage(BaseModel):
+    """A page of runs, newest first."""
+
+    data: list[RunOut]
+    next_cursor: str | None
+
+
+class ConfigPage(BaseModel):
+    """A page of configs (latest versions)."""
+
+    data: list[ConfigOut]
+    next_cursor: str | None
+
+
+class CatalogueEntry(_Out):
+    """One event trigger automations can listen for."""
+
+    name: str
+    description: str
+    category: str
+
+
+class CatalogueOut(BaseModel):
+    """``GET …/automations/events``."""
+
+    data: list[CatalogueEntry]
+
+
+class RunningRun(_Out):
+    """One executing run and how long it has been running."""
+
+    run_id: str
+    automation_id: str
+    started_at: str | None
+    elapsed: float
+
+
+class StatusOut(BaseModel):
+    """``GET …/automations/status``: the running runs, oldest first."""
+
+    data: list[RunningRun]
+
+
+class TriggerOut(BaseModel):
+    """``POST …/trigger``."""
+
+    run_id: str
+
+
+class PublishOut(BaseModel):
+    """``POST …/events``: the runs started (none when ``duplicate``)."""
+
+    event_id: str
+    duplicate: bool
+    run_ids: list[str]
+
+
+class ExplainOut(BaseModel):
+    """``POST …/events/explain``: the automations the event would start."""
+
+    data: list[AutomationOut]
