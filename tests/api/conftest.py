@@ -1,0 +1,84 @@
+"""Fixtures of the HTTP API tests: one live server per module, two apps and their keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from graphflow.api import Settings
+from tests.api.server import Live, live_server, token_auth
+
+WELCOME = (Path(__file__).resolve().parents[2] / "docs" / "examples" / "welcome.yaml").read_text()
+JOINED = {"thread_id": "thr_1", "user_id": "usr_9"}
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    with live_server(auth=token_auth, settings=Settings(max_body=64 * 1024, heartbeat=0.2)) as server:
+        yield server
+
+
+@dataclass
+class App:
+    """An app of its own for one test, and a client holding its key."""
+
+    id: str
+    http: httpx.Client
+
+    def url(self, path: str) -> str:
+        return f"/v1/apps/{self.id}{path}"
+
+
+@pytest.fixture
+def a(live: Live) -> Iterator[App]:
+    app_id = f"app_a{uuid.uuid4().hex[:8]}"
+    with live.client(f"key-{app_id}") as client:
+        yield App(app_id, client)
+
+
+@pytest.fixture
+def b(live: Live) -> Iterator[App]:
+    app_id = f"app_b{uuid.uuid4().hex[:8]}"
+    with live.client(f"key-{app_id}") as client:
+        yield App(app_id, client)
+
+
+@dataclass
+class Seeded:
+    """One app's records: a config, a running trigger automation and a finished run."""
+
+    config_id: str
+    automation_id: str
+    run_id: str
+
+
+def seed(live: Live, app: App) -> Seeded:
+    client, app_id = app.http, app.id
+    config = client.post(f"/v1/apps/{app_id}/configs", content=WELCOME, headers={"content-type": "application/yaml"})
+    assert config.status_code == 201, config.text
+    automation = client.post(
+        f"/v1/apps/{app_id}/automations",
+        json={"name": "Welcome", "trigger": "thread.member_joined", "config_id": config.json()["id"], "enabled": True},
+    )
+    assert automation.status_code == 201, automation.text
+    published = client.post(f"/v1/apps/{app_id}/events", json={"name": "thread.member_joined", "payload": JOINED})
+    assert published.status_code == 202, published.text
+    run_id = published.json()["run_ids"][0]
+    live.call(live.engine.wait_for_run, app_id, run_id, timeout=10)
+    return Seeded(config.json()["id"], automation.json()["id"], run_id)
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``response`` is the error ``code`` with ``status`` in the API's shape; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert "Traceback" not in response.text
+    return body["error"]  # type: ignore[no-any-return]
