@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from anyio.abc import SocketStream
 from graphflow.exceptions import SchemaVersionError, StoreError, StoreUnavailableError
 from graphflow.ids import new_id
 from graphflow.records import Automation, AutomationRun
+from tests.conftest import eventually as until
 from tests.pg import fresh_schema, in_ci, postgres_store
 
 if not in_ci():  # in CI a missing driver must fail, not skip
@@ -328,6 +330,21 @@ async def eventually(action: Callable[[], Any], seconds: float) -> Any:
             await anyio.sleep(0.2)
 
 
+async def waiting(store: PostgresStore, count: int) -> None:
+    """Return once ``count`` ``wait_for_work`` calls of ``store`` are waiting.
+
+    One reads the LISTEN connection, the others share its wake-up; the connection listens from the
+    store's start, so a notification sent from now on ends these waits.
+    """
+    listener = store._wakeups
+    assert listener is not None
+
+    async def parked() -> bool:
+        return listener._reading.locked() and listener._woken.statistics().tasks_waiting == count - 1
+
+    await until(parked, f"{count} waits for work")
+
+
 async def test_a_lost_server_makes_operations_unavailable_until_it_returns() -> None:
     async with fresh_schema() as (dsn, schema):
         params = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -376,7 +393,7 @@ async def test_wait_for_work_returns_when_another_connection_accepts_an_event() 
         await publisher.insert_automation(record)
 
         async def publish() -> None:
-            await anyio.sleep(0.3)
+            await waiting(waiter, 1)
             await publisher.accept_event("app_a", "evt_1", "thread.created", {}, [run(record.id)])
 
         async with anyio.create_task_group() as tg:
@@ -405,15 +422,19 @@ async def test_wait_for_work_survives_a_broken_listen_connection() -> None:
     async with fresh_schema() as (dsn, schema):
         url = with_params(dsn, application_name=schema)
         async with started(url, schema=schema) as waiter, started(dsn, schema=schema, max_size=2) as publisher:
-            assert waiter._wakeups is not None
-            waiter._wakeups.backoff = 0.2
+            listener = waiter._wakeups
+            assert listener is not None
+            listener.backoff = 0.0  # no back-off to wait out: the next wait reconnects
             terminate(dsn, schema)
             with anyio.fail_after(30):
                 await waiter.wait_for_work(0.5)  # the broken connection is noticed, not raised
-            await anyio.sleep(0.3)  # past the back-off: the next wait reconnects
+            assert listener._conn is None
+
+            async def listening() -> bool:
+                return listener._conn is not None and not listener._conn.closed
 
             async def publish() -> None:
-                await anyio.sleep(1.0)
+                await until(listening, "the wait reopening its LISTEN connection")
                 await publisher.insert_runs([run("aut_1")])
 
             async with anyio.create_task_group() as tg:
@@ -434,7 +455,7 @@ async def test_concurrent_waiters_share_a_wake_up() -> None:
             async with anyio.create_task_group() as tg:
                 for n in range(3):
                     tg.start_soon(wait, n)
-                await anyio.sleep(0.3)
+                await waiting(store, 3)
                 await publisher.insert_runs([run("aut_1")])
         assert sorted(woken) == [0, 1, 2]
 
@@ -449,7 +470,7 @@ from graphflow.exceptions import ConflictError
 from graphflow.ids import new_id
 from graphflow.stores.postgres import PostgresStore
 
-dsn, schema, mode, start_at, count = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+dsn, schema, mode, go, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 T0 = 1_767_225_600.0
 
 def occurrence(at):
@@ -460,7 +481,9 @@ async def main():
     store = PostgresStore(dsn, schema=schema, max_size=2)
     await store.start()
     out = []
-    await anyio.sleep(max(0.0, start_at - time.time()))  # everyone starts together
+    print("ready", flush=True)
+    while not os.path.exists(go):  # everyone starts together, once all are connected
+        await anyio.sleep(0.001)
     if mode == "claim":
         idle = 0
         while idle < 5:
@@ -493,26 +516,38 @@ anyio.run(main)
 
 
 def race(dsn: str, schema: str, mode: str, count: int = 0, processes: int = 3) -> list[list[str]]:
-    """Run ``processes`` workers in ``mode`` at the same instant; return what each stored/claimed."""
-    start_at = time.time() + 3  # after every interpreter has started and connected
+    """Run ``processes`` workers in ``mode``, released together once all are connected; return what each did."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, dsn, schema, mode, str(start_at), str(count)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(processes)
-    ]
-    results = []
-    for child in children:
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err[-3000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    with tempfile.TemporaryDirectory() as scratch:
+        go = Path(scratch) / "go"
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, dsn, schema, mode, str(go), str(count)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        try:
+            for child in children:
+                assert child.stdout is not None
+                line = child.stdout.readline()
+                assert line == "ready\n", child.stderr.read()[-3000:] if child.stderr else line
+            go.touch()
+            results = []
+            for child in children:
+                out, err = child.communicate(timeout=120)
+                assert child.returncode == 0, err[-3000:]
+                results.append(json.loads(out.strip().splitlines()[-1]))
+            return results
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
 
 
 @pytest.mark.slow
