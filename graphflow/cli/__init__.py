@@ -1,8 +1,10 @@
 """The ``graphflow`` command line: argparse in front, one module per noun behind it.
 
 ``parser.py`` declares every command's arguments; ``graphs.py`` (validate, run, schema, graph),
-``triggers.py`` (schedule, events) and ``worker.py`` (worker, prune) run them. A command module
-is imported only once its arguments have parsed, so asking for help costs nothing heavy.
+``triggers.py`` (schedule, events), ``worker.py`` (worker, prune) and the management verbs
+(``automations.py``, ``configs.py``, ``watch.py``, ``keys.py``, over a ``client.Client`` that is
+``direct.py`` on the database or ``remote.py`` on a server) run them. A command module is
+imported only once its arguments have parsed, so asking for help costs nothing heavy.
 
 Exit codes: 0 success, 1 the command failed (an invalid graph, a failed run, a store error),
 2 bad usage (a missing file, a bad number or URL, an unknown option), 130 interrupted. Bad input

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from graphflow.cli.errors import UsageError
+from graphflow.cli.inputs import json_argument
 from graphflow.cli.output import echo, print_json, table
 from graphflow.exceptions import ValidationError
 
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["graph", "run", "schema", "validate"]
 
 
-def _problems(file: str, exc: ValidationError) -> str:
+def problems(file: str, exc: ValidationError) -> str:
+    """The problems of ``file`` as a table under a count line."""
     count = len(exc.problems)
     rows = ((p.path, p.node_id or "", p.message, p.hint) for p in exc.problems)
     return f"{file}: {count} problem{'s' if count != 1 else ''}\n" + table(("path", "node", "problem", "hint"), rows)
@@ -38,7 +39,7 @@ def validate(files: list[str], as_json: bool) -> int:
         except ValidationError as exc:
             report[file] = [p.to_dict() for p in exc.problems]
             if not as_json:
-                echo(_problems(file, exc))
+                echo(problems(file, exc))
         else:
             report[file] = []
             if not as_json:
@@ -46,27 +47,6 @@ def validate(files: list[str], as_json: bool) -> int:
     if as_json:
         print_json(report)
     return 1 if any(report.values()) else 0
-
-
-def _payload(text: str) -> Any:
-    source = "--payload"
-    if text.startswith("@"):
-        path = text[1:]
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise UsageError(
-                f"cannot read the payload file {path!r}: {reason}; give -p @FILE.json or -p JSON"
-            ) from None
-        source = path
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{source} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            'quote it in the shell, e.g. -p \'{"key": "value"}\''
-        ) from None
 
 
 def _iso(timestamp: float) -> str:
@@ -82,7 +62,7 @@ def run(file: str, trigger: str, payload: str, env: list[tuple[str, str]], timeo
 
     from graphflow.engine.executor import Executor
 
-    data = _payload(payload)
+    data = json_argument(payload)
     try:
         loaded = _load(file)
         envelope = {"trigger": trigger, "payload": data}
@@ -91,7 +71,7 @@ def run(file: str, trigger: str, payload: str, env: list[tuple[str, str]], timeo
         if as_json:
             print_json(exc.to_dict())
         else:
-            echo(_problems(file, exc))
+            echo(problems(file, exc))
         return 1
     if as_json:
         print_json({**result.to_dict(), "started_at": _iso(result.started_at), "finished_at": _iso(result.finished_at)})
@@ -118,7 +98,7 @@ def graph(file: str, format: Literal["mermaid", "dot"]) -> int:
     try:
         loaded = _load(file)
     except ValidationError as exc:
-        echo(_problems(file, exc))
+        echo(problems(file, exc))
         return 1
     sys.stdout.write(render_graph(loaded, format))
     return 0

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from graphflow.cli.database import store_at
 from graphflow.cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from graphflow.abc import Store
     from graphflow.engine.engine import Engine
 
 __all__ = ["prune", "worker"]
@@ -32,7 +31,7 @@ def worker(database_url: str | None, concurrency: int, lease: float, status_ever
     from graphflow.stores import default_database_url, redact_url
 
     url = database_url or default_database_url()
-    _store(url, must_exist=False)  # a bad URL fails here, before anything starts
+    store_at(url, must_exist=False)  # a bad URL fails here, before anything starts
     try:
         anyio.run(_serve, url, concurrency, lease, status_every)
     except StoreError as exc:
@@ -88,23 +87,6 @@ async def _status(engine: Engine, counts: dict[str, int], every: float) -> None:
         )
 
 
-def _store(url: str, *, must_exist: bool) -> Store:
-    """The (unstarted) store at ``url``; a bad URL, or with ``must_exist`` a missing SQLite file, is refused."""
-    from graphflow.stores import redact_url, store_from_url
-    from graphflow.stores.sqlite import SQLiteStore
-
-    try:
-        store = store_from_url(url)
-    except ValueError as exc:
-        raise UsageError(f"--database-url: {exc}") from None
-    if must_exist and isinstance(store, SQLiteStore) and store.durable and not Path(store.path).is_file():
-        raise UsageError(
-            f"no database at {store.path!r} ({redact_url(url)}); "
-            "give the --database-url your engine or workers use (or set GRAPHFLOW_DATABASE_URL)"
-        )
-    return store
-
-
 def prune(older_than: str, database_url: str | None) -> int:
     """Delete finished runs (and their journals) older than the given age."""
     import anyio
@@ -117,7 +99,7 @@ def prune(older_than: str, database_url: str | None) -> int:
         seconds = parse_duration(older_than)
     except ValueError as exc:
         raise UsageError(f"invalid --older-than: {exc}") from None
-    store = _store(database_url or default_database_url(), must_exist=True)
+    store = store_at(database_url or default_database_url(), must_exist=True)
 
     async def go() -> int:
         await store.start()

@@ -23,6 +23,73 @@ ABSENT = "sqlite:///{tmp}/absent.db"
 NOT_A_DB = "sqlite:///{tmp}/notadb.db"
 CLOSED_PORT = "postgresql://postgres@127.0.0.1:1/nothing"  # refused at once, no server needed
 
+APP = ["--app", "app_cli"]
+DB = ["--database-url", ABSENT]
+NO_SERVER = ["--server", "http://127.0.0.1:1", "--key", "gfk_x"]  # a closed port: refused at once
+
+# The management verbs: each fails before it opens (or creates) a database or reaches a server.
+MANAGEMENT_CASES: list[tuple[str, list[str], int, str]] = [
+    ("list: no noun", ["list"], 2, "NOUN"),
+    ("list: unknown noun", ["list", "widgets"], 2, "invalid choice: 'widgets'"),
+    ("list automations: no app", ["list", "automations", *DB], 2, "--app is required"),
+    ("list automations: app too long", ["list", "automations", "--app", "a" * 1000, *DB], 2, "--app: app_id must"),
+    ("list automations: unknown type", ["list", "automations", *APP, "--type", "cron"], 2, "invalid choice: 'cron'"),
+    ("list automations: limit 0", ["list", "automations", *APP, "--limit", "0"], 2, "between 1 and 100"),
+    ("list automations: limit 101", ["list", "automations", *APP, "--limit", "101"], 2, "between 1 and 100"),
+    ("list automations: no such database", ["list", "automations", *APP, *DB], 2, "no database at"),
+    ("list automations: not a database", ["list", "automations", *APP, "--database-url", NOT_A_DB], 2, "store_"),
+    ("list automations: memory", ["list", "automations", *APP, "--database-url", "memory://"], 2, "memory://"),
+    ("list automations: bad URL", ["list", "automations", *APP, "--database-url", "foo://x"], 2, "foo"),
+    ("list automations: both modes", ["list", "automations", *APP, *DB, *NO_SERVER], 2, "not both"),
+    ("list automations: no key", ["list", "automations", *APP, "--server", "http://h"], 2, "--key is required"),
+    ("list automations: server not a URL", ["list", "automations", *APP, "--server", "h:80", "--key", "k"], 2, "http://"),
+    ("list automations: server down", ["list", "automations", *APP, *NO_SERVER], 2, "cannot reach the server"),
+    ("list automationruns: no automation", ["list", "automationruns", *APP, *DB], 2, "--automation"),
+    ("list automationruns: bad status", ["list", "automationruns", "--automation", "a", "--status", "ok"], 2, "choice"),
+    ("list configs: limit not a number", ["list", "configs", *APP, "--limit", "all"], 2, "whole number"),
+    ("create: no noun", ["create"], 2, "NOUN"),
+    ("create automation: no name", ["create", "automation", *APP, *DB, "-t", "invoked"], 2, "-n/--name"),
+    ("create automation: no type", ["create", "automation", *APP, *DB, "-n", "x"], 2, "give -t/--type"),
+    ("create automation: unknown type", ["create", "automation", "-n", "x", "-t", "cron"], 2, "invalid choice"),
+    ("create automation: bad metadata", ["create", "automation", *DB, "-n", "x", "--metadata", "{"], 2, "metadata is"),
+    ("create automation: bad overlap", ["create", "automation", "-n", "x", "--overlap", "queue"], 2, "invalid choice"),
+    ("create config: no file", ["create", "config", *APP, *DB], 2, "-f/--file"),
+    ("create config: missing file", ["create", "config", *APP, *DB, "-f", "{tmp}/missing.json"], 2, "No such file"),
+    ("create config: a directory", ["create", "config", *APP, *DB, "-f", "{tmp}/dir"], 2, "Is a directory"),
+    ("create config: invalid graph", ["create", "config", *APP, *DB, "-f", "{tmp}/bad.json"], 1, "problem"),
+    ("create config: no app", ["create", "config", *DB, "-f", "{tmp}/missing.json"], 2, "No such file"),
+    ("describe: no noun", ["describe"], 2, "NOUN"),
+    ("describe automation: no id", ["describe", "automation", *APP], 2, "required: ID"),
+    ("describe automationrun: no id", ["describe", "automationrun", *APP], 2, "required: RUN_ID"),
+    ("update: no noun", ["update"], 2, "NOUN"),
+    ("update automation: nothing", ["update", "automation", "aut_x", *APP, *DB], 2, "nothing to update"),
+    ("update automation: on and off", ["update", "automation", "aut_x", "--enabled", "--disabled"], 2, "not allowed"),
+    ("delete: no noun", ["delete"], 2, "NOUN"),
+    ("delete automation: no id", ["delete", "automation", *APP], 2, "required: ID"),
+    ("delete automation: no such database", ["delete", "automation", "aut_x", *APP, *DB], 2, "no database at"),
+    ("activate: no noun", ["activate"], 2, "NOUN"),
+    ("activate automation: no id", ["activate", "automation"], 2, "required: ID"),
+    ("pause: no noun", ["pause"], 2, "NOUN"),
+    ("pause automation: no id", ["pause", "automation", "--reason", "x"], 2, "required: ID"),
+    ("reset: no noun", ["reset"], 2, "NOUN"),
+    ("reset automation: no id", ["reset", "automation"], 2, "required: ID"),
+    ("trigger: no noun", ["trigger"], 2, "NOUN"),
+    ("trigger automation: no id", ["trigger", "automation"], 2, "required: ID"),
+    ("trigger automation: bad payload", ["trigger", "automation", "aut_x", *APP, *DB, "-p", "{no"], 2, "is not JSON"),
+    ("trigger automation: no payload file", ["trigger", "automation", "a", *DB, "-p", "@{tmp}/no.json"], 2, "No such"),
+    ("cancel: no noun", ["cancel"], 2, "NOUN"),
+    ("cancel automationrun: no id", ["cancel", "automationrun"], 2, "required: RUN_ID"),
+    ("publish: no event", ["publish", *APP], 2, "required: EVENT"),
+    ("publish: bad payload", ["publish", "thread.created", *APP, *DB, "-p", "[1,"], 2, "--payload is not JSON"),
+    ("watch: negative after", ["watch", *APP, "--after", "-1"], 2, "between 0 and"),
+    ("watch: empty types", ["watch", *APP, *DB, "--types", ","], 2, "--types needs"),
+    ("watch: no such database", ["watch", "atr_x", *APP, *DB], 2, "no database at"),
+    ("keys: no action", ["keys"], 2, "ACTION"),
+    ("keys create: with a server", ["keys", "create", *APP, *NO_SERVER], 2, "works on the database"),
+    ("keys list: no app", ["keys", "list", *DB], 2, "--app is required"),
+    ("keys revoke: no id", ["keys", "revoke", *APP], 2, "required: KEY_ID"),
+]  # fmt: skip
+
 # (arguments, expected exit code, text the message must contain). {tmp} is a scratch directory
 # holding missing.json (absent), dir/ (a directory), bad.json (not JSON), latin1.json (not UTF-8),
 # empty.yaml, notadb.db (a text file) and absent.db (absent).
@@ -77,6 +144,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("prune: no such database", ["prune", "--older-than", "1d", "--database-url", ABSENT], 2, "no database at"),
     ("prune: PostgreSQL unreachable", ["prune", "--older-than", "1d", "--database-url", CLOSED_PORT], 2, "store_"),
     ("prune: not a database", ["prune", "--older-than", "1d", "--database-url", NOT_A_DB], 2, "store_"),
+    *MANAGEMENT_CASES,
 ]  # fmt: skip
 
 
@@ -95,7 +163,8 @@ def test_bad_arguments_get_a_message_not_a_traceback(
     cli: Cli, scratch: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, says: str
 ) -> None:
     monkeypatch.chdir(scratch)  # a default database, if any, would land here
-    monkeypatch.delenv("GRAPHFLOW_DATABASE_URL", raising=False)
+    for name in ("GRAPHFLOW_DATABASE_URL", "GRAPHFLOW_APP", "GRAPHFLOW_SERVER", "GRAPHFLOW_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     result = cli(*(arg.replace("{tmp}", str(scratch)) for arg in args))
     assert "Traceback" not in result.output
     assert result.exit_code == code, result.output
@@ -106,11 +175,22 @@ def test_bad_arguments_get_a_message_not_a_traceback(
     assert not (scratch / "absent.db").exists()
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
 def test_every_command_has_bad_argument_cases() -> None:
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = _subcommands(build_parser())
     covered = {args[0] for _, args, _, _ in CASES if args}
-    assert set(subparsers.choices) <= covered, set(subparsers.choices) - covered
+    assert set(commands) <= covered, set(commands) - covered
+    for verb, parser in commands.items():  # and every noun of a verb (by any of its names)
+        nouns = _subcommands(parser)
+        reached = {
+            id(nouns[args[1]]) for _, args, _, _ in CASES if len(args) > 1 and args[0] == verb and args[1] in nouns
+        }
+        missing = {name for name, noun in nouns.items() if id(noun) not in reached}
+        assert not missing, (verb, missing)
 
 
 def test_an_unexpected_error_is_one_line_not_a_traceback(
