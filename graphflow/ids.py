@@ -19,7 +19,9 @@ from graphflow.exceptions import NotFoundError, Problem, ValidationError
 
 __all__ = [
     "check_app",
+    "check_event_id",
     "check_id",
+    "is_plain_id",
     "new_id",
 ]
 
@@ -93,12 +95,12 @@ def check_app(app_id: Any) -> str:
     Raises:
         ValidationError: with path ``$.app_id`` (code ``validation_error``).
     """
-    if type(app_id) is not str or not app_id or len(app_id) > MAX_APP_ID_CHARS:
+    if type(app_id) is not str or not app_id or len(app_id) > MAX_APP_ID_CHARS or not app_id.isprintable():
         raise ValidationError(
             [
                 Problem(
                     "$.app_id",
-                    f"app_id must be a non-empty string of at most {MAX_APP_ID_CHARS} characters, "
+                    f"app_id must be a non-empty string of at most {MAX_APP_ID_CHARS} printable characters, "
                     f"not {_describe(app_id)}",
                     "pass the id of the tenant (app) the request acts for",
                 )
@@ -114,11 +116,39 @@ def check_id(kind: str, value: Any) -> str:
     A malformed id is answered exactly like an unknown one, so ids cannot be probed.
 
     Raises:
-        NotFoundError: ``value`` is not a string of at most :data:`MAX_ID_CHARS` characters.
+        NotFoundError: ``value`` is not a string of at most :data:`MAX_ID_CHARS` printable characters.
     """
-    if type(value) is not str or not value or len(value) > MAX_ID_CHARS:
-        raise NotFoundError(kind, str(value)[:MAX_ID_CHARS])
-    return value
+    if not is_plain_id(value):
+        raise NotFoundError(kind, repr(value)[:MAX_ID_CHARS])
+    return str(value)
+
+
+def is_plain_id(value: Any) -> bool:
+    """Whether ``value`` can be an id: a non-empty ``str`` of at most :data:`MAX_ID_CHARS` printable characters.
+
+    Printable excludes control characters (NUL…) and lone surrogates, which no store can hold alike.
+    """
+    return type(value) is str and 0 < len(value) <= MAX_ID_CHARS and value.isprintable()
+
+
+def check_event_id(value: Any) -> str:
+    """Check an event id a caller chose (``publish(..., id=...)``).
+
+    Raises:
+        ValidationError: with path ``$.id``: not a non-empty string of printable characters, at most 100.
+    """
+    if not is_plain_id(value):
+        raise ValidationError(
+            [
+                Problem(
+                    "$.id",
+                    f"an event id must be a non-empty string of at most {MAX_ID_CHARS} printable characters",
+                    "omit it to get a generated evt_ id",
+                )
+            ],
+            subject="event",
+        )
+    return str(value)
 
 
 def _describe(value: Any) -> str:

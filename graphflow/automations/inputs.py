@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphflow.exceptions import Problem, ValidationError
 from graphflow.graph.durations import Duration
+from graphflow.ids import is_plain_id
 
 __all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "check_page", "parse_fields"]
 
@@ -168,7 +169,7 @@ def check_page(limit: int, cursor: str | None) -> int:
     Raises:
         ValidationError: with path ``$.limit`` or ``$.cursor``.
     """
-    if cursor is not None and (type(cursor) is not str or not 0 < len(cursor) <= 100):
+    if cursor is not None and not is_plain_id(cursor):
         raise ValidationError(
             [Problem("$.cursor", "cursor must be the next_cursor of a previous page", "omit it for the first page")],
             subject="request",

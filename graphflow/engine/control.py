@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 
 from graphflow.engine.core import EngineCore
-from graphflow.exceptions import NotFoundError
+from graphflow.exceptions import NotFoundError, Problem, ValidationError
 from graphflow.ids import check_app, check_id
 from graphflow.records import TERMINAL_RUN_STATUSES, AutomationRun
 
@@ -32,6 +32,13 @@ class RunControl(EngineCore):
         """
         check_app(app_id)
         check_id("run", run_id)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+        ):
+            raise ValidationError(
+                [Problem("$.timeout", f"timeout must be a number of seconds, 0 or more, or None; got {timeout!r}")],
+                subject="request",
+            )
         with anyio.fail_after(timeout):
             while True:
                 run = await self.store.get_run(app_id, run_id)

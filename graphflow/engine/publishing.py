@@ -17,7 +17,7 @@ from graphflow.engine.core import EngineCore
 from graphflow.events import CascadeStopped, EventAccepted
 from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
-from graphflow.ids import check_app, new_id
+from graphflow.ids import check_app, check_event_id, new_id
 from graphflow.records import Automation, AutomationRun
 from graphflow.triggers.catalogue import INTERNAL_EVENTS
 
@@ -74,7 +74,7 @@ class Publishing(EngineCore):
         if not self.started:  # before anything is recorded: the runs could not be queued
             raise EngineNotStartedError()
         self.catalogue.validate(name, payload)
-        event_id = id or new_id("evt_")
+        event_id = new_id("evt_") if id is None else check_event_id(id)
         now = self.clock.now()
         runs = [
             AutomationRun(

@@ -80,7 +80,7 @@ async def test_a_stored_automation_naming_another_apps_config_runs_nothing_of_it
     assert "secret" not in str(run.result) and "not found" in str(run.result)
 
 
-MALFORMED_APPS: list[Any] = ["", None, 5, "x" * 101, ["app_a"]]
+MALFORMED_APPS: list[Any] = ["", None, 5, "x" * 101, ["app_a"], "app\x00", "\ud800", "app\n"]
 
 
 @pytest.mark.parametrize("app_id", MALFORMED_APPS, ids=repr)
@@ -116,7 +116,7 @@ async def test_every_call_refuses_a_malformed_app_id(engine: Engine, app_id: Any
         assert [p.path for p in caught.value.problems] == ["$.app_id"], name
 
 
-@pytest.mark.parametrize("bad_id", [None, 7, "", "a" * 500, {"$ne": None}], ids=repr)
+@pytest.mark.parametrize("bad_id", [None, 7, "", "a" * 500, {"$ne": None}, "aut\x00", "\ud800"], ids=repr)
 async def test_a_malformed_id_is_simply_not_found(engine: Engine, bad_id: Any) -> None:
     for call in (
         lambda: engine.configs.get("app_a", bad_id),
@@ -130,7 +130,7 @@ async def test_a_malformed_id_is_simply_not_found(engine: Engine, bad_id: Any) -
 
 
 async def test_a_malformed_cursor_is_a_validation_error(engine: Engine) -> None:
-    for cursor in (5, "", "c" * 500):
+    for cursor in (5, "", "c" * 500, "atr_\x00", "\udfff"):
         with pytest.raises(ValidationError, match="cursor"):
             await engine.automations.list("app_a", cursor=cursor)  # type: ignore[arg-type]
         with pytest.raises(ValidationError, match="cursor"):
@@ -157,3 +157,17 @@ async def test_a_file_name_given_as_text_is_never_read(engine: Engine, tmp_path:
         assert "secret" not in str(caught.value).replace(str(tmp_path), "") and "No such file" not in str(caught.value)
     with pytest.raises(ValidationError, match="exactly one"):
         await engine.configs.create("app_a", SECRET, text="{}")
+
+
+@pytest.mark.parametrize("event_id", ["", 5, ["a"], "e" * 101, "evt\x00", "\ud800"], ids=repr)
+async def test_a_malformed_event_id_is_a_validation_error(engine: Engine, event_id: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await engine.publish("app_a", "thread.created", PAYLOAD, id=event_id)
+    assert [p.path for p in caught.value.problems] == ["$.id"]
+    assert (await engine.publish("app_a", "thread.created", PAYLOAD, id="evt_ok")).event_id == "evt_ok"
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), "1", -1, True], ids=repr)
+async def test_wait_for_run_refuses_a_malformed_timeout(engine: Engine, timeout: Any) -> None:
+    with pytest.raises(ValidationError, match="timeout"):
+        await engine.wait_for_run("app_a", "atr_x", timeout=timeout)
