@@ -144,6 +144,10 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("prune: no such database", ["prune", "--older-than", "1d", "--database-url", ABSENT], 2, "no database at"),
     ("prune: PostgreSQL unreachable", ["prune", "--older-than", "1d", "--database-url", CLOSED_PORT], 2, "store_"),
     ("prune: not a database", ["prune", "--older-than", "1d", "--database-url", NOT_A_DB], 2, "store_"),
+    ("serve: port out of range", ["serve", "--port", "70000"], 2, "between 0 and 65535"),
+    ("serve: workers not a number", ["serve", "--workers-in-process", "some"], 2, "whole number"),
+    ("serve: unknown URL scheme", ["serve", "--database-url", "foo://x"], 2, "--database-url"),
+    ("serve: memory, no workers", ["serve", "--database-url", "memory://", "--workers-in-process", "0"], 2, "durable"),
     *MANAGEMENT_CASES,
 ]  # fmt: skip
 
