@@ -284,6 +284,37 @@ class Script:
             output.extend(lines)
         return value
 
+    def evaluate_inline(
+        self,
+        input: Any,
+        *,
+        env: Mapping[str, Any] | None = None,
+        nodes: Mapping[str, Any] | None = None,
+        output: list[str] | None = None,
+    ) -> Any:
+        """:meth:`evaluate` that never leaves the calling thread: what the guard cannot prove cheap is refused.
+
+        Templates use it: a hole is rendered synchronously, wherever a node renders it, so it
+        must stay within the inline bound — a heavy computation belongs in a ``WorkflowScript``
+        node (evaluated off the loop), whose output the template then reads.
+
+        Raises:
+            ScriptLimitError: the guard cannot prove the evaluation cheap (nothing ran).
+            ScriptError: evaluation failed.
+        """
+        if self._fast:
+            try:
+                return self._evaluate_fast(input, env, nodes)
+            except (_Unresolved, _NeedsIsolation):
+                pass
+        try:
+            return self._evaluate_inline(input, env or {}, nodes or {}, output)
+        except _NeedsIsolation:
+            raise ScriptLimitError(
+                f"{self.source[:80]!r} may do too much work to render in a template (the inputs it reads are too "
+                "large for the inline bound); compute it in a WorkflowScript node and read that node's output"
+            ) from None
+
     async def evaluate_async(
         self,
         input: Any,

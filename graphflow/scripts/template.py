@@ -114,7 +114,7 @@ def _compile_string(text: str, limits: ScriptLimits) -> Any:
         script = pieces[0]
 
         def render_value(input: Any, env: Any, nodes: Any) -> Any:
-            return script.evaluate(input, env=env, nodes=nodes)
+            return script.evaluate_inline(input, env=env, nodes=nodes)
 
         return render_value
 
@@ -124,7 +124,7 @@ def _compile_string(text: str, limits: ScriptLimits) -> Any:
             if isinstance(piece, str):
                 out.append(piece)
             else:
-                value = piece.evaluate(input, env=env, nodes=nodes)
+                value = piece.evaluate_inline(input, env=env, nodes=nodes)
                 if value is not None:
                     out.append(format_line(value))
         return "".join(out)
