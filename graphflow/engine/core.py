@@ -32,6 +32,7 @@ from graphflow.records import Automation, AutomationRun
 from graphflow.triggers.index import TriggerIndex
 
 if TYPE_CHECKING:
+    from graphflow.abc import EventEmitter
     from graphflow.triggers.scheduler import Scheduler
 
 __all__ = ["EngineCore", "logger"]
@@ -48,6 +49,7 @@ class EngineCore(ServiceHost):
     scheduler: Scheduler
     max_concurrent_runs: int
     max_event_depth: int
+    max_cascade_runs: int
     lease: float
     poll_interval: float
     max_recoveries: int
@@ -85,8 +87,8 @@ class EngineCore(ServiceHost):
         """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
 
     @abstractmethod
-    async def _emit_caused(self, run: AutomationRun, app_id: str | None, name: str, payload: Any) -> None:
-        """Publish an event emitted by ``run`` (see :mod:`graphflow.engine.publishing`)."""
+    def _emitter(self, run: AutomationRun) -> EventEmitter:
+        """How ``run``'s ``WorkflowEmitEvent`` nodes publish (see :mod:`graphflow.engine.publishing`)."""
 
     @property
     def started(self) -> bool:

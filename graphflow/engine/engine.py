@@ -77,6 +77,12 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
             node with :class:`~graphflow.exceptions.CascadeLimitError` and announces
             :class:`~graphflow.events.CascadeStopped`: an automation that triggers itself, or a
             cycle of automations across event types, stops there.
+        max_cascade_runs: how many runs, in all, the events emitted downstream of one run may
+            start (a run started by a host's event, a schedule or an invoke heads a cascade). Each
+            emit spends from its run's budget the runs it starts and hands them half of what is
+            left, to share; past the budget an emit fails with
+            :class:`~graphflow.exceptions.CascadeLimitError`. This bounds fan-out (an emit inside
+            a map) as the depth bounds loops, with no counter shared between processes.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         retention: float | timedelta | None = None,
         worker_id: str | None = None,
         max_event_depth: int = 8,
+        max_cascade_runs: int = 1000,
     ) -> None:
         from graphflow.automations.service import AutomationService, ConfigService
         from graphflow.stores import default_database_url, store_from_url
@@ -111,6 +118,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         if isinstance(max_event_depth, bool) or not isinstance(max_event_depth, int) or max_event_depth < 0:
             raise _bad("max_event_depth", "must be a whole number, 0 or more")
         self.max_event_depth = max_event_depth
+        if isinstance(max_cascade_runs, bool) or not isinstance(max_cascade_runs, int) or max_cascade_runs < 0:
+            raise _bad("max_cascade_runs", "must be a whole number, 0 or more")
+        self.max_cascade_runs = max_cascade_runs
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from graphflow.abc import EventEmitter
 from graphflow.engine.cascade import CascadeStep, explain_cascade
 from graphflow.engine.core import EngineCore
 from graphflow.events import CascadeStopped, EventAccepted
@@ -136,16 +137,46 @@ class Publishing(EngineCore):
 
         return await explain_cascade(self.index, load, app_id, name, self.max_event_depth)
 
-    async def _emit_caused(self, run: AutomationRun, app_id: str | None, name: str, payload: Any) -> None:
-        """Publish an event emitted by ``run`` (in its own app), one level deeper in its chain of causes.
+    def _emitter(self, run: AutomationRun) -> EventEmitter:
+        """How ``run``'s ``WorkflowEmitEvent`` nodes publish: in its own app, one level deeper, within its budget.
 
-        Raises:
-            CascadeLimitError: the event would be deeper than ``max_event_depth``; nothing is published.
+        A run heading a cascade (started by a host's event, a schedule or an invoke) has
+        ``max_cascade_runs``; a run started by an emitted event has the share its causation
+        records. An emit that starts ``k`` runs spends ``k`` and hands them half of what is left,
+        split evenly; so the runs a cascade starts never exceed the head's budget, whatever the
+        fan-out, and no process needs another's counter.
         """
         cause = run.causation
         depth = (cause["depth"] if cause else 0) + 1
         origin = cause["origin_run_id"] if cause else run.id
-        if depth > self.max_event_depth:
+        remaining = int(cause.get("budget", self.max_cascade_runs)) if cause else self.max_cascade_runs
+
+        async def emit(app_id: str | None, name: str, payload: Any) -> None:
+            nonlocal remaining
+            starts = len(self.index.matches(run.app_id, name))
+            if depth > self.max_event_depth:
+                why = (
+                    f"emitting {name!r} would start a chain of events {depth} emits deep (limit "
+                    f"{self.max_event_depth}, started by run {origin!r}): an automation probably triggers "
+                    "itself, directly or through others; break the loop, or raise Engine(max_event_depth=...)"
+                )
+            elif starts > remaining:
+                why = (
+                    f"emitting {name!r} would start {starts} runs, and the cascade started by run {origin!r} has "
+                    f"{remaining} left of its budget (Engine(max_cascade_runs={self.max_cascade_runs})): an emit "
+                    "inside a map or a loop fans out; emit once with a list, or raise the budget"
+                )
+            else:
+                share = (remaining - starts) // 2
+                remaining -= starts + share
+                causation = {
+                    "depth": depth,
+                    "run_id": run.id,
+                    "origin_run_id": origin,
+                    "budget": share // starts if starts else 0,
+                }
+                await self._publish(run.app_id, name, payload, None, causation)
+                return
             self.announce(
                 CascadeStopped(
                     at=self.clock.now(),
@@ -157,11 +188,6 @@ class Publishing(EngineCore):
                     limit=self.max_event_depth,
                 )
             )
-            raise CascadeLimitError(
-                f"emitting {name!r} would start a chain of events {depth} emits deep (limit "
-                f"{self.max_event_depth}, started by run {origin!r}): an automation probably triggers "
-                "itself, directly or through others; break the loop, or raise Engine(max_event_depth=...)"
-            )
-        await self._publish(
-            run.app_id, name, payload, None, {"depth": depth, "run_id": run.id, "origin_run_id": origin}
-        )
+            raise CascadeLimitError(why)
+
+        return emit

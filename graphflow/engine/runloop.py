@@ -11,7 +11,6 @@ handed back.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import anyio
@@ -180,7 +179,7 @@ class RunLoop(EngineCore):
                 steps=steps,
                 checkpoint=checkpoint,
                 timer_threshold=self.timer_threshold if store.durable else None,
-                emit=functools.partial(self._emit_caused, run),
+                emit=self._emitter(run),
             )
         except ValidationError as exc:  # e.g. a config update dropped the trigger node
             run.status = "failed"

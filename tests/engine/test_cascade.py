@@ -109,3 +109,36 @@ async def test_explain_cascade_shows_the_chain_and_the_loop(engine: Engine) -> N
     [third] = second.then
     assert (third.automation_id, third.stopped, third.then) == (ping, "cycle", ())
     assert await engine.explain_cascade("app_a", "thread.deleted") == []
+
+
+FAN_OUT = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "fan-out",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "each"},
+        {"kind": "WorkflowMap", "id": "each", "items": "{{[1, 2, 3, 4, 5]}}", "body": "again", "concurrency": 1},
+        {"kind": "WorkflowEmitEvent", "id": "again", "event": "thread.created", "payload": THREAD},
+    ],
+}
+
+
+async def test_an_emit_inside_a_map_cannot_start_more_runs_than_the_cascade_budget(tmp_path: Path) -> None:
+    """The fan-out bomb: each run emits 5 events that each start it again (5^depth runs without a budget)."""
+    stopped: list[EngineEvent] = []
+    async with Engine(f"sqlite:///{tmp_path / 'fan.db'}", max_cascade_runs=40) as engine:
+        engine.subscribe(stopped.append, (CascadeStopped,))
+        bomb = await automation(engine, "thread.created", FAN_OUT)
+        head = (await engine.publish("app_a", "thread.created", THREAD)).run_ids[0]
+
+        async def settled() -> bool:
+            runs = await all_runs(engine, bomb)
+            return bool(stopped) and all(r.status in ("completed", "failed") for r in runs)
+
+        await eventually(settled, "the fan-out to stop", timeout=30)
+        runs = await all_runs(engine, bomb)
+        assert 1 < len(runs) <= 1 + 40  # the head plus at most its budget
+        assert {r.causation["origin_run_id"] for r in runs if r.causation} == {head}
+        assert any(r.status == "failed" and "max_cascade_runs" in str(r.result) for r in runs)
+        assert len(await all_runs(engine, bomb)) == len(runs)  # nothing more starts
