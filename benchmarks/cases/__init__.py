@@ -23,6 +23,7 @@ MODULES = (
     "durable_chain",
     "durable_engine",
     "http_requests",
+    "http_api",
     "postgres_claim",
 )
 

@@ -74,7 +74,7 @@ def live_server(
     **engine_args: Any,
 ) -> Iterator[Live]:
     """Start an engine and the API on 127.0.0.1:<random port>; stop both on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
