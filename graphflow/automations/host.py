@@ -9,7 +9,8 @@ records' lifecycle and the run machinery.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from graphflow.abc import Store
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from graphflow.triggers.catalogue import EventCatalogue
 
 __all__ = ["ServiceHost"]
+
+T = TypeVar("T")
 
 
 class ServiceHost(ABC):
@@ -43,6 +46,14 @@ class ServiceHost(ABC):
     @abstractmethod
     def announce(self, event: EngineEvent) -> None:
         """Deliver an engine event to listeners."""
+
+    @abstractmethod
+    async def off_loop(self, build: Callable[[], T]) -> T:
+        """Run ``build`` (parsing and compiling a tenant's graph) in a worker thread, one at a time.
+
+        Loading a config near its size limit takes up to seconds of CPU; the event loop, and every
+        other run, must not wait for it.
+        """
 
     @abstractmethod
     async def graph_for(self, app_id: str, config_id: str, version: int | None = None) -> tuple[WorkflowGraph, int]:

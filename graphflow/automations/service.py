@@ -70,7 +70,7 @@ class ConfigService:
         text: str | bytes | None = None,
         path: str | os.PathLike[str] | None = None,
     ) -> ConfigRecord:
-        """Validate a graph and store it as version 1.
+        """Validate a graph and store it as version 1 (parsed and compiled off the event loop).
 
         Give exactly one of ``source`` (a graph, a dict, JSON/YAML text, or a ``Path``),
         ``text`` (JSON/YAML) or ``path`` (a file to read). A plain string is always text, never
@@ -81,7 +81,7 @@ class ConfigService:
                 is stored.
         """
         check_app(app_id)
-        graph = _graph_from(source, text, path)
+        graph = await self._host.off_loop(functools.partial(_graph_from, source, text, path))
         now = self._host.clock.now()
         record = ConfigRecord(new_id("cfg_"), app_id, 1, graph.name, graph.to_dict(), now, now)
         await self._host.store.put_config(record)
@@ -130,7 +130,7 @@ class ConfigService:
             ValidationError: the new graph is not valid; nothing changes.
         """
         current = await self.get(app_id, config_id)
-        graph = _graph_from(source, text, path)
+        graph = await self._host.off_loop(functools.partial(_graph_from, source, text, path))
         now = self._host.clock.now()
         record = ConfigRecord(
             config_id, app_id, current.version + 1, graph.name, graph.to_dict(), current.created_at, now

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -80,6 +81,8 @@ class EngineCore(ServiceHost):
     _revisions: dict[str, int]
     _load: int  # runs queued or executing here
     _stack: AsyncExitStack | None
+    #: Graph builds run in a worker thread, one at a time (see :meth:`off_loop`).
+    _builder: anyio.CapacityLimiter | None = None
     _tg: TaskGroup | None
 
     @abstractmethod
@@ -165,13 +168,19 @@ class EngineCore(ServiceHost):
         key = (app_id, config_id, record.version)
         graph = self._graphs.get(key)
         if graph is None:
-            graph = build_graph(record.document)
+            document = record.document
+            graph = await self.off_loop(lambda: build_graph(document))
             self._graphs[key] = graph
             if len(self._graphs) > self._graph_cache_size:
                 self._graphs.popitem(last=False)
         else:
             self._graphs.move_to_end(key)
         return graph, record.version
+
+    async def off_loop(self, build: Callable[[], T]) -> T:
+        if self._builder is None:  # made on first use, inside the running event loop
+            self._builder = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(build, limiter=self._builder)
 
     def _wake(self, run_id: str) -> None:
         """Wake the ``wait_for_run`` callers of a run that just ended."""

@@ -171,3 +171,28 @@ async def test_a_malformed_event_id_is_a_validation_error(engine: Engine, event_
 async def test_wait_for_run_refuses_a_malformed_timeout(engine: Engine, timeout: Any) -> None:
     with pytest.raises(ValidationError, match="timeout"):
         await engine.wait_for_run("app_a", "atr_x", timeout=timeout)
+
+
+async def test_configs_are_parsed_and_compiled_off_the_event_loop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config near its size limit costs seconds of CPU (pure-Python YAML): never on the event loop."""
+    import threading
+
+    from graphflow.automations import service
+
+    threads: list[int] = []
+    real = service._graph_from
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(service, "_graph_from", recording)
+    record = await engine.configs.create(
+        "app_a",
+        text="kind: WorkflowGraph\nversion: 1\nname: g\nstart_node: t\n"
+        "nodes:\n  - {kind: WorkflowTrigger, id: t, trigger: thread.created}\n",
+    )
+    await engine.configs.update("app_a", record.id, SECRET)
+    assert len(threads) == 2 and threading.get_ident() not in threads
