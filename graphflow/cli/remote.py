@@ -23,8 +23,9 @@ __all__ = ["HttpClient"]
 
 #: Seconds a request may take (a stream waits on its next frame for as long as it needs).
 TIMEOUT = 30.0
-#: Reconnections tried, one second apart, when a stream drops before it ended.
+#: Reconnections tried, ``RETRY`` seconds apart, when a stream drops before it ended.
 RECONNECTS = 5
+RETRY = 1.0
 
 
 def _id(value: str) -> str:
@@ -148,14 +149,18 @@ class HttpClient(Client):
             headers = {"Last-Event-ID": str(last)} if last is not None else {}
             try:
                 async for event in self._frames(path, params, headers):
-                    last, failures = int(event.get("seq", last or 0)), 0
+                    seq = event.get("seq")
+                    if isinstance(seq, int):
+                        if last is not None and seq <= last:
+                            continue  # already printed (a replay the server should not have sent)
+                        last, failures = seq, 0  # progress: the reconnection budget starts again
                     yield event
                 return  # the server ended the stream (a run's stream ends after its terminal event)
             except httpx.TransportError as exc:
                 failures += 1
                 if failures > RECONNECTS or (isinstance(exc, httpx.ConnectError) and last is None):
                     self._unreachable(exc)
-                await anyio.sleep(1.0)
+                await anyio.sleep(RETRY)
 
     async def _frames(
         self, path: str, params: Mapping[str, str], headers: Mapping[str, str]
