@@ -14,9 +14,10 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphflow.exceptions import Problem, ValidationError
+from graphflow.exceptions import Problem, StoreError, ValidationError
 from graphflow.graph.durations import Duration
 from graphflow.ids import is_plain_id
+from graphflow.stores.base import encode_json
 
 __all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "check_page", "parse_fields"]
 
@@ -106,11 +107,14 @@ def parse_fields(
         if model.repeat is not None:
             values["repeat"] = {"times": model.repeat.times}
     failed = frozenset(p.path[2:].split(".")[0].split("[")[0] for p in problems)
+    for name, value in values.items():  # text every store can hold alike (no NUL, no lone surrogate)
+        if type(value) is str and name not in failed and not _storable_text(value):
+            problems.append(Problem(f"$.{name}", "holds a NUL character or a lone surrogate, which cannot be stored"))
     if "metadata" not in failed and values.get("metadata"):
         try:
-            encoded = json.dumps(values["metadata"])
-        except (TypeError, ValueError):
-            problems.append(Problem("$.metadata", "metadata must be a JSON object"))
+            encoded = encode_json(values["metadata"], "metadata")
+        except StoreError as exc:
+            problems.append(Problem("$.metadata", f"metadata must be a JSON object: {exc.message}"))
         else:
             if len(encoded) > _METADATA_MAX_CHARS:
                 problems.append(Problem("$.metadata", f"metadata is larger than {_METADATA_MAX_CHARS} characters"))
@@ -148,6 +152,18 @@ def parse_fields(
     if values["repeat"] is None:
         values["repeat"] = {"times": None}
     return values if not partial else {k: values[k] for k in data}
+
+
+def _storable_text(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or _utf8(text))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_limit(limit: int) -> int:

@@ -273,7 +273,7 @@ def check_document(document: Any, limits: GraphLimits = DEFAULT_GRAPH_LIMITS) ->
             raise LimitExceededError([Problem("$", "config has too many values")], subject="config")
         is_mapping = isinstance(value, Mapping)
         for key, item in items:
-            if is_mapping and (type(key) is not str or _has_surrogate(key)):
+            if is_mapping and (type(key) is not str or _text_problem(key) is not None):
                 problems.append(_key_problem(key, parts))
                 continue
             problem = _scalar_problem(item)
@@ -291,7 +291,7 @@ def _scalar_problem(value: Any) -> str | None:
     """What is wrong with a value, ``None`` when it is a fine scalar, ``""`` for a container."""
     kind = type(value)
     if kind is str:
-        return "a string holds a lone surrogate (not valid Unicode)" if _has_surrogate(value) else None
+        return _text_problem(value)
     if kind is int:
         return None if -_INT64 <= value < _INT64 else "the integer is outside the 64-bit range"
     if kind is float:
@@ -307,7 +307,7 @@ def _scalar_problem(value: Any) -> str | None:
 
 def _key_problem(key: Any, parts: tuple[str | int, ...]) -> Problem:
     if type(key) is str:
-        return Problem(_path(parts), "a key holds a lone surrogate (not valid Unicode)", _PLAIN_HINT)
+        return Problem(_path(parts), f"a key: {_text_problem(key)}", _PLAIN_HINT)
     if type(key) is Refused:
         line = f" (line {key.line})" if key.line else ""
         return Problem(_path(parts), f"{key.message}{line}", "write keys as plain strings")
@@ -316,6 +316,13 @@ def _key_problem(key: Any, parts: tuple[str | int, ...]) -> Problem:
         f"key {_short(repr(key))} is not a string",
         "quote it: YAML reads 1, on, yes and null as non-strings",
     )
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a string cannot be stored alike by every store (a NUL, a lone surrogate), or ``None``."""
+    if "\x00" in text:
+        return "a string holds a NUL character (\\u0000), which cannot be stored"
+    return "a string holds a lone surrogate (not valid Unicode)" if _has_surrogate(text) else None
 
 
 def _has_surrogate(text: str) -> bool:

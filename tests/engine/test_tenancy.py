@@ -196,3 +196,27 @@ async def test_configs_are_parsed_and_compiled_off_the_event_loop(
     )
     await engine.configs.update("app_a", record.id, SECRET)
     assert len(threads) == 2 and threading.get_ident() not in threads
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"metadata": {"v": float("nan")}},
+        {"metadata": {"v": "a\x00b"}},
+        {"metadata": {"a\x00": 1}},
+        {"metadata": {"v": "\ud800"}},
+        {"name": "a\x00b"},
+        {"description": "\udfff"},
+    ],
+    ids=repr,
+)
+async def test_every_store_refuses_unstorable_automation_fields_alike(engine: Engine, fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await engine.automations.create("app_a", {"name": "n", "trigger": "thread.created", **fields})
+    assert [p.path for p in caught.value.problems] == [f"$.{next(iter(fields))}"]
+    draft = await engine.automations.create("app_a", name="n", trigger="thread.created")
+    with pytest.raises(ValidationError):
+        await engine.automations.update("app_a", draft.id, fields)
+    assert (await engine.automations.get("app_a", draft.id)).automation.revision == draft.revision
+    with pytest.raises(ValidationError):
+        await engine.configs.create("app_a", {**SECRET, "name": "a\x00b"})
