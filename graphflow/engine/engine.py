@@ -105,7 +105,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         max_event_depth: int = 8,
         max_cascade_runs: int = 1000,
     ) -> None:
-        from graphflow.automations.service import AutomationService, ConfigService
+        from graphflow.automations.configs import ConfigService
+        from graphflow.automations.service import AutomationService
         from graphflow.stores import default_database_url, store_from_url
         from graphflow.triggers.scheduler import Scheduler
 

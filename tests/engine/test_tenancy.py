@@ -179,7 +179,7 @@ async def test_configs_are_parsed_and_compiled_off_the_event_loop(
     """A config near its size limit costs seconds of CPU (pure-Python YAML): never on the event loop."""
     import threading
 
-    from graphflow.automations import service
+    from graphflow.automations import configs as service
 
     threads: list[int] = []
     real = service._graph_from
