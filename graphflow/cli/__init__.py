@@ -27,7 +27,8 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``graphflow`` command line on ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)  # only the chosen management command declares its arguments
     try:
         args = vars(parser.parse_args(argv))
     except SystemExit as exit_:  # --help, --version and usage errors end here, printed already

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import graphflow
 
@@ -75,8 +75,12 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-def build_parser() -> Parser:
-    """The ``graphflow`` parser with one subparser per command."""
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The ``graphflow`` parser with one subparser per command.
+
+    Given the ``argv`` it will parse, only the management command ``argv`` names gets its nouns
+    and arguments (see :func:`_management_commands`); without, every command gets them.
+    """
     parser = Parser(
         prog="graphflow",
         description="Validate, run and inspect workflow graphs; run workers; manage automations, runs and keys.",
@@ -98,7 +102,7 @@ def build_parser() -> Parser:
     _graph_commands(command)
     _trigger_commands(command)
     _operations_commands(command)
-    _management_commands(commands)
+    _management_commands(commands, _chosen(argv))
     return parser
 
 
@@ -238,7 +242,22 @@ _CONNECTION_HELP = """\
 Every management command works on one app (--app, or $GRAPHFLOW_APP), either directly on the
 database (--database-url, or $GRAPHFLOW_DATABASE_URL) or through a graphflow server (--server URL
 --key KEY, or $GRAPHFLOW_SERVER and $GRAPHFLOW_API_KEY). Without --server the database is used.
---json prints the API's JSON shapes for scripts."""
+--json prints the API's JSON shapes for scripts. Docs: docs/cli.md."""
+
+#: Nouns take their singular and plural names in every verb.
+_PLURALS = {"automation": "automations", "automationrun": "automationruns", "config": "configs"}
+#: ``build_parser(argv)`` fills in only the management command ``argv`` names, not these.
+ALL = "*"
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[Parser]
+
+
+def _chosen(argv: Sequence[str] | None) -> str:
+    """The management command whose arguments to declare: the first word of ``argv`` (:data:`ALL` without argv)."""
+    if argv is None:
+        return ALL
+    return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
 def _connection(sub: argparse.ArgumentParser) -> None:
@@ -251,135 +270,95 @@ def _connection(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--json", dest="as_json", action="store_true", help="print JSON (the API shapes)")
 
 
-def _management_commands(commands: argparse._SubParsersAction[Parser]) -> None:
-    """The management verbs, each followed by a noun: ``list``, ``create``, ``describe``, ``update``, ...
-
-    ``list``, ``create``, ``describe``, ``update``, ``delete``, ``activate``, ``pause``, ``reset``,
-    ``trigger``, ``cancel``; then ``publish``, ``watch`` and ``keys`` (see :func:`_publish_watch_keys`).
-    """
-    verbs: dict[str, argparse._SubParsersAction[Parser]] = {}
-
-    def noun(verb: str, name: str, module: str, function: str, summary: str, description: str = "") -> Parser:
-        if verb not in verbs:
-            verb_parser = commands.add_parser(
-                verb,
-                help=_VERB_SUMMARIES[verb],
-                description=_VERB_SUMMARIES[verb],
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-            )
-            verbs[verb] = verb_parser.add_subparsers(title="what", metavar="NOUN", parser_class=Parser, required=True)
-        plural = {"automation": "automations", "automationrun": "automationruns", "config": "configs"}[name]
-        aliases = [plural] if verb != "list" else [name]
-        sub: Parser = verbs[verb].add_parser(
-            plural if verb == "list" else name,
-            aliases=aliases,
-            help=summary,
-            description=f"{summary}\n\n{description}\n\n{_CONNECTION_HELP}".replace("\n\n\n\n", "\n\n"),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.set_defaults(**{COMMAND: (f"graphflow.cli.{module}", function)})
-        _connection(sub)
-        return sub
-
-    def page(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--limit", type=int_between(1, 100), default=50, metavar="N", help="how many to list, 1-100 (default: 50)"
-        )
-        sub.add_argument("--cursor", metavar="CURSOR", help="the next page (printed under the previous one)")
-
-    def automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
-        sub.add_argument("-n", "--name", required=create, metavar="NAME", help="the automation's name")
-        sub.add_argument(
-            "-t",
-            "--type",
-            choices=("scheduled", "trigger", "invoked"),
-            help="what starts it (default: inferred from --schedule or --trigger)" if create else "what starts it",
-        )
-        sub.add_argument("--schedule", metavar="SCHEDULE", help="scheduled: cron, phrase, interval or time, quoted")
-        sub.add_argument("--timezone", metavar="ZONE", help="scheduled: IANA time zone (default: UTC)")
-        sub.add_argument("--trigger", metavar="EVENT", help="trigger: the event it listens for")
-        sub.add_argument("--config-id", metavar="CONFIG_ID", help="the config (cfg_...) its runs execute")
-        sub.add_argument("--description", metavar="TEXT", help="what it is for")
-        sub.add_argument("--lookup-key", metavar="KEY", help="your own unique key for it in this app")
-        sub.add_argument("--overlap", choices=("skip", "buffer_one", "allow"), help="when a run is still executing")
-        sub.add_argument("--catchup", choices=("none", "latest", "all"), help="scheduled: fires missed while down")
-        sub.add_argument("--metadata", metavar="JSON", help="a JSON object of your own, or @file.json")
-
-    automations = "automations"
-
-    listing = noun("list", "automation", automations, "list_automations", "List the app's automations, newest first.")
-    listing.add_argument("--type", choices=("scheduled", "trigger", "invoked"), help="only this type")
-    page(listing)
-
-    create = noun(
-        "create",
-        "automation",
-        automations,
-        "create_automation",
-        "Create an automation (a draft, or running with --enabled).",
-        'Example: graphflow create automation -n weekly -t scheduled --schedule "0 9 * * 1" --config-id cfg_...',
+def _leaf(
+    parent: Subparsers, name: str, module: str, function: str, summary: str, description: str = "", **names: Any
+) -> Parser:
+    """A management command (or a noun of one) running ``graphflow.cli.MODULE.FUNCTION``."""
+    sub: Parser = parent.add_parser(
+        name,
+        help=summary,
+        description="\n\n".join(part for part in (summary, description, _CONNECTION_HELP) if part),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **names,
     )
-    automation_fields(create, create=True)
-    create.add_argument("--enabled", action="store_true", help="activate it at once")
+    sub.set_defaults(**{COMMAND: (f"graphflow.cli.{module}", function)})
+    _connection(sub)
+    return sub
 
-    describe = noun("describe", "automation", automations, "describe_automation", "Show an automation and its runs.")
-    describe.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
 
-    update = noun(
-        "update", "automation", automations, "update_automation", "Change an automation's fields.", "Give at least one."
+def _noun(nouns: Subparsers, verb: str, noun: str, run: str, summary: str, description: str = "") -> Parser:
+    """``graphflow VERB NOUN`` (``list`` names it by its plural), run by ``graphflow.cli.RUN`` (``module.function``)."""
+    plural = _PLURALS[noun]
+    name, alias = (plural, noun) if verb == "list" else (noun, plural)
+    module, function = run.split(".")
+    return _leaf(nouns, name, module, function, summary, description, aliases=[alias])
+
+
+def _page(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--limit", type=int_between(1, 100), default=50, metavar="N", help="how many to list, 1-100 (default: 50)"
     )
-    update.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
-    automation_fields(update, create=False)
-    switch = update.add_mutually_exclusive_group()
-    switch.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="activate it")
-    switch.add_argument("--disabled", dest="enabled", action="store_const", const=False, help="pause it")
+    sub.add_argument("--cursor", metavar="CURSOR", help="the next page (printed under the previous one)")
 
-    delete = noun(
-        "delete", "automation", automations, "delete_automation", "Delete an automation (its past runs are kept)."
+
+def _automation_id(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
+
+
+def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
+    sub.add_argument("-n", "--name", required=create, metavar="NAME", help="the automation's name")
+    sub.add_argument(
+        "-t",
+        "--type",
+        choices=("scheduled", "trigger", "invoked"),
+        help="what starts it (default: inferred from --schedule or --trigger)" if create else "what starts it",
     )
-    delete.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
+    sub.add_argument("--schedule", metavar="SCHEDULE", help="scheduled: cron, phrase, interval or time, quoted")
+    sub.add_argument("--timezone", metavar="ZONE", help="scheduled: IANA time zone (default: UTC)")
+    sub.add_argument("--trigger", metavar="EVENT", help="trigger: the event it listens for")
+    sub.add_argument("--config-id", metavar="CONFIG_ID", help="the config (cfg_...) its runs execute")
+    sub.add_argument("--description", metavar="TEXT", help="what it is for")
+    sub.add_argument("--lookup-key", metavar="KEY", help="your own unique key for it in this app")
+    sub.add_argument("--overlap", choices=("skip", "buffer_one", "allow"), help="when a run is still executing")
+    sub.add_argument("--catchup", choices=("none", "latest", "all"), help="scheduled: fires missed while down")
+    sub.add_argument("--metadata", metavar="JSON", help="a JSON object of your own, or @file.json")
 
-    for verb, summary in (
-        ("activate", "Activate an automation (draft or paused → running)."),
-        ("pause", "Pause a running automation: no fires, pending runs cancelled."),
-        ("reset", "Reset a paused automation to draft."),
-    ):
-        move = noun(verb, "automation", automations, f"{verb}_automation", summary)
-        move.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
-        if verb == "pause":
-            move.add_argument("--reason", metavar="TEXT", help="why (shown as paused_reason)")
 
-    trigger = noun(
-        "trigger",
-        "automation",
-        automations,
-        "trigger_automation",
-        "Start a run of an automation now; print its run id.",
-        "The run waits in the database until a worker (graphflow worker, graphflow serve) executes it.",
+def _list(nouns: Subparsers) -> None:
+    automations = _noun(
+        nouns, "list", "automation", "automations.list_automations", "List the app's automations, newest first."
     )
-    trigger.add_argument("automation_id", metavar="ID", help="the automation (aut_...)")
-    trigger.add_argument(
-        "-p", "--payload", metavar="JSON", help="invoked and trigger automations: the payload as JSON, or @file.json"
-    )
-
-    runs = noun("list", "automationrun", automations, "list_runs", "List an automation's runs, newest first.")
+    automations.add_argument("--type", choices=("scheduled", "trigger", "invoked"), help="only this type")
+    _page(automations)
+    runs = _noun(nouns, "list", "automationrun", "automations.list_runs", "List an automation's runs, newest first.")
     runs.add_argument("--automation", required=True, metavar="ID", help="the automation (aut_...)")
     runs.add_argument(
         "--status", choices=("pending", "running", "completed", "failed", "cancelled"), help="only runs in this status"
     )
-    page(runs)
+    _page(runs)
+    _page(
+        _noun(
+            nouns, "list", "config", "configs.list_configs", "List the app's configs (latest versions), newest first."
+        )
+    )
 
-    run = noun("describe", "automationrun", automations, "describe_run", "Show a run with its journal.")
-    run.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
 
-    cancel = noun("cancel", "automationrun", automations, "cancel_run", "Cancel a pending or executing run.")
-    cancel.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
-
-    config = noun(
+def _create(nouns: Subparsers) -> None:
+    automation = _noun(
+        nouns,
+        "create",
+        "automation",
+        "automations.create_automation",
+        "Create an automation (a draft, or running with --enabled).",
+        'Example: graphflow create automation -n weekly -t scheduled --schedule "0 9 * * 1" --config-id cfg_...',
+    )
+    _automation_fields(automation, create=True)
+    automation.add_argument("--enabled", action="store_true", help="activate it at once")
+    config = _noun(
+        nouns,
         "create",
         "config",
-        "configs",
-        "create_config",
+        "configs.create_config",
         "Validate a graph config and store it (version 1); print its id.",
         "Example: graphflow create config -f graph.yaml",
     )
@@ -387,13 +366,144 @@ def _management_commands(commands: argparse._SubParsersAction[Parser]) -> None:
         "-f", "--file", required=True, metavar="FILE", help="the graph (.json, .yaml, .yml; - for stdin)"
     )
 
-    configs = noun("list", "config", "configs", "list_configs", "List the app's configs (latest versions).")
-    page(configs)
 
-    _publish_watch_keys(commands)
+def _describe(nouns: Subparsers) -> None:
+    _automation_id(
+        _noun(
+            nouns,
+            "describe",
+            "automation",
+            "automations.describe_automation",
+            "Show an automation and its recent runs.",
+        )
+    )
+    run = _noun(nouns, "describe", "automationrun", "automations.describe_run", "Show a run with its journal.")
+    run.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
 
 
-_VERB_SUMMARIES = {
+def _update(nouns: Subparsers) -> None:
+    update = _noun(
+        nouns,
+        "update",
+        "automation",
+        "automations.update_automation",
+        "Change an automation's fields.",
+        "Give at least one.",
+    )
+    _automation_id(update)
+    _automation_fields(update, create=False)
+    switch = update.add_mutually_exclusive_group()
+    switch.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="activate it")
+    switch.add_argument("--disabled", dest="enabled", action="store_const", const=False, help="pause it")
+
+
+def _delete(nouns: Subparsers) -> None:
+    _automation_id(
+        _noun(
+            nouns, "delete", "automation", "automations.delete_automation", "Delete an automation (past runs are kept)."
+        )
+    )
+
+
+def _activate(nouns: Subparsers) -> None:
+    _automation_id(
+        _noun(nouns, "activate", "automation", "automations.activate_automation", "Activate an automation: running.")
+    )
+
+
+def _pause(nouns: Subparsers) -> None:
+    pause = _noun(
+        nouns,
+        "pause",
+        "automation",
+        "automations.pause_automation",
+        "Pause a running automation (pending runs cancelled).",
+    )
+    _automation_id(pause)
+    pause.add_argument("--reason", metavar="TEXT", help="why (shown as paused_reason)")
+
+
+def _reset(nouns: Subparsers) -> None:
+    _automation_id(
+        _noun(nouns, "reset", "automation", "automations.reset_automation", "Reset a paused automation to draft.")
+    )
+
+
+def _trigger(nouns: Subparsers) -> None:
+    trigger = _noun(
+        nouns,
+        "trigger",
+        "automation",
+        "automations.trigger_automation",
+        "Start a run of an automation now; print its run id.",
+        "The run waits in the database until a worker (graphflow worker, graphflow serve) executes it.",
+    )
+    _automation_id(trigger)
+    trigger.add_argument(
+        "-p", "--payload", metavar="JSON", help="invoked and trigger automations: the payload as JSON, or @file.json"
+    )
+
+
+def _cancel(nouns: Subparsers) -> None:
+    cancel = _noun(nouns, "cancel", "automationrun", "automations.cancel_run", "Cancel a pending or executing run.")
+    cancel.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
+
+
+def _publish(commands: Subparsers) -> None:
+    publish = _leaf(
+        commands,
+        "publish",
+        "automations",
+        "publish",
+        _SUMMARIES["publish"],
+        "Example: graphflow publish thread.member_joined --payload @event.json",
+    )
+    publish.add_argument("name", metavar="EVENT", help="the event name, e.g. thread.member_joined")
+    publish.add_argument("-p", "--payload", default="{}", metavar="JSON", help="the payload as JSON, or @file.json")
+    publish.add_argument(
+        "--id", dest="event_id", metavar="ID", help="the event's id: publishing it again starts nothing"
+    )
+
+
+def _watch(commands: Subparsers) -> None:
+    watch = _leaf(
+        commands,
+        "watch",
+        "watch",
+        "watch",
+        _SUMMARIES["watch"],
+        "With RUN_ID it replays the run's events so far and exits when the run ends: 0 when it\n"
+        "completed, 1 when it failed or was cancelled. --json prints one JSON object per line.",
+    )
+    watch.add_argument("run_id", nargs="?", metavar="RUN_ID", help="follow only this run (atr_...)")
+    watch.add_argument("--types", metavar="T1,T2", help="only these event types, e.g. run.failed,run.completed")
+    watch.add_argument(
+        "--after", type=int_between(0, 2**63 - 1), metavar="SEQ", help="resume after this event id (seq)"
+    )
+
+
+def _keys(actions: Subparsers) -> None:
+    create = _leaf(
+        actions,
+        "create",
+        "keys",
+        "create_key",
+        "Create an API key for the app and print its secret (shown this once only).",
+        "Example: graphflow keys create --app app_1 --name ci",
+    )
+    create.add_argument("--name", metavar="NAME", help="a label to recognise it by")
+    _leaf(actions, "list", "keys", "list_keys", "List the app's API keys (never their secrets).")
+    revoke = _leaf(
+        actions,
+        "revoke",
+        "keys",
+        "revoke_key",
+        "Revoke an API key: requests and open streams with it are refused from now on.",
+    )
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key (key_...)")
+
+
+_SUMMARIES = {
     "list": "List automations, automation runs or configs.",
     "create": "Create an automation or a config.",
     "describe": "Show an automation or an automation run.",
@@ -404,74 +514,44 @@ _VERB_SUMMARIES = {
     "reset": "Reset a paused automation to draft.",
     "trigger": "Start a run of an automation now.",
     "cancel": "Cancel an automation run.",
+    "publish": "Publish a platform event: each running trigger automation listening for it starts a run.",
+    "watch": "Follow the app's events (or one run's), one line per event, until Ctrl-C (or the run ends).",
+    "keys": "Create, list and revoke an app's API keys (direct mode only: on the database).",
 }
+#: Each management command and what declares its nouns (or, for a leaf, the command itself).
+_NOUNS: dict[str, Callable[[Subparsers], None]] = {
+    "list": _list,
+    "create": _create,
+    "describe": _describe,
+    "update": _update,
+    "delete": _delete,
+    "activate": _activate,
+    "pause": _pause,
+    "reset": _reset,
+    "trigger": _trigger,
+    "cancel": _cancel,
+    "keys": _keys,
+}
+_LEAVES: dict[str, Callable[[Subparsers], None]] = {"publish": _publish, "watch": _watch}
 
 
-def _publish_watch_keys(commands: argparse._SubParsersAction[Parser]) -> None:
-    """``publish EVENT``, ``watch [RUN_ID]`` and ``keys create|list|revoke``."""
+def _management_commands(commands: Subparsers, chosen: str) -> None:
+    """The management commands: ``list|create|describe|...|cancel NOUN``, ``publish``, ``watch``, ``keys ACTION``.
 
-    def command(
-        name: str, module: str, function: str, summary: str, description: str, parser: Any = commands
-    ) -> Parser:
-        sub: Parser = parser.add_parser(
-            name,
-            help=summary,
-            description=f"{summary}\n\n{description}\n\n{_CONNECTION_HELP}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+    Only the ``chosen`` one (every one for :data:`ALL`) gets its nouns and arguments; the others are
+    declared by name and summary, enough for ``graphflow --help``. Their ~40 parsers would otherwise
+    triple the start-up of every command.
+    """
+    for verb, summary in _SUMMARIES.items():
+        if verb in _LEAVES:
+            if chosen in (ALL, verb):
+                _LEAVES[verb](commands)
+            else:
+                commands.add_parser(verb, help=summary)
+            continue
+        sub = commands.add_parser(
+            verb, help=summary, description=summary, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        sub.set_defaults(**{COMMAND: (f"graphflow.cli.{module}", function)})
-        _connection(sub)
-        return sub
-
-    publish = command(
-        "publish",
-        "automations",
-        "publish",
-        "Publish a platform event: each running trigger automation listening for it starts a run.",
-        "Example: graphflow publish thread.member_joined --payload @event.json",
-    )
-    publish.add_argument("name", metavar="EVENT", help="the event name, e.g. thread.member_joined")
-    publish.add_argument("-p", "--payload", default="{}", metavar="JSON", help="the payload as JSON, or @file.json")
-    publish.add_argument(
-        "--id", dest="event_id", metavar="ID", help="the event's id: publishing it again starts nothing"
-    )
-
-    watch = command(
-        "watch",
-        "watch",
-        "watch",
-        "Follow the app's events (or one run's), one line per event, until Ctrl-C (or the run ends).",
-        "With RUN_ID it replays the run's events so far and exits when the run ends: 0 when it\n"
-        "completed, 1 when it failed or was cancelled. --json prints one JSON object per line.",
-    )
-    watch.add_argument("run_id", nargs="?", metavar="RUN_ID", help="follow only this run (atr_...)")
-    watch.add_argument("--types", metavar="T1,T2", help="only these event types, e.g. run.failed,run.completed")
-    watch.add_argument(
-        "--after", type=int_between(0, 2**63 - 1), default=None, metavar="SEQ", help="resume after this event id"
-    )
-
-    keys = commands.add_parser(
-        "keys",
-        help="Create, list and revoke an app's API keys (direct mode only).",
-        description="Create, list and revoke an app's API keys (direct mode only: on the database).",
-    )
-    key_commands = keys.add_subparsers(title="what", metavar="ACTION", parser_class=Parser, required=True)
-    key_create = command(
-        "create",
-        "keys",
-        "create_key",
-        "Create an API key for the app and print its secret (shown this once only).",
-        "Example: graphflow keys create --app app_1 --name ci --database-url sqlite:///graphflow.db",
-        key_commands,
-    )
-    key_create.add_argument("--name", metavar="NAME", help="a label to recognise it by")
-    command("list", "keys", "list_keys", "List the app's API keys (never their secrets).", "", key_commands)
-    revoke = command(
-        "revoke",
-        "keys",
-        "revoke_key",
-        "Revoke an API key: requests and open streams with it are refused from now on.",
-        "",
-        key_commands,
-    )
-    revoke.add_argument("key_id", metavar="KEY_ID", help="the key (key_...)")
+        if chosen in (ALL, verb):
+            title, metavar = ("actions", "ACTION") if verb == "keys" else ("what", "NOUN")
+            _NOUNS[verb](sub.add_subparsers(title=title, metavar=metavar, parser_class=Parser, required=True))
