@@ -23,6 +23,10 @@ Common rules for every :class:`Store` method:
   mutate it (the engine never does).
 * **Time.** Record times (``created_at``, ``finished_at``…) are UNIX seconds from the engine's
   clock; lease expiries are computed by the store from the database's own clock.
+* **The event log.** Every write that changes a config, an automation or a run appends its
+  :class:`~graphflow.records.StreamEvent` (s) to the app's event log **in the same transaction**:
+  no event for a change that rolled back, no change without its event (see :meth:`Store.read_events`
+  for the events each write appends).
 * **Errors.** Backend failures are raised as :class:`~graphflow.exceptions.StoreError` with the
   driver's error as ``__cause__``; constraint violations the contract names raise the error it
   names (``ConflictError``), never a driver exception.
@@ -34,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphflow.records import Automation, AutomationRun, ConfigRecord, Page
+from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Page, StreamEvent
 
 if TYPE_CHECKING:
     from graphflow.engine.executor import Executor
@@ -115,8 +119,12 @@ class Store(ABC):
     async def update_automation(self, automation: Automation, *, expected_revision: int) -> None:
         """Replace an automation whose stored ``revision`` equals ``expected_revision``.
 
-        ``last_run_at`` and ``last_run_status`` are kept as stored: run outcomes own them (see
-        :meth:`update_run`), so a host's concurrent edit never erases a newer outcome.
+        ``last_run_at``, ``last_run_status`` and ``last_error`` are kept as stored: run outcomes
+        own them (see :meth:`update_run`), so a host's concurrent edit never erases a newer outcome.
+
+        Appends one event, chosen from the stored → new status: ``draft``/``paused`` →
+        ``running`` is ``automation.activated``, ``running`` → ``paused`` ``automation.paused``,
+        ``paused`` → ``draft`` ``automation.reset``, anything else ``automation.updated``.
 
         The stored revision becomes ``automation.revision`` (the caller increments it). A
         mismatch (a concurrent write won) raises ``ConflictError`` and changes nothing; a missing
@@ -195,8 +203,9 @@ class Store(ABC):
         ``recoveries``, ``wake_at``) are never written here — only by the lease methods below. A
         run written in a terminal status loses its lease and its steps (its journal holds them)
         and, when it has a ``started_at``, becomes its automation's last run in the same
-        transaction (``last_run_at = started_at``, ``last_run_status = status``) unless a run
-        that started later already is. Missing → ``NotFoundError``.
+        transaction (``last_run_at = started_at``, ``last_run_status = status``, ``last_error`` =
+        the result's ``error``, ``None`` for a completed run) unless a run that started later
+        already is. Missing → ``NotFoundError``.
         """
 
     @abstractmethod
@@ -270,8 +279,10 @@ class Store(ABC):
         ``run_ids``, only those runs are considered (the engine's fast path for runs it just
         created); otherwise the oldest claimable runs first. Each claimed run becomes
         ``running`` with ``lease_owner = worker_id``, ``lease_expires_at = db_now + lease`` and
-        ``fence`` incremented. Two concurrent claims never return the same run (PostgreSQL:
-        ``FOR UPDATE SKIP LOCKED``; SQLite: one writer).
+        ``fence`` incremented, and ``started_at`` set to the claim's time when it is ``None`` (so a
+        running run's elapsed time is known on every store). Two concurrent claims never return
+        the same run (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one writer). Each claimed
+        run appends ``run.started``.
         """
 
     @abstractmethod
@@ -310,8 +321,83 @@ class Store(ABC):
         """Delete finished runs older than ``before``; return how many were deleted.
 
         Finished means completed, failed or cancelled, judged by ``finished_at``; their steps go
-        too, and so do accepted event ids recorded before ``before``. Pending and running runs
-        are never pruned.
+        too, and so do accepted event ids recorded before ``before`` and event-log entries whose
+        ``at`` is before ``before``. Pending and running runs are never pruned.
+        """
+
+    # -- the event log ---------------------------------------------------------------------
+    #
+    # What each write appends (all in the write's own transaction; ``at`` is the store's time):
+    #
+    # * ``put_config``: ``config.created`` (version 1) or ``config.updated`` {"version"};
+    #   ``delete_config``: one ``config.deleted``.
+    # * ``insert_automation``: ``automation.created`` {"status"}; ``update_automation`` and
+    #   ``record_fire``: the status transition (see :meth:`update_automation`) {"status",
+    #   "previous_status"}; ``delete_automation``: ``automation.deleted``.
+    # * every stored run (``accept_event``, ``insert_runs``, ``record_fire``): ``run.created``.
+    # * a run becoming ``running`` (a claim, or ``update_run`` from ``pending``): ``run.started``;
+    #   ``release_run``: ``run.waiting`` {"wake_at"}; ``save_step``: ``run.node_completed``
+    #   {"key"}; a run reaching a terminal status (``update_run``, ``cancel_run``,
+    #   ``cancel_pending_runs``): ``run.completed`` / ``run.failed`` / ``run.cancelled`` with
+    #   {"error"} unless it completed. A write that does not change the status appends nothing.
+    #
+    # Run events carry ``data["status"]`` (the run's status after the write) and the run's
+    # ``automation_id``.
+
+    @abstractmethod
+    async def read_events(
+        self,
+        app_id: str,
+        *,
+        after: int,
+        limit: int,
+        run_id: str | None = None,
+        types: frozenset[str] | None = None,
+    ) -> list[StreamEvent]:
+        """The app's events with ``seq > after``, ascending, up to ``limit``.
+
+        ``seq`` is strictly increasing in commit order across the store: once an event with
+        sequence ``n`` is visible, no event with a smaller sequence can appear later, so a reader
+        that resumes from the last ``seq`` it saw loses nothing and sees nothing twice (within
+        retention). Only ``app_id``'s events are returned, whatever ``after`` is (a sequence of
+        another app simply yields nothing of theirs); ``run_id`` and ``types`` filter further.
+        """
+
+    @abstractmethod
+    async def last_event_seq(self, app_id: str) -> int:
+        """The newest ``seq`` of the app's events (``0`` when it has none)."""
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return when new events may have been appended (a hint), or after ``timeout`` seconds.
+
+        The default sleeps. The built-in stores wake early: PostgreSQL on ``LISTEN/NOTIFY`` from
+        any process, memory and SQLite when this process appended. It may return early (the
+        first call on PostgreSQL does, as it starts listening). Correctness never depends on it:
+        readers call :meth:`read_events` after every wake-up.
+        """
+        import anyio
+
+        await anyio.sleep(timeout)
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        """Store a new key with the hash of its secret (``secret_hash`` is unique: ``ConflictError``)."""
+
+    @abstractmethod
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        """The key whose secret hashes to ``secret_hash`` (revoked ones too), or ``None``."""
+
+    @abstractmethod
+    async def list_api_keys(self, app_id: str) -> list[ApiKey]:
+        """The app's keys (revoked ones too), oldest first."""
+
+    @abstractmethod
+    async def revoke_api_key(self, app_id: str, key_id: str, now: float) -> ApiKey | None:
+        """Set ``revoked_at = now`` unless already revoked; return the key as stored after.
+
+        ``None`` when the app has no such key (also for another app's key).
         """
 
 

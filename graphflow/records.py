@@ -18,12 +18,15 @@ __all__ = [
     "CATCHUP_POLICIES",
     "OVERLAP_POLICIES",
     "RUN_STATUSES",
+    "STREAM_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
+    "ApiKey",
     "Automation",
     "AutomationRun",
     "ConfigRecord",
     "Page",
     "Repeat",
+    "StreamEvent",
     "iso",
 ]
 
@@ -39,6 +42,25 @@ RUN_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "c
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
 OVERLAP_POLICIES: tuple[str, ...] = ("skip", "buffer_one", "allow")
 CATCHUP_POLICIES: tuple[str, ...] = ("none", "latest", "all")
+#: Every ``type`` of :class:`StreamEvent` a store appends.
+STREAM_EVENT_TYPES: tuple[str, ...] = (
+    "config.created",
+    "config.updated",
+    "config.deleted",
+    "automation.created",
+    "automation.updated",
+    "automation.activated",
+    "automation.paused",
+    "automation.reset",
+    "automation.deleted",
+    "run.created",
+    "run.started",
+    "run.waiting",
+    "run.node_completed",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+)
 
 
 def iso(ts: float | None) -> str | None:
@@ -118,6 +140,8 @@ class Automation:
     paused_reason: str | None = None
     #: Incremented on every write; stores use it for optimistic concurrency.
     revision: int = 1
+    #: The error of the last finished run (``None`` after a success); written with ``last_run_status``.
+    last_error: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -226,6 +250,67 @@ class AutomationRun:
         if journal:
             data["journal"] = self.journal
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One entry of an app's append-only event log (what SSE streams send).
+
+    Stores append events in the same transaction as the change they announce (see
+    :meth:`graphflow.abc.Store.read_events`); ``seq`` is assigned by the store, strictly
+    increasing in commit order, and is the SSE ``id`` a client resumes from.
+    """
+
+    seq: int
+    app_id: str
+    #: One of :data:`STREAM_EVENT_TYPES`.
+    type: str
+    #: When the store wrote it (UNIX seconds).
+    at: float
+    automation_id: str | None = None
+    run_id: str | None = None
+    config_id: str | None = None
+    #: Small JSON: ``{"status": "failed", "error": "..."}``, ``{"key": step key}``…
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape."""
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "at": iso(self.at),
+            "app_id": self.app_id,
+            "automation_id": self.automation_id,
+            "run_id": self.run_id,
+            "config_id": self.config_id,
+            "data": self.data,
+        }
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key (``key_…``) of one app. The secret is shown once at creation; stores keep a hash."""
+
+    id: str
+    app_id: str
+    name: str | None
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the key was revoked."""
+        return self.revoked_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape (never the secret nor its hash)."""
+        return {
+            "id": self.id,
+            "app_id": self.app_id,
+            "name": self.name,
+            "created_at": iso(self.created_at),
+            "revoked_at": iso(self.revoked_at),
+        }
 
 
 @dataclass(slots=True)

@@ -103,7 +103,8 @@ class RunLoop(EngineCore):
         try:
             run.status = "running"
             run.updated_at = started
-            fresh = run.started_at is None
+            # The first claim (fence 1) sets started_at by the store's clock; the engine's clock says when it started.
+            fresh = run.fence == 1 or run.started_at is None
             if fresh:
                 run.started_at = started
             if run.recoveries > self.max_recoveries:

@@ -8,6 +8,9 @@
   PostgreSQL's ``jsonb`` cannot hold). Keys that are not strings become strings, as JSON has it.
 * **Cursor pages** (:func:`page`): ids are time-ordered, so the cursor is the last id of a page.
 * **The lease-lost error** (:func:`lease_lost`): one message, saying what happened and what to do.
+* **The event log's vocabulary** (:func:`automation_event`, :func:`run_event_type`,
+  :func:`run_event_data`): which event a write appends, decided once for the memory store (the
+  SQL stores encode the same table in their triggers, and the contract suite checks they agree).
 """
 
 from __future__ import annotations
@@ -18,7 +21,25 @@ from typing import Any
 from graphflow.exceptions import LeaseLostError, StoreError
 from graphflow.records import Page
 
-__all__ = ["decode_json", "encode_json", "json_copy", "lease_lost", "page"]
+__all__ = [
+    "AUTOMATION_TRANSITIONS",
+    "automation_event",
+    "decode_json",
+    "encode_json",
+    "json_copy",
+    "lease_lost",
+    "page",
+    "run_event_data",
+    "run_event_type",
+]
+
+#: (stored status, new status) → the event an automation write appends; others are ``automation.updated``.
+AUTOMATION_TRANSITIONS = {
+    ("draft", "running"): "automation.activated",
+    ("paused", "running"): "automation.activated",
+    ("running", "paused"): "automation.paused",
+    ("paused", "draft"): "automation.reset",
+}
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
@@ -85,3 +106,28 @@ def lease_lost(run_id: str, fence: int | None) -> LeaseLostError:
         f"run {run_id!r} is no longer held by this worker (fence {fence}): it was cancelled, finished, or "
         "taken over by another worker after this one's lease expired; stop working on it (nothing was written)"
     )
+
+
+def automation_event(previous: str, status: str) -> tuple[str, dict[str, Any]]:
+    """The type and data of the event for an automation write from ``previous`` to ``status``."""
+    type = AUTOMATION_TRANSITIONS.get((previous, status), "automation.updated")
+    return type, {"status": status, "previous_status": previous}
+
+
+def run_event_type(previous: str | None, status: str) -> str | None:
+    """The event of a run going from ``previous`` (``None``: a reclaim) to ``status``; ``None``: none."""
+    if previous == status:
+        return None
+    if status == "running":
+        return "run.started"
+    if status == "pending":
+        return "run.waiting"
+    return f"run.{status}"
+
+
+def run_event_data(status: str, result: Any) -> dict[str, Any]:
+    """``{"status"}``, plus the result's ``error`` for a failed or cancelled run."""
+    data: dict[str, Any] = {"status": status}
+    if status in ("failed", "cancelled") and isinstance(result, dict) and result.get("error") is not None:
+        data["error"] = str(result["error"])
+    return data

@@ -24,17 +24,29 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import anyio
+
 from graphflow.abc import Store
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
     TERMINAL_RUN_STATUSES,
+    ApiKey,
     Automation,
     AutomationRun,
     ConfigRecord,
     Page,
     Repeat,
+    StreamEvent,
 )
-from graphflow.stores.base import encode_json, json_copy, lease_lost, page
+from graphflow.stores.base import (
+    automation_event,
+    encode_json,
+    json_copy,
+    lease_lost,
+    page,
+    run_event_data,
+    run_event_type,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -76,17 +88,19 @@ def _config(record: ConfigRecord) -> ConfigRecord:
 _NAMES = [f.name for f in dataclasses.fields(Automation)]
 _ID, _APP, _TYPE, _STATUS = (_NAMES.index(n) for n in ("id", "app_id", "type", "status"))
 _UPDATED, _LOOKUP, _METADATA, _REPEAT = (_NAMES.index(n) for n in ("updated_at", "lookup_key", "metadata", "repeat"))
-_LAST_AT, _LAST_STATUS, _REVISION = (_NAMES.index(n) for n in ("last_run_at", "last_run_status", "revision"))
+_LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION = (
+    _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision")
+)
 AutomationRow = tuple[Any, ...]
 
 
-def _freeze(automation: Automation, outcome: tuple[Any, Any] | None = None) -> AutomationRow:
+def _freeze(automation: Automation, outcome: tuple[Any, Any, Any] | None = None) -> AutomationRow:
     row = list(_AUTOMATION_FIELDS(automation))
     row[_REPEAT] = (automation.repeat.times, automation.repeat.completed)
     metadata = automation.metadata
     row[_METADATA] = _copy_json(metadata) if metadata else {}
     if outcome is not None:
-        row[_LAST_AT], row[_LAST_STATUS] = outcome
+        row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR] = outcome
     return tuple(row)
 
 
@@ -119,6 +133,101 @@ class MemoryStore(Store):
         self._events: dict[tuple[str, str], float] = {}
         self._pending: dict[str, None] = {}
         self._steps: dict[str, dict[str, Any]] = {}
+        self._log: list[StreamEvent] = []
+        self._seq = 0
+        #: Set (and dropped) by the next write, when a reader waits for events.
+        self._appended: anyio.Event | None = None
+        self._keys: dict[str, tuple[ApiKey, str]] = {}
+        self._key_hashes: dict[str, str] = {}
+
+    # -- the event log ---------------------------------------------------------------------
+
+    def _append(
+        self,
+        app_id: str,
+        type: str,
+        *,
+        automation_id: str | None = None,
+        run_id: str | None = None,
+        config_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._seq += 1
+        event = StreamEvent(self._seq, app_id, type, time.time(), automation_id, run_id, config_id, data or {})
+        self._log.append(event)
+        if self._appended is not None:
+            self._appended.set()
+            self._appended = None
+
+    def _run_changed(self, run: AutomationRun, previous: str | None) -> None:
+        """Append the event of a run whose status went from ``previous`` to ``run.status``."""
+        type = run_event_type(previous, run.status)
+        if type is not None:
+            self._append(
+                run.app_id,
+                type,
+                automation_id=run.automation_id,
+                run_id=run.id,
+                data=run_event_data(run.status, run.result),
+            )
+
+    async def read_events(
+        self,
+        app_id: str,
+        *,
+        after: int,
+        limit: int,
+        run_id: str | None = None,
+        types: frozenset[str] | None = None,
+    ) -> list[StreamEvent]:
+        log = self._log
+        position = bisect.bisect_right(log, after, key=operator.attrgetter("seq"))
+        out: list[StreamEvent] = []
+        for event in log[position:]:
+            if len(out) >= limit:
+                break
+            if (
+                event.app_id == app_id
+                and (run_id is None or event.run_id == run_id)
+                and (types is None or event.type in types)
+            ):
+                out.append(dataclasses.replace(event, data=_copy_json(event.data)))
+        return out
+
+    async def last_event_seq(self, app_id: str) -> int:
+        return next((event.seq for event in reversed(self._log) if event.app_id == app_id), 0)
+
+    async def wait_for_events(self, timeout: float) -> None:
+        appended = self._appended
+        if appended is None:
+            appended = self._appended = anyio.Event()
+        with anyio.move_on_after(timeout):
+            await appended.wait()
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        if secret_hash in self._key_hashes or key.id in self._keys:
+            raise ConflictError(f"API key {key.id!r} already exists")
+        self._keys[key.id] = (dataclasses.replace(key), secret_hash)
+        self._key_hashes[secret_hash] = key.id
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        key_id = self._key_hashes.get(secret_hash)
+        return dataclasses.replace(self._keys[key_id][0]) if key_id is not None else None
+
+    async def list_api_keys(self, app_id: str) -> list[ApiKey]:
+        keys = [dataclasses.replace(key) for key, _ in self._keys.values() if key.app_id == app_id]
+        return sorted(keys, key=lambda key: (key.created_at, key.id))
+
+    async def revoke_api_key(self, app_id: str, key_id: str, now: float) -> ApiKey | None:
+        found = self._keys.get(key_id)
+        if found is None or found[0].app_id != app_id:
+            return None
+        key = found[0]
+        if key.revoked_at is None:
+            key.revoked_at = now
+        return dataclasses.replace(key)
 
     # -- configs ---------------------------------------------------------------------------
 
@@ -127,6 +236,12 @@ class MemoryStore(Store):
         if any(v.version == record.version or v.app_id != record.app_id for v in versions):
             raise ConflictError(f"config {record.id!r} already has version {record.version}")
         versions.append(_config(record))
+        self._append(
+            record.app_id,
+            "config.created" if record.version == 1 else "config.updated",
+            config_id=record.id,
+            data={"version": record.version},
+        )
 
     async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
         versions = self._configs.get(config_id)
@@ -154,6 +269,7 @@ class MemoryStore(Store):
         if not versions or versions[0].app_id != app_id:
             return False
         del self._configs[config_id]
+        self._append(app_id, "config.deleted", config_id=config_id)
         return True
 
     # -- automations -------------------------------------------------------------------------
@@ -167,6 +283,9 @@ class MemoryStore(Store):
                 )
             self._lookup[key] = automation.id
         self._automations[automation.id] = _freeze(automation)
+        self._append(
+            automation.app_id, "automation.created", automation_id=automation.id, data={"status": automation.status}
+        )
 
     async def get_automation(self, app_id: str, automation_id: str) -> Automation | None:
         found = self._automations.get(automation_id)
@@ -203,7 +322,10 @@ class MemoryStore(Store):
             if stored[_LOOKUP] is not None:
                 self._lookup.pop((stored[_APP], stored[_LOOKUP]), None)
         # The outcome fields are the run outcomes' own: the stored ones are kept.
-        self._automations[automation.id] = _freeze(automation, (stored[_LAST_AT], stored[_LAST_STATUS]))
+        outcome = (stored[_LAST_AT], stored[_LAST_STATUS], stored[_LAST_ERROR])
+        self._automations[automation.id] = _freeze(automation, outcome)
+        type, data = automation_event(stored[_STATUS], automation.status)
+        self._append(automation.app_id, type, automation_id=automation.id, data=data)
 
     async def delete_automation(self, app_id: str, automation_id: str) -> bool:
         stored = self._automations.get(automation_id)
@@ -212,6 +334,7 @@ class MemoryStore(Store):
         del self._automations[automation_id]
         if stored[_LOOKUP] is not None:
             self._lookup.pop((app_id, stored[_LOOKUP]), None)
+        self._append(app_id, "automation.deleted", automation_id=automation_id)
         return True
 
     async def running_automations(self, *, type: str | None = None) -> list[Automation]:
@@ -253,6 +376,13 @@ class MemoryStore(Store):
         bisect.insort(self._runs_by_automation.setdefault(run.automation_id, []), run.id)
         if run.status == "pending":
             self._pending[run.id] = None
+        self._append(
+            run.app_id,
+            "run.created",
+            automation_id=run.automation_id,
+            run_id=run.id,
+            data=run_event_data(run.status, run.result),
+        )
 
     async def insert_runs(self, runs: Iterable[AutomationRun]) -> list[AutomationRun]:
         runs = list(runs)
@@ -302,6 +432,7 @@ class MemoryStore(Store):
         if fence is not None and stored.fence != fence:
             raise lease_lost(run.id, fence)
         # The stored copy holds what a durable store would give back: checked and decoded JSON.
+        previous = stored.status
         result = json_copy(run.result, f"run {run.id!r} result")
         journal = json_copy(run.journal, f"run {run.id!r} journal")
         run = dataclasses.replace(
@@ -322,12 +453,14 @@ class MemoryStore(Store):
             if row is not None and started is not None and (row[_LAST_AT] is None or row[_LAST_AT] <= started):
                 updated = list(row)
                 updated[_LAST_AT], updated[_LAST_STATUS] = started, run.status
+                updated[_LAST_ERROR] = None if run.status == "completed" else _error_text(result)
                 self._automations[run.automation_id] = tuple(updated)
         self._runs[run.id] = run
         if run.status == "pending":
             self._pending[run.id] = None
         else:
             self._pending.pop(run.id, None)
+        self._run_changed(run, previous)
 
     async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
         cancelled = []
@@ -339,6 +472,7 @@ class MemoryStore(Store):
                 run.result = {"error": "cancelled: the automation was paused or deleted"}
                 self._pending.pop(run_id, None)
                 cancelled.append(run_id)
+                self._run_changed(run, "pending")
         return cancelled
 
     async def pending_runs(self, limit: int) -> list[AutomationRun]:
@@ -354,6 +488,7 @@ class MemoryStore(Store):
         if run is None or run.app_id != app_id:
             return None
         if run.status in ("pending", "running"):
+            previous = run.status
             run.status = "cancelled"
             run.updated_at = run.finished_at = now
             run.result = {"error": "run cancelled"}
@@ -361,6 +496,7 @@ class MemoryStore(Store):
             run.lease_owner = run.lease_expires_at = None
             self._pending.pop(run_id, None)
             self._steps.pop(run_id, None)
+            self._run_changed(run, previous)
         return _run(run)
 
     # -- scheduling --------------------------------------------------------------------------
@@ -407,11 +543,15 @@ class MemoryStore(Store):
                 run.recoveries += 1
             else:
                 continue
+            previous = run.status
             run.status = "running"
             run.lease_owner = worker_id
             run.lease_expires_at = now + lease
             run.wake_at = None
             run.fence += 1
+            if run.started_at is None:
+                run.started_at = now
+            self._run_changed(run, previous if previous != "running" else None)
             claimed.append(_run(run))
         return claimed
 
@@ -434,12 +574,26 @@ class MemoryStore(Store):
         run.lease_owner = run.lease_expires_at = None
         run.wake_at = wake_at
         self._pending[run_id] = None
+        self._append(
+            run.app_id,
+            "run.waiting",
+            automation_id=run.automation_id,
+            run_id=run_id,
+            data={"status": "pending", "wake_at": wake_at},
+        )
 
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
         run = self._runs.get(run_id)
         if run is None or run.fence != fence:
             raise lease_lost(run_id, fence)
         self._steps.setdefault(run_id, {})[key] = json_copy(data, f"step {key!r} of run {run_id!r}")
+        self._append(
+            run.app_id,
+            "run.node_completed",
+            automation_id=run.automation_id,
+            run_id=run_id,
+            data={"status": run.status, "key": key},
+        )
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._steps.get(run_id, {}))
@@ -462,4 +616,11 @@ class MemoryStore(Store):
                     del ids[position]
         for key in [k for k, at in self._events.items() if at < before]:
             del self._events[key]
+        self._log = [event for event in self._log if event.at >= before]
         return len(doomed)
+
+
+def _error_text(result: Any) -> str | None:
+    """The ``error`` of a run's result, when it has one."""
+    error = result.get("error") if isinstance(result, dict) else None
+    return None if error is None else str(error)

@@ -42,6 +42,11 @@ How the contract's guarantees are kept:
   :meth:`PostgresStore.wait_for_work` listens on a dedicated connection and returns on a
   notification or at the timeout; if that connection breaks it sleeps instead and reconnects
   later. Correctness never depends on a notification: the engine claims after every wake-up.
+* **The event log** (``stream_events``) is appended by row triggers on the tables (see
+  :mod:`graphflow.stores.postgres_schema`), inside each write's own statement: a transaction-level
+  advisory lock makes ``seq`` follow commit order, and ``NOTIFY graphflow_events`` wakes
+  :meth:`PostgresStore.wait_for_events` in every process (a second ``LISTEN`` connection, opened
+  by the first wait).
 * **Failures.** An unreachable server at start raises
   :class:`~graphflow.exceptions.StoreUnavailableError` within ``connect_timeout`` seconds, naming
   the URL with its password hidden. A connection lost mid-run raises the same error (the engine
@@ -70,7 +75,15 @@ from graphflow.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from graphflow.records import TERMINAL_RUN_STATUSES, Automation, AutomationRun, ConfigRecord, Page
+from graphflow.records import (
+    TERMINAL_RUN_STATUSES,
+    ApiKey,
+    Automation,
+    AutomationRun,
+    ConfigRecord,
+    Page,
+    StreamEvent,
+)
 from graphflow.stores import redact_url
 from graphflow.stores.base import lease_lost, page
 
@@ -84,6 +97,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from graphflow.stores.postgres_listen import WorkListener
 from graphflow.stores.postgres_schema import (
     ACCEPT_EVENT,
+    API_KEY_COLUMNS,
     AUTOMATION_COLUMNS,
     AUTOMATIONS,
     CHANNEL,
@@ -92,6 +106,7 @@ from graphflow.stores.postgres_schema import (
     CONFIG_COLUMNS,
     CONFIGS,
     CONFLICTS,
+    EVENTS_CHANNEL,
     FINISH_RUN,
     FINISH_RUN_FENCED,
     INSERT_RUNS,
@@ -99,6 +114,7 @@ from graphflow.stores.postgres_schema import (
     PENDING,
     RECORD_FIRE,
     RUNS,
+    STREAM_EVENT_COLUMNS,
     UPDATE_AUTOMATION,
     UPDATE_RUN,
     UPDATE_RUN_FENCED,
@@ -171,6 +187,8 @@ class PostgresStore(Store):
             self._kwargs["application_name"] = "graphflow"
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._wakeups: WorkListener | None = None
+        self._appended: WorkListener | None = None
+        self._listen_schema = ""
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r}, schema={self.schema!r})"
@@ -218,6 +236,7 @@ class PostgresStore(Store):
             await pool.close()
             raise self._unavailable(exc, "cannot connect to", _CHECK_URL) from exc
         self._pool = pool
+        self._listen_schema = schema
         self._wakeups = WorkListener(self._connect, CHANNEL, schema)
         await self._wakeups.open()
 
@@ -225,8 +244,10 @@ class PostgresStore(Store):
         """Close the pool and the LISTEN connection (idempotent)."""
         pool, self._pool = self._pool, None
         wakeups, self._wakeups = self._wakeups, None
-        if wakeups is not None:
-            await wakeups.close()
+        appended, self._appended = self._appended, None
+        for listener in (wakeups, appended):
+            if listener is not None:
+                await listener.close()
         if pool is not None:
             await pool.close()
 
@@ -656,7 +677,97 @@ class PostgresStore(Store):
                 idempotent=True,
             )
             if forgotten < _PRUNE_BATCH:
+                break
+        while True:
+            trimmed = await self._execute(
+                "DELETE FROM stream_events WHERE seq IN (SELECT seq FROM stream_events WHERE at < %s LIMIT %s)",
+                [before, _PRUNE_BATCH],
+                idempotent=True,
+            )
+            if trimmed < _PRUNE_BATCH:
                 return deleted
+
+    # -- the event log (appended by the schema's triggers: see postgres_schema) ---------------
+
+    async def read_events(
+        self,
+        app_id: str,
+        *,
+        after: int,
+        limit: int,
+        run_id: str | None = None,
+        types: frozenset[str] | None = None,
+    ) -> list[StreamEvent]:
+        where, params = "app_id = %s AND seq > %s", [app_id, after]
+        if run_id is not None:
+            where, params = where + " AND run_id = %s", [*params, run_id]
+        if types is not None:
+            where, params = where + " AND type = ANY(%s::text[])", [*params, sorted(types)]
+        rows = await self._fetchall(
+            f"SELECT {STREAM_EVENT_COLUMNS} FROM stream_events WHERE {where} ORDER BY seq LIMIT %s",
+            [*params, limit],
+        )
+        return [StreamEvent(*row) for row in rows]
+
+    async def last_event_seq(self, app_id: str) -> int:
+        row = await self._fetchone(
+            "SELECT coalesce(max(seq), 0) FROM stream_events WHERE app_id = %s", [app_id], idempotent=True
+        )
+        return int(row[0]) if row else 0
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return on a ``graphflow_events`` notification for this schema (from any process), or after ``timeout``.
+
+        The LISTEN connection is opened by the first call (processes that never stream events
+        hold none), which then returns at once: an event appended before the LISTEN took effect
+        is found by the caller's next read. Without the connection this sleeps.
+        """
+        if self._pool is None:
+            await anyio.sleep(timeout)
+            return
+        if self._appended is None:
+            self._appended = WorkListener(self._connect, EVENTS_CHANNEL, self._listen_schema)
+            await self._appended.open()
+            return
+        await self._appended.wait(timeout)
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        await self._execute(
+            f"INSERT INTO api_keys ({API_KEY_COLUMNS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s)",
+            [key.id, key.app_id, key.name, key.created_at, key.revoked_at, secret_hash],
+        )
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        row = await self._fetchone(
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = %s", [secret_hash], idempotent=True
+        )
+        return ApiKey(*row) if row else None
+
+    async def list_api_keys(self, app_id: str) -> list[ApiKey]:
+        rows = await self._fetchall(
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE app_id = %s ORDER BY created_at, id", [app_id]
+        )
+        return [ApiKey(*row) for row in rows]
+
+    async def revoke_api_key(self, app_id: str, key_id: str, now: float) -> ApiKey | None:
+        row = await self._fetchone(
+            f"""
+            WITH revoked AS (
+                UPDATE api_keys SET revoked_at = %(now)s
+                WHERE id = %(id)s AND app_id = %(app)s AND revoked_at IS NULL
+                RETURNING {API_KEY_COLUMNS}
+            )
+            SELECT {API_KEY_COLUMNS} FROM revoked
+            UNION ALL
+            SELECT {API_KEY_COLUMNS} FROM api_keys
+            WHERE id = %(id)s AND app_id = %(app)s AND NOT EXISTS (SELECT FROM revoked)
+            """,
+            {"now": now, "id": key_id, "app": app_id},
+            idempotent=True,
+        )
+        return ApiKey(*row) if row else None
 
     # -- LISTEN/NOTIFY ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from graphflow.stores.base import encode_json
 
 __all__ = [
     "ACCEPT_EVENT",
+    "API_KEY_COLUMNS",
     "AUTOMATIONS",
     "AUTOMATION_COLUMNS",
     "CHANNEL",
@@ -31,6 +32,7 @@ __all__ = [
     "CONFIGS",
     "CONFIG_COLUMNS",
     "CONFLICTS",
+    "EVENTS_CHANNEL",
     "FINISH_RUN",
     "FINISH_RUN_FENCED",
     "INSERT_RUNS",
@@ -41,6 +43,7 @@ __all__ = [
     "RUNS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
+    "STREAM_EVENT_COLUMNS",
     "UPDATE_AUTOMATION",
     "UPDATE_RUN",
     "UPDATE_RUN_FENCED",
@@ -58,8 +61,12 @@ __all__ = [
 
 #: The NOTIFY channel of work that became claimable; the payload is the store's schema.
 CHANNEL = "graphflow_work"
+#: The NOTIFY channel of events appended to the event log; the payload is the store's schema.
+EVENTS_CHANNEL = "graphflow_events"
 #: The schema version this graphflow writes (the last migration's number).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: First key of the event log's advisory lock ("gfle"); the second is a hash of the schema name.
+_LOG_LOCK_CLASS = 0x67666C65
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -161,6 +168,130 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: the causation of runs started by events that runs emitted.
     "ALTER TABLE runs ADD COLUMN causation jsonb;",
+    # 3: the apps' event log, written by triggers (see _V3_LOG below); API keys; last_error.
+    f"""
+    ALTER TABLE automations ADD COLUMN last_error text;
+    CREATE TABLE stream_events (
+        seq bigserial PRIMARY KEY,
+        app_id text NOT NULL,
+        type text NOT NULL,
+        at double precision NOT NULL,
+        automation_id text,
+        run_id text COLLATE "C",
+        config_id text,
+        data jsonb NOT NULL
+    );
+    CREATE INDEX stream_events_by_app ON stream_events (app_id, seq);
+    CREATE INDEX stream_events_by_run ON stream_events (run_id, seq) WHERE run_id IS NOT NULL;
+    CREATE INDEX stream_events_by_age ON stream_events (at);
+    CREATE TABLE api_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        app_id text NOT NULL,
+        name text,
+        created_at double precision NOT NULL,
+        revoked_at double precision,
+        secret_hash text NOT NULL,
+        CONSTRAINT api_keys_secret_taken UNIQUE (secret_hash)
+    );
+    CREATE INDEX api_keys_by_app ON api_keys (app_id, created_at);
+
+    -- Appends one event. The advisory lock, held until commit, makes seq follow commit order:
+    -- a transaction that appends waits for the one before it to commit, so once seq n is
+    -- visible no smaller seq can appear later. Row triggers run at the end of their statement,
+    -- after the statement took all its row locks, so holding this lock never waits for a row.
+    CREATE FUNCTION graphflow_log(app text, kind text, automation text, run text, config text, body jsonb)
+    RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock({_LOG_LOCK_CLASS}, hashtext(current_schema()));
+        INSERT INTO stream_events (app_id, type, at, automation_id, run_id, config_id, data)
+        VALUES (app, kind, extract(epoch FROM clock_timestamp()), automation, run, config, body);
+        PERFORM pg_notify('{EVENTS_CHANNEL}', current_schema());
+    END $$;
+
+    CREATE FUNCTION graphflow_log_config() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM graphflow_log(NEW.app_id,
+            CASE WHEN NEW.version = 1 THEN 'config.created' ELSE 'config.updated' END,
+            NULL, NULL, NEW.id, jsonb_build_object('version', NEW.version));
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER configs_log_insert AFTER INSERT ON configs
+        FOR EACH ROW EXECUTE FUNCTION graphflow_log_config();
+
+    -- Deleting a config deletes every version: one event per config, from the statement.
+    CREATE FUNCTION graphflow_log_config_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE gone_config record;
+    BEGIN
+        FOR gone_config IN SELECT DISTINCT app_id, id FROM gone ORDER BY id LOOP
+            PERFORM graphflow_log(gone_config.app_id, 'config.deleted', NULL, NULL, gone_config.id, '{{}}');
+        END LOOP;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER configs_log_delete AFTER DELETE ON configs
+        REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION graphflow_log_config_delete();
+
+    CREATE FUNCTION graphflow_log_automation() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            PERFORM graphflow_log(NEW.app_id, 'automation.created', NEW.id, NULL, NULL,
+                jsonb_build_object('status', NEW.status));
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM graphflow_log(OLD.app_id, 'automation.deleted', OLD.id, NULL, NULL, '{{}}');
+        ELSE
+            PERFORM graphflow_log(NEW.app_id,
+                CASE WHEN OLD.status IN ('draft', 'paused') AND NEW.status = 'running' THEN 'automation.activated'
+                     WHEN OLD.status = 'running' AND NEW.status = 'paused' THEN 'automation.paused'
+                     WHEN OLD.status = 'paused' AND NEW.status = 'draft' THEN 'automation.reset'
+                     ELSE 'automation.updated' END,
+                NEW.id, NULL, NULL, jsonb_build_object('status', NEW.status, 'previous_status', OLD.status));
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER automations_log_insert AFTER INSERT OR DELETE ON automations
+        FOR EACH ROW EXECUTE FUNCTION graphflow_log_automation();
+    -- Automation writes set revision; run outcomes (last_run_*) never do.
+    CREATE TRIGGER automations_log_update AFTER UPDATE OF revision ON automations
+        FOR EACH ROW EXECUTE FUNCTION graphflow_log_automation();
+
+    CREATE FUNCTION graphflow_log_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            PERFORM graphflow_log(NEW.app_id, 'run.created', NEW.automation_id, NEW.id, NULL,
+                jsonb_build_object('status', NEW.status));
+        ELSE
+            PERFORM graphflow_log(NEW.app_id,
+                CASE NEW.status WHEN 'running' THEN 'run.started' WHEN 'pending' THEN 'run.waiting'
+                     ELSE 'run.' || NEW.status END,
+                NEW.automation_id, NEW.id, NULL,
+                CASE WHEN NEW.status IN ('failed', 'cancelled') AND NEW.result ? 'error'
+                          AND jsonb_typeof(NEW.result -> 'error') <> 'null'
+                     THEN jsonb_build_object('status', NEW.status, 'error', NEW.result ->> 'error')
+                     WHEN NEW.status = 'pending' THEN jsonb_build_object('status', NEW.status, 'wake_at', NEW.wake_at)
+                     ELSE jsonb_build_object('status', NEW.status) END);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER runs_log_insert AFTER INSERT ON runs
+        FOR EACH ROW EXECUTE FUNCTION graphflow_log_run();
+    -- A status change, or a claim of a run whose worker died (running → running, new fence).
+    CREATE TRIGGER runs_log_update AFTER UPDATE OF status, fence ON runs
+        FOR EACH ROW
+        WHEN (NEW.status IS DISTINCT FROM OLD.status OR (NEW.status = 'running' AND NEW.fence <> OLD.fence))
+        EXECUTE FUNCTION graphflow_log_run();
+
+    CREATE FUNCTION graphflow_log_step() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE owner record;
+    BEGIN
+        SELECT app_id, automation_id, status INTO owner FROM runs WHERE id = NEW.run_id;
+        IF FOUND THEN
+            PERFORM graphflow_log(owner.app_id, 'run.node_completed', owner.automation_id, NEW.run_id, NULL,
+                jsonb_build_object('status', owner.status, 'key', NEW.key));
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER steps_log AFTER INSERT OR UPDATE ON steps
+        FOR EACH ROW EXECUTE FUNCTION graphflow_log_step();
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -209,6 +340,8 @@ CONFLICTS = {
     "configs_version_taken": "that config version already exists (a concurrent update made it); read it and retry",
     "automations_lookup_key_taken": "that lookup_key is already used in this app",
     "runs_pkey": "a run with that id already exists",
+    "api_keys_pkey": "an API key with that id already exists",
+    "api_keys_secret_taken": "an API key with that secret already exists",
 }
 
 # -- records ↔ rows ------------------------------------------------------------------------------
@@ -243,12 +376,16 @@ _TYPES = {
 _JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "jsonb")
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
-#: ``repeat`` is stored as two columns at the end.
+#: ``repeat`` is stored as two columns, then come the columns later migrations added.
+_ADDED_AUTOMATION_COLUMNS = ("last_error",)
 AUTOMATION_COLUMNS = (
-    *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat"),
+    *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),
     "repeat_times",
     "repeat_completed",
+    *_ADDED_AUTOMATION_COLUMNS,
 )
+STREAM_EVENT_COLUMNS = "seq, app_id, type, at, automation_id, run_id, config_id, data"  # StreamEvent's order
+API_KEY_COLUMNS = "id, app_id, name, created_at, revoked_at"  # ApiKey's order
 CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(ConfigRecord))
 #: What ``update_run`` writes: what executing a run changes (not its identity, input or lease).
 RUN_WRITE = (
@@ -322,12 +459,15 @@ def automation_params(automation: Automation) -> list[Any]:
     values = {f.name: getattr(automation, f.name) for f in dataclasses.fields(Automation)}
     repeat = values.pop("repeat")
     values["metadata"] = jsonb(values["metadata"], f"automation {automation.id!r} metadata")
-    return [*values.values(), repeat.times, repeat.completed]
+    values["repeat_times"], values["repeat_completed"] = repeat.times, repeat.completed
+    return [values[name] for name in AUTOMATION_COLUMNS]
 
 
 def outcome_params(run: AutomationRun) -> list[Any]:
     """The trailing parameters of :data:`FINISH_RUN` (the automation's last-run fields)."""
-    return [run.started_at, run.status, run.automation_id, run.started_at, run.started_at]
+    error = run.result.get("error") if run.status != "completed" and isinstance(run.result, dict) else None
+    last_error = None if error is None else str(error)
+    return [run.started_at, run.status, last_error, run.automation_id, run.started_at, run.started_at]
 
 
 def config_params(record: ConfigRecord) -> list[Any]:
@@ -448,6 +588,8 @@ _OUTCOME = ("last_run_at", "last_run_status")
 _AUTOMATION_SET = ", ".join(
     f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})"
     if name in _OUTCOME
+    else "last_error = CASE WHEN automations.last_run_at IS NULL THEN %s::text ELSE automations.last_error END"
+    if name == "last_error"
     else f"{name} = %s::{_TYPES.get(name, 'text')}"
     for name in AUTOMATION_COLUMNS
 )
@@ -486,8 +628,8 @@ _FINISH_RUN = f"""
         DELETE FROM steps WHERE run_id IN (SELECT id FROM written)
     ), outcome AS (
         -- the run becomes its automation's last run, unless one that started later already is;
-        -- parameters: started_at, status, automation id, started_at, started_at
-        UPDATE automations SET last_run_at = %s::float8, last_run_status = %s::text
+        -- parameters: started_at, status, last_error, automation id, started_at, started_at
+        UPDATE automations SET last_run_at = %s::float8, last_run_status = %s::text, last_error = %s::text
         WHERE id = %s AND %s::float8 IS NOT NULL AND EXISTS (SELECT FROM written)
           AND (last_run_at IS NULL OR last_run_at <= %s::float8)
     )
@@ -505,7 +647,8 @@ _NOW = "(SELECT now FROM clock)"
 _CLAIMED = f"""
     UPDATE runs SET status = 'running', lease_owner = %(worker)s,
         lease_expires_at = clock.now + %(lease)s, wake_at = NULL, fence = runs.fence + 1,
-        recoveries = runs.recoveries + (runs.status = 'running')::integer
+        recoveries = runs.recoveries + (runs.status = 'running')::integer,
+        started_at = coalesce(runs.started_at, clock.now)
     FROM chosen, clock
     WHERE runs.id = chosen.id
     RETURNING {_select(RUN_COLUMNS, "runs")}

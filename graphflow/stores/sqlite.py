@@ -31,6 +31,9 @@ PostgreSQL. The design, and why:
   one file never claim the same run or fire the same occurrence.
 * **Versioned schema** (:mod:`graphflow.stores.sqlite_schema`): ``start()`` applies the missing
   migrations in one transaction and refuses a database written by a newer graphflow.
+* **The event log** (``stream_events``) is appended by triggers on the tables (see
+  :mod:`graphflow.stores.sqlite_schema`), in each write's own transaction; a write of this
+  process wakes :meth:`SQLiteStore.wait_for_events`.
 * **Records as JSON**, compact (``separators=(",", ":")``) with the stdlib encoder; every record
   returned is decoded afresh, so callers may mutate it. Runs keep each field in a column
   (payload, result and journal as JSON); automations keep their indexed fields in columns and
@@ -60,17 +63,21 @@ from graphflow.exceptions import (
 )
 from graphflow.records import (
     TERMINAL_RUN_STATUSES,
+    ApiKey,
     Automation,
     AutomationRun,
     ConfigRecord,
     Page,
+    StreamEvent,
 )
 from graphflow.stores import sqlite_schema
 from graphflow.stores.base import lease_lost, page
 from graphflow.stores.sqlite_schema import (
+    API_KEY_COLUMNS,
     CONFIG_COLUMNS,
     RUN_COLUMNS,
     RUN_FIELDS,
+    STREAM_EVENT_COLUMNS,
     automation_from_data,
     automation_row,
     config_from_row,
@@ -78,6 +85,7 @@ from graphflow.stores.sqlite_schema import (
     encode_json,
     run_from_row,
     run_row,
+    stream_event_from_row,
 )
 
 __all__ = ["SQLiteStore"]
@@ -110,12 +118,12 @@ _INSERT_AUTOMATION = (
 _UPDATE_AUTOMATION = (
     'UPDATE automations SET lookup_key = ?, status = ?, type = ?, "trigger" = ?, revision = ?, updated_at = ?, '
     "data = json_set(?, '$.last_run_at', json_extract(data, '$.last_run_at'), "
-    "'$.last_run_status', json_extract(data, '$.last_run_status')) "
+    "'$.last_run_status', json_extract(data, '$.last_run_status'), '$.last_error', json_extract(data, '$.last_error')) "
     "WHERE id = ? AND app_id = ? AND revision = ?"
 )
 # A finished run becomes its automation's last run, unless one that started later already is.
 _OUTCOME = (
-    "UPDATE automations SET data = json_set(data, '$.last_run_at', ?, '$.last_run_status', ?) "
+    "UPDATE automations SET data = json_set(data, '$.last_run_at', ?, '$.last_run_status', ?, '$.last_error', ?) "
     "WHERE id = ? AND coalesce(json_extract(data, '$.last_run_at') <= ?, 1)"
 )
 _INSERT_RUN = (
@@ -135,7 +143,7 @@ _UPDATE_RUN = {  # (terminal, fenced) → statement; a terminal write also drops
 }
 _CLAIM = (
     "UPDATE runs SET status = 'running', lease_owner = ?, lease_expires_at = ?, wake_at = NULL, "
-    "fence = fence + 1, recoveries = recoveries + ? WHERE id = ?"
+    "fence = fence + 1, recoveries = recoveries + ?, started_at = coalesce(started_at, ?) WHERE id = ?"
 )
 _SAVE_STEP = (
     'INSERT INTO steps (run_id, "key", data) SELECT ?, ?, ? WHERE EXISTS '
@@ -189,6 +197,8 @@ class SQLiteStore(Store):
         self.lock_timeout = lock_timeout
         self.durable = self.path != ":memory:"
         self._conn: sqlite3.Connection | None = None
+        #: Set (and dropped) by the next write, when a reader waits for events.
+        self._appended: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -279,15 +289,20 @@ class SQLiteStore(Store):
         delay, deadline = _FIRST_RETRY, 0.0
         while True:
             try:
+                changes = conn.total_changes
                 if not write:
-                    return fn(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
                     result = fn(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback(conn)
-                    raise
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = fn(conn)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        self._rollback(conn)
+                        raise
+                if conn.total_changes != changes and self._appended is not None:
+                    self._appended.set()  # something was written, so events may have been appended
+                    self._appended = None
                 return result
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
@@ -562,7 +577,9 @@ class SQLiteStore(Store):
             if terminal:
                 conn.execute("DELETE FROM steps WHERE run_id = ?", (run.id,))
                 if run.started_at is not None:
-                    conn.execute(_OUTCOME, (run.started_at, run.status, run.automation_id, run.started_at))
+                    error = None if run.status == "completed" else _error_text(run.result)
+                    outcome = (run.started_at, run.status, error, run.automation_id, run.started_at)
+                    conn.execute(_OUTCOME, outcome)
 
         await self._call(update, write=terminal)
 
@@ -668,8 +685,10 @@ class SQLiteStore(Store):
                     recovered = 1
                 else:
                     continue
-                conn.execute(_CLAIM, (worker_id, expires, recovered, run.id))
+                conn.execute(_CLAIM, (worker_id, expires, recovered, now, run.id))
                 run.status, run.lease_owner, run.lease_expires_at, run.wake_at = "running", worker_id, expires, None
+                if run.started_at is None:
+                    run.started_at = now
                 run.fence += 1
                 run.recoveries += recovered
                 claimed.append(run)
@@ -727,8 +746,10 @@ class SQLiteStore(Store):
             "DELETE FROM events WHERE (app_id, event_id) IN "
             "(SELECT app_id, event_id FROM events WHERE created_at < ? LIMIT ?)"
         )
+        log_sql = "DELETE FROM stream_events WHERE seq IN (SELECT seq FROM stream_events WHERE at < ? LIMIT ?)"
         deleted = await self._delete_in_batches(runs_sql, before)
         await self._delete_in_batches(events_sql, before)
+        await self._delete_in_batches(log_sql, before)
         return deleted
 
     async def _delete_in_batches(self, sql: str, before: float) -> int:
@@ -742,3 +763,85 @@ class SQLiteStore(Store):
             if count < _PRUNE_BATCH:
                 return total
             await anyio.lowlevel.checkpoint()
+
+    # -- the event log (appended by the schema's triggers: see sqlite_schema) ---------------
+
+    async def read_events(
+        self,
+        app_id: str,
+        *,
+        after: int,
+        limit: int,
+        run_id: str | None = None,
+        types: frozenset[str] | None = None,
+    ) -> list[StreamEvent]:
+        where, args = ["app_id = ?", "seq > ?"], [app_id, after]
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if types is not None:
+            if not types:
+                return []
+            where.append(f"type IN ({', '.join('?' * len(types))})")
+            args.extend(sorted(types))
+        sql = f"SELECT {STREAM_EVENT_COLUMNS} FROM stream_events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        rows = await self._call(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
+        return [stream_event_from_row(row) for row in rows]
+
+    async def last_event_seq(self, app_id: str) -> int:
+        sql = "SELECT max(seq) FROM stream_events WHERE app_id = ?"
+        row = await self._call(lambda conn: conn.execute(sql, (app_id,)).fetchone())
+        return int(row[0] or 0)
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return when this process wrote to the database, or after ``timeout``.
+
+        Other processes' writes are not seen here: readers poll at the timeout.
+        """
+        appended = self._appended
+        if appended is None:
+            appended = self._appended = anyio.Event()
+        with anyio.move_on_after(timeout):
+            await appended.wait()
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        sql = f"INSERT INTO api_keys ({API_KEY_COLUMNS}, secret_hash) VALUES (?, ?, ?, ?, ?, ?)"
+        args = (key.id, key.app_id, key.name, key.created_at, key.revoked_at, secret_hash)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(sql, args)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"API key {key.id!r} already exists") from exc
+
+        await self._call(insert)
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        sql = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?"
+        row = await self._call(lambda conn: conn.execute(sql, (secret_hash,)).fetchone())
+        return ApiKey(*row) if row is not None else None
+
+    async def list_api_keys(self, app_id: str) -> list[ApiKey]:
+        sql = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE app_id = ? ORDER BY created_at, id"
+        rows = await self._call(lambda conn: conn.execute(sql, (app_id,)).fetchall())
+        return [ApiKey(*row) for row in rows]
+
+    async def revoke_api_key(self, app_id: str, key_id: str, now: float) -> ApiKey | None:
+        def revoke(conn: sqlite3.Connection) -> ApiKey | None:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND app_id = ? AND revoked_at IS NULL",
+                (now, key_id, app_id),
+            )
+            sql = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ? AND app_id = ?"
+            row = conn.execute(sql, (key_id, app_id)).fetchone()
+            return ApiKey(*row) if row is not None else None
+
+        return await self._call(revoke, write=True)
+
+
+def _error_text(result: Any) -> str | None:
+    """The ``error`` of a run's result, when it has one."""
+    error = result.get("error") if isinstance(result, dict) else None
+    return None if error is None else str(error)

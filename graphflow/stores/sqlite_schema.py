@@ -22,6 +22,13 @@ Layout, and why:
   keys never clash; ``revision`` for compare-and-set; ``updated_at`` for cross-process sync)
   and the whole record as JSON.
 * ``configs`` — one row per version, the document as JSON.
+* ``stream_events`` (version 3) — the apps' event log. ``seq`` is an ``AUTOINCREMENT`` key: never
+  reused, even after a prune removed the newest rows, and, SQLite having one writer, assigned in
+  commit order. The rows are written by **triggers** on ``configs``, ``automations``, ``runs`` and
+  ``steps``, so every write appends its events in its own statement's transaction, whichever
+  method (or process, or graphflow version with this schema) made it. An automation write is
+  told from an outcome write by ``UPDATE OF revision`` (outcomes never set it).
+* ``api_keys`` (version 3) — keys by id, the secret's SHA-256 hex unique.
 """
 
 from __future__ import annotations
@@ -30,15 +37,17 @@ import operator
 from dataclasses import fields
 from typing import Any
 
-from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat, StreamEvent
 from graphflow.stores.base import decode_json, encode_json
 
 __all__ = [
+    "API_KEY_COLUMNS",
     "CONFIG_COLUMNS",
     "MIGRATIONS",
     "RUN_COLUMNS",
     "RUN_FIELDS",
     "SCHEMA_VERSION",
+    "STREAM_EVENT_COLUMNS",
     "automation_from_data",
     "automation_row",
     "config_from_row",
@@ -46,6 +55,7 @@ __all__ = [
     "encode_json",
     "run_from_row",
     "run_row",
+    "stream_event_from_row",
 ]
 
 _V1 = (
@@ -122,8 +132,86 @@ _V1 = (
 #: 2: the causation of runs started by events that runs emitted.
 _V2 = ("ALTER TABLE runs ADD COLUMN causation TEXT",)
 
+# The store's clock in trigger bodies (``unixepoch('subsec')`` needs SQLite 3.42; this any version).
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_LOG = "INSERT INTO stream_events (app_id, type, at, automation_id, run_id, config_id, data)"
+_RUN_DATA = (
+    "CASE WHEN NEW.status IN ('failed', 'cancelled') AND json_extract(NEW.result, '$.error') IS NOT NULL "
+    "THEN json_object('status', NEW.status, 'error', CAST(json_extract(NEW.result, '$.error') AS TEXT)) "
+    "WHEN NEW.status = 'pending' THEN json_object('status', NEW.status, 'wake_at', NEW.wake_at) "
+    "ELSE json_object('status', NEW.status) END"
+)
+_STEP_EVENT = (
+    f"{_LOG} SELECT app_id, 'run.node_completed', {_NOW}, automation_id, id, NULL, "
+    """json_object('status', status, 'key', NEW."key") FROM runs WHERE id = NEW.run_id;"""
+)
+
+#: 3: the apps' event log (written by triggers), API keys; ``last_error`` lives in automations' JSON.
+_V3 = (
+    """CREATE TABLE stream_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        at REAL NOT NULL,
+        automation_id TEXT,
+        run_id TEXT,
+        config_id TEXT,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX stream_events_app ON stream_events (app_id, seq)",
+    "CREATE INDEX stream_events_run ON stream_events (run_id, seq) WHERE run_id IS NOT NULL",
+    "CREATE INDEX stream_events_at ON stream_events (at)",
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        name TEXT,
+        created_at REAL NOT NULL,
+        revoked_at REAL,
+        secret_hash TEXT NOT NULL UNIQUE
+    )""",
+    "CREATE INDEX api_keys_app ON api_keys (app_id, created_at)",
+    f"""CREATE TRIGGER configs_log_insert AFTER INSERT ON configs BEGIN
+        {_LOG} VALUES (NEW.app_id, CASE WHEN NEW.version = 1 THEN 'config.created' ELSE 'config.updated' END,
+            {_NOW}, NULL, NULL, NEW.id, json_object('version', NEW.version));
+    END""",
+    # Deleting a config deletes every version; the event is appended once, with the last one.
+    f"""CREATE TRIGGER configs_log_delete AFTER DELETE ON configs
+    WHEN NOT EXISTS (SELECT 1 FROM configs WHERE id = OLD.id) BEGIN
+        {_LOG} VALUES (OLD.app_id, 'config.deleted', {_NOW}, NULL, NULL, OLD.id, '{{}}');
+    END""",
+    f"""CREATE TRIGGER automations_log_insert AFTER INSERT ON automations BEGIN
+        {_LOG} VALUES (NEW.app_id, 'automation.created', {_NOW}, NEW.id, NULL, NULL,
+            json_object('status', NEW.status));
+    END""",
+    f"""CREATE TRIGGER automations_log_update AFTER UPDATE OF revision ON automations BEGIN
+        {_LOG} VALUES (NEW.app_id,
+            CASE WHEN OLD.status IN ('draft', 'paused') AND NEW.status = 'running' THEN 'automation.activated'
+                 WHEN OLD.status = 'running' AND NEW.status = 'paused' THEN 'automation.paused'
+                 WHEN OLD.status = 'paused' AND NEW.status = 'draft' THEN 'automation.reset'
+                 ELSE 'automation.updated' END,
+            {_NOW}, NEW.id, NULL, NULL, json_object('status', NEW.status, 'previous_status', OLD.status));
+    END""",
+    f"""CREATE TRIGGER automations_log_delete AFTER DELETE ON automations BEGIN
+        {_LOG} VALUES (OLD.app_id, 'automation.deleted', {_NOW}, OLD.id, NULL, NULL, '{{}}');
+    END""",
+    f"""CREATE TRIGGER runs_log_insert AFTER INSERT ON runs BEGIN
+        {_LOG} VALUES (NEW.app_id, 'run.created', {_NOW}, NEW.automation_id, NEW.id, NULL,
+            json_object('status', NEW.status));
+    END""",
+    # A status change, or a claim of a run whose worker died (running → running, new fence).
+    f"""CREATE TRIGGER runs_log_update AFTER UPDATE OF status, fence ON runs
+    WHEN NEW.status IS NOT OLD.status OR (NEW.status = 'running' AND NEW.fence <> OLD.fence) BEGIN
+        {_LOG} VALUES (NEW.app_id,
+            CASE NEW.status WHEN 'running' THEN 'run.started' WHEN 'pending' THEN 'run.waiting'
+                 ELSE 'run.' || NEW.status END,
+            {_NOW}, NEW.automation_id, NEW.id, NULL, {_RUN_DATA});
+    END""",
+    f"CREATE TRIGGER steps_log_insert AFTER INSERT ON steps BEGIN {_STEP_EVENT} END",
+    f"CREATE TRIGGER steps_log_update AFTER UPDATE ON steps BEGIN {_STEP_EVENT} END",
+)
+
 #: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 #: The schema version this graphflow writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -135,6 +223,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 RUN_FIELDS = tuple(f.name for f in fields(AutomationRun))
 RUN_COLUMNS = ", ".join(f'"{name}"' for name in RUN_FIELDS)
 CONFIG_COLUMNS = "id, app_id, version, name, document, created_at, updated_at"  # ConfigRecord's order
+STREAM_EVENT_COLUMNS = "seq, app_id, type, at, automation_id, run_id, config_id, data"  # StreamEvent's order
+API_KEY_COLUMNS = "id, app_id, name, created_at, revoked_at"  # ApiKey's order
 _run_values = operator.attrgetter(*RUN_FIELDS)
 _PAYLOAD, _RESULT, _JOURNAL, _CAUSATION = (
     RUN_FIELDS.index(name) for name in ("payload", "result", "journal", "causation")
@@ -196,3 +286,8 @@ def automation_from_data(text: str) -> Automation:
 def config_from_row(row: tuple[Any, ...]) -> ConfigRecord:
     """A fresh config version from a row selected as ``CONFIG_COLUMNS``."""
     return ConfigRecord(row[0], row[1], row[2], row[3], decode_json(row[4]), row[5], row[6])
+
+
+def stream_event_from_row(row: tuple[Any, ...]) -> StreamEvent:
+    """An event from a row selected as ``STREAM_EVENT_COLUMNS``."""
+    return StreamEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], decode_json(row[7]))

@@ -37,7 +37,7 @@ import pytest
 from graphflow.abc import Store
 from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError, StoreError
 from graphflow.ids import new_id
-from graphflow.records import Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Repeat
 
 pytestmark = pytest.mark.anyio
 
@@ -1061,6 +1061,287 @@ async def test_a_config_id_of_another_app_cannot_get_versions(store: Store) -> N
         await store.put_config(config("app_b", theirs.id, version=2))
     latest = await store.get_config("app_a", theirs.id)
     assert latest is not None and latest.version == 1
+
+
+# --- the event log ----------------------------------------------------------------------------
+
+
+async def log(store: Store, app_id: str = "app_a", **filters: Any) -> list[tuple[str, str | None]]:
+    """The app's events as ``(type, the record id it is about)``, checking that ``seq`` ascends."""
+    events = await store.read_events(app_id, after=0, limit=10_000, **filters)
+    seqs = [event.seq for event in events]
+    assert seqs == sorted(set(seqs)), "seq must be strictly increasing"
+    assert all(event.app_id == app_id for event in events)
+    return [(event.type, event.run_id or event.automation_id or event.config_id) for event in events]
+
+
+async def test_config_writes_append_their_events(store: Store) -> None:
+    first = config()
+    await store.put_config(first)
+    await store.put_config(config(config_id=first.id, version=2))
+    with pytest.raises(ConflictError):
+        await store.put_config(config(config_id=first.id, version=2))  # refused: no event
+    assert await store.delete_config("app_a", first.id)
+    assert not await store.delete_config("app_a", first.id)
+    assert await log(store) == [
+        ("config.created", first.id),
+        ("config.updated", first.id),
+        ("config.deleted", first.id),  # once, however many versions went
+    ]
+    events = await store.read_events("app_a", after=0, limit=10)
+    assert [event.data.get("version") for event in events] == [1, 2, None]
+
+
+async def test_automation_writes_append_their_status_transitions(store: Store) -> None:
+    record = automation()  # a draft
+    await store.insert_automation(record)
+    for status in ("running", "paused", "running", "paused", "draft", "draft"):
+        record.status, record.revision = status, record.revision + 1
+        await store.update_automation(record, expected_revision=record.revision - 1)
+    stale = automation(automation_id=record.id, status="running", revision=record.revision + 1)
+    with pytest.raises(ConflictError):
+        await store.update_automation(stale, expected_revision=record.revision - 1)  # refused: no event
+    assert await store.delete_automation("app_a", record.id)
+    types = [kind for kind, _ in await log(store)]
+    assert types == [
+        "automation.created",
+        "automation.activated",
+        "automation.paused",
+        "automation.activated",
+        "automation.paused",
+        "automation.reset",
+        "automation.updated",
+        "automation.deleted",
+    ]
+    events = await store.read_events("app_a", after=0, limit=10)
+    assert events[0].data == {"status": "draft"}
+    assert events[1].data == {"status": "running", "previous_status": "draft"}
+    assert {event.automation_id for event in events} == {record.id}
+
+
+async def test_a_runs_life_appends_one_event_per_step(store: Store) -> None:
+    aut = await running(store)
+    created = run(aut, event_id="evt_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [created]) == [created]
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [run(aut)]) is None  # no event
+    held = await claim(store, created.id)
+    await store.save_step(created.id, held.fence, "n1", {"output": 1})
+    await store.save_step(created.id, held.fence, "n1", {"output": 2})  # an upsert is a checkpoint too
+    await store.release_run(created.id, held.fence, wake_at=T0)
+    again = await claim(store, created.id)
+    with pytest.raises(LeaseLostError):
+        await store.save_step(created.id, held.fence, "n2", {})  # a stale fence: no event
+    again.status, again.finished_at = "failed", T0 + 1
+    again.result = {"error": "boom"}
+    with pytest.raises(LeaseLostError):
+        await store.update_run(again, fence=held.fence)  # a stale fence: no event
+    await store.update_run(again, fence=again.fence)
+    events = await store.read_events("app_a", after=0, limit=100, run_id=created.id)
+    assert [event.type for event in events] == [
+        "run.created",
+        "run.started",
+        "run.node_completed",
+        "run.node_completed",
+        "run.waiting",
+        "run.started",
+        "run.failed",
+    ]
+    assert {event.automation_id for event in events} == {aut}
+    assert [event.data.get("status") for event in events] == [
+        "pending",
+        "running",
+        "running",
+        "running",
+        "pending",
+        "running",
+        "failed",
+    ]
+    assert events[2].data["key"] == "n1"
+    assert events[-1].data["error"] == "boom"
+
+
+async def test_record_fire_and_insert_runs_append_their_events(store: Store) -> None:
+    record = scheduled()
+    await store.insert_automation(record)
+    occurrence = run(record.id, scheduled_at=T0 + 3600, trigger="workflow.scheduled")
+    await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[occurrence])
+    with pytest.raises(ConflictError):  # lost the race: nothing stored, nothing appended
+        await store.record_fire(fired(record, T0 + 3600), expected_revision=1, runs=[run(record.id)])
+    again = run(record.id, scheduled_at=T0 + 3600)
+    assert await store.insert_runs([again]) == []  # an occurrence already fired: no event
+    with pytest.raises(StoreError):  # not JSON: nothing stored, nothing appended
+        await store.insert_runs([run(record.id), run(record.id, payload={"bad": float("nan")})])
+    assert await log(store) == [
+        ("automation.created", record.id),
+        ("automation.updated", record.id),
+        ("run.created", occurrence.id),
+    ]
+
+
+async def test_cancelling_runs_appends_run_cancelled_once(store: Store) -> None:
+    aut = await running(store)
+    waiting, executing, done = run(aut), run(aut), run(aut, status="completed")
+    await store.insert_runs([waiting, executing, done])
+    await claim(store, executing.id)
+    mark = await store.last_event_seq("app_a")
+    assert await store.cancel_pending_runs("app_a", aut, T0 + 1) == [waiting.id]
+    assert await store.cancel_run("app_a", executing.id, T0 + 2) is not None
+    assert await store.cancel_run("app_a", executing.id, T0 + 3) is not None  # already cancelled: no event
+    assert await store.cancel_run("app_a", done.id, T0 + 3) is not None  # finished: no event
+    events = await store.read_events("app_a", after=mark, limit=10)
+    assert [(event.type, event.run_id) for event in events] == [
+        ("run.cancelled", waiting.id),
+        ("run.cancelled", executing.id),
+    ]
+    assert events[1].data == {"status": "cancelled", "error": "run cancelled"}
+
+
+async def test_events_are_scoped_by_app_and_read_after_a_seq(store: Store) -> None:
+    assert await store.last_event_seq("app_a") == 0
+    assert await store.read_events("app_a", after=0, limit=10) == []
+    for app_id in ("app_a", "app_b", "app_a", "app_b", "app_a"):
+        await store.insert_automation(automation(app_id=app_id))
+    mine = await store.read_events("app_a", after=0, limit=10)
+    theirs = await store.read_events("app_b", after=0, limit=10)
+    assert len(mine) == 3 and len(theirs) == 2
+    assert {event.app_id for event in mine} == {"app_a"}
+    assert await store.last_event_seq("app_a") == mine[-1].seq
+    assert await store.last_event_seq("app_b") == theirs[-1].seq
+    assert await store.last_event_seq("app_c") == 0
+    # Paging by seq covers every event once, in order.
+    first = await store.read_events("app_a", after=0, limit=2)
+    rest = await store.read_events("app_a", after=first[-1].seq, limit=2)
+    assert [event.seq for event in first + rest] == [event.seq for event in mine]
+    # Another app's seq only positions the read: it yields nothing of theirs.
+    after_theirs = await store.read_events("app_a", after=theirs[0].seq, limit=10)
+    assert after_theirs == [event for event in mine if event.seq > theirs[0].seq]
+    assert await store.read_events("app_b", after=theirs[-1].seq, limit=10) == []
+
+
+async def test_read_events_filters_by_run_and_type(store: Store) -> None:
+    aut = await running(store)
+    first, second = run(aut), run(aut)
+    await store.insert_runs([first, second])
+    await claim(store, first.id)
+    assert [e.type for e in await store.read_events("app_a", after=0, limit=10, run_id=first.id)] == [
+        "run.created",
+        "run.started",
+    ]
+    started = await store.read_events("app_a", after=0, limit=10, types=frozenset({"run.started"}))
+    assert [(e.type, e.run_id) for e in started] == [("run.started", first.id)]
+    both = await store.read_events(
+        "app_a", after=0, limit=10, types=frozenset({"run.created", "automation.created"}), run_id=second.id
+    )
+    assert [(e.type, e.run_id) for e in both] == [("run.created", second.id)]
+    assert await store.read_events("app_b", after=0, limit=10, run_id=first.id) == []
+
+
+async def test_returned_events_are_copies_with_json_data(store: Store) -> None:
+    await store.insert_automation(automation())
+    event = (await store.read_events("app_a", after=0, limit=1))[0]
+    event.data["status"] = "changed"
+    assert (await store.read_events("app_a", after=0, limit=1))[0].data == {"status": "draft"}
+    assert event.to_dict()["at"].endswith("Z") and event.to_dict()["type"] == "automation.created"
+
+
+async def test_prune_removes_old_events(store: Store) -> None:
+    before = time.time() - 5
+    await store.insert_automation(automation())
+    await store.insert_automation(automation(app_id="app_b"))
+    events = await store.read_events("app_a", after=0, limit=10)
+    assert before <= events[0].at <= time.time() + 5  # the store's clock
+    await store.prune(before)
+    assert len(await store.read_events("app_a", after=0, limit=10)) == 1
+    await store.prune(time.time() + 60)
+    assert await store.read_events("app_a", after=0, limit=10) == []
+    assert await store.read_events("app_b", after=0, limit=10) == []
+    await store.insert_automation(automation())  # seq never goes back, even after a prune
+    assert (await store.read_events("app_a", after=0, limit=10))[0].seq > events[0].seq
+
+
+async def test_wait_for_events_wakes_on_an_append(store: Store) -> None:
+    woken = anyio.Event()
+
+    async def wait() -> None:
+        await store.wait_for_events(3600)
+        woken.set()
+
+    with anyio.fail_after(30):  # far below the wait's own timeout: it returned on an append
+        await store.wait_for_events(0)  # a store may start listening on its first wait (and return at once)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            # Whether the waiter is already waiting cannot be observed through the contract, so
+            # keep appending until it wakes: an append after it started waiting must wake it.
+            while not woken.is_set():
+                await store.insert_automation(automation())
+                with anyio.move_on_after(0.2):
+                    await woken.wait()
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+async def test_api_keys_are_found_by_hash_listed_per_app_and_revoked(store: Store) -> None:
+    first = ApiKey(new_id("key_"), "app_a", "ci", T0)
+    second = ApiKey(new_id("key_"), "app_a", None, T0 + 1)
+    foreign = ApiKey(new_id("key_"), "app_b", "theirs", T0)
+    for key, secret_hash in ((first, "h1"), (second, "h2"), (foreign, "h3")):
+        await store.create_api_key(key, secret_hash)
+    with pytest.raises(ConflictError):
+        await store.create_api_key(ApiKey(new_id("key_"), "app_a", None, T0), "h1")
+    assert await store.api_key_by_hash("h1") == first
+    assert await store.api_key_by_hash("nope") is None
+    assert await store.list_api_keys("app_a") == [first, second]
+    assert await store.list_api_keys("app_c") == []
+    assert await store.revoke_api_key("app_a", foreign.id, T0 + 5) is None  # another app's key
+    assert (await store.api_key_by_hash("h3")) == foreign  # untouched
+    revoked = await store.revoke_api_key("app_a", first.id, T0 + 5)
+    assert revoked is not None and revoked.revoked_at == T0 + 5
+    again = await store.revoke_api_key("app_a", first.id, T0 + 9)
+    assert again is not None and again.revoked_at == T0 + 5  # the first revocation stands
+    found = await store.api_key_by_hash("h1")
+    assert found is not None and found.revoked_at == T0 + 5
+    assert "h1" not in str(found.to_dict())
+    assert await store.revoke_api_key("app_a", "key_missing", T0) is None
+
+
+# --- seed shapes: last_error, started_at -------------------------------------------------------
+
+
+async def test_last_error_is_written_with_the_outcome_and_cleared_by_a_success(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    failed, succeeded = run(record.id), run(record.id)
+    await store.insert_runs([failed, succeeded])
+    failed.status, failed.started_at, failed.finished_at = "failed", T0 + 10, T0 + 11
+    failed.result = {"error": "boom"}
+    await store.update_run(failed)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.last_run_status, stored.last_error) == ("failed", "boom")
+    assert stored.to_dict()["last_error"] == "boom"
+    stored.name, stored.revision, stored.last_error = "renamed", stored.revision + 1, "edited"
+    await store.update_automation(stored, expected_revision=record.revision)  # an edit keeps the outcome
+    kept = await store.get_automation("app_a", record.id)
+    assert kept is not None and kept.last_error == "boom"
+    succeeded.status, succeeded.started_at, succeeded.finished_at = "completed", T0 + 20, T0 + 21
+    succeeded.result = {"payload": {}, "output": None}
+    await store.update_run(succeeded)
+    cleared = await store.get_automation("app_a", record.id)
+    assert cleared is not None and (cleared.last_run_status, cleared.last_error) == ("completed", None)
+
+
+async def test_a_claim_sets_started_at_once(store: Store) -> None:
+    aut = await running(store)
+    fresh, resumed = run(aut), run(aut, started_at=T0 + 5)
+    await store.insert_runs([fresh, resumed])
+    before = time.time()
+    claimed = {r.id: r for r in await store.claim_runs("w1", lease=LEASE, limit=10)}
+    after = time.time()
+    started = claimed[fresh.id].started_at
+    assert started is not None and before - 5 <= started <= after + 5  # the claim's (database) clock
+    assert (await stored_run(store, fresh.id)).started_at == started
+    assert claimed[resumed.id].started_at == T0 + 5  # kept when already set
+    assert (await stored_run(store, resumed.id)).started_at == T0 + 5
 
 
 __all__ = sorted(name for name in globals() if name.startswith("test_"))

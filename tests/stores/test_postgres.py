@@ -589,3 +589,57 @@ async def test_three_processes_inserting_the_same_occurrences_store_each_once() 
         rows = sql(store.url, "SELECT id, scheduled_at FROM runs", schema=store.schema)
         assert sorted(run_id for run_id, _ in rows) == sorted(stored)
         assert sorted(at for _, at in rows) == [T0 + 60 * k for k in range(occurrences)]
+
+
+async def test_a_version_2_schema_migrates_to_version_3_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphflow.stores import postgres_schema
+
+    async with fresh_schema() as (dsn, schema):
+        with monkeypatch.context() as patched:
+            patched.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:2])
+            patched.setattr(postgres_schema, "SCHEMA_VERSION", 2)
+            async with started(dsn, schema=schema):
+                pass
+        assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(2,)]
+        # Rows as graphflow 2 wrote them (this graphflow's statements need version 3).
+        sql(
+            dsn,
+            "INSERT INTO automations (id, app_id, name, type, status, config_id, created_at, updated_at, "
+            "timezone, metadata, overlap, catchup, misfire_grace, max_catchup_runs, jitter, revision, "
+            "repeat_completed, trigger) VALUES ('aut_1', 'app_a', 'A', 'trigger', 'running', 'cfg_x', %s, %s, "
+            "'UTC', '{}', 'skip', 'latest', 60, 10, 0, 1, 0, 'thread.created')",
+            [T0, T0],
+            schema=schema,
+        )
+        sql(
+            dsn,
+            "INSERT INTO runs (id, automation_id, app_id, trigger, payload, status, created_at, updated_at, "
+            "journal, fence, recoveries) VALUES ('atr_1', 'aut_1', 'app_a', 'thread.created', '{}', 'pending', "
+            "%s, %s, '[]', 0, 0)",
+            [T0, T0],
+            schema=schema,
+        )
+        async with started(dsn, schema=schema) as store:
+            assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(SCHEMA_VERSION,)]
+            before = await store.get_automation("app_a", "aut_1")
+            assert before is not None and before.last_error is None
+            assert await store.read_events("app_a", after=0, limit=10) == []  # the log starts with version 3
+            (claimed,) = await store.claim_runs("w1", lease=30, limit=1, run_ids=["atr_1"])
+            assert claimed.started_at is not None
+            claimed.status, claimed.finished_at, claimed.result = "failed", T0 + 1, {"error": "boom"}
+            await store.update_run(claimed, fence=claimed.fence)
+            after = await store.get_automation("app_a", "aut_1")
+            assert after is not None and (after.last_run_status, after.last_error) == ("failed", "boom")
+            events = await store.read_events("app_a", after=0, limit=10)
+            assert [(e.type, e.run_id) for e in events] == [("run.started", "atr_1"), ("run.failed", "atr_1")]
+
+
+async def test_a_reader_is_woken_by_events_another_store_appends() -> None:
+    async with postgres_store() as reader, started(reader.url, schema=reader.schema, max_size=2) as writer:
+        await reader.wait_for_events(0)  # the first wait starts listening
+        record = automation()
+        await writer.insert_automation(record)  # another process's write: a NOTIFY on commit
+        with anyio.fail_after(30):  # far below the wait's own timeout: the notification ended it
+            await reader.wait_for_events(600)
+        events = await reader.read_events("app_a", after=0, limit=10)
+        assert [(e.type, e.automation_id) for e in events] == [("automation.created", record.id)]

@@ -457,3 +457,33 @@ async def test_two_processes_firing_the_same_occurrence_one_wins(tmp_path: Path,
     assert sorted((r["fired"], r["conflicts"]) for r in results) == [(0, 1), (1, 0)]
     assert raw(db).execute("SELECT count(*), min(scheduled_at) FROM runs").fetchone() == (1, 0.0)
     assert raw(db).execute("SELECT revision FROM automations").fetchone() == (2,)
+
+
+async def test_a_version_2_file_migrates_to_version_3_in_place(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
+        old = SQLiteStore(db)
+        await old.start()
+        await old.insert_automation(automation())
+        await old.insert_runs([run(run_id="atr_1"), run(run_id="atr_2")])
+        await old.close()
+    assert raw(db).execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert raw(db).execute("SELECT name FROM sqlite_master WHERE name = 'stream_events'").fetchall() == []
+
+    store = SQLiteStore(db)
+    await store.start()
+    try:
+        assert raw(db).execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        before = await store.get_automation("app_a", "aut_1")
+        assert before is not None and before.last_error is None  # a version-2 record reads as before
+        assert await store.read_events("app_a", after=0, limit=10) == []  # the log starts with version 3
+        (claimed,) = await store.claim_runs("w1", lease=30, limit=1, run_ids=["atr_1"])
+        assert claimed.started_at is not None
+        claimed.status, claimed.finished_at, claimed.result = "failed", T0 + 1, {"error": "boom"}
+        await store.update_run(claimed, fence=claimed.fence)
+        after = await store.get_automation("app_a", "aut_1")
+        assert after is not None and (after.last_run_status, after.last_error) == ("failed", "boom")
+        events = await store.read_events("app_a", after=0, limit=10)
+        assert [(e.type, e.run_id) for e in events] == [("run.started", "atr_1"), ("run.failed", "atr_1")]
+    finally:
+        await store.close()
