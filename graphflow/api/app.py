@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphflow.api.auth import Authenticator, HostAuth
+from graphflow.api.bodies import parse_query
 from graphflow.api.errors import exception_handlers
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
@@ -36,6 +37,7 @@ def _endpoint(op: Operation, engine: Engine, authenticator: Authenticator, setti
         app_id: str = request.path_params.get("app_id", "")
         if not op.public:
             await authenticator.authorize(request, app_id)
+        parse_query(op.query, request)  # refused before anything runs; handlers read it typed
         return await op.handler(Call(request, engine, app_id, settings, authenticator))
 
     endpoint.__name__ = op.operation_id

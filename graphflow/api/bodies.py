@@ -84,18 +84,18 @@ def parse_json(raw: bytes, request: Request, *, optional: bool) -> dict[str, Any
     return data
 
 
-def _problems(exc: pydantic.ValidationError) -> list[Problem]:
+def _problems(exc: pydantic.ValidationError, unknown: str) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False):
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"unknown field {str(error['loc'][-1])!r}"
+            message = f"unknown {unknown} {str(error['loc'][-1])!r}"
         problems.append(Problem(path, message))
     return problems
 
 
-def parse_model(model: type[M], data: Any, *, subject: str = "request") -> M:
+def parse_model(model: type[M], data: Any, *, subject: str = "request", unknown: str = "field") -> M:
     """``data`` validated by ``model``.
 
     Raises:
@@ -104,13 +104,22 @@ def parse_model(model: type[M], data: Any, *, subject: str = "request") -> M:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ValidationError(_problems(exc), subject=subject) from None
+        raise ValidationError(_problems(exc, unknown), subject=subject) from None
 
 
-def parse_query(model: type[M], request: Request) -> M:
+def parse_query(model: type[M] | None, request: Request) -> M | None:
     """The query string validated by ``model`` (a repeated parameter: its last value).
+
+    An operation without a query model takes no parameters: any is refused.
 
     Raises:
         ValidationError: every problem, at ``$.<parameter>``.
     """
-    return parse_model(model, dict(request.query_params), subject="query string")
+    if model is None:
+        if request.query_params:
+            names = sorted(request.query_params)
+            raise ValidationError(
+                [Problem(f"$.{name}", f"unknown query parameter {name!r}") for name in names], subject="query string"
+            )
+        return None
+    return parse_model(model, dict(request.query_params), subject="query string", unknown="query parameter")

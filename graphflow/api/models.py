@@ -49,9 +49,9 @@ class _Body(BaseModel):
 
 
 class _Query(BaseModel):
-    """A query string: unknown parameters are ignored (proxies add their own)."""
+    """A query string: an unknown parameter is refused (a typo never silently does nothing)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
 
 class _Out(BaseModel):

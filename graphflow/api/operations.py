@@ -60,7 +60,9 @@ class Call:
 
     def query(self, model: type[M]) -> M:
         """The query string, validated by ``model``."""
-        return parse_query(model, self.request)
+        query = parse_query(model, self.request)
+        assert query is not None
+        return query
 
     async def raw(self) -> bytes:
         """The body, within :attr:`Settings.max_body`."""

@@ -129,3 +129,9 @@ def test_store_down_is_503_and_a_bug_is_a_500_without_details() -> None:
         response = client.get("/v1/health")
         error_of(response, 500, "internal_error")
         assert "secret" not in response.text and "RuntimeError" not in response.text
+
+
+def test_unknown_query_parameters_are_refused(a: App) -> None:
+    body = error_of(a.http.get(a.url("/automations"), params={"limt": 5}), 400, "validation_error")
+    assert body["details"]["problems"][0]["path"] == "$.limt"
+    error_of(a.http.get(a.url("/automations/status"), params={"verbose": 1}), 400, "validation_error")

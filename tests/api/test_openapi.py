@@ -16,6 +16,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.parameters import ParameterLocation
 
 from graphflow.api.app import OPERATIONS
 from tests.api.conftest import JOINED, WELCOME
@@ -63,6 +64,9 @@ def test_every_operation_is_in_the_document(fuzzed: Live) -> None:
 @schema.parametrize()
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_live_server_honours_its_document(case: Any, fuzzed: Live) -> None:
-    if case.path_parameters and "app_id" in case.path_parameters:
-        case.path_parameters["app_id"] = APP  # the key's own app: requests reach the handlers
-    case.call_and_validate(base_url=fuzzed.url, headers={"authorization": f"Bearer key-{APP}"}, checks=CHECKS)
+    # The key's own app and a valid key, so requests reach the handlers, unless that part is the
+    # deliberately invalid one of a negative case.
+    if case.path_parameters and not case.meta.is_negative_at(ParameterLocation.PATH):
+        case.path_parameters["app_id"] = APP
+    headers = {} if case.meta.is_negative_at(ParameterLocation.HEADER) else {"authorization": f"Bearer key-{APP}"}
+    case.call_and_validate(base_url=fuzzed.url, headers=headers, checks=CHECKS)
