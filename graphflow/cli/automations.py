@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from graphflow.cli.client import Client, connect, resolve_target
-from graphflow.cli.errors import UsageError
+from graphflow.cli.errors import CommandFailedError, UsageError
 from graphflow.cli.inputs import json_argument
 from graphflow.cli.output import echo, print_json, table
 
@@ -228,15 +228,43 @@ def reset_automation(automation_id: str, as_json: bool, **where: Where) -> int:
     return _said("reset", call(lambda c: c.transition(automation_id, "reset"), where), as_json)
 
 
-def trigger_automation(automation_id: str, payload: str | None, as_json: bool, **where: Where) -> int:
-    """Start a run of an automation now and print its id."""
+def trigger_automation(
+    automation_id: str, payload: str | None, wait: bool, timeout: float | None, as_json: bool, **where: Where
+) -> int:
+    """Start a run of an automation now and print its id; with ``wait``, wait for it to end (1 unless it completed)."""
+    if timeout is not None and not wait:
+        raise UsageError("--timeout goes with --wait")
     data = None if payload is None else json_argument(payload)
-    started = call(lambda c: c.trigger(automation_id, data), where)
+
+    async def go(client: Client) -> dict[str, Any]:
+        started = await client.trigger(automation_id, data)
+        if not wait:
+            return started
+        import anyio
+
+        from graphflow.cli.spinner import spinner
+
+        with anyio.move_on_after(timeout) as scope:
+            async with spinner(f"waiting for run {started['run_id']}"):
+                return await client.wait_for_run(started["run_id"])
+        assert scope.cancelled_caught
+        raise CommandFailedError(
+            f"run {started['run_id']} did not end within {timeout:g}s (is a worker running?); "
+            f"it goes on: graphflow watch {started['run_id']}"
+        )
+
+    answer = call(go, where)
     if as_json:
-        print_json(started)
-    else:
-        echo(f"triggered {automation_id}: run {started['run_id']} (follow it: graphflow watch {started['run_id']})")
-    return 0
+        print_json(answer)
+        return 0 if not wait or answer["status"] == "completed" else 1
+    if not wait:
+        echo(f"triggered {automation_id}: run {answer['run_id']} (follow it: graphflow watch {answer['run_id']})")
+        return 0
+    line = f"run {answer['id']} {answer['status']}"
+    echo(line + (f": {_error(answer)}" if answer["status"] == "failed" else ""))
+    if answer["status"] == "completed":
+        print_json((answer.get("result") or {}).get("payload"))
+    return 0 if answer["status"] == "completed" else 1
 
 
 # -- runs ------------------------------------------------------------------------------------

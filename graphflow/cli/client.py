@@ -137,6 +137,10 @@ class Client(ABC):
         """The run after cancelling it."""
 
     @abstractmethod
+    async def wait_for_run(self, run_id: str) -> dict[str, Any]:
+        """The run once it ended (completed, failed or cancelled); the caller bounds the wait."""
+
+    @abstractmethod
     async def create_config(self, text: str, *, yaml: bool) -> dict[str, Any]:
         """The stored config (version 1), from JSON or YAML text."""
 

@@ -90,6 +90,9 @@ class DirectClient(Client):
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         return (await self.engine.automations.cancel_run(self.app, run_id)).to_dict()
 
+    async def wait_for_run(self, run_id: str) -> dict[str, Any]:
+        return (await self.engine.wait_for_run(self.app, run_id)).to_dict()
+
     async def create_config(self, text: str, *, yaml: bool) -> dict[str, Any]:
         return (await self.engine.configs.create(self.app, text=text)).to_dict()
 

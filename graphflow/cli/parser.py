@@ -436,11 +436,16 @@ def _trigger(nouns: Subparsers) -> None:
         "automation",
         "automations.trigger_automation",
         "Start a run of an automation now; print its run id.",
-        "The run waits in the database until a worker (graphflow worker, graphflow serve) executes it.",
+        "The run waits in the database until a worker (graphflow worker, graphflow serve) executes it.\n"
+        "With --wait the command waits for it to end: exit 0 when it completed, 1 when it did not.",
     )
     _automation_id(trigger)
     trigger.add_argument(
         "-p", "--payload", metavar="JSON", help="invoked and trigger automations: the payload as JSON, or @file.json"
+    )
+    trigger.add_argument("--wait", action="store_true", help="wait for the run to end and print it")
+    trigger.add_argument(
+        "--timeout", type=seconds(allow_zero=False), metavar="SECONDS", help="with --wait: give up after this"
     )
 
 

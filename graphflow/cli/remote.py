@@ -26,6 +26,8 @@ TIMEOUT = 30.0
 #: Reconnections tried, ``RETRY`` seconds apart, when a stream drops before it ended.
 RECONNECTS = 5
 RETRY = 1.0
+#: Seconds between looks at a run ``trigger --wait`` waits for.
+POLL = 0.5
 
 
 def _id(value: str) -> str:
@@ -126,6 +128,15 @@ class HttpClient(Client):
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         return dict(await self._call("POST", f"/automations/runs/{_id(run_id)}/cancel"))
+
+    async def wait_for_run(self, run_id: str) -> dict[str, Any]:
+        from graphflow.records import TERMINAL_RUN_STATUSES
+
+        while True:  # polling works against every server; a second between looks is plenty for a person
+            run = await self.get_run(run_id)
+            if run.get("status") in TERMINAL_RUN_STATUSES:
+                return run
+            await anyio.sleep(POLL)
 
     async def create_config(self, text: str, *, yaml: bool) -> dict[str, Any]:
         kind = "application/yaml" if yaml else "application/json"

@@ -77,6 +77,8 @@ MANAGEMENT_CASES: list[tuple[str, list[str], int, str]] = [
     ("trigger automation: no id", ["trigger", "automation"], 2, "required: ID"),
     ("trigger automation: bad payload", ["trigger", "automation", "aut_x", *APP, *DB, "-p", "{no"], 2, "is not JSON"),
     ("trigger automation: no payload file", ["trigger", "automation", "a", *DB, "-p", "@{tmp}/no.json"], 2, "No such"),
+    ("trigger automation: timeout, no wait", ["trigger", "automation", "a", *DB, "--timeout", "5"], 2, "with --wait"),
+    ("trigger automation: timeout 0", ["trigger", "automation", "a", "--wait", "--timeout", "0"], 2, "> 0"),
     ("cancel: no noun", ["cancel"], 2, "NOUN"),
     ("cancel automationrun: no id", ["cancel", "automationrun"], 2, "required: RUN_ID"),
     ("publish: no event", ["publish", *APP], 2, "required: EVENT"),

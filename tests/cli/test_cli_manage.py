@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import pytest
 
 from graphflow import Engine
@@ -200,3 +201,24 @@ def test_create_config_refuses_an_invalid_graph_before_touching_the_database(
     as_json = cli("create", "config", "-f", str(bad), "--database-url", url, "--json")
     assert json.loads(as_json.out)["error"]["code"] == "validation_error"
     assert not (tmp_path / "gf.db").exists()
+
+
+def test_trigger_wait_prints_the_run_once_a_worker_ran_it(cli: Cli, url: str, tmp_path: Path) -> None:
+    db = ["--database-url", url]
+    graph = tmp_path / "plus.json"
+    graph.write_text(json.dumps(INVOKED))
+    config_id = data(cli("create", "config", "-f", str(graph), *db, "--json"))["id"]
+    aid = data(cli("create", "automation", "-n", "a", "-t", "invoked", "--config-id", config_id, "--enabled", *db,
+                   "--json"))["id"]  # fmt: skip
+
+    late = cli("trigger", "automation", aid, "--wait", "--timeout", "0.2", *db)  # no worker: it gives up
+    assert late.exit_code == 1 and "did not end within 0.2s" in late.err and "graphflow watch atr_" in late.err
+
+    with anyio.from_thread.start_blocking_portal() as portal:
+        worker = Engine(url, max_concurrent_runs=1, poll_interval=0.05)
+        with portal.wrap_async_context_manager(worker):
+            done = cli("trigger", "automation", aid, "-p", '{"n": 6}', "--wait", "--timeout", "30", *db)
+            failed = cli("trigger", "automation", aid, "-p", '{"n": "x"}', "--wait", "--timeout", "30", *db, "--json")
+    assert done.exit_code == 0, done.output
+    assert done.out.startswith("run atr_") and " completed\n" in done.out and done.out.endswith("7\n")
+    assert failed.exit_code == 1 and json.loads(failed.out)["status"] == "failed"

@@ -68,12 +68,14 @@ def test_the_lifecycle_over_http(cli: Cli, live: Live, app: str, tmp_path: Path)
 
     run_id = data(cli("trigger", "automation", aid, "-p", '{"n": 1}', "--json"))["run_id"]
     live.call(live.engine.wait_for_run, app, run_id, timeout=10)  # the server executes it
+    waited = data(cli("trigger", "automation", aid, "-p", '{"n": 2}', "--wait", "--timeout", "20", "--json"))
+    assert waited["status"] == "completed" and waited["result"]["payload"] == 3
     run = data(cli("describe", "automationrun", run_id, "--json"))
     assert run == live.call(live.engine.automations.run, app, run_id).to_dict()
     assert run["status"] == "completed" and run["result"]["payload"] == 2
     assert "node_completed" in ok(cli("describe", "automationrun", run_id)).out
     runs = data(cli("list", "automationruns", "--automation", aid, "--status", "completed", "--json"))
-    assert [r["id"] for r in runs["data"]] == [run_id]
+    assert [r["id"] for r in runs["data"]] == [waited["id"], run_id]
     assert run_id in ok(cli("describe", "automation", aid)).out
 
     renamed = data(cli("update", "automation", aid, "--name", "adder two", "--json"))
