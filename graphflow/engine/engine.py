@@ -106,7 +106,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         max_cascade_runs: int = 1000,
     ) -> None:
         from graphflow.automations.configs import ConfigService
+        from graphflow.automations.keys import KeyService
         from graphflow.automations.service import AutomationService
+        from graphflow.automations.stream import StreamService
         from graphflow.stores import default_database_url, store_from_url
         from graphflow.triggers.scheduler import Scheduler
 
@@ -130,6 +132,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self.scheduler = Scheduler(fire=self.fire_scheduled, clock=self.clock, announce=self.announce)
         self.configs = ConfigService(self)
         self.automations = AutomationService(self)
+        self.keys = KeyService(self)
+        self.stream = StreamService(self)
         self.max_concurrent_runs = max_concurrent_runs
         self.lease = lease
         self.poll_interval = poll_interval
