@@ -2,8 +2,8 @@
 
 ``parser.py`` declares every command's arguments; ``graphs.py`` (validate, run, schema, graph),
 ``triggers.py`` (schedule, events), ``worker.py`` (worker, prune) and the management verbs
-(``automations.py``, ``configs.py``, ``watch.py``, ``keys.py``, over a ``client.Client`` that is
-``direct.py`` on the database or ``remote.py`` on a server) run them. A command module is
+(``automations.py``, ``configs.py``, ``watch.py``, ``keys.py``, over the ``client.Client``
+``connection.py`` picks: ``direct.py`` on the database or ``remote.py`` on a server) run them. A command module is
 imported only once its arguments have parsed, so asking for help costs nothing heavy.
 
 Exit codes: 0 success, 1 the command failed (an invalid graph, a failed run, a store error),

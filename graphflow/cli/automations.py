@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from graphflow.cli.client import Client, connect, resolve_target
+from graphflow.cli.client import Client
+from graphflow.cli.connection import connect, resolve_target
 from graphflow.cli.errors import CommandFailedError, UsageError
 from graphflow.cli.inputs import json_argument
 from graphflow.cli.output import echo, print_json, table

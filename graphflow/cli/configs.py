@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphflow.cli.automations import Where, call, more, when
-from graphflow.cli.client import server_mode
+from graphflow.cli.connection import server_mode
 from graphflow.cli.graphs import problems
 from graphflow.cli.inputs import read_text
 from graphflow.cli.output import echo, print_json, table

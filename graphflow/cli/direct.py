@@ -106,7 +106,7 @@ class DirectClient(Client):
     async def events(
         self, *, after: int | None, run_id: str | None, types: frozenset[str] | None
     ) -> AsyncIterator[dict[str, Any]]:
-        stream = self._part("stream", "watch")
+        stream = self.engine.stream
         if run_id is not None:
             await self.engine.automations.run(self.app, run_id)  # NotFoundError for another app's run
         seen = after if after is not None else (0 if run_id else await stream.last_seq(self.app))
@@ -119,20 +119,11 @@ class DirectClient(Client):
                 await stream.wait(POLL)
 
     async def create_key(self, name: str | None) -> dict[str, Any]:
-        key, secret = await self._part("keys", "keys create").create(self.app, name=name)
+        key, secret = await self.engine.keys.create(self.app, name=name)
         return {"key": key.to_dict(), "secret": secret}
 
     async def list_keys(self) -> list[dict[str, Any]]:
-        return [key.to_dict() for key in await self._part("keys", "keys list").list(self.app)]
+        return [key.to_dict() for key in await self.engine.keys.list(self.app)]
 
     async def revoke_key(self, key_id: str) -> dict[str, Any]:
-        return dict((await self._part("keys", "keys revoke").revoke(self.app, key_id)).to_dict())
-
-    def _part(self, name: str, command: str) -> Any:
-        """``engine.stream`` or ``engine.keys``, which engines before the event log lack."""
-        part = getattr(self.engine, name, None)
-        if part is None:
-            from graphflow.cli.errors import CommandFailedError
-
-            raise CommandFailedError(f"'graphflow {command}' needs engine.{name}, which this graphflow lacks")
-        return part
+        return (await self.engine.keys.revoke(self.app, key_id)).to_dict()

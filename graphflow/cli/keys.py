@@ -7,7 +7,7 @@ Keys are minted on the database (direct mode): a key cannot make keys, so these 
 from __future__ import annotations
 
 from graphflow.cli.automations import Where, call, when
-from graphflow.cli.client import server_mode
+from graphflow.cli.connection import server_mode
 from graphflow.cli.errors import UsageError
 from graphflow.cli.output import echo, print_json, table
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from graphflow import Engine
 from graphflow.cli import remote
 from tests.cli.runner import Cli
 
@@ -112,3 +115,61 @@ def test_a_stream_that_keeps_dropping_gives_up(cli: Cli, monkeypatch: pytest.Mon
     assert result.exit_code == 1 and "did not answer" in result.err and "Traceback" not in result.output
     assert len(seen) == remote.RECONNECTS + 1
     assert result.out.count("run.started") == 1  # replayed on every reconnect, printed once
+
+
+def test_direct_mode_replays_a_run_from_the_event_log(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GRAPHFLOW_DATABASE_URL", "GRAPHFLOW_SERVER", "GRAPHFLOW_API_KEY", "GRAPHFLOW_APP"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    db = ["--app", "app_w", "--database-url", url]
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps(GRAPH))
+    config_id = json.loads(cli("create", "config", "-f", str(graph), *db, "--json").out)["id"]
+    aid = json.loads(
+        cli(
+            "create", "automation", "-n", "w", "-t", "invoked", "--config-id", config_id, "--enabled", *db, "--json"
+        ).out
+    )["id"]
+    run_id = json.loads(cli("trigger", "automation", aid, *db, "--json").out)["run_id"]
+
+    async def execute() -> None:
+        async with Engine(url, max_concurrent_runs=1, poll_interval=0.05) as worker:
+            await worker.wait_for_run("app_w", run_id, timeout=20)
+
+    anyio.run(execute)
+    result = cli("watch", run_id, *db, "--json")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.out.splitlines()]
+    assert events[0]["type"] == "run.created" and events[-1]["type"] == "run.completed"
+    assert {e["run_id"] for e in events} == {run_id}
+    assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})  # ascending, no duplicate
+    assert "run.started" in [e["type"] for e in events]
+    text = cli("watch", run_id, *db).out.splitlines()
+    assert len(text) == len(events) and "run.completed" in text[-1] and run_id in text[-1]
+
+    async def follow_app() -> list[dict[str, Any]]:
+        from graphflow.cli.client import Target
+        from graphflow.cli.direct import DirectClient
+
+        seen: list[dict[str, Any]] = []
+        async with DirectClient.open(Target("app_w", database_url=url)) as client:
+            async for event in client.events(after=0, run_id=None, types=frozenset({"automation.created"})):
+                seen.append(event)
+                break
+        return seen
+
+    assert [(e["type"], e["automation_id"]) for e in anyio.run(follow_app)] == [("automation.created", aid)]
+
+
+GRAPH = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "w",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
+        {"kind": "WorkflowScript", "id": "s", "source": "1"},
+    ],
+}
