@@ -232,8 +232,20 @@ def test_ctrl_c_exits_130_without_a_traceback(cli: Cli, monkeypatch: pytest.Monk
         ["prune", "--older-than", "1d", "--database-url", "foo://x"],
         ["events", "--category", "nope"],
         ["validate", "."],
+        ["list", "automations", "--app", "app_1", "--server", "http://127.0.0.1:1", "--key", "gfk_x"],
+        ["watch", "atr_1", "--app", "app_1", "--database-url", "foo://x"],
+        ["create", "config", "--app", "app_1", "-f", "missing.yaml"],
     ],
-    ids=["payload-missing", "payload-directory", "prune-bad-url", "events-bad-category", "validate-directory"],
+    ids=[
+        "payload-missing",
+        "payload-directory",
+        "prune-bad-url",
+        "events-bad-category",
+        "validate-directory",
+        "server-down",
+        "watch-bad-url",
+        "config-missing",
+    ],
 )
 def test_real_processes_print_no_traceback(tmp_path: Path, args: list[str]) -> None:
     proc = subprocess.run(
