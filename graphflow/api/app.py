@@ -15,7 +15,7 @@ from graphflow.api.bodies import parse_query
 from graphflow.api.errors import exception_handlers
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
-from graphflow.api.routes import automations, configs, events, health, runs
+from graphflow.api.routes import automations, configs, events, health, runs, stream
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
@@ -26,6 +26,7 @@ __all__ = ["OPERATIONS", "create_app"]
 OPERATIONS: tuple[Operation, ...] = (
     *health.OPERATIONS,
     *runs.OPERATIONS,
+    *stream.OPERATIONS,
     *automations.OPERATIONS,
     *configs.OPERATIONS,
     *events.OPERATIONS,

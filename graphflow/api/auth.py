@@ -55,10 +55,8 @@ class Authenticator:
         secret = bearer_secret(request)
         if secret is None:
             return None
-        # ``engine.keys`` arrives with the API keys (issue 11); without it no key is valid.
-        keys: Any = getattr(self._engine, "keys", None)
-        key = None if keys is None else await keys.verify(secret)
-        return None if key is None else str(key.app_id)
+        key = await self._engine.keys.verify(secret)
+        return None if key is None else key.app_id
 
     async def authorize(self, request: Request, app_id: str) -> None:
         """Let the request act on ``app_id`` or raise.

@@ -19,8 +19,11 @@ JOINED = {"thread_id": "thr_1", "user_id": "usr_9"}
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    with live_server(auth=token_auth, settings=Settings(max_body=64 * 1024, heartbeat=0.2)) as server:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The API on a SQLite file (durable: runs checkpoint each node, so run streams show nodes)."""
+    database = tmp_path_factory.mktemp("api") / "graphflow.db"
+    settings = Settings(max_body=64 * 1024, heartbeat=0.2, reverify=0.2)
+    with live_server(f"sqlite:///{database}", auth=token_auth, settings=settings) as server:
         yield server
 
 

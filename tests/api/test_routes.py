@@ -12,7 +12,7 @@ def test_health_and_openapi_need_no_key(live: Live) -> None:
     with live.client() as anonymous:
         health = anonymous.get("/v1/health")
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "version": health.json()["version"], "store": "MemoryStore"}
+        assert health.json() == {"status": "ok", "version": health.json()["version"], "store": "SQLiteStore"}
         spec = anonymous.get("/v1/openapi.json").json()
     assert spec["openapi"] == "3.1.0"
     assert "/v1/apps/{app_id}/automations/{automation_id}/trigger" in spec["paths"]
