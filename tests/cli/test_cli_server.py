@@ -123,3 +123,20 @@ def test_explicit_database_url_wins_over_the_server_in_the_environment(cli: Cli,
     url = f"sqlite:///{tmp_path / 'local.db'}"
     result = cli("list", "automations", "--database-url", url)
     assert result.exit_code == 2 and "no database at" in result.err  # direct mode: it never asked the server
+
+
+def test_watch_a_run_over_sse(cli: Cli, live: Live, app: str, tmp_path: Path) -> None:
+    graph = tmp_path / "plus.json"
+    graph.write_text(json.dumps(INVOKED))
+    config_id = data(cli("create", "config", "-f", str(graph), "--json"))["id"]
+    aid = data(cli("create", "automation", "-n", "w", "-t", "invoked", "--config-id", config_id, "--enabled", "--json"))
+    run_id = data(cli("trigger", "automation", aid["id"], "--json"))["run_id"]
+    result = cli("watch", run_id, "--json")  # replayed from its creation, closed by the server after its end
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.out.splitlines()]
+    assert events[0]["type"] == "run.created" and events[-1]["type"] == "run.completed"
+    assert {e["run_id"] for e in events} == {run_id} and len({e["seq"] for e in events}) == len(events)
+    text = cli("watch", run_id)
+    assert text.exit_code == 0 and "run.completed" in text.out.splitlines()[-1]
+    missing = cli("watch", "atr_nope")
+    assert missing.exit_code == 1 and "not_found" in missing.err
