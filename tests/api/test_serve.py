@@ -11,9 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import httpx
+import pytest
 
 from graphflow.cli import main
+from graphflow.engine.engine import Engine
+from tests.api.conftest import JOINED, WELCOME
+from tests.api.sse import events
+from tests.pg import postgres_url
 
 
 @contextmanager
@@ -70,3 +76,55 @@ def test_serve_refuses_a_taken_port() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["serve", "--database-url", "memory://", "--port", str(port)]) == 2
+
+
+def _key(url: str, app_id: str) -> str:
+    async def create() -> str:
+        async with Engine(url, max_concurrent_runs=0 if "postgresql" in url else 1) as engine:
+            return (await engine.keys.create(app_id))[1]
+
+    return anyio.run(create)
+
+
+def test_sigterm_ends_open_streams_and_exits_0(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    secret = _key(url, "app_s")
+    with serving("--database-url", url) as (proc, base):
+        headers = {"authorization": f"Bearer {secret}"}
+        with (
+            httpx.Client(base_url=base, headers=headers, timeout=30) as client,
+            client.stream("GET", "/v1/apps/app_s/stream") as response,
+        ):
+            assert response.status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            assert list(events(response)) == []  # the server ended the stream
+        assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.postgres
+def test_a_stream_sees_runs_executed_by_another_process() -> None:
+    with postgres_url() as url:
+        secret = _key(url, "app_pg")
+        with serving("--database-url", url, "--workers-in-process", "0") as (proc, base):
+            headers = {"authorization": f"Bearer {secret}"}
+            with httpx.Client(base_url=f"{base}/v1/apps/app_pg", headers=headers, timeout=30) as client:
+                config = client.post("/configs", content=WELCOME, headers={"content-type": "application/yaml"})
+                body = {"name": "w", "trigger": "thread.member_joined", "config_id": config.json()["id"]}
+                assert client.post("/automations", json=body | {"enabled": True}).status_code == 201
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "graphflow", "worker", "--database-url", url, "--status-every", "0"],
+                    stderr=subprocess.DEVNULL,
+                )
+                try:
+                    with client.stream("GET", "/stream", params={"types": "run.started,run.completed"}) as response:
+                        published = client.post("/events", json={"name": "thread.member_joined", "payload": JOINED})
+                        run_id = published.json()["run_ids"][0]
+                        stream = events(response)
+                        seen = [next(stream).event, next(stream).event]
+                    assert seen == ["run.started", "run.completed"]  # executed by the worker: serve runs none
+                    assert client.get(f"/automations/runs/{run_id}").json()["status"] == "completed"
+                finally:
+                    worker.send_signal(signal.SIGTERM)
+                    worker.wait(timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
