@@ -50,3 +50,5 @@ def json_argument(text: str, option: str = "--payload") -> Any:
             f"{source} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             f'quote it in the shell, e.g. {option} \'{{"key": "value"}}\''
         ) from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting too deep
+        raise UsageError(f"{source} cannot be read as JSON ({exc})") from None

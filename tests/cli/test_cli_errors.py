@@ -21,6 +21,7 @@ SAMPLE = str(Path(__file__).resolve().parents[3] / "shared" / "examples" / "arch
 
 ABSENT = "sqlite:///{tmp}/absent.db"
 NOT_A_DB = "sqlite:///{tmp}/notadb.db"
+HUGE_INT = '{"n": ' + "9" * 5000 + "}"  # past Python's int-parsing digit limit
 CLOSED_PORT = "postgresql://postgres@127.0.0.1:1/nothing"  # refused at once, no server needed
 
 APP = ["--app", "app_cli"]
@@ -113,6 +114,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("run: payload is a directory", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/dir"], 2, "Is a directory"),
     ("run: payload file not JSON", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/bad.json"], 2, "is not JSON"),
     ("run: payload file not UTF-8", ["run", SAMPLE, "-t", "a.b", "-p", "@{tmp}/latin1.json"], 2, "cannot read"),
+    ("run: payload with a huge integer", ["run", SAMPLE, "-t", "a.b", "-p", HUGE_INT], 2, "cannot be read as JSON"),
+    ("run: payload nested too deep", ["run", SAMPLE, "-t", "a.b", "-p", "[" * 100_000], 2, "cannot be read as JSON"),
     ("run: payload not JSON", ["run", SAMPLE, "-t", "a.b", "-p", "{nope"], 2, "--payload is not JSON"),
     ("run: env without =", ["run", SAMPLE, "-t", "a.b", "-e", "FOO"], 2, "expected KEY=VALUE, got 'FOO'"),
     ("run: env without key", ["run", SAMPLE, "-t", "a.b", "-e", "=x"], 2, "expected KEY=VALUE"),
