@@ -33,6 +33,7 @@ __all__ = [
     "RunOut",
     "RunPage",
     "StatusOut",
+    "StatusQuery",
     "StreamQuery",
     "TriggerIn",
     "TriggerOut",
@@ -80,6 +81,12 @@ class RunListQuery(PageQuery):
     """``GET …/automations/{id}/runs`` filters."""
 
     status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None
+
+
+class StatusQuery(_Query):
+    """``GET …/automations/status?automation_id=``: one automation's running runs."""
+
+    automation_id: str | None = Field(None, min_length=1, max_length=100)
 
 
 class VersionQuery(_Query):

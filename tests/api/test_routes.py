@@ -99,10 +99,14 @@ def test_events_publish_explain_and_deduplicate(live: Live, a: App) -> None:
     assert again == {"event_id": "evt_once", "duplicate": True, "run_ids": []}
 
 
-def test_catalogue_and_status(a: App) -> None:
+def test_catalogue_and_status(live: Live, a: App) -> None:
     names = [e["name"] for e in a.http.get(a.url("/automations/events")).json()["data"]]
     assert "thread.member_joined" in names and "workflow.scheduled" not in names
     assert a.http.get(a.url("/automations/status")).json() == {"data": []}
+    seeded = seed(live, a)
+    one = a.http.get(a.url("/automations/status"), params={"automation_id": seeded.automation_id})
+    assert one.json() == {"data": []}  # its run has finished
+    error_of(a.http.get(a.url("/automations/status"), params={"automation_id": "aut_nope"}), 404, "not_found")
 
 
 def test_responses_are_compact_json_with_the_python_api_field_names(live: Live, a: App) -> None:

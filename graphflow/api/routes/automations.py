@@ -14,6 +14,7 @@ from graphflow.api.models import (
     CatalogueOut,
     PauseIn,
     StatusOut,
+    StatusQuery,
     TriggerIn,
     TriggerOut,
 )
@@ -98,7 +99,8 @@ async def event_catalogue(call: Call) -> Response:
 
 
 async def running_status(call: Call) -> Response:
-    return json_response({"data": await call.engine.automations.status(call.app_id)})
+    query = call.query(StatusQuery)
+    return json_response({"data": await call.engine.automations.status(call.app_id, query.automation_id)})
 
 
 def _update_schema() -> dict[str, Any]:
@@ -119,7 +121,8 @@ OPERATIONS = [
     Operation("GET", BASE + "/events", event_catalogue, "listAutomationEvents",
               "The events trigger automations can listen for.", "automations", response=CatalogueOut),
     Operation("GET", BASE + "/status", running_status, "automationStatus",
-              "The running runs with their elapsed seconds.", "automations", response=StatusOut),
+              "The running runs with their elapsed seconds (all, or one automation's).", "automations",
+              response=StatusOut, query=StatusQuery),
     Operation("GET", ONE, get_automation, "getAutomation", "An automation with its recent runs.", "automations",
               response=AutomationWithRuns),
     Operation("PATCH", ONE, update_automation, "updateAutomation",
