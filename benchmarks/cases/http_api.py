@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import subprocess
 import sys
@@ -160,6 +161,71 @@ CASES = [
 ]
 
 
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _sse_client(port: int, counts: list[int], index: int, ready: asyncio.Event, total: int) -> None:
+    path = f"/v1/apps/{APP}/stream?types=run.completed"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(_request("GET", path))
+    await reader.readuntil(b"\r\n\r\n")
+    ready.set()
+    try:
+        while counts[index] < total:
+            line = await reader.readline()
+            if not line:
+                return
+            if line.startswith(b"event: run.completed"):
+                counts[index] += 1
+    finally:
+        writer.close()
+
+
+async def sse_fanout(clients: int = 100, rate: float = 500.0, seconds: float = 60.0) -> dict[str, Any]:
+    """``clients`` app streams while runs are published at ``rate``/s for ``seconds``.
+
+    Returns how many runs were published, the fewest and most ``run.completed`` frames a client
+    got, and the server's RSS (KiB) when the streams opened and at the end.
+    """
+    server = _start()
+    port, pid = server["port"], server["proc"].pid
+    total = int(rate * seconds)
+    counts = [0] * clients
+    readies = [asyncio.Event() for _ in range(clients)]
+    tasks = [asyncio.create_task(_sse_client(port, counts, i, readies[i], total)) for i in range(clients)]
+    await asyncio.gather(*(r.wait() for r in readies))
+    rss_start = _rss_kib(pid)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = _publish()
+    started = time.perf_counter()
+    for k in range(total):  # paced: the k-th event leaves at started + k / rate
+        delay = started + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(x.split(b":", 1)[1]) for x in head.split(b"\r\n") if x.lower().startswith(b"content-length"))
+        await reader.readexactly(length)
+    sent_in = time.perf_counter() - started
+    writer.close()
+    with contextlib.suppress(TimeoutError):  # a client short of frames shows in "fewest"
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+    return {
+        "clients": clients,
+        "published": total,
+        "publish_seconds": round(sent_in, 1),
+        "fewest": min(counts),
+        "most": max(counts),
+        "drain_seconds": round(time.perf_counter() - started - sent_in, 1),
+        "rss_start_kib": rss_start,
+        "rss_end_kib": _rss_kib(pid),
+    }
+
+
 async def _serve(database: str) -> None:
     """The child: seed an app, serve the API and the floor route, print where, run until killed."""
     import socket
@@ -198,4 +264,9 @@ async def _serve(database: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1]))
+    if sys.argv[1] == "sse":  # python -m benchmarks.cases.http_api sse [CLIENTS RATE SECONDS]
+        numbers = [float(x) for x in sys.argv[2:5]] or [100, 500, 60]
+        print(json.dumps(asyncio.run(sse_fanout(int(numbers[0]), numbers[1], numbers[2]))))
+        _server["proc"].terminate()
+    else:
+        asyncio.run(_serve(sys.argv[1]))

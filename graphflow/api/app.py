@@ -13,6 +13,7 @@ from starlette.routing import Route
 from graphflow.api.auth import Authenticator, HostAuth
 from graphflow.api.bodies import parse_query
 from graphflow.api.errors import exception_handlers
+from graphflow.api.feed import Feeds
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
 from graphflow.api.routes import automations, configs, events, health, runs, stream
@@ -33,13 +34,15 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
-def _endpoint(op: Operation, engine: Engine, authenticator: Authenticator, settings: Settings) -> Endpoint:
+def _endpoint(
+    op: Operation, engine: Engine, authenticator: Authenticator, settings: Settings, feeds: Feeds
+) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         app_id: str = request.path_params.get("app_id", "")
         if not op.public:
             await authenticator.authorize(request, app_id)
         parse_query(op.query, request)  # refused before anything runs; handlers read it typed
-        return await op.handler(Call(request, engine, app_id, settings, authenticator))
+        return await op.handler(Call(request, engine, app_id, settings, authenticator, feeds))
 
     endpoint.__name__ = op.operation_id
     return endpoint
@@ -65,6 +68,7 @@ def create_app(
     """
     settings = settings or Settings()
     authenticator = Authenticator(engine, auth)
+    feeds = Feeds(engine)
     operations = tuple(operations)
     document = openapi_document(operations)
 
@@ -73,7 +77,8 @@ def create_app(
 
     routes = [Route("/v1/openapi.json", openapi, methods=["GET"])]
     routes += [
-        Route("/v1" + op.path, _endpoint(op, engine, authenticator, settings), methods=[op.method]) for op in operations
+        Route("/v1" + op.path, _endpoint(op, engine, authenticator, settings, feeds), methods=[op.method])
+        for op in operations
     ]
     handlers: Any = exception_handlers
     return Starlette(routes=routes, exception_handlers=handlers)

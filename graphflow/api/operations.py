@@ -20,6 +20,7 @@ from graphflow.api.bodies import parse_json, parse_model, parse_query, read_body
 
 if TYPE_CHECKING:
     from graphflow.api.auth import Authenticator
+    from graphflow.api.feed import Feeds
     from graphflow.engine.engine import Engine
 
 __all__ = ["Call", "Endpoint", "Handler", "Operation", "Settings", "json_response"]
@@ -52,6 +53,7 @@ class Call:
     app_id: str
     settings: Settings
     auth: Authenticator
+    feeds: Feeds
 
     def path(self, name: str) -> str:
         """A path parameter."""

@@ -24,7 +24,6 @@ from graphflow.records import STREAM_EVENT_TYPES, TERMINAL_RUN_STATUSES, StreamE
 
 __all__ = ["OPERATIONS"]
 
-_PAGE = 100
 _TERMINAL = frozenset(f"run.{status}" for status in TERMINAL_RUN_STATUSES)
 
 
@@ -69,24 +68,24 @@ async def _follow(
 ) -> AsyncIterator[ServerSentEvent]:
     """Frames of the app's events after ``after``, live, until the run ends or the credentials lapse.
 
-    The credentials are checked again every ``reverify`` seconds, however busy the stream is.
+    Events come through the app's shared feed (one store read for every stream of the app). The
+    credentials are checked again every ``reverify`` seconds, however busy the stream is.
     """
-    stream, app_id, every = call.engine.stream, call.app_id, call.settings.reverify
-    check_at = anyio.current_time() + every
-    while True:
-        events = await stream.read(app_id, after, run_id=run_id, types=types, limit=_PAGE)
-        for event in events:
-            after = event.seq
-            yield _frame(event)
-            if run_id is not None and event.type in _TERMINAL:
-                return
-        now = anyio.current_time()
-        if now >= check_at:
-            if not await call.auth.still_allowed(call.request, app_id):
-                return
-            check_at = now + every
-        if len(events) < _PAGE:
-            await stream.wait(check_at - now)
+    every = call.settings.reverify
+    with call.feeds.follow(call.app_id) as feed:
+        check_at = anyio.current_time() + every
+        while True:
+            wait = max(0.0, check_at - anyio.current_time())
+            events, after = await feed.next(after, run_id=run_id, types=types, timeout=wait)
+            for event in events:
+                yield _frame(event)
+                if run_id is not None and event.type in _TERMINAL:
+                    return
+            now = anyio.current_time()
+            if now >= check_at:
+                if not await call.auth.still_allowed(call.request, call.app_id):
+                    return
+                check_at = now + every
 
 
 async def app_stream(call: Call) -> Response:
