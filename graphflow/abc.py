@@ -341,6 +341,12 @@ class Store(ABC):
     #   ``cancel_pending_runs``): ``run.completed`` / ``run.failed`` / ``run.cancelled`` with
     #   {"error"} unless it completed. A write that does not change the status appends nothing.
     #
+    # One relaxation, for the cost of a checkpoint: a store may log ``run.node_completed`` events
+    # in batches, later than their ``save_step`` (re-saves of one key before then make one event)
+    # but never lost and never after the run's next status event, and before a ``read_events``
+    # with that ``run_id`` returns. SQLite does (every checkpoint would otherwise write a second
+    # row); memory and PostgreSQL log each checkpoint's event in its own transaction.
+    #
     # Run events carry ``data["status"]`` (the run's status after the write) and the run's
     # ``automation_id``.
 

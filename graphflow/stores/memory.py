@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
+import itertools
 import operator
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ from graphflow.stores.base import (
 __all__ = ["MemoryStore"]
 
 
+_SEQ = operator.itemgetter(0)
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -133,7 +135,8 @@ class MemoryStore(Store):
         self._events: dict[tuple[str, str], float] = {}
         self._pending: dict[str, None] = {}
         self._steps: dict[str, dict[str, Any]] = {}
-        self._log: list[StreamEvent] = []
+        #: The event log: ``StreamEvent`` fields as tuples (built into events when read: appends stay cheap).
+        self._log: list[tuple[Any, ...]] = []
         self._seq = 0
         #: Set (and dropped) by the next write, when a reader waits for events.
         self._appended: anyio.Event | None = None
@@ -153,8 +156,7 @@ class MemoryStore(Store):
         data: dict[str, Any] | None = None,
     ) -> None:
         self._seq += 1
-        event = StreamEvent(self._seq, app_id, type, time.time(), automation_id, run_id, config_id, data or {})
-        self._log.append(event)
+        self._log.append((self._seq, app_id, type, time.time(), automation_id, run_id, config_id, data or {}))
         if self._appended is not None:
             self._appended.set()
             self._appended = None
@@ -181,21 +183,18 @@ class MemoryStore(Store):
         types: frozenset[str] | None = None,
     ) -> list[StreamEvent]:
         log = self._log
-        position = bisect.bisect_right(log, after, key=operator.attrgetter("seq"))
+        position = bisect.bisect_right(log, after, key=_SEQ)
         out: list[StreamEvent] = []
-        for event in log[position:]:
+        for row in itertools.islice(log, position, None):
             if len(out) >= limit:
                 break
-            if (
-                event.app_id == app_id
-                and (run_id is None or event.run_id == run_id)
-                and (types is None or event.type in types)
-            ):
-                out.append(dataclasses.replace(event, data=_copy_json(event.data)))
+            if row[1] == app_id and (run_id is None or row[5] == run_id) and (types is None or row[2] in types):
+                seq, app, type, at, automation_id, row_run_id, config_id, data = row
+                out.append(StreamEvent(seq, app, type, at, automation_id, row_run_id, config_id, _copy_json(data)))
         return out
 
     async def last_event_seq(self, app_id: str) -> int:
-        return next((event.seq for event in reversed(self._log) if event.app_id == app_id), 0)
+        return next((row[0] for row in reversed(self._log) if row[1] == app_id), 0)
 
     async def wait_for_events(self, timeout: float) -> None:
         appended = self._appended
@@ -587,13 +586,13 @@ class MemoryStore(Store):
         if run is None or run.fence != fence:
             raise lease_lost(run_id, fence)
         self._steps.setdefault(run_id, {})[key] = json_copy(data, f"step {key!r} of run {run_id!r}")
-        self._append(
-            run.app_id,
-            "run.node_completed",
-            automation_id=run.automation_id,
-            run_id=run_id,
-            data={"status": run.status, "key": key},
-        )
+        # _append inlined: a checkpoint is the hot path.
+        seq = self._seq = self._seq + 1
+        event = (seq, run.app_id, "run.node_completed", time.time(), run.automation_id, run_id, None)
+        self._log.append((*event, {"status": run.status, "key": key}))
+        if self._appended is not None:
+            self._appended.set()
+            self._appended = None
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._steps.get(run_id, {}))
@@ -616,7 +615,7 @@ class MemoryStore(Store):
                     del ids[position]
         for key in [k for k, at in self._events.items() if at < before]:
             del self._events[key]
-        self._log = [event for event in self._log if event.at >= before]
+        self._log = [row for row in self._log if row[3] >= before]
         return len(doomed)
 
 

@@ -85,7 +85,7 @@ from graphflow.stores.sqlite_schema import (
     encode_json,
     run_from_row,
     run_row,
-    stream_event_from_row,
+    stream_events_from_row,
 )
 
 __all__ = ["SQLiteStore"]
@@ -95,6 +95,7 @@ T = TypeVar("T")
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _FIRST_RETRY, _LONGEST_RETRY = 0.001, 0.05
 _PRUNE_BATCH = 500
+_LOGGED_AT_LIMIT = 10_000
 _UNAVAILABLE = {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_PERM}
 
 if sqlite3.sqlite_version_info >= (3, 42):
@@ -146,10 +147,27 @@ _CLAIM = (
     "fence = fence + 1, recoveries = recoveries + ?, started_at = coalesce(started_at, ?) WHERE id = ?"
 )
 _SAVE_STEP = (
-    'INSERT INTO steps (run_id, "key", data) SELECT ?, ?, ? WHERE EXISTS '
+    'INSERT INTO steps (run_id, "key", data, unlogged_at) SELECT ?, ?, ?, ? WHERE EXISTS '
     "(SELECT 1 FROM runs WHERE id = ? AND fence = ?) "
-    'ON CONFLICT (run_id, "key") DO UPDATE SET data = excluded.data'
+    'ON CONFLICT (run_id, "key") DO UPDATE SET data = excluded.data, unlogged_at = excluded.unlogged_at'
 )
+# The run's checkpoints whose run.node_completed events are not in the log yet, logged in the order
+# they were saved; then marked logged.
+_UNLOGGED_KEYS = 'SELECT "key" FROM steps WHERE run_id = ? AND unlogged_at IS NOT NULL ORDER BY unlogged_at, "key"'
+# One row for a batch of node events (``span`` of them), then the sequence moved past them all.
+_LOG_BATCH = (
+    "INSERT INTO stream_events (app_id, type, at, automation_id, run_id, config_id, data, span) "
+    f"SELECT app_id, 'run.node_completed', {sqlite_schema.NOW}, automation_id, id, NULL, "
+    "json_object('status', status, 'keys', json(?)), ? FROM runs WHERE id = ?"
+)
+_SKIP_SEQS = "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'stream_events'"
+#: The most node events one row holds (a reader looks this far back for a batch it is inside).
+_MAX_SPAN = 1000
+_UNLOGGED = "SELECT 1 FROM steps WHERE run_id = ? AND unlogged_at IS NOT NULL LIMIT 1"
+_STEPS_LOGGED = "UPDATE steps SET unlogged_at = NULL WHERE run_id = ? AND unlogged_at IS NOT NULL"
+#: Seconds a run's node events may wait to be logged together (see ``SQLiteStore.save_step``).
+NODE_EVENT_BATCH = 0.05
+_BATCH_NS = int(NODE_EVENT_BATCH * 1e9)
 _TERMINAL = "('completed', 'failed', 'cancelled')"
 _PAUSED_RESULT = '{"error":"cancelled: the automation was paused or deleted"}'
 _CANCELLED_RESULT = '{"error":"run cancelled"}'
@@ -199,6 +217,8 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         #: Set (and dropped) by the next write, when a reader waits for events.
         self._appended: anyio.Event | None = None
+        #: run id → when it was claimed here or its last batch of node events logged (``time.monotonic_ns``).
+        self._logged_at: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -568,8 +588,12 @@ class SQLiteStore(Store):
         if fence is not None:
             args.append(fence)
         sql = _UPDATE_RUN[terminal, fence is not None]
+        if terminal:
+            self._logged_at.pop(run.id, None)
 
         def update(conn: sqlite3.Connection) -> None:
+            if terminal:  # its node events come before its last one
+                self._log_steps(conn, run.id, mark=False)
             if not conn.execute(sql, args).rowcount:
                 if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone() is None:
                     raise NotFoundError("run", run.id)
@@ -588,6 +612,8 @@ class SQLiteStore(Store):
 
         def cancel(conn: sqlite3.Connection) -> list[str]:
             ids = [row[0] for row in conn.execute(f"SELECT id FROM runs WHERE {where}", (automation_id, app_id))]
+            for run_id in ids:  # their node events come before their last one
+                self._log_steps(conn, run_id, mark=False)
             if ids:
                 conn.execute(
                     f"UPDATE runs SET status = 'cancelled', updated_at = ?, finished_at = ?, result = ? WHERE {where}",
@@ -610,6 +636,7 @@ class SQLiteStore(Store):
                 "fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL "
                 "WHERE id = ? AND app_id = ? AND status IN ('pending', 'running')"
             )
+            self._log_steps(conn, run_id, app_id)
             if conn.execute(sql, (now, now, _CANCELLED_RESULT, run_id, app_id)).rowcount:
                 conn.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
             row = conn.execute(f"{_SELECT_RUN} WHERE id = ? AND app_id = ?", (run_id, app_id)).fetchone()
@@ -694,7 +721,14 @@ class SQLiteStore(Store):
                 claimed.append(run)
             return claimed
 
-        return await self._call(claim, write=True)
+        claimed = await self._call(claim, write=True)
+        if claimed:  # the first batch of their node events waits for NODE_EVENT_BATCH, like the others
+            logged_at, now = self._logged_at, time.monotonic_ns()
+            if len(logged_at) + len(claimed) > _LOGGED_AT_LIMIT:
+                logged_at.clear()
+            for run in claimed:
+                logged_at[run.id] = now
+        return claimed
 
     async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:
         if not fences:
@@ -718,13 +752,67 @@ class SQLiteStore(Store):
             "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, wake_at = ? "
             "WHERE id = ? AND fence = ? AND status = 'running'"
         )
-        if not await self._call(lambda conn: conn.execute(sql, (wake_at, run_id, fence)).rowcount):
+
+        def release(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ? AND fence = ?", (run_id, fence)).fetchone() is not None:
+                self._log_steps(conn, run_id)
+            return int(conn.execute(sql, (wake_at, run_id, fence)).rowcount)
+
+        self._logged_at.pop(run_id, None)
+        if not await self._call(release, write=True):
             raise lease_lost(run_id, fence)
 
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
-        args = (run_id, key, encode_json(data, f"step {key!r} of run {run_id!r}"), run_id, fence)
-        if not await self._call(lambda conn: conn.execute(_SAVE_STEP, args).rowcount):
+        """Upsert the checkpoint; its ``run.node_completed`` event may be logged a little later.
+
+        A checkpoint costs one row write, so its event is batched: the run's unlogged
+        checkpoints are logged together, in the order they were saved, by the first checkpoint
+        at least :data:`NODE_EVENT_BATCH` seconds after the run's last batch (or its claim by
+        this store), by the run's next status change (hand-back, finish, cancel) and by a read of
+        the run's events, in the same transaction as each. An event is never lost, only late.
+        """
+        now = time.monotonic_ns()  # one clock for the whole host: it orders the checkpoints of every process
+        args = (run_id, key, encode_json(data, f"step {key!r} of run {run_id!r}"), now, run_id, fence)
+        logged_at = self._logged_at
+        if now - logged_at.get(run_id, 0) < _BATCH_NS:
+            saved = await self._call(lambda conn: conn.execute(_SAVE_STEP, args).rowcount)
+        else:
+
+            def save_and_log(conn: sqlite3.Connection) -> int:
+                count = int(conn.execute(_SAVE_STEP, args).rowcount)
+                if count:
+                    self._log_steps(conn, run_id)
+                return count
+
+            saved = await self._call(save_and_log, write=True)
+            if len(logged_at) >= _LOGGED_AT_LIMIT:
+                logged_at.clear()  # runs that finished elsewhere: forgetting one only makes its batch early
+            logged_at[run_id] = now
+        if not saved:
             raise lease_lost(run_id, fence)
+
+    @staticmethod
+    def _log_steps(conn: sqlite3.Connection, run_id: str, app_id: str | None = None, *, mark: bool = True) -> None:
+        """Append the ``run.node_completed`` events of the run's unlogged checkpoints (in a write transaction).
+
+        ``mark=False`` when the steps are deleted next (the run ends): nothing to mark then.
+        """
+        if app_id is not None:
+            found = conn.execute("SELECT 1 FROM runs WHERE id = ? AND app_id = ?", (run_id, app_id)).fetchone()
+            if found is None:
+                return
+        keys = [row[0] for row in conn.execute(_UNLOGGED_KEYS, (run_id,))]
+        if not keys:
+            return
+        for start in range(0, len(keys), _MAX_SPAN):
+            batch = keys[start : start + _MAX_SPAN]
+            if (
+                conn.execute(_LOG_BATCH, (encode_json(batch, "step keys"), len(batch), run_id)).rowcount
+                and len(batch) > 1
+            ):
+                conn.execute(_SKIP_SEQS, (len(batch) - 1,))
+        if mark:
+            conn.execute(_STEPS_LOGGED, (run_id,))
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         sql = 'SELECT "key", data FROM steps WHERE run_id = ?'
@@ -746,11 +834,32 @@ class SQLiteStore(Store):
             "DELETE FROM events WHERE (app_id, event_id) IN "
             "(SELECT app_id, event_id FROM events WHERE created_at < ? LIMIT ?)"
         )
-        log_sql = "DELETE FROM stream_events WHERE seq IN (SELECT seq FROM stream_events WHERE at < ? LIMIT ?)"
         deleted = await self._delete_in_batches(runs_sql, before)
         await self._delete_in_batches(events_sql, before)
-        await self._delete_in_batches(log_sql, before)
+        await self._prune_log(before)
         return deleted
+
+    async def _prune_log(self, before: float) -> None:
+        """Delete the log's oldest events, up to the first one written at or after ``before``.
+
+        ``at`` grows with ``seq`` (one writer, the database's clock), so the old events are a
+        prefix of the log: found by walking it from its start, and deleted by ``seq`` ranges, with
+        no index on ``at`` for every append to maintain.
+        """
+        first_kept = "SELECT seq FROM stream_events WHERE at >= ? ORDER BY seq LIMIT 1"
+        row = await self._call(lambda conn: conn.execute(first_kept, (before,)).fetchone())
+        if row is None:
+            row = await self._call(lambda conn: conn.execute("SELECT max(seq) + 1 FROM stream_events").fetchone())
+        end = row[0] if row is not None and row[0] is not None else 0
+        sql = (
+            "DELETE FROM stream_events WHERE seq IN (SELECT seq FROM stream_events WHERE seq < ? ORDER BY seq LIMIT ?)"
+        )
+
+        def delete(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(sql, (end, _PRUNE_BATCH)).rowcount)
+
+        while await self._call(delete, write=True) == _PRUNE_BATCH:
+            await anyio.lowlevel.checkpoint()
 
     async def _delete_in_batches(self, sql: str, before: float) -> int:
         def delete(conn: sqlite3.Connection) -> int:
@@ -784,14 +893,30 @@ class SQLiteStore(Store):
                 return []
             where.append(f"type IN ({', '.join('?' * len(types))})")
             args.extend(sorted(types))
-        sql = f"SELECT {STREAM_EVENT_COLUMNS} FROM stream_events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        rows = await self._call(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
-        return [stream_event_from_row(row) for row in rows]
+        filters = " AND ".join(where[2:])
+        extra = f" AND {filters}" if filters else ""
+        columns = f"{STREAM_EVENT_COLUMNS}, span"
+        # A batch of node events that ``after`` falls inside, then the rows after it.
+        sql = (
+            f"SELECT * FROM (SELECT {columns} FROM stream_events WHERE app_id = ? AND seq <= ? AND seq > ? "
+            f"AND span > 1 AND seq + span - 1 > ?{extra} ORDER BY seq DESC LIMIT 1) UNION ALL "
+            f"SELECT * FROM (SELECT {columns} FROM stream_events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?)"
+        )
+        params = (app_id, after, after - _MAX_SPAN, after, *args[2:], *args, limit)
+        if run_id is not None and await self._call(lambda conn: conn.execute(_UNLOGGED, (run_id,)).fetchone()):
+            await self._call(lambda conn: self._log_steps(conn, run_id, app_id), write=True)  # no waiting for a batch
+        rows = await self._call(lambda conn: conn.execute(sql, params).fetchall())
+        events: list[StreamEvent] = []
+        for row in sorted(rows, key=lambda row: row[0]):
+            events += stream_events_from_row(row, after)
+            if len(events) >= limit:
+                return events[:limit]
+        return events
 
     async def last_event_seq(self, app_id: str) -> int:
-        sql = "SELECT max(seq) FROM stream_events WHERE app_id = ?"
+        sql = "SELECT seq + span - 1 FROM stream_events WHERE app_id = ? ORDER BY seq DESC LIMIT 1"
         row = await self._call(lambda conn: conn.execute(sql, (app_id,)).fetchone())
-        return int(row[0] or 0)
+        return int(row[0]) if row is not None else 0
 
     async def wait_for_events(self, timeout: float) -> None:
         """Return when this process wrote to the database, or after ``timeout``.

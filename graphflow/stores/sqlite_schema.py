@@ -28,6 +28,10 @@ Layout, and why:
   ``steps``, so every write appends its events in its own statement's transaction, whichever
   method (or process, or graphflow version with this schema) made it. An automation write is
   told from an outcome write by ``UPDATE OF revision`` (outcomes never set it).
+  A checkpoint's ``run.node_completed`` event is not a row of its own (that would double a
+  checkpoint's cost): the store logs a run's checkpoints in batches, each batch one row of
+  ``span`` n covering the n sequence numbers ``seq`` … ``seq + n - 1`` (``sqlite_sequence`` is
+  advanced past them), one event per checkpoint when read (see ``SQLiteStore.save_step``).
 * ``api_keys`` (version 3) — keys by id, the secret's SHA-256 hex unique.
 """
 
@@ -44,6 +48,7 @@ __all__ = [
     "API_KEY_COLUMNS",
     "CONFIG_COLUMNS",
     "MIGRATIONS",
+    "NOW",
     "RUN_COLUMNS",
     "RUN_FIELDS",
     "SCHEMA_VERSION",
@@ -55,7 +60,7 @@ __all__ = [
     "encode_json",
     "run_from_row",
     "run_row",
-    "stream_event_from_row",
+    "stream_events_from_row",
 ]
 
 _V1 = (
@@ -132,18 +137,15 @@ _V1 = (
 #: 2: the causation of runs started by events that runs emitted.
 _V2 = ("ALTER TABLE runs ADD COLUMN causation TEXT",)
 
-# The store's clock in trigger bodies (``unixepoch('subsec')`` needs SQLite 3.42; this any version).
-_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+#: The store's clock in SQL stored in the schema (``unixepoch('subsec')`` needs SQLite 3.42; this any version).
+NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_NOW = NOW
 _LOG = "INSERT INTO stream_events (app_id, type, at, automation_id, run_id, config_id, data)"
 _RUN_DATA = (
     "CASE WHEN NEW.status IN ('failed', 'cancelled') AND json_extract(NEW.result, '$.error') IS NOT NULL "
     "THEN json_object('status', NEW.status, 'error', CAST(json_extract(NEW.result, '$.error') AS TEXT)) "
     "WHEN NEW.status = 'pending' THEN json_object('status', NEW.status, 'wake_at', NEW.wake_at) "
     "ELSE json_object('status', NEW.status) END"
-)
-_STEP_EVENT = (
-    f"{_LOG} SELECT app_id, 'run.node_completed', {_NOW}, automation_id, id, NULL, "
-    """json_object('status', status, 'key', NEW."key") FROM runs WHERE id = NEW.run_id;"""
 )
 
 #: 3: the apps' event log (written by triggers), API keys; ``last_error`` lives in automations' JSON.
@@ -156,11 +158,11 @@ _V3 = (
         automation_id TEXT,
         run_id TEXT,
         config_id TEXT,
-        data TEXT NOT NULL
+        data TEXT NOT NULL,
+        span INTEGER NOT NULL DEFAULT 1
     )""",
     "CREATE INDEX stream_events_app ON stream_events (app_id, seq)",
     "CREATE INDEX stream_events_run ON stream_events (run_id, seq) WHERE run_id IS NOT NULL",
-    "CREATE INDEX stream_events_at ON stream_events (at)",
     """CREATE TABLE api_keys (
         id TEXT PRIMARY KEY,
         app_id TEXT NOT NULL,
@@ -206,8 +208,10 @@ _V3 = (
                  ELSE 'run.' || NEW.status END,
             {_NOW}, NEW.automation_id, NEW.id, NULL, {_RUN_DATA});
     END""",
-    f"CREATE TRIGGER steps_log_insert AFTER INSERT ON steps BEGIN {_STEP_EVENT} END",
-    f"CREATE TRIGGER steps_log_update AFTER UPDATE ON steps BEGIN {_STEP_EVENT} END",
+    # A checkpoint's run.node_completed event is batched by the store (SQLiteStore.save_step): a
+    # separate row per checkpoint would double its cost. Until then the step is "unlogged":
+    # unlogged_at holds when it was saved (ns), the order its event takes.
+    "ALTER TABLE steps ADD COLUMN unlogged_at INTEGER",
 )
 
 #: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
@@ -288,6 +292,19 @@ def config_from_row(row: tuple[Any, ...]) -> ConfigRecord:
     return ConfigRecord(row[0], row[1], row[2], row[3], decode_json(row[4]), row[5], row[6])
 
 
-def stream_event_from_row(row: tuple[Any, ...]) -> StreamEvent:
-    """An event from a row selected as ``STREAM_EVENT_COLUMNS``."""
-    return StreamEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], decode_json(row[7]))
+def stream_events_from_row(row: tuple[Any, ...], after: int) -> list[StreamEvent]:
+    """The events (those after ``after``) of a row selected as ``STREAM_EVENT_COLUMNS, span``.
+
+    A row is one event, except a batch of node events (``data = {"status", "keys"}``): one
+    ``run.node_completed`` event per key, numbered from the row's ``seq``.
+    """
+    seq, app_id, type, at, automation_id, run_id, config_id, text, _span = row
+    data = decode_json(text)
+    if "keys" not in data or type != "run.node_completed":
+        return [StreamEvent(seq, app_id, type, at, automation_id, run_id, config_id, data)] if seq > after else []
+    status = data.get("status")
+    return [
+        StreamEvent(seq + index, app_id, type, at, automation_id, run_id, config_id, {"status": status, "key": key})
+        for index, key in enumerate(data["keys"])
+        if seq + index > after
+    ]

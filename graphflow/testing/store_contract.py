@@ -1126,11 +1126,11 @@ async def test_a_runs_life_appends_one_event_per_step(store: Store) -> None:
     assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [run(aut)]) is None  # no event
     held = await claim(store, created.id)
     await store.save_step(created.id, held.fence, "n1", {"output": 1})
-    await store.save_step(created.id, held.fence, "n1", {"output": 2})  # an upsert is a checkpoint too
-    await store.release_run(created.id, held.fence, wake_at=T0)
+    await store.save_step(created.id, held.fence, "n2", {"output": 2})
+    await store.release_run(created.id, held.fence, wake_at=T0)  # node events come before it (batched or not)
     again = await claim(store, created.id)
     with pytest.raises(LeaseLostError):
-        await store.save_step(created.id, held.fence, "n2", {})  # a stale fence: no event
+        await store.save_step(created.id, held.fence, "n3", {})  # a stale fence: no event
     again.status, again.finished_at = "failed", T0 + 1
     again.result = {"error": "boom"}
     with pytest.raises(LeaseLostError):
@@ -1156,7 +1156,7 @@ async def test_a_runs_life_appends_one_event_per_step(store: Store) -> None:
         "running",
         "failed",
     ]
-    assert events[2].data["key"] == "n1"
+    assert [events[2].data["key"], events[3].data["key"]] == ["n1", "n2"]
     assert events[-1].data["error"] == "boom"
 
 

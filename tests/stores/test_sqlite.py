@@ -487,3 +487,74 @@ async def test_a_version_2_file_migrates_to_version_3_in_place(db: Path, monkeyp
         assert [(e.type, e.run_id) for e in events] == [("run.started", "atr_1"), ("run.failed", "atr_1")]
     finally:
         await store.close()
+
+
+# --- the event log: node events in batches ------------------------------------------------------
+
+
+async def _checkpointed(store: SQLiteStore, keys: list[str]) -> AutomationRun:
+    await store.insert_automation(automation())
+    pending = run()
+    await store.insert_runs([pending])
+    (claimed,) = await store.claim_runs("w1", lease=30, limit=1, run_ids=[pending.id])
+    for key in keys:
+        await store.save_step(claimed.id, claimed.fence, key, {"output": key})
+    return claimed
+
+
+async def test_node_events_are_logged_in_order_one_seq_each_by_the_finish(store: SQLiteStore) -> None:
+    keys = [f"n{i}" for i in range(7)]
+    claimed = await _checkpointed(store, keys)
+    claimed.status, claimed.finished_at = "completed", T0 + 1
+    await store.update_run(claimed, fence=claimed.fence)
+    events = await store.read_events("app_a", after=0, limit=100)
+    mine = [e for e in events if e.run_id == claimed.id]
+    assert [e.type for e in mine] == ["run.created", "run.started", *["run.node_completed"] * 7, "run.completed"]
+    assert [e.data.get("key") for e in mine[2:-1]] == keys
+    assert {e.data["status"] for e in mine[2:-1]} == {"running"}
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs))
+    assert await store.last_event_seq("app_a") == seqs[-1]
+    for position, event in enumerate(events):  # resuming anywhere, inside a batch too, gives the rest
+        assert await store.read_events("app_a", after=event.seq, limit=100) == events[position + 1 :]
+        assert await store.read_events("app_a", after=event.seq, limit=2) == events[position + 1 : position + 3]
+    nodes = await store.read_events("app_a", after=mine[3].seq, limit=100, types=frozenset({"run.node_completed"}))
+    assert [e.data["key"] for e in nodes] == keys[2:]
+    assert raw(Path(store.path)).execute("SELECT count(*) FROM steps").fetchone() == (0,)
+
+
+async def test_reading_a_runs_events_logs_its_pending_checkpoints(store: SQLiteStore) -> None:
+    claimed = await _checkpointed(store, ["a", "b", "c"])
+    events = await store.read_events("app_a", after=0, limit=100, run_id=claimed.id)
+    assert [e.data.get("key") for e in events if e.type == "run.node_completed"] == ["a", "b", "c"]
+    again = await store.read_events("app_a", after=0, limit=100, run_id=claimed.id)
+    assert again == events  # logged once
+
+
+async def test_checkpoints_of_a_worker_that_stopped_are_logged_by_the_next(db: Path) -> None:
+    first = SQLiteStore(db)
+    await first.start()
+    claimed = await _checkpointed(first, ["a", "b", "c"])
+    await first.close()  # as if it died: its last checkpoints may not be logged yet
+    second = SQLiteStore(db)
+    await second.start()
+    try:
+        claimed.status, claimed.finished_at = "failed", T0 + 1
+        await second.update_run(claimed, fence=claimed.fence)
+        events = await second.read_events("app_a", after=0, limit=100)
+        assert [e.data.get("key") for e in events if e.type == "run.node_completed"] == ["a", "b", "c"]
+    finally:
+        await second.close()
+
+
+async def test_a_prune_never_lets_a_seq_be_reused(store: SQLiteStore) -> None:
+    claimed = await _checkpointed(store, ["a", "b", "c"])
+    claimed.status, claimed.finished_at = "completed", T0 + 1
+    await store.update_run(claimed, fence=claimed.fence)
+    last = await store.last_event_seq("app_a")
+    await store.prune(time.time() + 60)
+    assert await store.read_events("app_a", after=0, limit=100) == []
+    assert await store.last_event_seq("app_a") == 0
+    await store.insert_automation(automation("aut_2"))
+    (event,) = await store.read_events("app_a", after=0, limit=100)
+    assert event.seq > last
