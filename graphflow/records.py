@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from graphflow.ids import new_id
+
 __all__ = [
     "AUTOMATION_STATUSES",
     "AUTOMATION_TYPES",
@@ -156,6 +158,27 @@ class Automation:
         if self.type == "invoked":
             return "workflow.invoked"
         return self.trigger or ""
+
+    def new_run(self, now: float, payload: Any, *, trigger: str | None = None, **fields: Any) -> AutomationRun:
+        """A new pending run of this automation at ``now`` (its config version is pinned when it is stored).
+
+        ``trigger`` defaults to the automation's event; ``fields`` set the run's other fields
+        (``event_id``, ``scheduled_at``, ``causation``).
+        """
+        return AutomationRun(
+            id=new_id("atr_"),
+            automation_id=self.id,
+            app_id=self.app_id,
+            trigger=trigger or self.event,
+            payload=payload,
+            status="pending",
+            config_id=self.config_id,
+            config_version=None,
+            created_at=now,
+            updated_at=now,
+            run_as_user_id=self.run_as_user_id,
+            **fields,
+        )
 
     def snapshot(self) -> Automation:
         """A shallow copy (~0.5 µs), for the engine's own in-memory views (index, schedule heap).

@@ -457,19 +457,7 @@ class AutomationService:
                     encode_json(body, "the payload")
                 except StoreError as exc:
                     raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
-        run = AutomationRun(
-            id=new_id("atr_"),
-            automation_id=automation_id,
-            app_id=app_id,
-            trigger=automation.event,
-            payload=body,
-            status="pending",
-            config_id=automation.config_id,
-            config_version=None,
-            created_at=now,
-            updated_at=now,
-            run_as_user_id=automation.run_as_user_id,
-        )
+        run = automation.new_run(now, body)
         await host.store.insert_runs([run])
         host.enqueue(run)
         return run.id

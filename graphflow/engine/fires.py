@@ -13,7 +13,6 @@ import anyio
 from graphflow.engine.core import EngineCore, logger
 from graphflow.events import RunSkipped
 from graphflow.exceptions import ConflictError, StoreError
-from graphflow.ids import new_id
 from graphflow.records import Automation, AutomationRun, iso
 
 if TYPE_CHECKING:
@@ -122,17 +121,4 @@ class Fires(EngineCore):
             self.enqueue(run)
 
     def _scheduled_run(self, automation: Automation, at: float, now: float) -> AutomationRun:
-        return AutomationRun(
-            id=new_id("atr_"),
-            automation_id=automation.id,
-            app_id=automation.app_id,
-            trigger="workflow.scheduled",
-            payload={"scheduled_at": iso(at)},
-            status="pending",
-            config_id=automation.config_id,
-            config_version=None,
-            created_at=now,
-            updated_at=now,
-            scheduled_at=at,
-            run_as_user_id=automation.run_as_user_id,
-        )
+        return automation.new_run(now, {"scheduled_at": iso(at)}, scheduled_at=at)

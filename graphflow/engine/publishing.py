@@ -78,21 +78,7 @@ class Publishing(EngineCore):
         event_id = new_id("evt_") if id is None else check_event_id(id)
         now = self.clock.now()
         runs = [
-            AutomationRun(
-                id=new_id("atr_"),
-                automation_id=a.id,
-                app_id=app_id,
-                trigger=name,
-                payload=payload,
-                status="pending",
-                config_id=a.config_id,
-                config_version=None,
-                created_at=now,
-                updated_at=now,
-                event_id=event_id,
-                run_as_user_id=a.run_as_user_id,
-                causation=causation,
-            )
+            a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
             for a in self.index.matches(app_id, name)
         ]
         stored = await self.store.accept_event(app_id, event_id, name, payload, runs)
