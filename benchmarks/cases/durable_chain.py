@@ -8,6 +8,11 @@ fresh file in a temp dir (WAL, ``synchronous=NORMAL``: each checkpoint is commit
 ``save_step`` returns). Its floor is bare ``sqlite3`` on another file with the same pragmas: the
 same rows written by hand (an upsert per node, committed), without the store's fence checks,
 retry loop and records. The memory store row shows the same work when nothing leaves the process.
+
+The store's side includes the app's event log (schema version 3): ``run.created``, ``run.started``
+and ``run.completed`` rows, and one ``run.node_completed`` event per checkpoint — logged in
+batches on SQLite, which is what keeps the log's cost near 8 % of a checkpoint (CPU time, median
+of 9 runs of 0.3 s: 21.7 to 22.5 µs/node before the log, 23.1 to 24.7 after); the floor writes no log.
 """
 
 from __future__ import annotations
@@ -138,7 +143,8 @@ CASES = [
             "floor": deferred(_bare_sqlite),
         },
         floor="bare sqlite3: the same rows upserted and committed by hand (WAL, synchronous=NORMAL)",
-        note="insert + claim + save_step x 100 + update_run(completed) on a fresh file, per node; goal ≤ 60 µs",
+        note="insert + claim + save_step x 100 + update_run(completed) on a fresh file, per node, event log included; "
+        "goal ≤ 60 µs",
     ),
     Case(
         name="durable-chain-memory",
