@@ -8,6 +8,8 @@ working for code that does not know graphflow.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -29,6 +31,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "ValidationError",
+    "json_path",
 ]
 
 
@@ -54,6 +57,22 @@ class GraphflowError(Exception):
         if self.details:
             body["details"] = self.details
         return {"error": body}
+
+
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*", re.ASCII)
+
+
+def json_path(parts: Iterable[str | int], root: str = "$") -> str:
+    """The path of a :class:`Problem`: ``$.nodes[0].body``; odd keys JSON-escaped and cut short (``$["a b"]``)."""
+    out = [root]
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENT.fullmatch(part):
+            out.append(f".{part}")
+        else:
+            out.append(f"[{json.dumps(part if len(part) <= 60 else part[:60] + '…')}]")
+    return "".join(out)
 
 
 @dataclass(frozen=True)

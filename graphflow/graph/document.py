@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from graphflow.exceptions import LimitExceededError, Problem, ValidationError
+from graphflow.exceptions import LimitExceededError, Problem, ValidationError, json_path
 from graphflow.graph.limits import DEFAULT_GRAPH_LIMITS, GraphLimits
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ MAX_INT_CHARS = 64
 _INT64 = 2**63
 _MAX_VALUES = 1_000_000
 _MAX_PROBLEMS = 100
-_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*", re.ASCII)
 _PLAIN_HINT = "config values are strings, finite numbers, booleans, null, lists and objects with string keys"
 
 
@@ -336,13 +334,4 @@ def _has_surrogate(text: str) -> bool:
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
-    """``$.nodes[0].body`` for plain keys; other keys are JSON-escaped: ``$["a b"]``."""
-    out = ["$"]
-    for part in parts:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif _IDENT.fullmatch(part):
-            out.append(f".{part}")
-        else:
-            out.append(f"[{json.dumps(_short(part))}]")
-    return "".join(out)
+    return json_path(parts)

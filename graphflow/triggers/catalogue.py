@@ -33,7 +33,7 @@ from jsonschema.exceptions import SchemaError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from graphflow.exceptions import ConflictError, LimitExceededError, Problem, ValidationError
+from graphflow.exceptions import ConflictError, LimitExceededError, Problem, ValidationError, json_path
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -56,7 +56,6 @@ INTERNAL_EVENTS = frozenset({"workflow.scheduled", "workflow.invoked"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _RESERVED_PREFIX = "workflow."
 _SUFFIX = ".schema.json"
-_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*", re.ASCII)
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<hm>\d{2}:\d{2}):(?P<s>\d{2})(?:\.\d+)?"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})",
@@ -145,16 +144,7 @@ def _short(text: str, limit: int = 64) -> str:
 
 
 def _json_path(parts: Iterable[str | int], root: str = "$.payload") -> str:
-    """Return ``$.payload.a[0]["odd key"]``; odd keys are JSON-escaped so logs stay one line."""
-    out = [root]
-    for part in parts:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif _IDENT.fullmatch(part):
-            out.append(f".{part}")
-        else:
-            out.append(f"[{json.dumps(_short(part))}]")
-    return "".join(out)
+    return json_path(parts, root)
 
 
 def _description(schema: object) -> str:
