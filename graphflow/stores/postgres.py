@@ -43,10 +43,12 @@ How the contract's guarantees are kept:
   notification or at the timeout; if that connection breaks it sleeps instead and reconnects
   later. Correctness never depends on a notification: the engine claims after every wake-up.
 * **The event log** (``stream_events``) is appended by row triggers on the tables (see
-  :mod:`graphflow.stores.postgres_schema`), inside each write's own statement: a transaction-level
-  advisory lock makes ``seq`` follow commit order, and ``NOTIFY graphflow_events`` wakes
-  :meth:`PostgresStore.wait_for_events` in every process (a second ``LISTEN`` connection, opened
-  by the first wait).
+  :mod:`graphflow.stores.postgres_schema`), inside each write's own statement, without a lock:
+  each event records its transaction (``xid``) and its ``seq`` orders events by transaction id,
+  then position in the transaction. Reads return only events of transactions older than every
+  transaction still in progress, so a smaller ``seq`` never appears after a larger one was read.
+  ``NOTIFY graphflow_events`` wakes :meth:`PostgresStore.wait_for_events` in every process (a
+  second ``LISTEN`` connection, opened by the first wait).
 * **Failures.** An unreachable server at start raises
   :class:`~graphflow.exceptions.StoreUnavailableError` within ``connect_timeout`` seconds, naming
   the URL with its password hidden. A connection lost mid-run raises the same error (the engine
@@ -110,6 +112,7 @@ from graphflow.stores.postgres_schema import (
     FINISH_RUN,
     FINISH_RUN_FENCED,
     INSERT_RUNS,
+    LOG_DECIDED,
     NOTIFY,
     PENDING,
     RECORD_FIRE,
@@ -698,7 +701,17 @@ class PostgresStore(Store):
         run_id: str | None = None,
         types: frozenset[str] | None = None,
     ) -> list[StreamEvent]:
-        where, params = "app_id = %s AND seq > %s", [app_id, after]
+        """The app's events with ``seq > after``, oldest first (see :meth:`Store.read_events`).
+
+        Only events whose transaction is older than every transaction still in progress on the
+        server are returned: an event whose transaction is still open holds back every event of
+        a younger transaction until it commits (then it comes first) or rolls back (then it
+        never appears), so a reader resuming after a ``seq`` never misses one below it. The
+        caveat: any long-open transaction that wrote on the server — graphflow's or not, in this
+        database or another, a prepared one too — delays every stream until it ends. It never
+        loses an event.
+        """
+        where, params = f"app_id = %s AND seq > %s AND {LOG_DECIDED}", [app_id, after]
         if run_id is not None:
             where, params = where + " AND run_id = %s", [*params, run_id]
         if types is not None:
@@ -710,8 +723,11 @@ class PostgresStore(Store):
         return [StreamEvent(*row) for row in rows]
 
     async def last_event_seq(self, app_id: str) -> int:
+        """The newest ``seq`` :meth:`read_events` can return now (the same visibility rule)."""
         row = await self._fetchone(
-            "SELECT coalesce(max(seq), 0) FROM stream_events WHERE app_id = %s", [app_id], idempotent=True
+            f"SELECT coalesce(max(seq), 0) FROM stream_events WHERE app_id = %s AND {LOG_DECIDED}",
+            [app_id],
+            idempotent=True,
         )
         return int(row[0]) if row else 0
 

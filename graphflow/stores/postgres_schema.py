@@ -36,6 +36,8 @@ __all__ = [
     "FINISH_RUN",
     "FINISH_RUN_FENCED",
     "INSERT_RUNS",
+    "LOG_DECIDED",
+    "LOG_POSITION_BITS",
     "MIGRATIONS",
     "NOTIFY",
     "PENDING",
@@ -64,9 +66,49 @@ CHANNEL = "graphflow_work"
 #: The NOTIFY channel of events appended to the event log; the payload is the store's schema.
 EVENTS_CHANNEL = "graphflow_events"
 #: The schema version this graphflow writes (the last migration's number).
-SCHEMA_VERSION = 3
-#: First key of the event log's advisory lock ("gfle"); the second is a hash of the schema name.
+SCHEMA_VERSION = 4
+#: First key of the event log's advisory lock ("gfle") in migration 3 (migration 4 removed the lock).
 _LOG_LOCK_CLASS = 0x67666C65
+#: Bits of a ``seq`` below its transaction id: the position of the event in its transaction.
+LOG_POSITION_BITS = 20
+
+# Version 4 appends without a lock, so concurrent writers no longer commit one after another.
+#
+# Each event records its transaction (``xid``), and its ``seq`` is made of that transaction's id
+# and the event's position in it: ``base + (xid << LOG_POSITION_BITS) + position``, where
+# ``base`` is the largest seq of version 3 (baked in by the migration, so seq never goes back).
+# Readers return only the events of transactions older than every transaction still in progress
+# (``xid < pg_snapshot_xmin(pg_current_snapshot())``): those transactions are all decided, so
+# every event with a smaller seq — of the same or an older transaction — is either visible to the
+# reader or rolled back, and nothing can later appear below a seq a reader has seen. A plain
+# sequence would not do: a transaction's id is assigned at its first write, its seq later, so a
+# transaction with an older id can take a larger seq than a younger one and commit first; the
+# xmin rule would show its event while the younger one's smaller seq is still to come.
+# The position counter lives in a transaction-local setting (reset at commit, and with the rows
+# at a rollback); ``%1$s`` is the base, filled in by the migration with format().
+_V4_LOG = f"""
+    CREATE OR REPLACE FUNCTION graphflow_log(app text, kind text, automation text, run text, config text, body jsonb)
+    RETURNS void LANGUAGE plpgsql AS $fn$
+    DECLARE
+        tx xid8 := pg_current_xact_id();
+        place bigint := coalesce(nullif(current_setting('graphflow.log_position', true), ''), '0')::bigint;
+    BEGIN
+        IF place >= {1 << LOG_POSITION_BITS} THEN
+            RAISE EXCEPTION 'graphflow''s event log takes at most {1 << LOG_POSITION_BITS} events per transaction'
+                USING HINT = 'split the write into several transactions';
+        END IF;
+        PERFORM set_config('graphflow.log_position', (place + 1)::text, true);
+        INSERT INTO stream_events (seq, xid, app_id, type, at, automation_id, run_id, config_id, data)
+        VALUES (%1$s + (tx::text::bigint << {LOG_POSITION_BITS}) + place, tx,
+                app, kind, extract(epoch FROM clock_timestamp()), automation, run, config, body);
+        PERFORM pg_notify('{EVENTS_CHANNEL}', current_schema());
+    END $fn$;
+"""
+
+#: The events a reader may return: those of transactions older than any still in progress
+#: (``pg_current_snapshot()`` is the statement's own snapshot, so every such event that
+#: committed is visible to it).
+LOG_DECIDED = "xid < pg_snapshot_xmin(pg_current_snapshot())"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -291,6 +333,18 @@ MIGRATIONS: tuple[str, ...] = (
     END $$;
     CREATE TRIGGER steps_log AFTER INSERT OR UPDATE ON steps
         FOR EACH ROW EXECUTE FUNCTION graphflow_log_step();
+    """,
+    # 4: the event log without a lock (see _V4_LOG below).
+    f"""
+    ALTER TABLE stream_events ADD COLUMN xid xid8 NOT NULL DEFAULT '0'::xid8;
+    ALTER TABLE stream_events ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+    ALTER TABLE stream_events ALTER COLUMN seq DROP DEFAULT;
+    DROP SEQUENCE stream_events_seq_seq;
+    DO $migrate$ BEGIN
+        EXECUTE format($log$
+            {_V4_LOG}
+        $log$, (SELECT coalesce(max(seq), 0) FROM stream_events));
+    END $migrate$;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -1196,6 +1196,38 @@ async def test_cancelling_runs_appends_run_cancelled_once(store: Store) -> None:
     assert events[1].data == {"status": "cancelled", "error": "run cancelled"}
 
 
+async def test_a_reader_following_concurrent_writers_sees_every_event_once_in_order(store: Store) -> None:
+    # What an SSE stream does while several processes write: read after the last seq seen, again
+    # and again. A store whose seq can become visible below one already read loses that event.
+    followed: list[int] = []
+    written = anyio.Event()
+
+    async def write(count: int) -> None:
+        for _ in range(count):
+            await store.put_config(config())
+
+    async def follow() -> None:
+        after, finished = 0, False
+        while True:
+            page = await store.read_events("app_a", after=after, limit=7)
+            followed.extend(event.seq for event in page)
+            after = page[-1].seq if page else after
+            if finished and not page:
+                return
+            finished = written.is_set()  # one more read once every write has returned
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as readers:
+        readers.start_soon(follow)
+        async with anyio.create_task_group() as writers:
+            for _ in range(6):
+                writers.start_soon(write, 5)
+        written.set()
+    everything = [event.seq for event in await store.read_events("app_a", after=0, limit=100)]
+    assert len(everything) == 30
+    assert followed == everything
+
+
 async def test_events_are_scoped_by_app_and_read_after_a_seq(store: Store) -> None:
     assert await store.last_event_seq("app_a") == 0
     assert await store.read_events("app_a", after=0, limit=10) == []

@@ -591,7 +591,7 @@ async def test_three_processes_inserting_the_same_occurrences_store_each_once() 
         assert sorted(at for _, at in rows) == [T0 + 60 * k for k in range(occurrences)]
 
 
-async def test_a_version_2_schema_migrates_to_version_3_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_version_2_schema_migrates_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     from graphflow.stores import postgres_schema
 
     async with fresh_schema() as (dsn, schema):
@@ -643,3 +643,109 @@ async def test_a_reader_is_woken_by_events_another_store_appends() -> None:
             await reader.wait_for_events(600)
         events = await reader.read_events("app_a", after=0, limit=10)
         assert [(e.type, e.automation_id) for e in events] == [("automation.created", record.id)]
+
+
+# --- the event log: no lock, and no event skipped ---------------------------------------------
+
+
+@asynccontextmanager
+async def writer(dsn: str, schema: str) -> AsyncIterator[psycopg.Connection[Any]]:
+    """A connection of its own, as another process's store has: ``lock_timeout`` makes a wait fail.
+
+    Writes through it must never wait for another writer's transaction (the event log takes no
+    lock), so a wait of more than a few seconds is a failure, not a slow test.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO \"{schema}\"; SET lock_timeout = '5s'")
+        yield conn
+
+
+def store_config(conn: psycopg.Connection[Any], config_id: str) -> None:
+    """Store version 1 of a config with the store's own columns: its trigger logs ``config.created``."""
+    conn.execute(
+        "INSERT INTO configs (id, app_id, version, name, document, created_at, updated_at) "
+        "VALUES (%s, 'app_a', 1, 'g', '{}', %s, %s)",
+        [config_id, T0, T0],
+    )
+
+
+async def logged(store: PostgresStore, after: int = 0) -> list[tuple[str | None, int]]:
+    return [(e.config_id, e.seq) for e in await store.read_events("app_a", after=after, limit=100)]
+
+
+async def test_an_open_transactions_event_holds_back_later_ones_until_it_commits() -> None:
+    async with (
+        postgres_store() as store,
+        writer(store.url, store.schema) as old,
+        writer(store.url, store.schema) as new,
+    ):
+        with old.transaction():
+            store_config(old, "cfg_old")
+            store_config(new, "cfg_new")  # commits at once: no lock held by the open transaction
+            assert await logged(store) == []  # held back behind the open transaction
+            assert await store.last_event_seq("app_a") == 0
+        events = await logged(store)
+        assert [config_id for config_id, _ in events] == ["cfg_old", "cfg_new"]  # in seq order
+        assert await store.last_event_seq("app_a") == events[-1][1]
+
+
+async def test_an_event_that_took_its_seq_late_is_never_skipped() -> None:
+    # The older transaction logs its event last and commits first: with seq from a plain sequence
+    # its event would sit above the younger one's, which commits later, and a reader between the
+    # two commits would resume past the younger event and never see it.
+    async with (
+        postgres_store() as store,
+        writer(store.url, store.schema) as older,
+        writer(store.url, store.schema) as younger,
+    ):
+        older.execute("BEGIN")
+        older.execute("SELECT pg_current_xact_id()")  # its transaction id is assigned first
+        younger.execute("BEGIN")
+        store_config(younger, "cfg_younger")
+        store_config(older, "cfg_older")
+        older.execute("COMMIT")
+        seen = await logged(store)
+        assert [config_id for config_id, _ in seen] == ["cfg_older"]
+        younger.execute("COMMIT")
+        rest = await logged(store, after=seen[-1][1])
+        assert [config_id for config_id, _ in rest] == ["cfg_younger"]
+        assert await logged(store) == seen + rest
+
+
+class Abandoned(Exception):
+    """Raised in a transaction to roll it back."""
+
+
+async def test_a_rolled_back_event_never_appears_and_stops_holding_back() -> None:
+    async with (
+        postgres_store() as store,
+        writer(store.url, store.schema) as doomed,
+        writer(store.url, store.schema) as other,
+    ):
+        with pytest.raises(Abandoned), doomed.transaction():
+            store_config(doomed, "cfg_doomed")
+            store_config(other, "cfg_kept")
+            assert await logged(store) == []
+            raise Abandoned  # the transaction rolls back
+        assert [config_id for config_id, _ in await logged(store)] == ["cfg_kept"]
+
+
+async def test_a_version_3_log_migrates_to_version_4_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphflow.stores import postgres_schema
+
+    async with fresh_schema() as (dsn, schema):
+        with monkeypatch.context() as patched:
+            patched.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:3])
+            patched.setattr(postgres_schema, "SCHEMA_VERSION", 3)
+            async with started(dsn, schema=schema) as store:
+                await store.insert_automation(automation(id="aut_v3"))  # logged by version 3's triggers
+        assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(3,)]
+        async with started(dsn, schema=schema) as store:
+            assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(SCHEMA_VERSION,)]
+            (old,) = await store.read_events("app_a", after=0, limit=10)
+            assert (old.type, old.automation_id) == ("automation.created", "aut_v3")
+            assert await store.last_event_seq("app_a") == old.seq
+            await store.insert_automation(automation(id="aut_v4"))
+            new = await store.read_events("app_a", after=old.seq, limit=10)  # seq never goes back
+            assert [(e.type, e.automation_id) for e in new] == [("automation.created", "aut_v4")]
+            assert sql(dsn, "SELECT count(*) FROM stream_events WHERE xid = '0'::xid8", schema=schema) == [(1,)]
