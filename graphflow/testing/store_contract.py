@@ -1313,27 +1313,31 @@ async def test_wait_for_events_wakes_on_an_append(store: Store) -> None:
 # --- API keys ---------------------------------------------------------------------------------
 
 
+#: A secret hash no generated id or time can contain by chance (ids never hold "-").
+HASH_1 = "hash-of-the-first-secret"
+
+
 async def test_api_keys_are_found_by_hash_listed_per_app_and_revoked(store: Store) -> None:
     first = ApiKey(new_id("key_"), "app_a", "ci", T0)
     second = ApiKey(new_id("key_"), "app_a", None, T0 + 1)
     foreign = ApiKey(new_id("key_"), "app_b", "theirs", T0)
-    for key, secret_hash in ((first, "h1"), (second, "h2"), (foreign, "h3")):
+    for key, secret_hash in ((first, HASH_1), (second, "hash-2"), (foreign, "hash-3")):
         await store.create_api_key(key, secret_hash)
     with pytest.raises(ConflictError):
-        await store.create_api_key(ApiKey(new_id("key_"), "app_a", None, T0), "h1")
-    assert await store.api_key_by_hash("h1") == first
+        await store.create_api_key(ApiKey(new_id("key_"), "app_a", None, T0), HASH_1)
+    assert await store.api_key_by_hash(HASH_1) == first
     assert await store.api_key_by_hash("nope") is None
     assert await store.list_api_keys("app_a") == [first, second]
     assert await store.list_api_keys("app_c") == []
     assert await store.revoke_api_key("app_a", foreign.id, T0 + 5) is None  # another app's key
-    assert (await store.api_key_by_hash("h3")) == foreign  # untouched
+    assert (await store.api_key_by_hash("hash-3")) == foreign  # untouched
     revoked = await store.revoke_api_key("app_a", first.id, T0 + 5)
     assert revoked is not None and revoked.revoked_at == T0 + 5
     again = await store.revoke_api_key("app_a", first.id, T0 + 9)
     assert again is not None and again.revoked_at == T0 + 5  # the first revocation stands
-    found = await store.api_key_by_hash("h1")
+    found = await store.api_key_by_hash(HASH_1)
     assert found is not None and found.revoked_at == T0 + 5
-    assert "h1" not in str(found.to_dict())
+    assert HASH_1 not in str(found.to_dict())  # "-" never occurs in an id, so no chance match
     assert await store.revoke_api_key("app_a", "key_missing", T0) is None
 
 
