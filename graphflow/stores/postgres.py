@@ -61,6 +61,7 @@ How the contract's guarantees are kept:
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -146,6 +147,8 @@ _CHECK_URL = "check that the server is running and reachable, and the URL"
 _RETRIED = "the engine retries, and the pool reconnects when the server is back"
 #: Runs (and event ids) deleted per statement by :meth:`PostgresStore.prune`: short transactions.
 _PRUNE_BATCH = 5000
+#: How long an event-log read waits for committed events held back behind older transactions.
+_HELD_BACK_WAIT = 0.5
 
 
 class PostgresStore(Store):
@@ -709,27 +712,43 @@ class PostgresStore(Store):
         never appears), so a reader resuming after a ``seq`` never misses one below it. The
         caveat: any long-open transaction that wrote on the server — graphflow's or not, in this
         database or another, a prepared one too — delays every stream until it ends. It never
-        loses an event.
+        loses an event. Committed events held back behind a transaction in progress are waited
+        for up to half a second (short transactions end sooner), so a caller reads its own
+        writes while other processes write too.
         """
-        where, params = f"app_id = %s AND seq > %s AND {LOG_DECIDED}", [app_id, after]
+        where, params = "app_id = %s AND seq > %s", [app_id, after]
         if run_id is not None:
             where, params = where + " AND run_id = %s", [*params, run_id]
         if types is not None:
             where, params = where + " AND type = ANY(%s::text[])", [*params, sorted(types)]
-        rows = await self._fetchall(
-            f"SELECT {STREAM_EVENT_COLUMNS} FROM stream_events WHERE {where} ORDER BY seq LIMIT %s",
-            [*params, limit],
-        )
-        return [StreamEvent(*row) for row in rows]
+        query = f"SELECT {STREAM_EVENT_COLUMNS}, {LOG_DECIDED} FROM stream_events WHERE {where} ORDER BY seq LIMIT %s"
+
+        async def read() -> tuple[list[StreamEvent], bool]:
+            rows = await self._fetchall(query, [*params, limit])
+            # seq orders by transaction id, so the events held back are the last ones read
+            decided = [StreamEvent(*row[:-1]) for row in itertools.takewhile(lambda row: row[-1], rows)]
+            return decided, len(decided) < len(rows)
+
+        return await _while_held_back(read)
 
     async def last_event_seq(self, app_id: str) -> int:
         """The newest ``seq`` :meth:`read_events` can return now (the same visibility rule)."""
-        row = await self._fetchone(
-            f"SELECT coalesce(max(seq), 0) FROM stream_events WHERE app_id = %s AND {LOG_DECIDED}",
-            [app_id],
-            idempotent=True,
-        )
-        return int(row[0]) if row else 0
+
+        async def read() -> tuple[int, bool]:
+            row = await self._fetchone(
+                f"""
+                WITH last AS (
+                    SELECT coalesce(max(seq), 0) AS seq FROM stream_events WHERE app_id = %(app)s AND {LOG_DECIDED}
+                )
+                SELECT last.seq, EXISTS (SELECT FROM stream_events WHERE app_id = %(app)s AND seq > last.seq)
+                FROM last
+                """,
+                {"app": app_id},
+                idempotent=True,
+            )
+            return (int(row[0]), bool(row[1])) if row else (0, False)
+
+        return await _while_held_back(read)
 
     async def wait_for_events(self, timeout: float) -> None:
         """Return on a ``graphflow_events`` notification for this schema (from any process), or after ``timeout``.
@@ -797,6 +816,23 @@ class PostgresStore(Store):
             await anyio.sleep(timeout)
         else:
             await self._wakeups.wait(timeout)
+
+
+async def _while_held_back(read: Callable[[], Awaitable[tuple[T, bool]]]) -> T:
+    """``read()``'s result, read again while it says committed events are held back, up to a bound.
+
+    Events held back behind a transaction still in progress are usually released within
+    milliseconds, when it commits: waiting that long lets a caller read the events it has just
+    written. A long-open transaction ends the wait after :data:`_HELD_BACK_WAIT` seconds, and
+    the read returns what is decided.
+    """
+    deadline, pause = time.monotonic() + _HELD_BACK_WAIT, 0.001
+    while True:
+        result, held_back = await read()
+        if not held_back or time.monotonic() >= deadline:
+            return result
+        await anyio.sleep(pause)
+        pause = min(2 * pause, 0.05)
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
