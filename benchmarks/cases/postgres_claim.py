@@ -13,7 +13,9 @@ bare psycopg on one connection: the same rows upserted and committed by hand, on
 node.
 
 The harness reports medians of per-iteration means; ``python -m benchmarks.cases.postgres_claim``
-prints the percentiles of the claim latency over 500 runs. The server is
+prints the percentiles of the claim latency over 500 runs, and ``… --concurrent 12`` the
+checkpoints per second of 12 runs checkpointing at once on one store (``--seconds`` each round,
+``--rounds`` rounds, median printed): what concurrent writers cost each other, event log included. The server is
 ``GRAPHFLOW_BENCH_POSTGRES_DSN`` or ``GRAPHFLOW_TEST_POSTGRES_DSN`` (default: the local ``test``
 database); each process works in a schema of its own, dropped at exit. Without a reachable
 server these rows are left out (with a note on stderr).
@@ -249,15 +251,77 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
+async def _checkpoints_per_second(runs: int, seconds: float, rounds: int) -> list[float]:
+    """Checkpoints/s of ``runs`` runs saving steps at once on one store, one figure per round."""
+    import anyio
+
+    from benchmarks.cases.durable_chain import KEYS, STEPS
+    from graphflow.ids import new_id
+    from graphflow.records import AutomationRun
+
+    store = _store(min_size=runs, max_size=runs)
+    await store.start()
+    try:
+        now = time.time()
+        pending = [
+            AutomationRun(
+                id=new_id("atr_"),
+                automation_id="aut_bench",
+                app_id="app_bench",
+                trigger="bench.run",
+                payload={"a": 1},
+                status="pending",
+                config_id="cfg_bench",
+                config_version=1,
+                created_at=now,
+                updated_at=now,
+            )
+            for _ in range(runs)
+        ]
+        await store.insert_runs(pending)
+        claimed = await store.claim_runs(WORKER, lease=3600.0, limit=runs, run_ids=[r.id for r in pending])
+        figures: list[float] = []
+        for _ in range(rounds + 1):  # the first round warms up
+            done = 0
+
+            async def checkpoint(run: AutomationRun, deadline: float) -> None:
+                nonlocal done
+                step = 0
+                while time.perf_counter() < deadline:
+                    await store.save_step(run.id, run.fence, KEYS[step % len(KEYS)], STEPS[step % len(STEPS)])
+                    step += 1
+                    done += 1
+
+            began = time.perf_counter()
+            deadline = began + seconds
+            async with anyio.create_task_group() as tg:
+                for run in claimed:
+                    tg.start_soon(checkpoint, run, deadline)
+            figures.append(done / (time.perf_counter() - began))
+        return figures[1:]
+    finally:
+        await store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the percentiles of publish → claimed over ``--runs`` runs."""
+    """Print the percentiles of publish → claimed over ``--runs`` runs (or concurrent checkpoints/s)."""
     import anyio
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cases.postgres_claim")
     parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--concurrent", type=int, default=0, help="runs checkpointing at once (0: measure claims)")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if not CASES:
         return 1
+    if args.concurrent:
+        figures = anyio.run(_checkpoints_per_second, args.concurrent, args.seconds, args.rounds)
+        print(
+            f"{args.concurrent} runs checkpointing at once: median {statistics.median(figures):,.0f} checkpoints/s "
+            f"(rounds of {args.seconds:g} s: {', '.join(f'{x:,.0f}' for x in figures)})"
+        )
+        return 0
 
     async def measure() -> None:
         iteration = _claim()
