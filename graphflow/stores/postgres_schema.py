@@ -86,6 +86,9 @@ LOG_POSITION_BITS = 20
 # xmin rule would show its event while the younger one's smaller seq is still to come.
 # The position counter lives in a transaction-local setting (reset at commit, and with the rows
 # at a rollback); ``%1$s`` is the base, filled in by the migration with format().
+# A node event (one per checkpoint) sends no NOTIFY: PostgreSQL makes the commits of transactions
+# that notified take turns, which halved concurrent checkpoints; readers see node events with the
+# next status event of any run or at their next poll (the wake-up is a hint, never needed).
 _V4_LOG = f"""
     CREATE OR REPLACE FUNCTION graphflow_log(app text, kind text, automation text, run text, config text, body jsonb)
     RETURNS void LANGUAGE plpgsql AS $fn$
@@ -101,7 +104,9 @@ _V4_LOG = f"""
         INSERT INTO stream_events (seq, xid, app_id, type, at, automation_id, run_id, config_id, data)
         VALUES (%1$s + (tx::text::bigint << {LOG_POSITION_BITS}) + place, tx,
                 app, kind, extract(epoch FROM clock_timestamp()), automation, run, config, body);
-        PERFORM pg_notify('{EVENTS_CHANNEL}', current_schema());
+        IF kind <> 'run.node_completed' THEN
+            PERFORM pg_notify('{EVENTS_CHANNEL}', current_schema());
+        END IF;
     END $fn$;
 """
 
