@@ -77,7 +77,10 @@ def fire_with_workers(url: str, tmp_path: Path, *, workers: int, occurrences: in
     assert {automation_id: len(found) for automation_id, found in runs.items()} == dict.fromkeys(ids, 1)
     lines = log.read_text().splitlines()
     assert len(lines) == occurrences, "a scheduled run's node ran twice"
-    assert len({line.split()[0] for line in lines}) > 1 or workers == 1  # the work was shared
+    # Which process wins each race is up to timing (one may win them all: graphflow promises each
+    # occurrence once, not an even share), so the test does not count winners. That the processes
+    # did race is by construction: the first half of the automations existed before any worker
+    # started, so every worker loaded them at start-up and competed for each of their occurrences.
 
 
 def test_two_processes_on_one_sqlite_file_fire_each_occurrence_once(tmp_path: Path) -> None:
