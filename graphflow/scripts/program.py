@@ -268,13 +268,8 @@ class Script:
                 the isolated evaluation overran its time or memory budget and was stopped.
             ScriptError: evaluation failed (missing key, type mismatch, overflow…).
         """
-        if self._fast:
-            try:
-                return self._evaluate_fast(input, env, nodes)
-            except (_Unresolved, _NeedsIsolation):
-                pass
         try:
-            return self._evaluate_inline(input, env or {}, nodes or {}, output)
+            return self._here(input, env, nodes, output)
         except _NeedsIsolation:
             pass
         from graphflow.scripts.isolation import pool_for
@@ -302,13 +297,8 @@ class Script:
             ScriptLimitError: the guard cannot prove the evaluation cheap (nothing ran).
             ScriptError: evaluation failed.
         """
-        if self._fast:
-            try:
-                return self._evaluate_fast(input, env, nodes)
-            except (_Unresolved, _NeedsIsolation):
-                pass
         try:
-            return self._evaluate_inline(input, env or {}, nodes or {}, output)
+            return self._here(input, env, nodes, output)
         except _NeedsIsolation:
             raise ScriptLimitError(
                 f"{self.source[:80]!r} may do too much work to render in a template (the inputs it reads are too "
@@ -329,13 +319,8 @@ class Script:
         overruns its budget fails with :class:`~graphflow.exceptions.ScriptLimitError` (code
         ``script_limit``) and only its own node fails.
         """
-        if self._fast:
-            try:
-                return self._evaluate_fast(input, env, nodes)
-            except (_Unresolved, _NeedsIsolation):
-                pass
         try:
-            return self._evaluate_inline(input, env or {}, nodes or {}, output)
+            return self._here(input, env, nodes, output)
         except _NeedsIsolation:
             pass
         from graphflow.scripts.isolation import pool_for
@@ -346,6 +331,21 @@ class Script:
         if output is not None:
             output.extend(lines)
         return value
+
+    def _here(
+        self, input: Any, env: Mapping[str, Any] | None, nodes: Mapping[str, Any] | None, output: list[str] | None
+    ) -> Any:
+        """Evaluate on the calling thread: the one-statement fast path, else statement by statement.
+
+        Raises:
+            _NeedsIsolation: a statement the guard cannot prove cheap (nothing of it ran).
+        """
+        if self._fast:
+            try:
+                return self._evaluate_fast(input, env, nodes)
+            except (_Unresolved, _NeedsIsolation):
+                pass
+        return self._evaluate_inline(input, env or {}, nodes or {}, output)
 
     def evaluate_isolated(self, input: Any, env: Mapping[str, Any], nodes: Mapping[str, Any], output: list[str]) -> Any:
         """Evaluate every statement here, without classifying (the worker process's entry point)."""
