@@ -122,7 +122,9 @@ def test_a_stream_sees_runs_executed_by_another_process() -> None:
                         stream = events(response)
                         seen = [next(stream).event, next(stream).event]
                     assert seen == ["run.started", "run.completed"]  # executed by the worker: serve runs none
-                    assert client.get(f"/automations/runs/{run_id}").json()["status"] == "completed"
+                    got = client.get(f"/automations/runs/{run_id}")
+                    assert got.status_code == 200, got.text
+                    assert got.json()["status"] == "completed"
                 finally:
                     worker.send_signal(signal.SIGTERM)
                     worker.wait(timeout=30)
