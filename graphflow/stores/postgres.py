@@ -282,8 +282,17 @@ class PostgresStore(Store):
             raise StoreError("PostgresStore is not started: call `await store.start()` first (the engine does)")
         for attempt in (1, 2):
             try:
-                async with pool.connection() as conn:
+                conn = await pool.getconn()
+                try:
                     return await op(conn)
+                finally:
+                    # Shielded: a caller cancelled mid-statement (a client leaving an event stream)
+                    # must still hand the connection back (the pool discards or resets it).
+                    # Unshielded, AnyIO's cancellation also cancelled the return, and the pool
+                    # counted the connection as taken for ever: after a few, every request waited
+                    # out the pool timeout (503).
+                    with anyio.CancelScope(shield=True):
+                        await pool.putconn(conn)
             except PoolTimeout as exc:  # an OperationalError too: nothing was sent
                 raise self._unavailable(exc, "no connection to", _RETRIED) from exc
             except psycopg.OperationalError as exc:
