@@ -1,4 +1,4 @@
-"""Pictures of a graph: Mermaid flowcharts and Graphviz DOT."""
+"""Pictures of a graph: Mermaid flowcharts, Graphviz DOT and SVG (:mod:`graphflow.graph.svg`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from graphflow.graph.model import Node, WorkflowGraph
 
-__all__ = ["render_graph"]
+__all__ = ["FORMATS", "render_graph"]
 
 
 _MERMAID_SHAPES = {"oval": ('(["', '"])'), "diamond": ('{"', '"}'), "box": ('["', '"]')}
@@ -24,8 +24,12 @@ def _label(node: Node) -> str:
     return f"{node.id}\\n{node.kind}" + (f"\\n{detail}" if detail else "")
 
 
-def render_graph(graph: WorkflowGraph, format: Literal["mermaid", "dot"] = "mermaid") -> str:
-    """Return ``graph`` as Mermaid (``flowchart TD``) or DOT text.
+#: The formats :func:`render_graph` draws.
+FORMATS = ("mermaid", "dot", "svg")
+
+
+def render_graph(graph: WorkflowGraph, format: Literal["mermaid", "dot", "svg"] = "mermaid") -> str:
+    """Return ``graph`` as Mermaid (``flowchart TD``), DOT or SVG text.
 
     Edges are labelled with their field (``on_failure``, ``on_true``, ``branches[0]``…);
     ``on_success`` edges are unlabelled and failure edges are dashed.
@@ -34,7 +38,11 @@ def render_graph(graph: WorkflowGraph, format: Literal["mermaid", "dot"] = "merm
         return _mermaid(graph)
     if format == "dot":
         return _dot(graph)
-    raise ValueError(f"unknown format {format!r}; use 'mermaid' or 'dot'")
+    if format == "svg":
+        from graphflow.graph.svg import render_svg
+
+        return render_svg(graph)
+    raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
 
 
 def _edges(node: Node) -> list[tuple[str, str]]:
