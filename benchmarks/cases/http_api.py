@@ -189,7 +189,7 @@ async def sse_fanout(clients: int = 100, rate: float = 500.0, seconds: float = 6
     """``clients`` app streams while runs are published at ``rate``/s for ``seconds``.
 
     Returns how many runs were published, the fewest and most ``run.completed`` frames a client
-    got, and the server's RSS (KiB) when the streams opened and at the end.
+    got, and the server's RSS (KiB) when the streams opened, every 10 s of load and at the end.
     """
     server = _start()
     port, pid = server["port"], server["proc"].pid
@@ -202,7 +202,10 @@ async def sse_fanout(clients: int = 100, rate: float = 500.0, seconds: float = 6
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = _publish()
     started = time.perf_counter()
+    samples, sample_every = [], max(1, int(rate * 10))  # the server's RSS every 10 s of load
     for k in range(total):  # paced: the k-th event leaves at started + k / rate
+        if k % sample_every == 0:
+            samples.append(_rss_kib(pid))
         delay = started + k / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -223,6 +226,7 @@ async def sse_fanout(clients: int = 100, rate: float = 500.0, seconds: float = 6
         "drain_seconds": round(time.perf_counter() - started - sent_in, 1),
         "rss_start_kib": rss_start,
         "rss_end_kib": _rss_kib(pid),
+        "rss_every_10s_kib": samples,
     }
 
 

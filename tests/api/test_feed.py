@@ -58,11 +58,11 @@ async def test_a_follower_behind_the_window_gets_everything_once() -> None:
         seen: list[int] = []
         after = start
         for _ in range(50):
-            page, after = await feed.next(after, run_id=None, types=None, timeout=0)
+            page, _, after = await feed.next(after, run_id=None, types=None, timeout=0)
             seen += [e.seq for e in page]
             if len(seen) >= len(made):
                 break
         logged = [e.seq for e in await engine.stream.read("app_w", start)]
         assert seen == logged and len(seen) == len(made) == len(set(seen))
-        late, _ = await feed.next(start, run_id=None, types=frozenset({"config.created"}), timeout=0)
+        late, _, _ = await feed.next(start, run_id=None, types=frozenset({"config.created"}), timeout=0)
         assert [e.seq for e in late] == logged  # behind the window: read from the store, filtered

@@ -10,17 +10,16 @@ revoked key's stream ends then.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import anyio
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
 from graphflow.api.models import StreamQuery
 from graphflow.api.operations import Call, Operation
 from graphflow.exceptions import Problem, ValidationError
-from graphflow.records import STREAM_EVENT_TYPES, TERMINAL_RUN_STATUSES, StreamEvent
+from graphflow.records import STREAM_EVENT_TYPES, TERMINAL_RUN_STATUSES
 
 __all__ = ["OPERATIONS"]
 
@@ -58,29 +57,26 @@ def _types(text: str | None) -> frozenset[str] | None:
     return types
 
 
-def _frame(event: StreamEvent) -> ServerSentEvent:
-    data = json.dumps(event.to_dict(), separators=(",", ":"))
-    return ServerSentEvent(data=data, event=event.type, id=str(event.seq))
-
-
 async def _follow(
     call: Call, after: int, *, run_id: str | None = None, types: frozenset[str] | None = None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     """Frames of the app's events after ``after``, live, until the run ends or the credentials lapse.
 
-    Events come through the app's shared feed (one store read for every stream of the app). The
-    credentials are checked again every ``reverify`` seconds, however busy the stream is.
+    Events come through the app's shared feed (one store read for every stream of the app), each
+    batch as one chunk of pre-encoded frames. The credentials are checked again every
+    ``reverify`` seconds, however busy the stream is.
     """
     every = call.settings.reverify
     with call.feeds.follow(call.app_id) as feed:
         check_at = anyio.current_time() + every
         while True:
             wait = max(0.0, check_at - anyio.current_time())
-            events, after = await feed.next(after, run_id=run_id, types=types, timeout=wait)
-            for event in events:
-                yield _frame(event)
-                if run_id is not None and event.type in _TERMINAL:
-                    return
+            batch = await feed.next(after, run_id=run_id, types=types, timeout=wait)
+            after = batch.after
+            if batch.events:
+                yield batch.frames
+                if run_id is not None and any(event.type in _TERMINAL for event in batch.events):
+                    return  # a run's events end with its terminal one (nothing of it follows)
             now = anyio.current_time()
             if now >= check_at:
                 if not await call.auth.still_allowed(call.request, call.app_id):
