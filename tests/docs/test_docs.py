@@ -12,6 +12,12 @@ How code blocks in README.md and docs/*.md are checked (the convention for doc w
 - A deliberate fragment (it uses names defined elsewhere, or a node kind the page defines in
   Python) gets the line ``<!-- docs-test: fragment -->`` just before its fence: it is only parsed
   (Python must compile, YAML must parse), never run.
+- A Python block preceded by ``<!-- docs-test: pytest -->`` is a test module: it is written to a
+  file in the scratch directory and run with ``python -m pytest`` there, through graphflow's
+  pytest plugin (its fixtures: ``graphflow_harness``…); every test in it must pass. The page's
+  blocks preceded by ``<!-- docs-test: conftest -->`` become that directory's ``conftest.py``
+  (and are run as plain programs too: they must import cleanly).
+- Pages in sub-folders (``docs/tutorial/``, ``docs/howto/``…) are checked like the others.
 - Other fences (``bash``, ``text``, ``toml``, ``json``…) are not checked.
 """
 
@@ -35,6 +41,8 @@ from graphflow.nodes.registry import default_registry
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FRAGMENT = "<!-- docs-test: fragment -->"
+PYTEST = "<!-- docs-test: pytest -->"
+CONFTEST = "<!-- docs-test: conftest -->"
 
 PAYLOADS = {
     "welcome.yaml": ("thread.member_joined", {"thread_id": "thr_1", "user_id": "usr_9", "user": {"name": "Ada"}}),
@@ -63,6 +71,11 @@ class Block:
     language: str
     code: str
     fragment: bool
+    marker: str = ""
+
+    @property
+    def pytest_module(self) -> bool:
+        return self.marker == PYTEST
 
     @property
     def where(self) -> str:
@@ -91,13 +104,13 @@ def blocks(path: Path) -> list[Block]:
         before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         code = textwrap.dedent("\n".join(lines[i + 1 : end])) + "\n"
         name = str(path.relative_to(ROOT))
-        found.append(Block(name, i + 1, opening["language"].lower(), code, before == FRAGMENT))
+        found.append(Block(name, i + 1, opening["language"].lower(), code, before == FRAGMENT, before))
         i = end + 1
     return found
 
 
 def doc_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
 def checked(*languages: str) -> list[Block]:
@@ -122,6 +135,23 @@ def test_python_blocks_run(block: Block, sandbox: Path) -> None:
         return
     env = {k: v for k, v in os.environ.items() if k != "GRAPHFLOW_DATABASE_URL"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if block.pytest_module:
+        module = sandbox / f"test_docs_block_{block.line}.py"
+        module.write_text(block.code, encoding="utf-8")
+        conftest = [b.code for b in blocks(ROOT / block.file) if b.marker == CONFTEST]
+        (sandbox / "conftest.py").write_text("\n\n".join(conftest), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module.name],
+            cwd=sandbox,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"{block.where}: the test module failed:\n{done.stdout[-4000:]}"
+        assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-2000:]
+        return
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, block.where],
         input=block.code,
