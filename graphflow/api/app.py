@@ -16,7 +16,7 @@ from graphflow.api.errors import exception_handlers
 from graphflow.api.feed import Feeds
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
-from graphflow.api.routes import automations, configs, events, health, runs, stream
+from graphflow.api.routes import automations, configs, events, health, runs, stream, views
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
@@ -26,6 +26,7 @@ __all__ = ["OPERATIONS", "create_app"]
 #: Every operation of the API, in matching order (fixed path segments before ``{id}`` ones).
 OPERATIONS: tuple[Operation, ...] = (
     *health.OPERATIONS,
+    *views.OPERATIONS,
     *runs.OPERATIONS,
     *stream.OPERATIONS,
     *automations.OPERATIONS,
@@ -54,6 +55,7 @@ def create_app(
     auth: HostAuth | None = None,
     settings: Settings | None = None,
     operations: Iterable[Operation] = OPERATIONS,
+    dashboard: bool = False,
 ) -> Starlette:
     """The HTTP API over ``engine`` (started and stopped by the host, or by ``graphflow serve``).
 
@@ -65,6 +67,7 @@ def create_app(
             request and returning the id of the app it may act for (``None``: 401).
         settings: body limit, SSE heartbeat and key re-verification interval.
         operations: the operations to serve (default: all of them).
+        dashboard: also serve the dashboard page at ``/`` (:mod:`graphflow.api.dashboard`).
     """
     settings = settings or Settings()
     authenticator = Authenticator(engine, auth)
@@ -80,5 +83,9 @@ def create_app(
         Route("/v1" + op.path, _endpoint(op, engine, authenticator, settings, feeds), methods=[op.method])
         for op in operations
     ]
+    if dashboard:
+        from graphflow.api.dashboard import dashboard_routes
+
+        routes += dashboard_routes()
     handlers: Any = exception_handlers
     return Starlette(routes=routes, exception_handlers=handlers)

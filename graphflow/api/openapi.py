@@ -60,6 +60,8 @@ def _operation(op: Operation, refs: dict[type[BaseModel], Any]) -> dict[str, Any
     ok: dict[str, Any] = {"description": "success"}
     if op.stream:
         ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+    elif op.media_type is not None:
+        ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
     elif op.response is not None:
         ok["content"] = {"application/json": {"schema": refs[op.response]}}
     responses[str(op.status)] = ok

@@ -104,6 +104,7 @@ class Operation:
         query: the query string's model.
         errors: the error statuses it can answer besides 400/401/404/503.
         stream: the answer is a ``text/event-stream``.
+        media_type: the success body's type when it is not JSON (``image/svg+xml``).
     """
 
     method: str
@@ -120,6 +121,7 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     stream: bool = False
+    media_type: str | None = None
 
     @property
     def public(self) -> bool:

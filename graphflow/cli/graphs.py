@@ -91,10 +91,27 @@ def schema() -> int:
     return 0
 
 
-def graph(file: str, format: Literal["mermaid", "dot"]) -> int:
-    """Print a picture of the graph as Mermaid or Graphviz DOT."""
+def graph(
+    file: str | None,
+    format: Literal["mermaid", "dot", "svg"],
+    run: str | None = None,
+    app: str | None = None,
+    database_url: str | None = None,
+    server: str | None = None,
+    key: str | None = None,
+) -> int:
+    """Print a picture of a graph file as Mermaid, Graphviz DOT or SVG; or of a run's graph with its path (SVG)."""
+    from graphflow.cli.errors import UsageError
     from graphflow.graph.render import render_graph
 
+    if (file is None) == (run is None):
+        raise UsageError("give either a graph FILE or --run RUN_ID")
+    if run is not None:
+        if format != "svg":
+            raise UsageError("--run draws the run's path in SVG only: add --format svg")
+        sys.stdout.write(_run_picture(run, app, database_url, server, key))
+        return 0
+    assert file is not None
     try:
         loaded = _load(file)
     except ValidationError as exc:
@@ -102,3 +119,46 @@ def graph(file: str, format: Literal["mermaid", "dot"]) -> int:
         return 1
     sys.stdout.write(render_graph(loaded, format))
     return 0
+
+
+def _run_picture(run_id: str, app: str | None, database_url: str | None, server: str | None, key: str | None) -> str:
+    """The run's graph with its path, from the database or the server's ``…/runs/{id}/svg``."""
+    import anyio
+
+    from graphflow.cli.connection import connect, resolve_target
+
+    target = resolve_target(app, database_url, server, key)
+
+    async def picture() -> str:
+        async with connect(target) as client:
+            from graphflow.cli.direct import DirectClient
+
+            if isinstance(client, DirectClient):
+                from graphflow.cli.errors import CommandFailedError
+                from graphflow.graph.svg import node_states, render_svg
+                from graphflow.records import TERMINAL_RUN_STATUSES
+
+                engine = client.engine
+                record = await engine.automations.run(target.app, run_id)
+                if record.config_id is None:
+                    raise CommandFailedError(f"run {run_id} has no config to draw")
+                loaded, _ = await engine.graph_for(target.app, record.config_id, record.config_version)
+                finished = record.status in TERMINAL_RUN_STATUSES
+                states = node_states(record.journal, finished=finished)
+                return render_svg(loaded, states=states, finished=finished, title=f"{loaded.name}: run {run_id}")
+            await client.get_run(run_id)  # refusals (unknown run, bad key) worded as every command's
+            from urllib.parse import quote
+
+            from graphflow.cli.errors import CommandFailedError
+            from graphflow.cli.remote import HttpClient
+
+            assert isinstance(client, HttpClient)
+            response = await client.http.get(f"{client.base}/automations/runs/{quote(run_id, safe='')}/svg")
+            if response.status_code != 200:
+                raise CommandFailedError(
+                    f"the server could not draw run {run_id} (HTTP {response.status_code}); "
+                    "it may be a graphflow older than the SVG pictures"
+                )
+            return response.text
+
+    return anyio.run(picture)

@@ -144,9 +144,24 @@ def _graph_commands(command: Callable[..., Parser]) -> None:
 
     command("schema", "graphs", "Print the WorkflowGraph JSON Schema (for editors and CI checks).")
 
-    picture = command("graph", "graphs", "Print a picture of a graph as Mermaid or Graphviz DOT.")
-    picture.add_argument("file", metavar="FILE", help="the graph config to draw")
-    picture.add_argument("-f", "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
+    picture = command(
+        "graph",
+        "graphs",
+        "Print a picture of a graph as Mermaid, Graphviz DOT or SVG.",
+        "With --run RUN_ID (and --format svg) it draws the run's graph with the path it took: completed,\n"
+        "failed, running and skipped nodes in their own colours, from the database or a server\n"
+        "(--app, --database-url or --server/--key, as every management command).",
+    )
+    picture.add_argument("file", nargs="?", metavar="FILE", help="the graph config to draw")
+    picture.add_argument(
+        "-f", "--format", choices=("mermaid", "dot", "svg"), default="mermaid", help="default: mermaid"
+    )
+    picture.add_argument("--run", metavar="RUN_ID", help="draw this run's graph and path (atr_…) instead of a FILE")
+    where = picture.add_argument_group("connection (with --run)")
+    where.add_argument("--app", metavar="APP", help="the app id (default: $GRAPHFLOW_APP)")
+    where.add_argument("--database-url", metavar="URL", help=f"direct mode: {_DATABASE_HELP}")
+    where.add_argument("--server", metavar="URL", help="server mode: the graphflow server (default: $GRAPHFLOW_SERVER)")
+    where.add_argument("--key", metavar="KEY", help="server mode: the app's API key (default: $GRAPHFLOW_API_KEY)")
 
 
 def _trigger_commands(command: Callable[..., Parser]) -> None:
@@ -235,6 +250,9 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
         default=64,
         metavar="N",
         help="runs executing at once in this process; 0: none, workers execute them (default: 64)",
+    )
+    serve.add_argument(
+        "--no-dashboard", dest="dashboard", action="store_false", help="serve the API only, not the dashboard at /"
     )
 
 

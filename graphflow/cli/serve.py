@@ -20,11 +20,12 @@ __all__ = ["serve"]
 out = Console(stderr=True, soft_wrap=True)
 
 
-def serve(database_url: str | None, host: str, port: int, workers_in_process: int) -> int:
+def serve(database_url: str | None, host: str, port: int, workers_in_process: int, dashboard: bool = True) -> int:
     """Serve the API on ``host:port`` until SIGTERM or Ctrl-C; execute runs here unless ``workers_in_process`` is 0.
 
     With ``--workers-in-process 0`` the process only serves (its engine publishes, creates and
-    reads); ``graphflow worker`` processes on the same database execute the runs.
+    reads); ``graphflow worker`` processes on the same database execute the runs. The dashboard
+    is served at ``/`` unless ``dashboard`` is false (``--no-dashboard``).
     """
     try:
         import sse_starlette  # noqa: F401
@@ -46,7 +47,7 @@ def serve(database_url: str | None, host: str, port: int, workers_in_process: in
         raise UsageError("--workers-in-process 0 needs a durable database (SQLite file or PostgreSQL) for workers")
     listener = _listen(host, port)  # a taken port fails here, before the engine starts
     try:
-        anyio.run(_serve, url, listener, workers_in_process)
+        anyio.run(_serve, url, listener, workers_in_process, dashboard)
     except StoreError as exc:
         raise UsageError(f"{exc.code}: {exc}") from None
     finally:
@@ -68,7 +69,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(url: str, listener: socket.socket, workers: int) -> None:
+async def _serve(url: str, listener: socket.socket, workers: int, dashboard: bool) -> None:
     import anyio
     import uvicorn
     from sse_starlette.sse import AppStatus
@@ -97,9 +98,8 @@ async def _serve(url: str, listener: socket.socket, workers: int) -> None:
     # start-up waits here and then stops the server cleanly instead of killing the process.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with Engine(url, max_concurrent_runs=workers) as engine:
-            config = uvicorn.Config(
-                create_app(engine), lifespan="off", log_level="warning", timeout_graceful_shutdown=10
-            )
+            app = create_app(engine, dashboard=dashboard)
+            config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=10)
             server = Server(config)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, signals, server, AppStatus, engine)
