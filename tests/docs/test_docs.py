@@ -17,18 +17,29 @@ How code blocks in README.md and docs/*.md are checked (the convention for doc w
   pytest plugin (its fixtures: ``graphflow_harness``…); every test in it must pass. The page's
   blocks preceded by ``<!-- docs-test: conftest -->`` become that directory's ``conftest.py``
   (and are run as plain programs too: they must import cleanly).
-- Pages in sub-folders (``docs/tutorial/``, ``docs/howto/``…) are checked like the others.
+- Pages in sub-folders (``docs/tutorial/``, ``docs/howto/``…) are checked like the others, and more:
+  a ``bash``/``console`` block preceded by ``<!-- docs-test: shell -->`` runs with ``bash -euo
+  pipefail`` in the scratch directory (``graphflow`` on the ``PATH``); in every other one, each
+  ``graphflow …`` command line must parse with the real CLI parser. ``ini`` blocks (systemd
+  units) must parse, ``dockerfile`` blocks use only Dockerfile instructions, ``toml`` and
+  ``json`` blocks must parse.
+- A block preceded by ``<!-- docs-test: file NAME -->`` is written to ``NAME`` in the scratch
+  directory before any block of the same page runs (the file a tutorial tells you to save).
 - Other fences (``bash``, ``text``, ``toml``, ``json``…) are not checked.
 """
 
 from __future__ import annotations
 
 import ast
+import configparser
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +54,10 @@ DOCS = ROOT / "docs"
 FRAGMENT = "<!-- docs-test: fragment -->"
 PYTEST = "<!-- docs-test: pytest -->"
 CONFTEST = "<!-- docs-test: conftest -->"
+SHELL = "<!-- docs-test: shell -->"
+FILE = re.compile(r"<!-- docs-test: file (?P<name>[\w.-]+) -->")
+#: Sub-folders of docs/ whose pages get the stricter checks (shell, ini, dockerfile, toml, json).
+STRICT = ("tutorial", "concepts", "howto", "reference")
 
 PAYLOADS = {
     "welcome.yaml": ("thread.member_joined", {"thread_id": "thr_1", "user_id": "usr_9", "user": {"name": "Ada"}}),
@@ -128,11 +143,26 @@ def sandbox(tmp_path: Path) -> Path:
     return work
 
 
+def _page_files(block: Block, sandbox: Path) -> None:
+    """Write the page's ``docs-test: file`` blocks into the sandbox."""
+    for other in blocks(ROOT / block.file):
+        named = FILE.fullmatch(other.marker)
+        if named:
+            (sandbox / named["name"]).write_text(other.code, encoding="utf-8")
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 @pytest.mark.parametrize("block", checked("python", "py"), ids=lambda b: b.where)
 def test_python_blocks_run(block: Block, sandbox: Path) -> None:
     compile(block.code, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     if block.fragment:
         return
+    _page_files(block, sandbox)
     env = {k: v for k, v in os.environ.items() if k != "GRAPHFLOW_DATABASE_URL"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if block.pytest_module:
@@ -217,3 +247,93 @@ def test_readme_starts_with_setup_and_test_command() -> None:
 def test_readme_engine_example_waits_for_a_completed_run() -> None:
     engine_block = next(b for b in checked("python") if b.file == "README.md" and "Engine(" in b.code)
     assert "wait_for_run" in engine_block.code and not engine_block.fragment
+
+
+def _strict_blocks(*languages: str) -> list[Block]:
+    pages = [path for folder in STRICT for path in sorted((DOCS / folder).glob("*.md"))]
+    return [block for path in pages for block in blocks(path) if block.language in languages]
+
+
+def _command_lines(code: str) -> list[list[str]]:
+    """Every ``graphflow …`` command in a shell block, as argv (pipes, ``;``, ``&`` and redirections end it)."""
+    joined = code.replace("\\\n", " ")
+    commands = []
+    for line in joined.splitlines():
+        line = line.strip()
+        line = line.removeprefix("$ ")
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        tokens = list(lexer)
+        for start, token in enumerate(tokens):
+            if token == "graphflow" and (start == 0 or tokens[start - 1] in {"|", "&&", ";", "||", "$(", "("}):
+                argv = []
+                for arg in tokens[start + 1 :]:
+                    if arg in {"|", "&&", ";", "||", "&", ">", ">>", "<", ")"}:
+                        break
+                    argv.append(arg)
+                commands.append(argv)
+    return commands
+
+
+@pytest.mark.parametrize("block", _strict_blocks("bash", "console", "sh", "shell"), ids=lambda b: b.where)
+def test_shell_blocks(block: Block, sandbox: Path) -> None:
+    if block.marker == SHELL:
+        _page_files(block, sandbox)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block.code],
+            cwd=sandbox,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"{block.where}: the commands failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
+        return
+    from graphflow.cli.parser import build_parser
+
+    for argv in _command_lines(block.code):
+        try:
+            build_parser(argv).parse_args(argv)
+        except SystemExit as exc:
+            assert exc.code in (0, None), f"{block.where}: 'graphflow {shlex.join(argv)}' does not parse"
+
+
+def test_command_lines_are_found() -> None:
+    found = _command_lines("graphflow run a.yaml -t x  # comment\nX=$(graphflow create config -f g.yaml --json | jq)")
+    assert found == [["run", "a.yaml", "-t", "x"], ["create", "config", "-f", "g.yaml", "--json"]]
+
+
+@pytest.mark.parametrize("block", _strict_blocks("ini"), ids=lambda b: b.where)
+def test_ini_blocks_parse(block: Block) -> None:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]
+    parser.read_string(block.code)
+    assert parser.sections(), f"{block.where}: no section"
+
+
+_DOCKERFILE = {
+    "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",
+    "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("block", _strict_blocks("dockerfile"), ids=lambda b: b.where)
+def test_dockerfile_blocks_use_dockerfile_instructions(block: Block) -> None:
+    lines = block.code.replace("\\\n", " ").splitlines()
+    instructions = [line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    assert instructions and instructions[0] in {"FROM", "ARG"}, f"{block.where}: must start with FROM"
+    assert set(instructions) <= _DOCKERFILE, f"{block.where}: {set(instructions) - _DOCKERFILE}"
+
+
+@pytest.mark.parametrize("block", _strict_blocks("toml", "json"), ids=lambda b: b.where)
+def test_toml_and_json_blocks_parse(block: Block) -> None:
+    if block.fragment:
+        return
+    if block.language == "toml":
+        tomllib.loads(block.code)
+    else:
+        json.loads(block.code)
