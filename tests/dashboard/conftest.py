@@ -104,12 +104,19 @@ def page(browser: Any, server: Dashboard) -> Iterator[Any]:
     assert not problems, problems
 
 
-def sign_in(page: Any, server: Dashboard, app: App, key: str | None = None) -> None:
-    """Open the dashboard and sign in as ``app`` (with ``key``, default its own)."""
+def sign_in(page: Any, server: Dashboard, app: App, key: str | None = None, *, refused: bool = False) -> None:
+    """Open the dashboard and sign in as ``app`` (with ``key``, default its own).
+
+    Waits until the page is signed in, unless the key is expected to be ``refused``.
+    """
+    from playwright.sync_api import expect
+
     page.goto(server.url + "/")
     page.get_by_label("App id").fill(app.id)
     page.get_by_label("API key").fill(key or app.key)
     page.get_by_role("button", name="Sign in").click()
+    if not refused:
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def screenshot(page: Any, name: str) -> None:

@@ -8,6 +8,7 @@ pending → running → completed observable one step at a time, with no sleep.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -132,3 +133,61 @@ def worker(database: str, *, gate_open: bool = False) -> Iterator[Worker]:
             portal.call(gate.set)  # nothing left waiting: the engine hands back or finishes its runs
             portal.call(stop.set)
             served.result(timeout=15)
+
+
+class Proxy:
+    """A TCP relay to the server whose ``drop()`` cuts every open connection, as a network failure would."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.lock = threading.Lock()
+        self.open: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed: the proxy is stopping
+                return
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.open += [client, server]
+            for source, target in ((client, server), (server, client)):
+                thread = threading.Thread(target=self._pipe, args=(source, target), daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def drop(self) -> None:
+        """Cut every connection open now (new ones are relayed as before)."""
+        with self.lock:
+            dropped, self.open = self.open, []
+        for sock in dropped:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Stop accepting and cut everything."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+        self.listener.close()
+        self.drop()
+        self.accepting.join(5)
+        for thread in self.threads:
+            thread.join(5)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.dashboard.conftest import App, screenshot, sign_in
-from tests.dashboard.server import Dashboard, worker
+from tests.dashboard.server import Dashboard, Proxy, worker
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -36,6 +36,7 @@ JOINED = {
         {"kind": "WorkflowScript", "id": "say", "source": '{"text": "hi"}'},
     ],
 }
+SCHEDULED = {**GATED, "nodes": [{**GATED["nodes"][0], "trigger": "workflow.scheduled"}, *GATED["nodes"][1:]]}
 HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
 
@@ -62,7 +63,7 @@ def _no_injection(page: Any) -> None:
 
 
 def test_sign_in_refuses_a_wrong_key_and_then_lists_automations_live(page: Any, server: Dashboard, app: App) -> None:
-    sign_in(page, server, app, key="gfk_" + "0" * 40)
+    sign_in(page, server, app, key="gfk_" + "0" * 40, refused=True)
     expect(page.get_by_role("alert")).to_contain_text("refused")
     sign_in(page, server, app)
     expect(page.locator("#count")).to_contain_text("No automations yet")
@@ -79,6 +80,10 @@ def test_toggle_pauses_and_activates_and_shows_a_refusal(page: Any, server: Dash
     config_id = _config(app, GATED)
     live = _automation(app, name="Toggled", type="invoked", config_id=config_id, enabled=True)
     loose = _automation(app, name="No config yet", type="invoked")
+    weekly = _config(app, SCHEDULED)
+    _automation(
+        app, name="Weekly digest", type="scheduled", schedule="every monday at 9am", config_id=weekly, enabled=True
+    )
     sign_in(page, server, app)
     switch = page.get_by_role("switch", name="Enabled: Toggled")
     switch.click()
@@ -102,7 +107,12 @@ def test_toggle_pauses_and_activates_and_shows_a_refusal(page: Any, server: Dash
     page.get_by_label("Search by name").fill("")
     page.get_by_label("Status").select_option("draft")
     expect(page.locator("#automations tbody tr")).to_have_count(1)
-    expect(page.locator("#count")).to_have_text("1 of 2 automations")
+    expect(page.locator("#count")).to_have_text("1 of 3 automations")
+    page.get_by_label("Type").select_option("scheduled")
+    expect(page.locator("#automations tbody tr")).to_have_count(0)
+    page.get_by_label("Status").select_option("running")
+    expect(page.locator("#automations tbody tr")).to_contain_text("Mondays at 9:00 AM")
+    page.get_by_label("Type").select_option("")
     page.get_by_label("Status").select_option("")
     screenshot(page, "automations")
 
@@ -202,7 +212,7 @@ def test_another_apps_key_sees_none_of_it(page: Any, server: Dashboard, app: App
     expect(page.locator("main")).not_to_contain_text("Private thing")
     # Their key with this app's id: refused at sign-in.
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, server, App(app.id, other.key, app.http))
+    sign_in(page, server, App(app.id, other.key, app.http), refused=True)
     expect(page.locator("#sign-in-error")).to_contain_text("does not belong")
 
 
@@ -254,3 +264,29 @@ def test_the_page_works_at_390_pixels(browser: Any, server: Dashboard, app: App)
         expect(page.locator("#steering")).to_contain_text(re.compile("steering requests", re.IGNORECASE))
     finally:
         context.close()
+
+
+def test_a_dropped_stream_resumes_with_last_event_id_and_misses_nothing(
+    browser: Any, server: Dashboard, app: App
+) -> None:
+    config_id = _config(app, GATED)
+    host, port = server.url.removeprefix("http://").split(":")
+    proxy = Proxy((host, int(port)))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        streams: list[dict[str, str]] = []
+        page.on("request", lambda request: streams.append(request.headers) if "/stream" in request.url else None)
+        sign_in(page, Dashboard(proxy.url, server.database, server.engine, server.portal), app)
+        expect(page.locator("#count")).to_contain_text("No automations yet")
+        _automation(app, name="Before the drop", type="invoked", config_id=config_id)
+        expect(page.locator("#automations")).to_contain_text("Before the drop")
+        proxy.drop()  # the page's stream (and any idle connection) is cut
+        _automation(app, name="During the drop", type="invoked", config_id=config_id)
+        expect(page.locator("#automations")).to_contain_text("During the drop")
+        assert "last-event-id" not in streams[0]
+        assert any("last-event-id" in headers for headers in streams[1:])
+        assert "Bearer" in streams[-1]["authorization"]
+    finally:
+        context.close()
+        proxy.close()

@@ -271,6 +271,12 @@ async function picture(path, alt, signal) {
   return holder;
 }
 
+/** An error in words: its problems (each with its hint) when it lists them, else its message. */
+function readable(error) {
+  if (!error.problems?.length) return error.message;
+  return error.problems.map((p) => (p.hint ? `${p.message} (${p.hint})` : p.message)).join("; ");
+}
+
 function errorBox(error) {
   return h("div", { class: "error", role: "alert" }, h("p", { text: error.message }),
     error.problems?.length ? h("ul", {}, error.problems.map((p) => h("li", { text: `${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ""}` }))) : null);
@@ -345,8 +351,8 @@ function renderSignIn(message = "") {
       return;
     }
     sessionStorage.setItem(SESSION, JSON.stringify(session));
-    location.hash = "#/automations";
-    route();
+    if (!location.hash || location.hash === "#/sign-in") history.replaceState(null, "", "#/automations");
+    route(); // where the viewer was going (a shared #/runs/… link), or the automations
   });
   main("Sign in", form);
   app.focus();
@@ -371,7 +377,7 @@ function enabledSwitch(automation, message, onChange) {
       onChange(changed);
     } catch (error) {
       input.checked = !want;
-      message.textContent = want ? `Could not activate: ${error.message}` : `Could not pause: ${error.message}`;
+      message.textContent = `${want ? "Could not activate" : "Could not pause"}: ${readable(error)}`;
     } finally {
       input.disabled = false;
     }
@@ -389,7 +395,7 @@ function runNowButton(automation, signal) {
         const { run_id: runId } = await api("POST", `/automations/${encodeURIComponent(automation.id)}/trigger`, { body: {}, signal });
         say(`Run ${runId} of "${automation.name}" started.`, "ok", link(runHash(runId), "Open the run"));
       } catch (error) {
-        if (!signal.aborted) say(`Could not run "${automation.name}": ${error.message}`, "bad");
+        if (!signal.aborted) say(`Could not run "${automation.name}": ${readable(error)}`, "bad");
       } finally {
         button.disabled = false;
       }
@@ -456,7 +462,8 @@ async function renderAutomations() {
       shown += 1;
     }
     body.replaceChildren(fragment);
-    count.textContent = shown === automations.size ? `${automations.size} automations` : `${shown} of ${automations.size} automations`;
+    const total = `${automations.size} automation${automations.size === 1 ? "" : "s"}`;
+    count.textContent = shown === automations.size ? total : `${shown} of ${total}`;
   }
 
   function update(a) {
@@ -535,7 +542,7 @@ function editForm(a, onSaved) {
   if (a.type === "scheduled") {
     add("schedule", "Schedule", h("input", { id: "edit-schedule", value: a.schedule || "", spellcheck: "false" }));
   }
-  add("enabled", "Enabled", h("input", { id: "edit-enabled", type: "checkbox", role: "switch", checked: a.enabled }));
+  add("enabled", "Enabled", h("input", { id: "edit-enabled", type: "checkbox", role: "switch", class: "switch", checked: a.enabled }));
   const general = h("div", { class: "form-error", role: "alert" });
   const saved = h("p", { class: "ok", role: "status" });
   append(form, [general, h("button", { type: "submit", text: "Save" }), saved]);
@@ -875,7 +882,7 @@ async function renderSteering() {
             await api("POST", `/steering_requests/${encodeURIComponent(r.id)}`, { body: { choice }, signal });
             renderSteering();
           } catch (error) {
-            note.textContent = error.message;
+            note.textContent = readable(error);
           }
         },
       }))), note);
