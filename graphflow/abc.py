@@ -38,14 +38,28 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Page, StreamEvent
+from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Page, StreamEvent, Wait
 
 if TYPE_CHECKING:
     from graphflow.engine.executor import Executor
     from graphflow.engine.journal import Journal
     from graphflow.graph.model import WorkflowGraph
 
-__all__ = ["Checkpointer", "EventEmitter", "Goto", "NodeContext", "RunState", "Store", "Suspended"]
+#: ``wake(waits)`` — given the pending event waits an accepted event could end, returns
+#: ``(wait, resolution)`` for each it matches (see :meth:`Store.accept_event`).
+WakeMatcher = Callable[[Sequence[Wait]], Iterable[tuple[Wait, dict[str, Any]]]]
+
+__all__ = [
+    "Checkpointer",
+    "EventEmitter",
+    "Goto",
+    "NodeContext",
+    "RunState",
+    "Store",
+    "Suspended",
+    "Waiter",
+    "WakeMatcher",
+]
 
 
 class Store(ABC):
@@ -147,7 +161,14 @@ class Store(ABC):
 
     @abstractmethod
     async def accept_event(
-        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+        self,
+        app_id: str,
+        event_id: str,
+        name: str,
+        payload: Any,
+        runs: Sequence[AutomationRun],
+        *,
+        wake: WakeMatcher | None = None,
     ) -> list[AutomationRun] | None:
         """Record an accepted event and the runs it creates, atomically; return the runs stored.
 
@@ -156,6 +177,14 @@ class Store(ABC):
         check-then-insert). A run whose automation is not ``running`` in the store at commit time
         (another process paused or deleted it) is left out. Durable stores commit before
         returning; the event and its runs become visible together or not at all.
+
+        ``wake``, when given, is offered the app's pending, unexpired event waits for ``name``
+        (see :meth:`register_wait`) and returns ``(wait, resolution)`` for each the event
+        matches; each is resolved (``matched``) as by :meth:`resolve_wait`, **in the same
+        transaction**. Every wait committed before the event is offered it — a registration
+        racing the event either commits first (and is offered) or after (and the event was
+        before it) — so an event is never lost between a run starting to wait and its wait
+        becoming visible.
         """
 
     # -- runs ------------------------------------------------------------------------------
@@ -294,12 +323,16 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+    async def release_run(
+        self, run_id: str, fence: int, *, wake_at: float | None = None, waiting_for: dict[str, Any] | None = None
+    ) -> None:
         """Hand a claimed run back: ``pending`` again, lease cleared, steps kept.
 
         ``wake_at`` (UNIX seconds) makes it claimable only from then on: a durable timer (a long
-        ``WorkflowDelay``) that holds no task. Used on clean shutdown too (``recoveries`` is not
-        incremented). A stale fence raises ``LeaseLostError``.
+        ``WorkflowDelay``) or a wait's expiry, holding no task. ``waiting_for`` is stored on the
+        run (shown while it is parked; a claim clears it). If a wait of the run was resolved while
+        this claim (``fence``) held it, the run is claimable at once instead. Used on clean
+        shutdown too (``recoveries`` is not incremented). A stale fence raises ``LeaseLostError``.
         """
 
     @abstractmethod
@@ -313,6 +346,56 @@ class Store(ABC):
     @abstractmethod
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         """The checkpoints of a run, key → data (empty for a fresh run)."""
+
+    # -- waits (steering requests, event waits) ----------------------------------------------
+
+    @abstractmethod
+    async def register_wait(self, wait: Wait, fence: int) -> Wait:
+        """Store ``wait`` for its run, claimed under ``fence``; return the wait as stored.
+
+        A run has one wait per ``step_key``: when one exists (an earlier attempt of the node
+        registered it), it is returned unchanged and nothing is written — so a re-executed node
+        finds its request, answered or not, instead of raising a second one. A stale fence
+        raises ``LeaseLostError`` and stores nothing. Durable stores commit before returning.
+        """
+
+    @abstractmethod
+    async def resolve_wait(
+        self, app_id: str, wait_id: str, *, status: str, resolution: dict[str, Any], now: float
+    ) -> Wait | None:
+        """End a pending, unexpired wait with ``status`` (``answered`` or ``matched``).
+
+        Atomically, only if the wait is the app's, ``pending`` and ``expires_at`` is after
+        ``now``: set ``status``, ``resolution``, ``resolved_at = now`` and ``resolved_fence`` (the
+        run's fence), and make the run claimable at once if it is parked. Returns the wait as
+        stored after, or ``None`` when nothing changed (unknown, another app's, not pending or
+        expired: read it to say which). Of concurrent calls, exactly one succeeds.
+        """
+
+    @abstractmethod
+    async def expire_wait(self, app_id: str, wait_id: str, now: float) -> Wait | None:
+        """Mark a pending wait whose ``expires_at`` is at or before ``now`` as ``expired``.
+
+        Returns the wait as stored after — ``expired``, or resolved when a decision won the race —
+        or ``None`` when the app has no such wait.
+        """
+
+    @abstractmethod
+    async def get_wait(self, app_id: str, wait_id: str) -> Wait | None:
+        """One of the app's waits, or ``None`` (also for another app's)."""
+
+    @abstractmethod
+    async def list_waits(
+        self,
+        app_id: str,
+        *,
+        kind: str | None = None,
+        run_id: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """The app's waits, newest first, filtered by kind, run and status."""
 
     # -- retention -------------------------------------------------------------------------
 
@@ -415,16 +498,23 @@ EventEmitter = Callable[[str | None, str, Any], Awaitable[None]]
 Checkpointer = Callable[[str, Any], Awaitable[None]]
 
 
+#: ``waiter(ctx, wait)`` — parks the run until ``wait`` is resolved or expires; returns the wait
+#: as it ended (see :meth:`NodeContext.wait`).
+Waiter = Callable[["NodeContext", Wait], Awaitable[Wait]]
+
+
 class Suspended(Exception):
-    """Raised through a run to park it until ``wake_at`` (a durable timer).
+    """Raised through a run to park it until ``wake_at`` (a durable timer, or a wait's expiry).
 
     The engine hands the run back to the store, claimable from ``wake_at`` on; no task waits.
-    Completed nodes are checkpointed, so the run resumes where it stopped.
+    Completed nodes are checkpointed, so the run resumes where it stopped. ``waiting_for`` says
+    what the run waits for (stored on the run while it is parked).
     """
 
-    def __init__(self, wake_at: float) -> None:
+    def __init__(self, wake_at: float, waiting_for: dict[str, Any] | None = None) -> None:
         super().__init__(f"suspended until {wake_at}")
         self.wake_at = wake_at
+        self.waiting_for = waiting_for
 
 
 class RunState:
@@ -445,6 +535,7 @@ class RunState:
         "services",
         "steps",
         "timer_threshold",
+        "waiter",
     )
 
     def __init__(
@@ -477,6 +568,8 @@ class RunState:
         self.checkpoint: Checkpointer | None = None
         #: Waits at least this long become durable timers (``None``: always sleep in-process).
         self.timer_threshold: float | None = None
+        #: Parks the run on a steering request or an event wait (``None``: no engine to wait with).
+        self.waiter: Waiter | None = None
 
 
 class NodeContext:
@@ -571,7 +664,33 @@ class NodeContext:
         if run.steps is None:
             run.steps = {}
         run.steps[key] = wake_at
-        raise Suspended(wake_at)
+        raise Suspended(wake_at, {"kind": "timer", "node_id": self.node_id, "until": wake_at})
+
+    async def wait(self, wait: Wait) -> Wait:
+        """Park the run until ``wait`` (a steering request or an event wait) ends; return it ended.
+
+        The wait is registered once per node execution (a re-executed node finds its earlier
+        one, answered or not). On a durable engine the run is handed back to the store and no
+        task waits: it resumes at this node when the wait is resolved or expires, on any worker,
+        even after a restart — this call then returns the ended wait. Otherwise it waits
+        in-process. The returned wait's ``status`` is ``answered``, ``matched`` or ``expired``.
+
+        Raises:
+            NodeExecutionError: the run has no engine to wait with (e.g. ``graphflow run``).
+        """
+        if self.run.waiter is None:
+            from graphflow.exceptions import NodeExecutionError
+
+            raise NodeExecutionError(
+                f"{wait.kind} waits need an engine with a store: run this graph through an automation",
+                code="no_waiter",
+                retryable=False,
+            )
+        return await self.run.waiter(self, wait)
+
+    def now(self) -> float:
+        """The current UNIX time by the engine's clock (a fake clock in tests moves it)."""
+        return self.run.executor.now()
 
     def child(self, scope: str) -> NodeContext:
         """Return a context for a sub-chain (a branch or a map item)."""

@@ -29,6 +29,9 @@ __all__ = [
     "RunSkipped",
     "RunStarted",
     "RunSuspended",
+    "SteeringAnswered",
+    "SteeringRequested",
+    "WaitMatched",
 ]
 
 
@@ -79,9 +82,13 @@ class RunCancelled(RunEvent):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunSuspended(RunEvent):
-    """A run parked itself on a durable timer; it resumes (``RunStarted`` again) after ``wake_at``."""
+    """A run parked itself (a durable timer or a wait); it resumes (``RunStarted`` again) after ``wake_at``.
+
+    ``waiting_for`` says what it waits for (see :attr:`graphflow.records.AutomationRun.waiting_for`).
+    """
 
     wake_at: float
+    waiting_for: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -188,3 +195,41 @@ class RunSkipped(EngineEvent):
     automation_id: str
     reason: str
     scheduled_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SteeringRequested(EngineEvent):
+    """A ``WorkflowApproval`` node raised a steering request; its run waits for an answer."""
+
+    app_id: str
+    automation_id: str
+    run_id: str
+    request_id: str
+    node_id: str
+    message: str
+    choices: tuple[str, ...]
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SteeringAnswered(EngineEvent):
+    """A steering request was answered; its run continues on the edge for ``choice``."""
+
+    app_id: str
+    automation_id: str
+    run_id: str
+    request_id: str
+    choice: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitMatched(EngineEvent):
+    """An accepted event ended a ``WorkflowWaitForEvent`` wait; its run continues."""
+
+    app_id: str
+    automation_id: str
+    run_id: str
+    wait_id: str
+    event: str
+    event_id: str

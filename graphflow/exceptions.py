@@ -18,6 +18,7 @@ __all__ = [
     "AlreadyRunningError",
     "CancelledRunError",
     "ConflictError",
+    "ForbiddenError",
     "GraphflowError",
     "InvalidTransitionError",
     "LeaseLostError",
@@ -31,6 +32,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "ValidationError",
+    "WaitClosedError",
     "json_path",
 ]
 
@@ -153,6 +155,27 @@ class InvalidTransitionError(GraphflowError, ValueError):
             f"cannot {action} {subject}: it is {current!r}; allowed from {current!r}: {allowed_text}",
             details={"current": current, "action": action, "allowed": list(allowed)},
         )
+
+
+class WaitClosedError(GraphflowError, ValueError):
+    """A steering request (or event wait) that is no longer pending: answered, expired or cancelled."""
+
+    code = "request_closed"
+
+    def __init__(self, kind: str, ident: str, status: str) -> None:
+        hint = {
+            "answered": "it was already answered; read it to see the decision",
+            "matched": "an event already matched it",
+            "expired": "its time ran out and the run went on without it",
+            "cancelled": "its run ended first",
+        }.get(status, "it is not pending")
+        super().__init__(f"{kind} {ident!r} is {status}: {hint}", details={"id": ident, "status": status})
+
+
+class ForbiddenError(GraphflowError, PermissionError):
+    """The caller may see the object but not do this to it (e.g. answer a request assigned to others)."""
+
+    code = "forbidden"
 
 
 class AlreadyRunningError(GraphflowError, RuntimeError):

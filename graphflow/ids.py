@@ -31,6 +31,8 @@ PREFIXES: dict[str, str] = {
     "run": "atr_",
     "event": "evt_",
     "journal": "wdr_",
+    "steering_request": "str_",
+    "event_wait": "wfe_",
 }
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lowercase: sorts like the values

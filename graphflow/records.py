@@ -22,6 +22,7 @@ __all__ = [
     "RUN_STATUSES",
     "STREAM_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
+    "WAIT_STATUSES",
     "ApiKey",
     "Automation",
     "AutomationRun",
@@ -29,6 +30,7 @@ __all__ = [
     "Page",
     "Repeat",
     "StreamEvent",
+    "Wait",
     "iso",
 ]
 
@@ -37,6 +39,8 @@ AutomationStatus = Literal["draft", "running", "paused"]
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 OverlapPolicy = Literal["skip", "buffer_one", "allow"]
 CatchupPolicy = Literal["none", "latest", "all"]
+WaitKind = Literal["steering", "event"]
+WaitStatus = Literal["pending", "answered", "matched", "expired", "cancelled"]
 
 AUTOMATION_TYPES: tuple[str, ...] = ("trigger", "scheduled", "invoked")
 AUTOMATION_STATUSES: tuple[str, ...] = ("draft", "running", "paused")
@@ -44,6 +48,9 @@ RUN_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "c
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
 OVERLAP_POLICIES: tuple[str, ...] = ("skip", "buffer_one", "allow")
 CATCHUP_POLICIES: tuple[str, ...] = ("none", "latest", "all")
+#: A wait's life: ``pending`` until a person answers (steering), an event matches (event waits),
+#: its time runs out (``expired``) or its run ends first (``cancelled``).
+WAIT_STATUSES: tuple[str, ...] = ("pending", "answered", "matched", "expired", "cancelled")
 #: Every ``type`` of :class:`StreamEvent` a store appends.
 STREAM_EVENT_TYPES: tuple[str, ...] = (
     "config.created",
@@ -62,6 +69,10 @@ STREAM_EVENT_TYPES: tuple[str, ...] = (
     "run.completed",
     "run.failed",
     "run.cancelled",
+    "steering.requested",
+    "steering.answered",
+    "steering.expired",
+    "steering.cancelled",
 )
 
 
@@ -243,6 +254,11 @@ class AutomationRun:
     #: Why the run exists when an event emitted by another run started it:
     #: ``{"depth": n, "run_id": the emitting run, "origin_run_id": the first run of the chain}``.
     causation: dict[str, Any] | None = None
+    # -- added in schema version 4 (SQLite) / 5 (PostgreSQL) --
+    #: What a parked run waits for (``None`` unless it is parked): ``{"kind": "steering",
+    #: "steering_request_id", "node_id", "until"}``, ``{"kind": "event", "event", "wait_id",
+    #: "node_id", "until"}`` or ``{"kind": "timer", "node_id", "until"}``. Cleared when it resumes.
+    waiting_for: dict[str, Any] | None = None
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -269,6 +285,7 @@ class AutomationRun:
             "updated_at": iso(self.updated_at),
             "run_as_user_id": self.run_as_user_id,
             "causation": self.causation,
+            "waiting_for": self.waiting_for,
         }
         if journal:
             data["journal"] = self.journal
@@ -308,6 +325,79 @@ class StreamEvent:
             "config_id": self.config_id,
             "data": self.data,
         }
+
+
+@dataclass(slots=True)
+class Wait:
+    """A run parked until something outside it happens: a person's decision or an event.
+
+    A **steering request** (``kind="steering"``, id ``str_…``) is raised by a
+    ``WorkflowApproval`` node: a message, the ``choices`` a person may answer with, who may answer
+    (``assignees``; ``None``: anyone of the app) and an expiry. An **event wait** (``kind="event"``,
+    id ``wfe_…``) is registered by a ``WorkflowWaitForEvent`` node: the event name and a CEL
+    ``condition`` over ``payload`` (the event's) and ``$`` (the node's ``input``). A run has at most
+    one wait per node execution (``step_key``). ``resolution`` is ``{"choice", "note", "by"}`` for
+    an answer and ``{"event_id", "event", "payload"}`` for a match.
+    """
+
+    id: str
+    app_id: str
+    automation_id: str
+    run_id: str
+    node_id: str
+    step_key: str
+    kind: WaitKind
+    status: WaitStatus
+    created_at: float
+    expires_at: float | None = None
+    message: str | None = None
+    choices: list[str] = field(default_factory=list)
+    assignees: list[str] | None = None
+    event: str | None = None
+    condition: str | None = None
+    input: Any = None
+    resolved_at: float | None = None
+    resolution: dict[str, Any] | None = None
+    #: The run's fence when the wait was resolved (internal: a run parking under this fence
+    #: after its wait was resolved is claimable at once).
+    resolved_fence: int | None = None
+
+    @property
+    def resolved(self) -> bool:
+        """Whether a decision or an event ended the wait."""
+        return self.status in ("answered", "matched")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape: a steering request, or an event wait."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "app_id": self.app_id,
+            "automation_id": self.automation_id,
+            "run_id": self.run_id,
+            "node_id": self.node_id,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+        }
+        resolution = self.resolution or {}
+        if self.kind == "steering":
+            data.update(
+                message=self.message,
+                choices=self.choices,
+                assignees=self.assignees,
+                answered_at=iso(self.resolved_at) if self.status == "answered" else None,
+                choice=resolution.get("choice"),
+                note=resolution.get("note"),
+                answered_by=resolution.get("by"),
+            )
+        else:
+            data.update(
+                event=self.event,
+                condition=self.condition,
+                matched_at=iso(self.resolved_at) if self.status == "matched" else None,
+                event_id=resolution.get("event_id"),
+            )
+        return data
 
 
 @dataclass(slots=True)

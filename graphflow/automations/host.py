@@ -9,7 +9,7 @@ records' lifecycle and the run machinery.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from graphflow.clock import Clock
     from graphflow.events import EngineEvent
     from graphflow.graph.model import WorkflowGraph
-    from graphflow.records import Automation, AutomationRun
+    from graphflow.records import Automation, AutomationRun, Wait
     from graphflow.triggers.catalogue import EventCatalogue
 
 __all__ = ["ServiceHost"]
@@ -86,6 +86,10 @@ class ServiceHost(ABC):
     @abstractmethod
     def running_since(self, automation_id: str) -> float | None:
         """When the oldest executing run of an automation started here (``None``: none is executing)."""
+
+    @abstractmethod
+    async def woken(self, waits: Iterable[Wait]) -> None:
+        """Resume the runs whose waits were just resolved (claim them here, or wake in-process waiters)."""
 
     @abstractmethod
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:

@@ -29,11 +29,11 @@ from graphflow.events import EngineEvent
 from graphflow.exceptions import NotFoundError, StoreUnavailableError
 from graphflow.graph.loader import build_graph
 from graphflow.graph.model import WorkflowGraph
-from graphflow.records import Automation, AutomationRun
+from graphflow.records import Automation, AutomationRun, Wait
 from graphflow.triggers.index import TriggerIndex
 
 if TYPE_CHECKING:
-    from graphflow.abc import EventEmitter
+    from graphflow.abc import EventEmitter, NodeContext
     from graphflow.triggers.scheduler import Scheduler
 
 __all__ = ["EngineCore", "logger"]
@@ -88,6 +88,10 @@ class EngineCore(ServiceHost):
     @abstractmethod
     def enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
         """Queue a run for a worker (``claimed``: this engine already holds its lease)."""
+
+    @abstractmethod
+    async def wait_in_run(self, ctx: NodeContext, wait: Wait) -> Wait:
+        """Park the run on ``wait`` (see :mod:`graphflow.engine.waits`)."""
 
     @abstractmethod
     def _emitter(self, run: AutomationRun) -> EventEmitter:

@@ -108,6 +108,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         from graphflow.automations.configs import ConfigService
         from graphflow.automations.keys import KeyService
         from graphflow.automations.service import AutomationService
+        from graphflow.automations.steering import SteeringService
         from graphflow.automations.stream import StreamService
         from graphflow.stores import default_database_url, store_from_url
         from graphflow.triggers.scheduler import Scheduler
@@ -134,6 +135,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self.automations = AutomationService(self)
         self.keys = KeyService(self)
         self.stream = StreamService(self)
+        self.steering = SteeringService(self)
         self.max_concurrent_runs = max_concurrent_runs
         self.lease = lease
         self.poll_interval = poll_interval
@@ -147,6 +149,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self._graph_cache_size = graph_cache_size
         self._send = self._receive = None
         self._waiters = {}
+        self._wait_wakers = {}
+        self._conditions = OrderedDict()
         self.running = {}
         self.buffered = {}
         self.inflight = {}

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import anyio
 
-from graphflow.abc import Checkpointer, EventEmitter, Goto, NodeContext, RunState, Suspended
+from graphflow.abc import Checkpointer, EventEmitter, Goto, NodeContext, RunState, Suspended, Waiter
 from graphflow.engine.journal import Journal
 from graphflow.engine.notify import Listener, Notifier, Subscription
 from graphflow.events import (
@@ -70,6 +70,7 @@ class RunResult:
         started_at: UNIX timestamp.
         finished_at: UNIX timestamp.
         wake_at: when a ``suspended`` run (a durable timer) is due again.
+        waiting_for: what a ``suspended`` run waits for (a timer, a steering request, an event).
     """
 
     run_id: str
@@ -82,6 +83,7 @@ class RunResult:
     started_at: float = 0.0
     finished_at: float = 0.0
     wake_at: float | None = None
+    waiting_for: dict[str, Any] | None = None
 
     @property
     def result(self) -> dict[str, Any]:
@@ -131,6 +133,10 @@ class Executor:
         self._clock = clock
         self._active: dict[str, anyio.CancelScope] = {}
 
+    def now(self) -> float:
+        """The current time by the executor's clock (the engine's; a fake one in tests)."""
+        return self._clock()
+
     def subscribe(self, listener: Listener, types: tuple[type[EngineEvent], ...] | None = None) -> Subscription:
         """Call ``listener`` with every engine event (or those of ``types``)."""
         return self.notifier.subscribe(listener, types)
@@ -162,6 +168,7 @@ class Executor:
         checkpoint: Checkpointer | None = None,
         timer_threshold: float | None = None,
         emit: EventEmitter | None = None,
+        waiter: Waiter | None = None,
     ) -> RunResult:
         """Run ``graph`` for ``envelope`` (``{"trigger": EVENT, "payload": {...}}``).
 
@@ -174,7 +181,8 @@ class Executor:
         earlier attempt, whose nodes are not run again (their output, route, journal entries and
         ``println`` lines are restored); waits of at least ``timer_threshold`` seconds end the
         attempt with status ``suspended`` and ``wake_at`` set. ``emit`` replaces the executor's
-        emitter for this run (the engine passes one that knows the run's causation).
+        emitter for this run (the engine passes one that knows the run's causation). ``waiter``
+        parks the run on steering requests and event waits (:meth:`NodeContext.wait`).
 
         Raises:
             ValidationError: the envelope is malformed or no trigger node matches its event;
@@ -211,6 +219,7 @@ class Executor:
         state.steps = steps
         state.checkpoint = checkpoint
         state.timer_threshold = timer_threshold
+        state.waiter = waiter
         result = RunResult(run_id, "running", journal=state.journal, output=state.output)
         result.started_at = self._clock()
         notifier = self.notifier
@@ -241,6 +250,7 @@ class Executor:
                 except Suspended as suspended:
                     result.status = "suspended"
                     result.wake_at = suspended.wake_at
+                    result.waiting_for = suspended.waiting_for
             if scope.cancelled_caught:
                 if timeout is not None and scope.deadline <= anyio.current_time():
                     result.status = "failed"
@@ -274,7 +284,7 @@ class Executor:
         if result.status == "failed":
             return RunFailed(**common, error=result.error or "")
         if result.status == "suspended":
-            return RunSuspended(**common, wake_at=result.wake_at or result.finished_at)
+            return RunSuspended(**common, wake_at=result.wake_at or result.finished_at, waiting_for=result.waiting_for)
         return RunCancelled(**common, reason=result.error or "")
 
     async def run_chain(self, node_id: str | None, value: Any, ctx: NodeContext) -> Any:

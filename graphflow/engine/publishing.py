@@ -9,17 +9,18 @@ back through the same path one level deeper in their chain of causes, bounded by
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graphflow.abc import EventEmitter
 from graphflow.engine.cascade import CascadeStep, explain_cascade
-from graphflow.engine.core import EngineCore
-from graphflow.events import CascadeStopped, EventAccepted
+from graphflow.engine.waits import Waits
+from graphflow.events import CascadeStopped, EventAccepted, WaitMatched
 from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import check_app, check_event_id, new_id
-from graphflow.records import Automation, AutomationRun
+from graphflow.records import Automation, AutomationRun, Wait
 from graphflow.triggers.catalogue import INTERNAL_EVENTS
 
 __all__ = ["PublishResult", "Publishing"]
@@ -33,14 +34,16 @@ class PublishResult:
         event_id: the event's id (given or generated).
         run_ids: the runs created.
         duplicate: the id had already been accepted, so nothing was created.
+        woken_run_ids: the waiting runs the event woke (``WorkflowWaitForEvent`` waits it matched).
     """
 
     event_id: str
     run_ids: tuple[str, ...]
     duplicate: bool = False
+    woken_run_ids: tuple[str, ...] = ()
 
 
-class Publishing(EngineCore):
+class Publishing(Waits):
     """Publishing events, explaining what they would start, and events emitted by runs."""
 
     async def publish(self, app_id: str, name: str, payload: Any, id: str | None = None) -> PublishResult:
@@ -81,16 +84,39 @@ class Publishing(EngineCore):
             a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
             for a in self.index.matches(app_id, name)
         ]
-        stored = await self.store.accept_event(app_id, event_id, name, payload, runs)
+        matched: list[Wait] = []
+        match = self.wake_matcher(event_id, name, payload)
+
+        def wake(waits: Sequence[Wait]) -> Iterator[tuple[Wait, dict[str, Any]]]:
+            matched.clear()  # a store that retries its transaction offers the waits again
+            for wait, resolution in match(waits):
+                matched.append(wait)
+                yield wait, resolution
+
+        stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake)
         if stored is None:
             return PublishResult(event_id, (), duplicate=True)
         runs = stored
         for run in runs:
             self.enqueue(run)
         run_ids = tuple(run.id for run in runs)
+        if matched:
+            await self.woken(matched)
         if self.wants_events:
             self.announce(EventAccepted(at=now, app_id=app_id, event_id=event_id, name=name, run_ids=run_ids))
-        return PublishResult(event_id, run_ids)
+            for wait in matched:
+                self.announce(
+                    WaitMatched(
+                        at=now,
+                        app_id=app_id,
+                        automation_id=wait.automation_id,
+                        run_id=wait.run_id,
+                        wait_id=wait.id,
+                        event=name,
+                        event_id=event_id,
+                    )
+                )
+        return PublishResult(event_id, run_ids, woken_run_ids=tuple(w.run_id for w in matched))
 
     async def explain(self, app_id: str, name: str, payload: Any = None) -> list[Automation]:
         """Which automations an event would start, without starting anything.

@@ -181,6 +181,7 @@ class RunLoop(EngineCore):
                 checkpoint=checkpoint,
                 timer_threshold=self.timer_threshold if store.durable else None,
                 emit=self._emitter(run),
+                waiter=self.wait_in_run,
             )
         except ValidationError as exc:  # e.g. a config update dropped the trigger node
             run.status = "failed"
@@ -189,7 +190,9 @@ class RunLoop(EngineCore):
         if run.id in self._lost:
             raise LeaseLostError(f"run {run.id!r} was taken over while it executed")
         if result.status == "suspended":
-            await self._retrying(store.release_run, run.id, fence, wake_at=result.wake_at)
+            await self._retrying(
+                store.release_run, run.id, fence, wake_at=result.wake_at, waiting_for=result.waiting_for
+            )
             return None
         run.status = result.status
         run.result = result.result

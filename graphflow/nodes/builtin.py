@@ -24,6 +24,8 @@ KINDS: dict[str, str] = {
     "WorkflowMap": "graphflow.nodes.map:MapNode",
     "WorkflowHttpRequest": "graphflow.nodes.http:HttpRequestNode",
     "WorkflowDelay": "graphflow.nodes.delay:DelayNode",
+    "WorkflowApproval": "graphflow.nodes.approval:ApprovalNode",
+    "WorkflowWaitForEvent": "graphflow.nodes.wait_event:WaitForEventNode",
     "WorkflowSubWorkflow": "graphflow.nodes.subworkflow:SubWorkflowNode",
     "WorkflowEmitEvent": "graphflow.nodes.emit:EmitEventNode",
     "WorkflowEnd": "graphflow.nodes.end:EndNode",

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from graphflow.exceptions import LeaseLostError, StoreError
-from graphflow.records import Page
+from graphflow.records import Page, Wait
 
 __all__ = [
     "AUTOMATION_TRANSITIONS",
@@ -31,6 +31,9 @@ __all__ = [
     "page",
     "run_event_data",
     "run_event_type",
+    "wait_data",
+    "wait_event",
+    "wait_from_data",
 ]
 
 #: (stored status, new status) → the event an automation write appends; others are ``automation.updated``.
@@ -131,3 +134,35 @@ def run_event_data(status: str, result: Any) -> dict[str, Any]:
     if status in ("failed", "cancelled") and isinstance(result, dict) and result.get("error") is not None:
         data["error"] = str(result["error"])
     return data
+
+
+# -- waits -----------------------------------------------------------------------------------
+
+#: The fields of a :class:`Wait` the SQL stores keep in its ``data`` JSON (the rest are columns).
+WAIT_DATA_FIELDS = ("node_id", "message", "choices", "assignees", "condition", "input", "resolution")
+
+
+def wait_data(wait: Wait) -> str:
+    """The JSON text of a wait's ``data`` column (what is not a column of its own)."""
+    return encode_json({name: getattr(wait, name) for name in WAIT_DATA_FIELDS}, f"wait {wait.id!r}")
+
+
+def wait_from_data(columns: dict[str, Any], text: str) -> Wait:
+    """A wait from its columns (by name) and its ``data`` JSON text."""
+    return Wait(**columns, **decode_json(text))
+
+
+def wait_event(wait: Wait) -> tuple[str, dict[str, Any]] | None:
+    """The event-log entry of a steering request in its current status (``None`` for event waits).
+
+    ``steering.requested`` when pending, else ``steering.<status>``; data: the request id, the
+    node, and the choice once answered. The SQL stores encode the same in their triggers.
+    """
+    if wait.kind != "steering":
+        return None
+    data: dict[str, Any] = {"request_id": wait.id, "node_id": wait.node_id, "status": wait.status}
+    if wait.status == "pending":
+        return "steering.requested", data
+    if wait.status == "answered" and wait.resolution is not None:
+        data["choice"] = wait.resolution.get("choice")
+    return f"steering.{wait.status}", data

@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 
-from graphflow.abc import Store
+from graphflow.abc import Store, WakeMatcher
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
     TERMINAL_RUN_STATUSES,
@@ -38,6 +38,7 @@ from graphflow.records import (
     Page,
     Repeat,
     StreamEvent,
+    Wait,
 )
 from graphflow.stores.base import (
     automation_event,
@@ -47,6 +48,7 @@ from graphflow.stores.base import (
     page,
     run_event_data,
     run_event_type,
+    wait_event,
 )
 
 __all__ = ["MemoryStore"]
@@ -142,6 +144,10 @@ class MemoryStore(Store):
         self._appended: anyio.Event | None = None
         self._keys: dict[str, tuple[ApiKey, str]] = {}
         self._key_hashes: dict[str, str] = {}
+        self._waits: dict[str, Wait] = {}
+        self._wait_by_step: dict[tuple[str, str], str] = {}
+        #: Pending event waits by (app, event name): what an accepted event is offered.
+        self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
 
     # -- the event log ---------------------------------------------------------------------
 
@@ -162,16 +168,20 @@ class MemoryStore(Store):
             self._appended = None
 
     def _run_changed(self, run: AutomationRun, previous: str | None) -> None:
-        """Append the event of a run whose status went from ``previous`` to ``run.status``."""
+        """Append the event of a run whose status went from ``previous`` to ``run.status``.
+
+        A run that ended cancels its pending waits (as the SQL stores' triggers do).
+        """
         type = run_event_type(previous, run.status)
         if type is not None:
-            self._append(
-                run.app_id,
-                type,
-                automation_id=run.automation_id,
-                run_id=run.id,
-                data=run_event_data(run.status, run.result),
-            )
+            data = run_event_data(run.status, run.result)
+            if run.status == "pending":
+                data.update(wake_at=run.wake_at, waiting_for=run.waiting_for)
+            self._append(run.app_id, type, automation_id=run.automation_id, run_id=run.id, data=data)
+        if run.status in TERMINAL_RUN_STATUSES and self._waits:
+            for wait in self._waits.values():
+                if wait.run_id == run.id and wait.status == "pending":
+                    self._set_wait_status(wait, "cancelled")
 
     async def read_events(
         self,
@@ -346,13 +356,26 @@ class MemoryStore(Store):
     # -- events ----------------------------------------------------------------------------
 
     async def accept_event(
-        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+        self,
+        app_id: str,
+        event_id: str,
+        name: str,
+        payload: Any,
+        runs: Sequence[AutomationRun],
+        *,
+        wake: WakeMatcher | None = None,
     ) -> list[AutomationRun] | None:
         key = (app_id, event_id)
         if key in self._events:
             return None
         encode_json(payload, f"event {event_id!r} payload")  # refused as the durable stores refuse it
-        self._events[key] = runs[0].created_at if runs else time.time()
+        accepted_at = runs[0].created_at if runs else time.time()
+        matches: list[tuple[Wait, dict[str, Any]]] = []
+        waiting = self._event_waits.get((app_id, name)) if wake is not None else None
+        if wake is not None and waiting:
+            offered = [_wait(w) for w in map(self._waits.__getitem__, waiting) if not _expired(w, time.time())]
+            matches = [(w, json_copy(r, f"wait {w.id!r} resolution")) for w, r in wake(offered)] if offered else []
+        self._events[key] = accepted_at
         automations = self._automations
         stored = []
         for run in runs:
@@ -360,6 +383,9 @@ class MemoryStore(Store):
             if automation is not None and automation[_STATUS] == "running":
                 self._store_run(run)
                 stored.append(run)
+        now = time.time()
+        for wait, resolution in matches:
+            self._resolve(self._waits[wait.id], "matched", resolution, now)
         return stored
 
     # -- runs ------------------------------------------------------------------------------
@@ -547,6 +573,7 @@ class MemoryStore(Store):
             run.lease_owner = worker_id
             run.lease_expires_at = now + lease
             run.wake_at = None
+            run.waiting_for = None
             run.fence += 1
             if run.started_at is None:
                 run.started_at = now
@@ -565,20 +592,27 @@ class MemoryStore(Store):
                 run.lease_expires_at = now + lease
         return lost
 
-    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+    async def release_run(
+        self, run_id: str, fence: int, *, wake_at: float | None = None, waiting_for: dict[str, Any] | None = None
+    ) -> None:
         run = self._runs.get(run_id)
         if run is None or run.fence != fence or run.status != "running":
             raise lease_lost(run_id, fence)
+        if wake_at is not None and any(
+            w.run_id == run_id and w.resolved and w.resolved_fence == fence for w in self._waits.values()
+        ):
+            wake_at = time.time()  # resolved while this claim held the run: claimable at once
         run.status = "pending"
         run.lease_owner = run.lease_expires_at = None
         run.wake_at = wake_at
+        run.waiting_for = json_copy(waiting_for, f"run {run_id!r} waiting_for")
         self._pending[run_id] = None
         self._append(
             run.app_id,
             "run.waiting",
             automation_id=run.automation_id,
             run_id=run_id,
-            data={"status": "pending", "wake_at": wake_at},
+            data={"status": "pending", "wake_at": wake_at, "waiting_for": run.waiting_for},
         )
 
     async def save_step(self, run_id: str, fence: int, key: str, data: Any) -> None:
@@ -597,6 +631,98 @@ class MemoryStore(Store):
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._steps.get(run_id, {}))
 
+    # -- waits -----------------------------------------------------------------------------
+
+    def _set_wait_status(self, wait: Wait, status: Any) -> None:
+        wait.status = status
+        if status != "pending" and wait.kind == "event" and wait.event is not None:
+            pending = self._event_waits.get((wait.app_id, wait.event))
+            if pending is not None:
+                pending.pop(wait.id, None)
+                if not pending:
+                    del self._event_waits[(wait.app_id, wait.event)]
+        self._wait_logged(wait)
+
+    def _wait_logged(self, wait: Wait) -> None:
+        entry = wait_event(wait)
+        if entry is not None:
+            self._append(wait.app_id, entry[0], automation_id=wait.automation_id, run_id=wait.run_id, data=entry[1])
+
+    def _resolve(self, wait: Wait, status: str, resolution: dict[str, Any], now: float) -> None:
+        run = self._runs.get(wait.run_id)
+        wait.resolution = resolution
+        wait.resolved_at = now
+        wait.resolved_fence = run.fence if run is not None else None
+        self._set_wait_status(wait, status)
+        if run is not None and run.status == "pending":
+            run.wake_at = now
+            self._pending[run.id] = None
+            if self._appended is not None:  # pollers waiting for work look again
+                self._appended.set()
+                self._appended = None
+
+    async def register_wait(self, wait: Wait, fence: int) -> Wait:
+        run = self._runs.get(wait.run_id)
+        if run is None or run.fence != fence or run.app_id != wait.app_id:
+            raise lease_lost(wait.run_id, fence)
+        existing = self._wait_by_step.get((wait.run_id, wait.step_key))
+        if existing is not None:
+            return _wait(self._waits[existing])
+        stored = _wait(wait)
+        stored.input = json_copy(wait.input, f"wait {wait.id!r} input")
+        self._waits[wait.id] = stored
+        self._wait_by_step[(wait.run_id, wait.step_key)] = wait.id
+        if wait.kind == "event" and wait.event is not None and wait.status == "pending":
+            self._event_waits.setdefault((wait.app_id, wait.event), {})[wait.id] = None
+        self._wait_logged(stored)
+        return _wait(stored)
+
+    async def resolve_wait(
+        self, app_id: str, wait_id: str, *, status: str, resolution: dict[str, Any], now: float
+    ) -> Wait | None:
+        wait = self._waits.get(wait_id)
+        if wait is None or wait.app_id != app_id or wait.status != "pending" or _expired(wait, now):
+            return None
+        self._resolve(wait, status, json_copy(resolution, f"wait {wait_id!r} resolution"), now)
+        return _wait(wait)
+
+    async def expire_wait(self, app_id: str, wait_id: str, now: float) -> Wait | None:
+        wait = self._waits.get(wait_id)
+        if wait is None or wait.app_id != app_id:
+            return None
+        if wait.status == "pending" and _expired(wait, now):
+            self._set_wait_status(wait, "expired")
+        return _wait(wait)
+
+    async def get_wait(self, app_id: str, wait_id: str) -> Wait | None:
+        wait = self._waits.get(wait_id)
+        return _wait(wait) if wait is not None and wait.app_id == app_id else None
+
+    async def list_waits(
+        self,
+        app_id: str,
+        *,
+        kind: str | None = None,
+        run_id: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        found = sorted(
+            (
+                w
+                for w in self._waits.values()
+                if w.app_id == app_id
+                and (kind is None or w.kind == kind)
+                and (run_id is None or w.run_id == run_id)
+                and (status is None or w.status == status)
+                and (cursor is None or w.id < cursor)
+            ),
+            key=operator.attrgetter("id"),
+            reverse=True,
+        )[: limit + 1]
+        return page([_wait(w) for w in found], limit)
+
     # -- retention -------------------------------------------------------------------------
 
     async def prune(self, before: float) -> int:
@@ -605,6 +731,10 @@ class MemoryStore(Store):
             for r in self._runs.values()
             if r.status in TERMINAL_RUN_STATUSES and r.finished_at is not None and r.finished_at < before
         ]
+        gone = {run.id for run in doomed}
+        for wait in [w for w in self._waits.values() if w.run_id in gone]:
+            del self._waits[wait.id]
+            self._wait_by_step.pop((wait.run_id, wait.step_key), None)
         for run in doomed:
             del self._runs[run.id]
             self._steps.pop(run.id, None)
@@ -617,6 +747,21 @@ class MemoryStore(Store):
             del self._events[key]
         self._log = [row for row in self._log if row[3] >= before]
         return len(doomed)
+
+
+def _wait(wait: Wait) -> Wait:
+    """A copy of a stored wait (its JSON parts copied too)."""
+    return dataclasses.replace(
+        wait,
+        choices=list(wait.choices),
+        assignees=None if wait.assignees is None else list(wait.assignees),
+        input=_copy_json(wait.input),
+        resolution=_copy_json(wait.resolution),
+    )
+
+
+def _expired(wait: Wait, now: float) -> bool:
+    return wait.expires_at is not None and wait.expires_at <= now
 
 
 def _error_text(result: Any) -> str | None:

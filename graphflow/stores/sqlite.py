@@ -53,7 +53,7 @@ from urllib.parse import parse_qsl, unquote
 import anyio
 import anyio.lowlevel
 
-from graphflow.abc import Store
+from graphflow.abc import WakeMatcher
 from graphflow.exceptions import (
     ConflictError,
     NotFoundError,
@@ -87,6 +87,7 @@ from graphflow.stores.sqlite_schema import (
     run_row,
     stream_events_from_row,
 )
+from graphflow.stores.sqlite_waits import SQLiteWaits, offer_event
 
 __all__ = ["SQLiteStore"]
 
@@ -143,7 +144,7 @@ _UPDATE_RUN = {  # (terminal, fenced) → statement; a terminal write also drops
     for fenced in (False, True)
 }
 _CLAIM = (
-    "UPDATE runs SET status = 'running', lease_owner = ?, lease_expires_at = ?, wake_at = NULL, "
+    "UPDATE runs SET status = 'running', lease_owner = ?, lease_expires_at = ?, wake_at = NULL, waiting_for = NULL, "
     "fence = fence + 1, recoveries = recoveries + ?, started_at = coalesce(started_at, ?) WHERE id = ?"
 )
 _SAVE_STEP = (
@@ -195,7 +196,7 @@ def _parse(url_or_path: str | os.PathLike[str], synchronous: str) -> tuple[str, 
     return text, mode
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteWaits):
     """The store in a SQLite file; see the module docstring for the design.
 
     Args:
@@ -492,7 +493,14 @@ class SQLiteStore(Store):
     # -- events ----------------------------------------------------------------------------
 
     async def accept_event(
-        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+        self,
+        app_id: str,
+        event_id: str,
+        name: str,
+        payload: Any,
+        runs: Sequence[AutomationRun],
+        *,
+        wake: WakeMatcher | None = None,
     ) -> list[AutomationRun] | None:
         rows = [(run, run_row(run)) for run in runs]
         accepted_at = runs[0].created_at if runs else time.time()
@@ -511,6 +519,8 @@ class SQLiteStore(Store):
                     live = running[run.automation_id] = status is not None and status[0] == "running"
                 if live and self._insert_run(conn, run, row):
                     stored.append(run)
+            if wake is not None:
+                offer_event(conn, app_id, name, wake, conn.execute(_NOW).fetchone()[0])
             return stored
 
         return await self._call(accept, write=True)
@@ -714,6 +724,7 @@ class SQLiteStore(Store):
                     continue
                 conn.execute(_CLAIM, (worker_id, expires, recovered, now, run.id))
                 run.status, run.lease_owner, run.lease_expires_at, run.wake_at = "running", worker_id, expires, None
+                run.waiting_for = None
                 if run.started_at is None:
                     run.started_at = now
                 run.fence += 1
@@ -747,16 +758,22 @@ class SQLiteStore(Store):
 
         return await self._call(renew, write=True)
 
-    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
+    async def release_run(
+        self, run_id: str, fence: int, *, wake_at: float | None = None, waiting_for: dict[str, Any] | None = None
+    ) -> None:
+        # A wait resolved while this claim held the run (resolved_fence = fence) wakes it at once.
         sql = (
-            "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, wake_at = ? "
-            "WHERE id = ? AND fence = ? AND status = 'running'"
+            "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, waiting_for = ?, "
+            f"wake_at = CASE WHEN ? IS NOT NULL AND EXISTS (SELECT 1 FROM waits WHERE waits.run_id = runs.id "
+            f"AND waits.status IN ('answered', 'matched') AND waits.resolved_fence = runs.fence) THEN ({_NOW}) "
+            "ELSE ? END WHERE id = ? AND fence = ? AND status = 'running'"
         )
+        waiting = None if waiting_for is None else encode_json(waiting_for, f"run {run_id!r} waiting_for")
 
         def release(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM runs WHERE id = ? AND fence = ?", (run_id, fence)).fetchone() is not None:
                 self._log_steps(conn, run_id)
-            return int(conn.execute(sql, (wake_at, run_id, fence)).rowcount)
+            return int(conn.execute(sql, (waiting, wake_at, wake_at, run_id, fence)).rowcount)
 
         self._logged_at.pop(run_id, None)
         if not await self._call(release, write=True):

@@ -214,8 +214,66 @@ _V3 = (
     "ALTER TABLE steps ADD COLUMN unlogged_at INTEGER",
 )
 
+_RUN_DATA_V4 = (
+    "CASE WHEN NEW.status IN ('failed', 'cancelled') AND json_extract(NEW.result, '$.error') IS NOT NULL "
+    "THEN json_object('status', NEW.status, 'error', CAST(json_extract(NEW.result, '$.error') AS TEXT)) "
+    "WHEN NEW.status = 'pending' THEN json_object('status', NEW.status, 'wake_at', NEW.wake_at, "
+    "'waiting_for', json(NEW.waiting_for)) "
+    "ELSE json_object('status', NEW.status) END"
+)
+_WAIT_LOG = "json_object('request_id', NEW.id, 'node_id', json_extract(NEW.data, '$.node_id'), 'status', NEW.status"
+
+#: 4: runs parked on waits — steering requests and event waits (``waits``), what a parked run
+#: waits for (``runs.waiting_for``); a run that ends cancels its pending waits; steering events
+#: in the log; an index for finding a run by its event id (idempotent invokes).
+_V4 = (
+    "ALTER TABLE runs ADD COLUMN waiting_for TEXT",
+    """CREATE TABLE waits (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        automation_id TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        event TEXT,
+        resolved_at REAL,
+        resolved_fence INTEGER,
+        data TEXT NOT NULL,
+        UNIQUE (run_id, step_key)
+    )""",
+    "CREATE INDEX waits_app ON waits (app_id, kind, id)",
+    "CREATE INDEX waits_event ON waits (app_id, event) WHERE status = 'pending' AND kind = 'event'",
+    "CREATE INDEX runs_event ON runs (app_id, event_id) WHERE event_id IS NOT NULL",
+    "DROP TRIGGER runs_log_update",
+    f"""CREATE TRIGGER runs_log_update AFTER UPDATE OF status, fence ON runs
+    WHEN NEW.status IS NOT OLD.status OR (NEW.status = 'running' AND NEW.fence <> OLD.fence) BEGIN
+        {_LOG} VALUES (NEW.app_id,
+            CASE NEW.status WHEN 'running' THEN 'run.started' WHEN 'pending' THEN 'run.waiting'
+                 ELSE 'run.' || NEW.status END,
+            {_NOW}, NEW.automation_id, NEW.id, NULL, {_RUN_DATA_V4});
+    END""",
+    """CREATE TRIGGER runs_end_waits AFTER UPDATE OF status ON runs
+    WHEN NEW.status IN ('completed', 'failed', 'cancelled') AND OLD.status IN ('pending', 'running') BEGIN
+        UPDATE waits SET status = 'cancelled' WHERE run_id = NEW.id AND status = 'pending';
+    END""",
+    f"""CREATE TRIGGER waits_log_insert AFTER INSERT ON waits WHEN NEW.kind = 'steering' BEGIN
+        {_LOG} VALUES (NEW.app_id, 'steering.requested', {_NOW}, NEW.automation_id, NEW.run_id, NULL,
+            {_WAIT_LOG}));
+    END""",
+    f"""CREATE TRIGGER waits_log_update AFTER UPDATE OF status ON waits
+    WHEN NEW.kind = 'steering' AND NEW.status IS NOT OLD.status BEGIN
+        {_LOG} VALUES (NEW.app_id, 'steering.' || NEW.status, {_NOW}, NEW.automation_id, NEW.run_id, NULL,
+            CASE WHEN NEW.status = 'answered'
+                 THEN {_WAIT_LOG}, 'choice', json_extract(NEW.data, '$.resolution.choice'))
+                 ELSE {_WAIT_LOG}) END);
+    END""",
+)
+
 #: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 #: The schema version this graphflow writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -230,8 +288,8 @@ CONFIG_COLUMNS = "id, app_id, version, name, document, created_at, updated_at"  
 STREAM_EVENT_COLUMNS = "seq, app_id, type, at, automation_id, run_id, config_id, data"  # StreamEvent's order
 API_KEY_COLUMNS = "id, app_id, name, created_at, revoked_at"  # ApiKey's order
 _run_values = operator.attrgetter(*RUN_FIELDS)
-_PAYLOAD, _RESULT, _JOURNAL, _CAUSATION = (
-    RUN_FIELDS.index(name) for name in ("payload", "result", "journal", "causation")
+_PAYLOAD, _RESULT, _JOURNAL, _CAUSATION, _WAITING_FOR = (
+    RUN_FIELDS.index(name) for name in ("payload", "result", "journal", "causation", "waiting_for")
 )
 _AUTOMATION_FIELDS = tuple(f.name for f in fields(Automation))
 
@@ -245,6 +303,8 @@ def run_row(run: AutomationRun) -> list[Any]:
     values[_JOURNAL] = encode_json(values[_JOURNAL], f"run {run.id!r} journal")
     if values[_CAUSATION] is not None:
         values[_CAUSATION] = encode_json(values[_CAUSATION], f"run {run.id!r} causation")
+    if values[_WAITING_FOR] is not None:
+        values[_WAITING_FOR] = encode_json(values[_WAITING_FOR], f"run {run.id!r} waiting_for")
     return values
 
 
@@ -257,6 +317,8 @@ def run_from_row(row: tuple[Any, ...]) -> AutomationRun:
     values[_JOURNAL] = decode_json(values[_JOURNAL])
     if values[_CAUSATION] is not None:
         values[_CAUSATION] = decode_json(values[_CAUSATION])
+    if values[_WAITING_FOR] is not None:
+        values[_WAITING_FOR] = decode_json(values[_WAITING_FOR])
     return AutomationRun(*values)
 
 

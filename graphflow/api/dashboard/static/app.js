@@ -513,6 +513,7 @@ async function renderAutomations() {
       for (const a of result.data) if (!automations.has(a.id)) automations.set(a.id, a);
       cursor = result.next_cursor;
       show();
+      if (!performance.getEntriesByName("graphflow:first-rows").length) performance.mark("graphflow:first-rows");
     } while (cursor && !signal.aborted);
   } catch (error) {
     if (!signal.aborted) append(document.getElementById("main"), [errorBox(error)]);
@@ -520,6 +521,7 @@ async function renderAutomations() {
   }
   if (automations.size === 0) count.textContent = "No automations yet: create one with the API or 'graphflow create automation'.";
   document.body.dataset.ready = "automations";
+  performance.mark("graphflow:automations-ready"); // benchmarks/dashboard.py reads it
 }
 
 // -- one automation -----------------------------------------------------------------------------
