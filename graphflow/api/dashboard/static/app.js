@@ -506,22 +506,30 @@ async function renderAutomations() {
   await appStream(AUTOMATION_EVENTS, onEvent, signal);
   if (signal.aborted) return;
   try {
+    // The first page is shown at once; the rest (the API pages at 100, by cursor, so one after the
+    // other) is drawn in one go at the end: redrawing a growing table after every page costs more
+    // than the requests themselves.
     let cursor = null;
+    let pages = 0;
     do {
       const query = `/automations?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
       const result = await api("GET", query, { signal });
       for (const a of result.data) if (!automations.has(a.id)) automations.set(a.id, a);
       cursor = result.next_cursor;
-      show();
-      if (!performance.getEntriesByName("graphflow:first-rows").length) performance.mark("graphflow:first-rows");
+      pages += 1;
+      if (pages === 1) { show(); performance.mark("graphflow:first-rows"); }
     } while (cursor && !signal.aborted);
+    if (pages > 1) show();
   } catch (error) {
     if (!signal.aborted) append(document.getElementById("main"), [errorBox(error)]);
     return;
   }
   if (automations.size === 0) count.textContent = "No automations yet: create one with the API or 'graphflow create automation'.";
-  document.body.dataset.ready = "automations";
-  performance.mark("graphflow:automations-ready"); // benchmarks/dashboard.py reads it
+  // Interactive once the rows are laid out and painted: the next frame, then the task after it.
+  requestAnimationFrame(() => setTimeout(() => {
+    performance.mark("graphflow:automations-ready"); // benchmarks/dashboard.py reads it
+    document.body.dataset.ready = "automations";
+  }));
 }
 
 // -- one automation -----------------------------------------------------------------------------
