@@ -153,6 +153,32 @@ def test_run_now_shows_pending_running_completed_live_then_the_journal_and_path(
     assert [r["status"] for r in runs] == ["completed"]
 
 
+def test_runs_page_newest_first_with_a_status_filter(page: Any, server: Dashboard, app: App) -> None:
+    config_id = _config(app, GATED)
+    automation = _automation(app, name="Busy", type="invoked", config_id=config_id, overlap="allow", enabled=True)
+    for _ in range(23):  # no worker: they all wait, pending
+        assert app.http.post(app.url(f"/automations/{automation['id']}/trigger"), json={}).status_code == 202
+    listed = app.http.get(app.url(f"/automations/{automation['id']}/runs?limit=100")).json()["data"]
+    run_ids = [run["id"] for run in listed]  # newest first (ids of one millisecond: in the API's order)
+    sign_in(page, server, app)
+    page.goto(f"{server.url}/#/automations/{automation['id']}")
+    rows = page.locator("#runs tbody tr")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_have_attribute("data-id", run_ids[0])
+    older, newer = page.get_by_role("button", name="Older"), page.get_by_role("button", name="Newer")
+    expect(newer).to_be_disabled()
+    older.click()
+    expect(rows).to_have_count(3)
+    expect(rows.last).to_have_attribute("data-id", run_ids[-1])
+    expect(older).to_be_disabled()
+    newer.click()
+    expect(rows).to_have_count(20)
+    page.get_by_label("Status", exact=True).select_option("completed")
+    expect(rows).to_have_text(["No runs."])
+    page.get_by_label("Status", exact=True).select_option("pending")
+    expect(rows).to_have_count(20)
+
+
 def test_a_failing_run_and_hostile_texts_are_shown_as_text(page: Any, server: Dashboard, app: App) -> None:
     config_id = _config(app, GATED)
     automation = _automation(app, name=HOSTILE, type="invoked", config_id=config_id, enabled=True)

@@ -902,5 +902,8 @@ async function renderSteering() {
 // -- start --------------------------------------------------------------------------------------
 
 document.getElementById("sign-out").addEventListener("click", () => signOut("Signed out."));
+setInterval(() => { // relative times stay true while the page is open
+  for (const el of document.querySelectorAll("time[datetime] .rel")) el.textContent = relative(el.parentElement.getAttribute("datetime"));
+}, 30000);
 window.addEventListener("hashchange", route);
 route();
