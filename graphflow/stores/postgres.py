@@ -70,7 +70,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from graphflow.abc import Store
+from graphflow.abc import WakeMatcher
 from graphflow.exceptions import (
     ConflictError,
     GraphflowError,
@@ -100,6 +100,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from graphflow.stores.postgres_listen import WorkListener
 from graphflow.stores.postgres_schema import (
     ACCEPT_EVENT,
+    ACCEPT_EVENT_OFFER,
     API_KEY_COLUMNS,
     AUTOMATION_COLUMNS,
     AUTOMATIONS,
@@ -114,7 +115,6 @@ from graphflow.stores.postgres_schema import (
     FINISH_RUN_FENCED,
     INSERT_RUNS,
     LOG_DECIDED,
-    NOTIFY,
     PENDING,
     RECORD_FIRE,
     RUNS,
@@ -133,6 +133,7 @@ from graphflow.stores.postgres_schema import (
     run_record,
     run_write_params,
 )
+from graphflow.stores.postgres_waits import WAIT_COLUMNS, PostgresWaits, wait_record
 
 __all__ = ["PostgresStore"]
 
@@ -151,7 +152,7 @@ _PRUNE_BATCH = 5000
 _HELD_BACK_WAIT = 0.5
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresWaits):
     """A store on PostgreSQL (psycopg 3, async, pooled): many engine processes share it safely.
 
     Args:
@@ -443,20 +444,49 @@ class PostgresStore(Store):
     # -- events ----------------------------------------------------------------------------
 
     async def accept_event(
-        self, app_id: str, event_id: str, name: str, payload: Any, runs: Sequence[AutomationRun]
+        self,
+        app_id: str,
+        event_id: str,
+        name: str,
+        payload: Any,
+        runs: Sequence[AutomationRun],
+        *,
+        wake: WakeMatcher | None = None,
     ) -> list[AutomationRun] | None:
+        """One statement stores the event and its runs and, when ``wake`` is given, reads the waits to offer it.
+
+        The waits are read by ``graphflow_event_waits`` (shared lock, then a fresh snapshot) inside
+        the statement; the ones ``wake`` matches are resolved right after it commits, each by a
+        conditional write. A process that dies between the two leaves those waits pending (they
+        expire, or a later event matches them): the event and its runs are stored either way.
+        """
         accepted_at = runs[0].created_at if runs else time.time()
+        offer = (
+            ", ARRAY(SELECT to_jsonb(w) FROM graphflow_event_waits(%s, %s, extract(epoch FROM clock_timestamp())) AS w "
+            "WHERE EXISTS (SELECT FROM event))"
+            if wake is not None
+            else ""
+        )
         if not runs:
-            inserted = await self._execute(
-                "INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                [app_id, event_id, name, accepted_at],
+            row = await self._fetchone(
+                "WITH event AS (INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s) "
+                f"ON CONFLICT DO NOTHING RETURNING 1) SELECT EXISTS (SELECT FROM event), ARRAY[]::text[]{offer}",
+                [app_id, event_id, name, accepted_at, *([app_id, name] if wake is not None else [])],
             )
-            return [] if inserted else None
-        query, values = ACCEPT_EVENT.bind(runs)
-        row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values])
+        else:
+            query, values = (ACCEPT_EVENT_OFFER if wake is not None else ACCEPT_EVENT).bind(runs)
+            row = await self._fetchone(
+                query, [app_id, event_id, name, accepted_at, *values, *([app_id, name] if wake is not None else [])]
+            )
         assert row is not None
-        return _stored(runs, row[1]) if row[0] else None
+        if not row[0]:
+            return None
+        if wake is not None and row[-1]:
+            waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in row[-1]]
+            now = time.time()
+            for wait, resolution in list(wake(waits)):
+                await self.resolve_wait(app_id, wait.id, status="matched", resolution=resolution, now=now)
+        return _stored(runs, row[1]) if runs else []
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -621,18 +651,13 @@ class PostgresStore(Store):
         )
         return set(fences) - {row[0] for row in rows}
 
-    async def release_run(self, run_id: str, fence: int, *, wake_at: float | None = None) -> None:
-        # Notify only when the run is claimable now; a durable timer is found by the engine's poll.
+    async def release_run(
+        self, run_id: str, fence: int, *, wake_at: float | None = None, waiting_for: dict[str, Any] | None = None
+    ) -> None:
+        # graphflow_park_run notifies only when the run is claimable now; a durable timer is found by the poll.
         row = await self._fetchone(
-            f"""
-            WITH stored AS (
-                UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, wake_at = %s
-                WHERE id = %s AND fence = %s AND status = 'running'
-                RETURNING 1
-            )
-            SELECT EXISTS (SELECT FROM stored), {NOTIFY if wake_at is None else "NULL"}
-            """,
-            [wake_at, run_id, fence],
+            "SELECT graphflow_park_run(%s, %s, %s, %s)",
+            [run_id, fence, wake_at, jsonb(waiting_for, f"run {run_id!r} waiting_for")],
         )
         if not row or not row[0]:
             raise lease_lost(run_id, fence)

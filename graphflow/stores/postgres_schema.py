@@ -23,6 +23,7 @@ from graphflow.stores.base import encode_json
 
 __all__ = [
     "ACCEPT_EVENT",
+    "ACCEPT_EVENT_OFFER",
     "API_KEY_COLUMNS",
     "AUTOMATIONS",
     "AUTOMATION_COLUMNS",
@@ -66,7 +67,7 @@ CHANNEL = "graphflow_work"
 #: The NOTIFY channel of events appended to the event log; the payload is the store's schema.
 EVENTS_CHANNEL = "graphflow_events"
 #: The schema version this graphflow writes (the last migration's number).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: First key of the event log's advisory lock ("gfle") in migration 3 (migration 4 removed the lock).
 _LOG_LOCK_CLASS = 0x67666C65
 #: Bits of a ``seq`` below its transaction id: the position of the event in its transaction.
@@ -352,6 +353,178 @@ MIGRATIONS: tuple[str, ...] = (
     END $migrate$;
     """,
 )
+#: First key of the advisory lock that orders an event's offer to the waits for its name and a
+#: registration of such a wait ("gfwt"); the second is a hash of the schema, app and event name.
+WAIT_LOCK_CLASS = 0x67667774
+
+# 5: runs parked on waits. A registration of an event wait takes the (schema, app, event) lock
+# exclusively; an accepted event takes it shared (publishers never wait for each other) and only
+# then — in a statement of its own, so with a snapshot taken after the lock — reads the pending
+# waits: a wait committed before the event is read, one registered after it waits for the event
+# to commit and never sees it. Resolving a wait and parking its run both lock the run's row
+# first, so whichever comes second sees the other: a run parked after its wait was resolved under
+# the same claim is claimable at once, a wait resolved after the run parked wakes it.
+_V5 = f"""
+    ALTER TABLE runs ADD COLUMN waiting_for jsonb;
+    CREATE TABLE waits (
+        id text COLLATE "C" PRIMARY KEY,
+        app_id text NOT NULL,
+        automation_id text NOT NULL,
+        run_id text COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step_key text NOT NULL,
+        kind text NOT NULL,
+        status text NOT NULL,
+        created_at double precision NOT NULL,
+        expires_at double precision,
+        event text,
+        resolved_at double precision,
+        resolved_fence bigint,
+        data jsonb NOT NULL,
+        CONSTRAINT waits_one_per_step UNIQUE (run_id, step_key)
+    );
+    CREATE INDEX waits_by_app ON waits (app_id, kind, id);
+    CREATE INDEX waits_pending_event ON waits (app_id, event) WHERE status = 'pending' AND kind = 'event';
+    CREATE INDEX runs_by_event ON runs (app_id, event_id) WHERE event_id IS NOT NULL;
+
+    CREATE FUNCTION graphflow_wait_key(app text, name text) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+        SELECT hashtext(current_schema() || '/' || app || '/' || name)
+    $$;
+
+    -- The pending, unexpired waits an accepted event is offered (see the comment above).
+    CREATE FUNCTION graphflow_event_waits(app text, name text, at double precision)
+    RETURNS SETOF waits LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock_shared({WAIT_LOCK_CLASS}, graphflow_wait_key(app, name));
+        RETURN QUERY SELECT * FROM waits
+            WHERE app_id = app AND event = name AND status = 'pending' AND kind = 'event'
+              AND (expires_at IS NULL OR expires_at > at)
+            ORDER BY id;
+    END $$;
+
+    -- Store a wait unless its run already has one for the step; return the stored one (none: the
+    -- run is not held under that fence).
+    CREATE FUNCTION graphflow_register_wait(
+        w_id text, w_app text, w_automation text, w_run text, w_step text, w_kind text, w_status text,
+        w_created double precision, w_expires double precision, w_event text, w_data jsonb, w_fence bigint
+    ) RETURNS SETOF waits LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+        IF w_kind = 'event' THEN
+            PERFORM pg_advisory_xact_lock({WAIT_LOCK_CLASS}, graphflow_wait_key(w_app, w_event));
+        END IF;
+        PERFORM FROM runs WHERE id = w_run AND app_id = w_app AND fence = w_fence FOR SHARE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        INSERT INTO waits (id, app_id, automation_id, run_id, step_key, kind, status, created_at, expires_at,
+                           event, data)
+        VALUES (w_id, w_app, w_automation, w_run, w_step, w_kind, w_status, w_created, w_expires, w_event, w_data)
+        ON CONFLICT (run_id, step_key) DO NOTHING;
+        RETURN QUERY SELECT * FROM waits WHERE run_id = w_run AND step_key = w_step;
+    END $$;
+
+    -- End a pending, unexpired wait; wake its run if parked. Returns the wait (none: unchanged).
+    CREATE FUNCTION graphflow_resolve_wait(
+        w_app text, w_id text, w_status text, w_resolution jsonb, at double precision
+    ) RETURNS SETOF waits LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+        target text;
+        held bigint;
+    BEGIN
+        SELECT run_id INTO target FROM waits WHERE id = w_id AND app_id = w_app;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        SELECT fence INTO held FROM runs WHERE id = target FOR UPDATE;
+        UPDATE waits SET status = w_status, resolved_at = at, resolved_fence = held,
+                         data = data || jsonb_build_object('resolution', w_resolution)
+        WHERE id = w_id AND app_id = w_app AND status = 'pending' AND (expires_at IS NULL OR expires_at > at);
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        UPDATE runs SET wake_at = least(at, extract(epoch FROM clock_timestamp())) WHERE id = target AND status = 'pending';
+        IF FOUND THEN
+            PERFORM pg_notify('{CHANNEL}', current_schema());
+        END IF;
+        RETURN QUERY SELECT * FROM waits WHERE id = w_id;
+    END $$;
+
+    -- Hand a claimed run back (parked), claimable at once if a wait of it was resolved under this claim.
+    CREATE FUNCTION graphflow_park_run(r_id text, r_fence bigint, r_wake double precision, r_waiting jsonb)
+    RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+        wake double precision := r_wake;
+    BEGIN
+        PERFORM FROM runs WHERE id = r_id AND fence = r_fence AND status = 'running' FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+        IF wake IS NOT NULL AND EXISTS (
+            SELECT FROM waits WHERE run_id = r_id AND status IN ('answered', 'matched') AND resolved_fence = r_fence
+        ) THEN
+            wake := extract(epoch FROM clock_timestamp());
+        END IF;
+        UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, wake_at = wake,
+                        waiting_for = r_waiting
+        WHERE id = r_id;
+        IF wake IS NULL OR wake <= extract(epoch FROM clock_timestamp()) THEN
+            PERFORM pg_notify('{CHANNEL}', current_schema());
+        END IF;
+        RETURN true;
+    END $$;
+
+    -- A run that ends cancels its pending waits.
+    CREATE FUNCTION graphflow_end_waits() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE waits SET status = 'cancelled' WHERE run_id = NEW.id AND status = 'pending';
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER runs_end_waits AFTER UPDATE OF status ON runs
+        FOR EACH ROW
+        WHEN (NEW.status IN ('completed', 'failed', 'cancelled') AND OLD.status IN ('pending', 'running'))
+        EXECUTE FUNCTION graphflow_end_waits();
+
+    -- Steering requests in the event log.
+    CREATE FUNCTION graphflow_log_wait() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        body jsonb := jsonb_build_object('request_id', NEW.id, 'node_id', NEW.data ->> 'node_id', 'status', NEW.status);
+    BEGIN
+        IF NEW.status = 'answered' THEN
+            body := body || jsonb_build_object('choice', NEW.data -> 'resolution' ->> 'choice');
+        END IF;
+        PERFORM graphflow_log(NEW.app_id,
+            CASE WHEN NEW.status = 'pending' THEN 'steering.requested' ELSE 'steering.' || NEW.status END,
+            NEW.automation_id, NEW.run_id, NULL, body);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER waits_log_insert AFTER INSERT ON waits
+        FOR EACH ROW WHEN (NEW.kind = 'steering') EXECUTE FUNCTION graphflow_log_wait();
+    CREATE TRIGGER waits_log_update AFTER UPDATE OF status ON waits
+        FOR EACH ROW WHEN (NEW.kind = 'steering' AND NEW.status IS DISTINCT FROM OLD.status)
+        EXECUTE FUNCTION graphflow_log_wait();
+
+    -- A parked run's event says what it waits for.
+    CREATE OR REPLACE FUNCTION graphflow_log_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            PERFORM graphflow_log(NEW.app_id, 'run.created', NEW.automation_id, NEW.id, NULL,
+                jsonb_build_object('status', NEW.status));
+        ELSE
+            PERFORM graphflow_log(NEW.app_id,
+                CASE NEW.status WHEN 'running' THEN 'run.started' WHEN 'pending' THEN 'run.waiting'
+                     ELSE 'run.' || NEW.status END,
+                NEW.automation_id, NEW.id, NULL,
+                CASE WHEN NEW.status IN ('failed', 'cancelled') AND NEW.result ? 'error'
+                          AND jsonb_typeof(NEW.result -> 'error') <> 'null'
+                     THEN jsonb_build_object('status', NEW.status, 'error', NEW.result ->> 'error')
+                     WHEN NEW.status = 'pending'
+                     THEN jsonb_build_object('status', NEW.status, 'wake_at', NEW.wake_at,
+                                             'waiting_for', NEW.waiting_for)
+                     ELSE jsonb_build_object('status', NEW.status) END);
+        END IF;
+        RETURN NULL;
+    END $$;
+"""
+MIGRATIONS = (*MIGRATIONS, _V5)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 #: First key of the migration advisory lock ("gflw"); the second is a hash of the schema name.
@@ -409,7 +582,7 @@ CONFLICTS = {
 # column to take its type from.
 
 _TYPES = {
-    **dict.fromkeys(("payload", "result", "journal", "causation", "metadata", "document"), "jsonb"),
+    **dict.fromkeys(("payload", "result", "journal", "causation", "waiting_for", "metadata", "document"), "jsonb"),
     **dict.fromkeys(
         ("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times", "repeat_completed", "version"),
         "integer",
@@ -621,7 +794,7 @@ INSERT_RUNS = RunsStatement.of(f"""
 #: ``running``. ``FOR SHARE`` makes that check hold at commit: a concurrent pause either committed
 #: first (and the run is left out) or waits until the run is committed (and then cancels it with
 #: the automation's other pending runs).
-ACCEPT_EVENT = RunsStatement.of(f"""
+_ACCEPT_EVENT = f"""
     WITH event AS (
         INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s)
         ON CONFLICT DO NOTHING
@@ -639,7 +812,16 @@ ACCEPT_EVENT = RunsStatement.of(f"""
         RETURNING id
     )
     SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), {NOTIFY}
-""")
+"""
+ACCEPT_EVENT = RunsStatement.of(_ACCEPT_EVENT)
+#: :data:`ACCEPT_EVENT` that also returns the pending waits of the event's name (as JSON rows),
+#: read by ``graphflow_event_waits`` (app, name: the last two parameters) — see migration 5.
+ACCEPT_EVENT_OFFER = RunsStatement.of(
+    _ACCEPT_EVENT.rstrip()
+    + ", ARRAY(SELECT to_jsonb(w) FROM graphflow_event_waits(%s, %s, extract(epoch FROM clock_timestamp())) AS w"
+    " WHERE EXISTS (SELECT FROM event))\n"
+)
+
 
 #: ``last_run_at``/``last_run_status`` belong to run outcomes (see ``FINISH_RUN``): an automation
 #: write keeps the stored values, so a host's update never clobbers a newer outcome.
@@ -705,7 +887,7 @@ _CLOCK = "clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
 _NOW = "(SELECT now FROM clock)"
 _CLAIMED = f"""
     UPDATE runs SET status = 'running', lease_owner = %(worker)s,
-        lease_expires_at = clock.now + %(lease)s, wake_at = NULL, fence = runs.fence + 1,
+        lease_expires_at = clock.now + %(lease)s, wake_at = NULL, waiting_for = NULL, fence = runs.fence + 1,
         recoveries = runs.recoveries + (runs.status = 'running')::integer,
         started_at = coalesce(runs.started_at, clock.now)
     FROM chosen, clock

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from graphflow.abc import Store, WakeMatcher
 from graphflow.records import Page, Wait
 from graphflow.stores.base import decode_json, encode_json, lease_lost, page, wait_data, wait_from_data
+from graphflow.stores.sqlite_schema import NOW
 
 __all__ = ["SQLiteWaits", "offer_event"]
 
@@ -44,8 +45,8 @@ _RESOLVE = (
     "resolved_fence = (SELECT fence FROM runs WHERE runs.id = waits.run_id) "
     "WHERE id = ? AND app_id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?)"
 )
-#: A parked run whose wait was resolved is claimable now.
-_WAKE_RUN = "UPDATE runs SET wake_at = ? WHERE id = ? AND status = 'pending'"
+#: A parked run whose wait was resolved is claimable now (by the database's clock, which claims read).
+_WAKE_RUN = f"UPDATE runs SET wake_at = min(?, {NOW}) WHERE id = ? AND status = 'pending'"
 
 
 def _wait(row: tuple[Any, ...]) -> Wait:

@@ -25,8 +25,10 @@ Nothing in it depends on a backend's internals: records go in and come out throu
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +39,7 @@ import pytest
 from graphflow.abc import Store
 from graphflow.exceptions import ConflictError, LeaseLostError, NotFoundError, StoreError
 from graphflow.ids import new_id
-from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Repeat
+from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Repeat, Wait
 
 pytestmark = pytest.mark.anyio
 
@@ -1378,6 +1380,217 @@ async def test_a_claim_sets_started_at_once(store: Store) -> None:
     assert (await stored_run(store, fresh.id)).started_at == started
     assert claimed[resumed.id].started_at == T0 + 5  # kept when already set
     assert (await stored_run(store, resumed.id)).started_at == T0 + 5
+
+
+# --- waits: steering requests and event waits ------------------------------------------------
+
+
+def wait(held: AutomationRun, step_key: str = "gate", **fields: Any) -> Wait:
+    """A pending steering request of ``held`` (an event wait with ``kind="event", event=...``)."""
+    values: dict[str, Any] = {
+        "kind": "steering",
+        "status": "pending",
+        "created_at": time.time(),
+        "message": "Publish it?",
+        "choices": ["approve", "reject"],
+        "assignees": None,
+    }
+    values.update(fields)
+    prefix = "str_" if values["kind"] == "steering" else "wfe_"
+    return Wait(
+        id=new_id(prefix),
+        app_id=held.app_id,
+        automation_id=held.automation_id,
+        run_id=held.id,
+        node_id=step_key.rsplit("/", 1)[-1],
+        step_key=step_key,
+        **values,
+    )
+
+
+async def parked(store: Store, app_id: str = "app_a", **fields: Any) -> tuple[AutomationRun, Wait]:
+    """A claimed run with a registered wait (not yet released)."""
+    (fresh,) = await pending(store, app_id=app_id)
+    held = await claim(store, fresh.id)
+    return held, await store.register_wait(wait(held, **fields), held.fence)
+
+
+async def test_register_wait_stores_one_wait_per_step(store: Store) -> None:
+    held, first = await parked(store, input={"thread_id": "thr_1"})
+    assert (first.status, first.choices, first.message, first.input) == (
+        "pending",
+        ["approve", "reject"],
+        "Publish it?",
+        {"thread_id": "thr_1"},
+    )
+    again = await store.register_wait(wait(held, message="Another?"), held.fence)
+    assert (again.id, again.message) == (first.id, "Publish it?")  # a re-executed node finds its request
+    other_step = await store.register_wait(wait(held, step_key="branch/gate"), held.fence)
+    assert other_step.id != first.id
+    page = await store.list_waits("app_a", run_id=held.id)
+    assert sorted(w.id for w in page.data) == sorted([first.id, other_step.id])
+
+
+async def test_register_wait_needs_the_runs_current_fence_and_app(store: Store) -> None:
+    (fresh,) = await pending(store)
+    held = await claim(store, fresh.id)
+    with pytest.raises(LeaseLostError):
+        await store.register_wait(wait(held), held.fence - 1)
+    foreign = wait(held)
+    foreign.app_id = "app_b"
+    with pytest.raises(LeaseLostError):
+        await store.register_wait(foreign, held.fence)
+    assert (await store.list_waits("app_a")).data == []
+    assert (await store.list_waits("app_b")).data == []
+
+
+async def test_waits_of_another_app_are_not_found(store: Store) -> None:
+    _, stored = await parked(store)
+    assert await store.get_wait("app_b", stored.id) is None
+    assert (await store.list_waits("app_b")).data == []
+    now = time.time()
+    assert await store.resolve_wait("app_b", stored.id, status="answered", resolution={"choice": "x"}, now=now) is None
+    assert await store.expire_wait("app_b", stored.id, now + 10**6) is None
+    assert (await store.get_wait("app_a", stored.id)).status == "pending"  # type: ignore[union-attr]
+
+
+async def test_list_waits_filters_and_pages_newest_first(store: Store) -> None:
+    held, first = await parked(store)
+    second = await store.register_wait(wait(held, step_key="b"), held.fence)
+    event = await store.register_wait(wait(held, step_key="c", kind="event", event="thread.created"), held.fence)
+    await store.resolve_wait("app_a", second.id, status="answered", resolution={"choice": "approve"}, now=time.time())
+    steering = await store.list_waits("app_a", kind="steering")
+    assert [w.id for w in steering.data] == sorted([first.id, second.id], reverse=True)
+    assert [w.id for w in (await store.list_waits("app_a", status="pending", kind="steering")).data] == [first.id]
+    assert [w.id for w in (await store.list_waits("app_a", kind="event")).data] == [event.id]
+    one = await store.list_waits("app_a", limit=1)
+    assert len(one.data) == 1 and one.next_cursor is not None
+    rest = await store.list_waits("app_a", cursor=one.next_cursor, limit=10)
+    assert {w.id for w in one.data + rest.data} == {first.id, second.id, event.id}
+
+
+async def test_resolve_wait_ends_a_pending_wait_once(store: Store) -> None:
+    held, stored = await parked(store)
+    now = time.time()
+    resolution = {"choice": "approve", "note": "ship it", "by": "usr_1"}
+    answered = await store.resolve_wait("app_a", stored.id, status="answered", resolution=resolution, now=now)
+    assert answered is not None
+    assert (answered.status, answered.resolution, answered.resolved_fence) == ("answered", resolution, held.fence)
+    assert answered.resolved_at == pytest.approx(now)
+    late = {"choice": "reject"}
+    assert await store.resolve_wait("app_a", stored.id, status="answered", resolution=late, now=now) is None
+    kept = await store.get_wait("app_a", stored.id)
+    assert kept is not None and kept.resolution == resolution
+
+
+async def test_concurrent_answers_have_exactly_one_winner(store: Store) -> None:
+    _, stored = await parked(store)
+    won: list[str] = []
+
+    async def answer(choice: str) -> None:
+        got = await store.resolve_wait("app_a", stored.id, status="answered", resolution={"c": choice}, now=time.time())
+        if got is not None:
+            won.append(choice)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(answer, f"c{n}")
+    assert len(won) == 1
+    final = await store.get_wait("app_a", stored.id)
+    assert final is not None and final.resolution == {"c": won[0]}
+
+
+async def test_an_expired_wait_cannot_be_resolved_and_expires_once_due(store: Store) -> None:
+    now = time.time()
+    _, stored = await parked(store, expires_at=now + 60)
+    still = await store.expire_wait("app_a", stored.id, now)
+    assert still is not None and still.status == "pending"  # not due yet: unchanged
+    answer = {"choice": "approve"}
+    assert await store.resolve_wait("app_a", stored.id, status="answered", resolution=answer, now=now + 60) is None
+    expired = await store.expire_wait("app_a", stored.id, now + 60)
+    assert expired is not None and expired.status == "expired"
+    _, resolved = await parked(store, expires_at=now + 60)
+    await store.resolve_wait("app_a", resolved.id, status="answered", resolution=answer, now=now)
+    after = await store.expire_wait("app_a", resolved.id, now + 120)
+    assert after is not None and after.status == "answered"  # the answer won: it stays answered
+
+
+async def test_a_parked_run_waits_until_its_wait_is_resolved(store: Store) -> None:
+    held, stored = await parked(store)
+    waiting_for = {"kind": "steering", "steering_request_id": stored.id, "node_id": "gate", "until": None}
+    await store.release_run(held.id, held.fence, wake_at=time.time() + 3600, waiting_for=waiting_for)
+    shown = await stored_run(store, held.id)
+    assert (shown.status, shown.waiting_for) == ("pending", waiting_for)
+    assert await store.claim_runs("w2", lease=LEASE, limit=10) == []
+    await store.resolve_wait("app_a", stored.id, status="answered", resolution={"choice": "approve"}, now=time.time())
+    resumed = await store.claim_runs("w2", lease=LEASE, limit=10)
+    assert [r.id for r in resumed] == [held.id]
+    assert resumed[0].waiting_for is None and (await stored_run(store, held.id)).waiting_for is None
+
+
+async def test_a_run_parked_after_its_wait_was_resolved_is_claimable_at_once(store: Store) -> None:
+    held, stored = await parked(store)
+    await store.resolve_wait("app_a", stored.id, status="answered", resolution={"choice": "approve"}, now=time.time())
+    await store.release_run(held.id, held.fence, wake_at=time.time() + 3600)
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=10)] == [held.id]
+
+
+async def test_a_run_that_ends_cancels_its_pending_waits(store: Store) -> None:
+    held, stored = await parked(store)
+    finished = dataclasses.replace(held, status="failed", result={"error": "boom"}, finished_at=time.time())
+    await store.update_run(finished, fence=held.fence)
+    gone = await store.get_wait("app_a", stored.id)
+    assert gone is not None and gone.status == "cancelled"
+    held2, other = await parked(store)
+    await store.release_run(held2.id, held2.fence, wake_at=time.time() + 3600)
+    await store.cancel_run("app_a", held2.id, time.time())
+    cancelled = await store.get_wait("app_a", other.id)
+    assert cancelled is not None and cancelled.status == "cancelled"
+
+
+async def test_an_accepted_event_is_offered_to_the_pending_waits_of_its_name(store: Store) -> None:
+    later = time.time() + 3600
+    held, matching = await parked(store, kind="event", event="thread.created", condition="c", input={"n": 1})
+    await store.release_run(held.id, held.fence, wake_at=later)
+    held2, other = await parked(store, kind="event", event="thread.created", input={"n": 2})
+    await store.release_run(held2.id, held2.fence, wake_at=later)
+    _, other_name = await parked(store, kind="event", event="thread.deleted")
+    _, foreign = await parked(store, app_id="app_b", kind="event", event="thread.created")
+    _, expired = await parked(store, kind="event", event="thread.created", expires_at=time.time() - 1)
+    offered: list[list[str]] = []
+
+    def wake(waits: Sequence[Wait]) -> list[tuple[Wait, dict[str, Any]]]:
+        offered.append(sorted(w.id for w in waits))
+        return [(w, {"event_id": "evt_1", "payload": {"n": 1}}) for w in waits if w.input == {"n": 1}]
+
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {"n": 1}, [], wake=wake) == []
+    assert offered[-1] == sorted([matching.id, other.id])  # not other names, apps, or expired waits
+    woke = await store.get_wait("app_a", matching.id)
+    assert woke is not None and (woke.status, woke.resolution) == (
+        "matched",
+        {"event_id": "evt_1", "payload": {"n": 1}},
+    )
+    assert (await store.get_wait("app_a", other.id)).status == "pending"  # type: ignore[union-attr]
+    for untouched in (other_name, expired):
+        assert (await store.get_wait("app_a", untouched.id)).status == "pending"  # type: ignore[union-attr]
+    assert (await store.get_wait("app_b", foreign.id)).status == "pending"  # type: ignore[union-attr]
+    assert [r.id for r in await store.claim_runs("w2", lease=LEASE, limit=10)] == [held.id]  # woken; not held2
+    calls = len(offered)
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [], wake=wake) is None
+    assert len(offered) == calls  # a duplicate event offers nothing
+
+
+async def test_steering_requests_are_in_the_event_log(store: Store) -> None:
+    start = await store.last_event_seq("app_a")
+    _, stored = await parked(store)
+    await store.resolve_wait("app_a", stored.id, status="answered", resolution={"choice": "approve"}, now=time.time())
+    _, quiet = await parked(store, kind="event", event="thread.created")
+    events = [e for e in await store.read_events("app_a", after=start, limit=100) if e.type.startswith("steering.")]
+    assert [(e.type, e.run_id, e.data.get("request_id"), e.data.get("choice")) for e in events] == [
+        ("steering.requested", stored.run_id, stored.id, None),
+        ("steering.answered", stored.run_id, stored.id, "approve"),
+    ]
+    assert all(e.data.get("request_id") != quiet.id for e in await store.read_events("app_a", after=start, limit=100))
 
 
 __all__ = sorted(name for name in globals() if name.startswith("test_"))

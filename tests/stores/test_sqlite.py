@@ -459,21 +459,33 @@ async def test_two_processes_firing_the_same_occurrence_one_wins(tmp_path: Path,
     assert raw(db).execute("SELECT revision FROM automations").fetchone() == (2,)
 
 
-async def test_a_version_2_file_migrates_to_version_3_in_place(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_version_2_file_migrates_to_the_current_version_in_place(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with monkeypatch.context() as patched:
         patched.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
         old = SQLiteStore(db)
         await old.start()
-        await old.insert_automation(automation())
-        await old.insert_runs([run(run_id="atr_1"), run(run_id="atr_2")])
         await old.close()
+    # Rows as version 2 wrote them: the runs columns it had (waiting_for came with version 4).
+    columns = [name for name in sqlite_schema.RUN_FIELDS if name != "waiting_for"]
+    insert_run = f"INSERT INTO runs ({', '.join(map(repr, columns))}) VALUES ({', '.join('?' * len(columns))})"
+    with raw(db) as conn:
+        conn.execute(
+            'INSERT INTO automations (lookup_key, status, type, "trigger", revision, updated_at, data, id, app_id) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sqlite_schema.automation_row(automation()),
+        )
+        for run_id in ("atr_1", "atr_2"):
+            row = dict(zip(sqlite_schema.RUN_FIELDS, sqlite_schema.run_row(run(run_id=run_id)), strict=True))
+            conn.execute(insert_run, [row[c] for c in columns])
     assert raw(db).execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     assert raw(db).execute("SELECT name FROM sqlite_master WHERE name = 'stream_events'").fetchall() == []
 
     store = SQLiteStore(db)
     await store.start()
     try:
-        assert raw(db).execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert raw(db).execute("SELECT version FROM schema_version").fetchall() == [(sqlite_schema.SCHEMA_VERSION,)]
         before = await store.get_automation("app_a", "aut_1")
         assert before is not None and before.last_error is None  # a version-2 record reads as before
         assert await store.read_events("app_a", after=0, limit=10) == []  # the log starts with version 3

@@ -1,0 +1,136 @@
+"""PostgresStore's waits: steering requests and event waits, in the ``waits`` table (schema 5).
+
+A mixin of :class:`~graphflow.stores.postgres.PostgresStore`. Registering, resolving and parking
+are PL/pgSQL functions of the schema (see migration 5 in :mod:`graphflow.stores.postgres_schema`):
+each is one round trip, and each takes its locks before it reads, in statements of their own, so
+it reads what the transaction it waited for committed (READ COMMITTED gives a statement the
+snapshot of its start).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from graphflow.abc import Store
+from graphflow.records import Page, Wait
+from graphflow.stores.base import WAIT_DATA_FIELDS, encode_json, lease_lost, page
+from graphflow.stores.postgres_schema import jsonb
+
+__all__ = ["WAIT_COLUMNS", "PostgresWaits", "wait_record"]
+
+#: The columns of ``waits``, in table order (``SELECT *`` of the functions returns them so).
+WAIT_COLUMNS = (
+    "id",
+    "app_id",
+    "automation_id",
+    "run_id",
+    "step_key",
+    "kind",
+    "status",
+    "created_at",
+    "expires_at",
+    "event",
+    "resolved_at",
+    "resolved_fence",
+    "data",
+)
+_SELECT = f"SELECT {', '.join(WAIT_COLUMNS)} FROM waits"
+
+
+def wait_record(row: Sequence[Any]) -> Wait:
+    """A wait from a row of :data:`WAIT_COLUMNS` (``data`` decoded by psycopg)."""
+    values = dict(zip(WAIT_COLUMNS, row, strict=True))
+    data = values.pop("data")
+    return Wait(**values, **{name: data.get(name) for name in WAIT_DATA_FIELDS if name in data})
+
+
+class PostgresWaits(Store):
+    """The waits half of :class:`~graphflow.stores.postgres.PostgresStore`."""
+
+    @abstractmethod
+    async def _fetchall(self, query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """Run a statement (retried once on a dead connection) and return its rows."""
+
+    @abstractmethod
+    async def _fetchone(self, query: str, params: Any = (), *, idempotent: bool = False) -> tuple[Any, ...] | None:
+        """Run a statement and return its first row."""
+
+    async def register_wait(self, wait: Wait, fence: int) -> Wait:
+        data = {name: getattr(wait, name) for name in WAIT_DATA_FIELDS}
+        rows = await self._fetchall(
+            f"SELECT {', '.join(WAIT_COLUMNS)} FROM graphflow_register_wait("
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                wait.id,
+                wait.app_id,
+                wait.automation_id,
+                wait.run_id,
+                wait.step_key,
+                wait.kind,
+                wait.status,
+                wait.created_at,
+                wait.expires_at,
+                wait.event,
+                jsonb(data, f"wait {wait.id!r}"),
+                fence,
+            ],
+        )
+        if not rows:
+            raise lease_lost(wait.run_id, fence)
+        return wait_record(rows[0])
+
+    async def resolve_wait(
+        self, app_id: str, wait_id: str, *, status: str, resolution: dict[str, Any], now: float
+    ) -> Wait | None:
+        encode_json(resolution, f"wait {wait_id!r} resolution")  # refused before any write
+        row = await self._fetchone(
+            f"SELECT {', '.join(WAIT_COLUMNS)} FROM graphflow_resolve_wait(%s, %s, %s, %s, %s)",
+            [app_id, wait_id, status, jsonb(resolution, f"wait {wait_id!r} resolution"), now],
+        )
+        return None if row is None else wait_record(row)
+
+    async def expire_wait(self, app_id: str, wait_id: str, now: float) -> Wait | None:
+        row = await self._fetchone(
+            f"""
+            WITH expired AS (
+                UPDATE waits SET status = 'expired'
+                WHERE id = %s AND app_id = %s AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= %s
+                RETURNING {", ".join(WAIT_COLUMNS)}
+            )
+            SELECT * FROM expired
+            UNION ALL
+            {_SELECT} WHERE id = %s AND app_id = %s AND NOT EXISTS (SELECT FROM expired)
+            """,
+            [wait_id, app_id, now, wait_id, app_id],
+            idempotent=True,
+        )
+        return None if row is None else wait_record(row)
+
+    async def get_wait(self, app_id: str, wait_id: str) -> Wait | None:
+        row = await self._fetchone(f"{_SELECT} WHERE id = %s AND app_id = %s", [wait_id, app_id], idempotent=True)
+        return None if row is None else wait_record(row)
+
+    async def list_waits(
+        self,
+        app_id: str,
+        *,
+        kind: str | None = None,
+        run_id: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        where, params = ["app_id = %s"], [app_id]
+        for column, value in (("kind", kind), ("run_id", run_id), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if cursor is not None:
+            where.append("id < %s")
+            params.append(cursor)
+        rows = await self._fetchall(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
+        )
+        return page([wait_record(row) for row in rows], limit)
