@@ -441,7 +441,8 @@ _V5 = f"""
         IF NOT FOUND THEN
             RETURN;
         END IF;
-        UPDATE runs SET wake_at = least(at, extract(epoch FROM clock_timestamp())) WHERE id = target AND status = 'pending';
+        UPDATE runs SET wake_at = least(at, extract(epoch FROM clock_timestamp()))
+        WHERE id = target AND status = 'pending';
         IF FOUND THEN
             PERFORM pg_notify('{CHANNEL}', current_schema());
         END IF;

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from graphflow.api.feed import frame
+from graphflow.api import feed
 from graphflow.records import StreamEvent
 from tests.api.conftest import JOINED, App, error_of, seed
 from tests.api.server import REVOKED, Live
@@ -121,6 +121,6 @@ def test_a_run_stream_of_another_app_is_404_before_any_frame(live: Live, a: App,
 
 def test_no_payload_can_split_a_frame() -> None:
     event = StreamEvent(seq=7, app_id="app_1", type="run.failed", at=0.0, data={"error": "a\r\nb\nc\rd\u2028e"})
-    encoded = frame(event).decode()
+    encoded = feed.frame(event).decode()
     body = [line for line in encoded.splitlines() if line]
     assert body == ["id: 7", "event: run.failed", "data: " + json.dumps(event.to_dict(), separators=(",", ":"))]
