@@ -905,5 +905,8 @@ document.getElementById("sign-out").addEventListener("click", () => signOut("Sig
 setInterval(() => { // relative times stay true while the page is open
   for (const el of document.querySelectorAll("time[datetime] .rel")) el.textContent = relative(el.parentElement.getAttribute("datetime"));
 }, 30000);
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  route();
+  document.getElementById("main").focus({ preventScroll: false }); // screen readers start at the new page
+});
 route();
