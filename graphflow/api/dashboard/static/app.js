@@ -749,7 +749,8 @@ async function renderRun(id) {
         run.scheduled_at ? field("Scheduled for", when(run.scheduled_at)) : null,
         field("Started", when(run.started_at, "not yet")),
         field("Finished", when(run.finished_at, "not yet")),
-        field("Duration", duration(run.started_at, run.finished_at) || "—")),
+        field("Duration", duration(run.started_at, run.finished_at) || "—"),
+        run.waiting_for ? field("Waiting for", h("code", { text: JSON.stringify(run.waiting_for) })) : null),
     ]);
     clear(outcome);
     const error = run.result && "error" in run.result ? run.result.error : null;
