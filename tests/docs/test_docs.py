@@ -166,22 +166,7 @@ def test_python_blocks_run(block: Block, sandbox: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GRAPHFLOW_DATABASE_URL"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if block.pytest_module:
-        module = sandbox / f"test_docs_block_{block.line}.py"
-        module.write_text(block.code, encoding="utf-8")
-        conftest = [b.code for b in blocks(ROOT / block.file) if b.marker == CONFTEST]
-        (sandbox / "conftest.py").write_text("\n\n".join(conftest), encoding="utf-8")
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module.name],
-            cwd=sandbox,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, f"{block.where}: the test module failed:\n{done.stdout[-4000:]}"
-        assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-2000:]
-        return
+        return  # run with the page's other test modules by test_pytest_modules_pass
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, block.where],
         input=block.code,
@@ -236,6 +221,12 @@ def test_every_builtin_kind_is_documented() -> None:
         assert f"## {kind}" in text, kind
 
 
+def test_the_concepts_page_lists_every_builtin_kind() -> None:
+    text = (DOCS / "concepts" / "nodes.md").read_text()
+    for kind in default_registry.builtin_kinds():
+        assert f"| `{kind}` |" in text, kind
+
+
 def test_readme_starts_with_setup_and_test_command() -> None:
     readme = (DOCS.parent / "README.md").read_text().splitlines()
     head = "\n".join(readme[:15])
@@ -247,6 +238,44 @@ def test_readme_starts_with_setup_and_test_command() -> None:
 def test_readme_engine_example_waits_for_a_completed_run() -> None:
     engine_block = next(b for b in checked("python") if b.file == "README.md" and "Engine(" in b.code)
     assert "wait_for_run" in engine_block.code and not engine_block.fragment
+
+
+def _pages_with_test_modules() -> list[Path]:
+    return [path for path in doc_files() if any(block.pytest_module for block in blocks(path))]
+
+
+@pytest.mark.parametrize("page", _pages_with_test_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_pytest_modules_pass(page: Path, sandbox: Path) -> None:
+    """A page's ``docs-test: pytest`` blocks, each a test module, in one pytest run through the plugin."""
+    found = blocks(page)
+    modules = [block for block in found if block.pytest_module]
+    for block in modules:
+        (sandbox / f"test_docs_block_{block.line}.py").write_text(block.code, encoding="utf-8")
+    conftest = [block.code for block in found if block.marker == CONFTEST]
+    (sandbox / "conftest.py").write_text("\n\n".join(conftest), encoding="utf-8")
+    _page_files(modules[0], sandbox)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            *(f"test_docs_block_{b.line}.py" for b in modules),
+        ],
+        cwd=sandbox,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{page.name}: a test module failed:\n{done.stdout[-5000:]}"
+    for block in modules:  # every module ran at least one test, and it passed
+        assert f"PASSED test_docs_block_{block.line}.py::" in done.stdout, f"{block.where}: no test passed"
+    assert "SKIPPED" not in done.stdout, done.stdout[-2000:]
 
 
 def _strict_blocks(*languages: str) -> list[Block]:
