@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphflow.graph.loader import load_graph
 from graphflow.graph.model import WorkflowGraph
@@ -14,6 +16,7 @@ from graphflow.graph.svg import node_states, render_svg
 from graphflow.nodes.condition import ConditionNode
 from graphflow.nodes.script import ScriptNode
 from graphflow.nodes.trigger import TriggerNode
+from graphflow.testing import graphs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -151,3 +154,30 @@ def test_a_running_run_leaves_unreached_nodes_plain() -> None:
 def test_unknown_format_names_the_choices() -> None:
     with pytest.raises(ValueError, match="mermaid, dot, svg"):
         render_graph(_graph(), "png")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=graphs(max_nodes=8), data=st.data())
+def test_any_valid_graph_draws_every_node_once_in_its_own_place(graph: WorkflowGraph, data: st.DataObject) -> None:
+    ids = [node.id for node in graph.nodes]
+    journal = [
+        {"type": data.draw(st.sampled_from(["node_started", "node_completed", "node_failed"])), "node_id": node_id}
+        for node_id in data.draw(st.lists(st.sampled_from(ids), max_size=12))
+    ]
+    finished = data.draw(st.booleans())
+    svg = render_svg(graph, states=node_states(journal, finished=finished), finished=finished)
+    nodes = _nodes(svg)
+    assert sorted(nodes) == sorted(ids)
+    places = set()
+    for group in nodes.values():
+        shape = group.find("svg:rect", NS)
+        if shape is not None:
+            places.add((float(shape.get("x", "nan")), float(shape.get("y", "nan"))))
+        else:
+            polygon = group.find("svg:polygon", NS)
+            assert polygon is not None
+            x, y = polygon.get("points", "").split()[0].split(",")
+            places.add((float(x) - 14, float(y)))  # the hexagon's first point is 14 px in from its box
+    assert len(places) == len(ids)
+    if finished:
+        assert all("gf-node gf-" in group.get("class", "") for group in nodes.values())  # every node has a state
