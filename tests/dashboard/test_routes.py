@@ -55,6 +55,22 @@ def test_the_api_alone_serves_no_page(server: Dashboard) -> None:
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
+def test_the_page_works_mounted_under_a_prefix(server: Dashboard) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from graphflow.api import create_app
+
+    async def get(*paths: str) -> list[httpx.Response]:
+        host = Starlette(routes=[Mount("/ops", create_app(server.engine, dashboard=True))])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://host") as client:
+            return [await client.get(path) for path in paths]
+
+    bare, page, script = anyio.run(get, "/ops", "/ops/", "/ops/dashboard/app.js")
+    assert bare.status_code == 307 and bare.headers["location"] == "http://host/ops/"  # relative links resolve
+    assert page.status_code == 200 and script.status_code == 200
+
+
 def test_pictures_are_svg_of_this_app_only(server: Dashboard, app: App) -> None:
     config = app.http.post(app.url("/configs"), json=GATED).json()
     picture = app.http.get(app.url(f"/configs/{config['id']}/svg"))
