@@ -105,14 +105,27 @@ def _layers(graph: WorkflowGraph) -> dict[str, int]:
 
 def _layout(graph: WorkflowGraph, top: float) -> tuple[dict[str, _Box], float, float]:
     layer = _layers(graph)
+    order = {node.id: index for index, node in enumerate(graph.nodes)}
+    parents: dict[str, list[str]] = {}
     rows: dict[int, list[Node]] = {}
     for node in graph.nodes:
         rows.setdefault(layer[node.id], []).append(node)
+        for _, target in _edges(node):
+            parents.setdefault(target, []).append(node.id)
     widest = max((len(row) for row in rows.values()), default=1)
     width = 2 * _MARGIN + widest * _BOX_W + (widest - 1) * _GAP_X
     boxes: dict[str, _Box] = {}
     for index, number in enumerate(sorted(rows)):
         row = rows[number]
+
+        def under_parents(node: Node) -> tuple[float, int]:
+            # One barycentre pass: a node goes under the middle of its parents already placed,
+            # which removes most crossings of a layered drawing; ties keep declaration order.
+            placed = [boxes[p].cx for p in parents.get(node.id, ()) if p in boxes]
+            return (sum(placed) / len(placed) if placed else float("inf"), order[node.id])
+
+        if index:
+            row.sort(key=under_parents)
         row_width = len(row) * _BOX_W + (len(row) - 1) * _GAP_X
         x = (width - row_width) / 2
         y = top + index * (_BOX_H + _GAP_Y)
