@@ -170,7 +170,7 @@ async function api(method, path, { body, signal, blob = false } = {}) {
   let response;
   try {
     response = await fetch(apiUrl(path), {
-      method, headers, signal, cache: "no-store", credentials: "omit",
+      method, headers, signal, cache: "no-store", credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
@@ -197,7 +197,7 @@ async function follow(path, { signal, onEvent, onOpen, until = () => false, last
     if (lastId !== null) headers["Last-Event-ID"] = lastId;
     let response;
     try {
-      response = await fetch(apiUrl(path), { headers, signal, cache: "no-store", credentials: "omit" });
+      response = await fetch(apiUrl(path), { headers, signal, cache: "no-store", credentials: "same-origin" });
     } catch {
       if (signal.aborted) return;
       await sleep(backoff, signal);
