@@ -305,6 +305,9 @@ def test_a_dropped_stream_resumes_with_last_event_id_and_misses_nothing(
         page.on("request", lambda request: streams.append(request.headers) if "/stream" in request.url else None)
         sign_in(page, Dashboard(proxy.url, server.database, server.engine, server.portal), app)
         expect(page.locator("#count")).to_contain_text("No automations yet")
+        proxy.drop()  # before any frame: no id to resume from, so the page draws itself again
+        _automation(app, name="In the gap", type="invoked", config_id=config_id)
+        expect(page.locator("#automations")).to_contain_text("In the gap")
         _automation(app, name="Before the drop", type="invoked", config_id=config_id)
         expect(page.locator("#automations")).to_contain_text("Before the drop")
         proxy.drop()  # the page's stream (and any idle connection) is cut

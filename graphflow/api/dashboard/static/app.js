@@ -189,9 +189,12 @@ async function api(method, path, { body, signal, blob = false } = {}) {
 /** Follow an SSE stream with the key in a header; resume with Last-Event-ID after a drop.
  *
  * `onOpen` is called when the server has answered (its starting point is fixed), `onEvent(type, data)`
- * for every frame; returns when `until(type)` is true, the signal aborts or the server refuses. */
-async function follow(path, { signal, onEvent, onOpen, until = () => false, lastId = null }) {
+ * for every frame; returns when `until(type)` is true, the signal aborts or the server refuses. A
+ * stream that dropped before its first frame has no id to resume from: `onGap` is called instead
+ * (the caller reloads what it shows). */
+async function follow(path, { signal, onEvent, onOpen, onGap, until = () => false, lastId = null }) {
   let backoff = 500;
+  let opened = false;
   while (!signal.aborted && session) {
     const headers = { Authorization: `Bearer ${session.key}`, Accept: "text/event-stream" };
     if (lastId !== null) headers["Last-Event-ID"] = lastId;
@@ -207,6 +210,8 @@ async function follow(path, { signal, onEvent, onOpen, until = () => false, last
     if (response.status === 401) { signOut("Your key was refused: it is wrong, expired or revoked. Sign in again."); return; }
     if (!response.ok) { onOpen?.(await failure(response)); return; }
     backoff = 500;
+    if (opened && lastId === null && onGap) { response.body.cancel().catch(() => {}); onGap(); return; }
+    opened = true;
     onOpen?.(null);
     onOpen = null;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -250,7 +255,8 @@ async function follow(path, { signal, onEvent, onOpen, until = () => false, last
 /** A stream of the app's events, resolved once connected so that what is loaded next misses nothing. */
 function appStream(types, onEvent, signal) {
   return new Promise((resolve) => {
-    follow(`/stream?types=${types.join(",")}`, { signal, onEvent, onOpen: resolve }).finally(() => resolve(null));
+    const onGap = () => { if (!signal.aborted) route(); }; // events may have been missed: draw the page again
+    follow(`/stream?types=${types.join(",")}`, { signal, onEvent, onOpen: resolve, onGap }).finally(() => resolve(null));
     setTimeout(() => resolve(null), 3000); // a slow stream never holds the page back
   });
 }
