@@ -16,7 +16,7 @@ from graphflow.api.errors import exception_handlers
 from graphflow.api.feed import Feeds
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
-from graphflow.api.routes import automations, configs, events, health, runs, stream, views
+from graphflow.api.routes import automations, configs, events, health, runs, steering, stream, views
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
@@ -32,6 +32,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *automations.OPERATIONS,
     *configs.OPERATIONS,
     *events.OPERATIONS,
+    *steering.OPERATIONS,
 )
 
 

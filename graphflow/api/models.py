@@ -34,6 +34,10 @@ __all__ = [
     "RunPage",
     "StatusOut",
     "StatusQuery",
+    "SteeringListQuery",
+    "SteeringOut",
+    "SteeringPage",
+    "SteeringResponseIn",
     "StreamQuery",
     "TriggerIn",
     "TriggerOut",
@@ -83,6 +87,13 @@ class RunListQuery(PageQuery):
     status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None
 
 
+class SteeringListQuery(PageQuery):
+    """``GET …/steering_requests`` filters: ``?status=pending`` for the ones awaiting an answer."""
+
+    status: Literal["pending", "answered", "expired", "cancelled"] | None = None
+    run_id: str | None = Field(None, min_length=1, max_length=100, description="one run's requests")
+
+
 class StatusQuery(_Query):
     """``GET …/automations/status?automation_id=``: one automation's running runs."""
 
@@ -114,6 +125,14 @@ class TriggerIn(_Body):
     """``POST …/trigger``: the run's payload (scheduled automations ignore it)."""
 
     payload: Any = None
+
+
+class SteeringResponseIn(_Body):
+    """``POST …/steering_requests/{id}``: the answer."""
+
+    choice: str = Field(min_length=1, max_length=64, description="one of the request's choices")
+    note: str | None = Field(None, max_length=2000)
+    by: str | None = Field(None, min_length=1, max_length=200, description="who answers (a user id)")
 
 
 class EventIn(_Body):
@@ -189,6 +208,9 @@ class RunOut(_Out):
     started_at: str | None
     finished_at: str | None
     created_at: str
+    waiting_for: dict[str, Any] | None = Field(
+        None, description="what a parked run waits for: a timer, a steering request or an event"
+    )
     journal: list[dict[str, Any]] | None = None
 
 
@@ -208,6 +230,33 @@ class ConfigOut(_Out):
     config: dict[str, Any]
     created_at: str
     updated_at: str
+
+
+class SteeringOut(_Out):
+    """A steering request (``str_…``) raised by a ``WorkflowApproval`` node."""
+
+    id: str
+    app_id: str
+    automation_id: str
+    run_id: str
+    node_id: str
+    status: Literal["pending", "answered", "expired", "cancelled"]
+    message: str | None
+    choices: list[str]
+    assignees: list[str] | None
+    created_at: str
+    expires_at: str | None
+    answered_at: str | None
+    choice: str | None
+    note: str | None
+    answered_by: str | None
+
+
+class SteeringPage(BaseModel):
+    """A page of steering requests, newest first."""
+
+    data: list[SteeringOut]
+    next_cursor: str | None
 
 
 class AutomationPage(BaseModel):
@@ -272,6 +321,7 @@ class PublishOut(BaseModel):
     event_id: str
     duplicate: bool
     run_ids: list[str]
+    woken_run_ids: list[str] = Field(default_factory=list, description="waiting runs the event woke")
 
 
 class ExplainOut(BaseModel):

@@ -19,8 +19,9 @@ _REF = "#/components/schemas/{model}"
 _REASONS = {
     400: "invalid input (validation_error: every problem with its path)",
     401: "missing, invalid or revoked credentials (unauthorized)",
+    403: "the caller may not do this to it, e.g. answer a request assigned to others (forbidden)",
     404: "no such resource in this app, or another app's (not_found)",
-    409: "the current state refuses it (invalid_transition, already_running, conflict)",
+    409: "the current state refuses it (invalid_transition, already_running, conflict, request_closed)",
     413: "the body is larger than the server accepts (payload_too_large)",
     415: "a Content-Type the operation does not read (unsupported_media_type)",
     503: "the store is unavailable (unavailable)",

@@ -100,6 +100,20 @@ class Client(ABC):
     ) -> AsyncIterator[dict[str, Any]]:
         """The app's (or one run's) events from after ``after`` on, live, as ``StreamEvent.to_dict()``."""
 
+    @abstractmethod
+    async def list_steering(
+        self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        """``{data, next_cursor}``: the app's steering requests, newest first."""
+
+    @abstractmethod
+    async def get_steering(self, request_id: str) -> dict[str, Any]:
+        """One steering request."""
+
+    @abstractmethod
+    async def steer(self, request_id: str, choice: str, *, note: str | None, by: str | None) -> dict[str, Any]:
+        """Answer a steering request; the request as answered."""
+
     async def create_key(self, name: str | None) -> dict[str, Any]:
         """``{key, secret}``: a new API key and its secret (shown once) (direct mode only: a key cannot mint keys)."""
         raise UsageError("API keys are managed on the database: give --database-url, not --server")

@@ -101,7 +101,24 @@ class DirectClient(Client):
 
     async def publish(self, name: str, payload: Any, event_id: str | None) -> dict[str, Any]:
         result = await self.engine.publish(self.app, name, payload, id=event_id)
-        return {"event_id": result.event_id, "duplicate": result.duplicate, "run_ids": list(result.run_ids)}
+        return {
+            "event_id": result.event_id,
+            "duplicate": result.duplicate,
+            "run_ids": list(result.run_ids),
+            "woken_run_ids": list(result.woken_run_ids),
+        }
+
+    async def list_steering(
+        self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        page = await self.engine.steering.list(self.app, status=status, run_id=run_id, cursor=cursor, limit=limit)
+        return page.to_dict()
+
+    async def get_steering(self, request_id: str) -> dict[str, Any]:
+        return (await self.engine.steering.get(self.app, request_id)).to_dict()
+
+    async def steer(self, request_id: str, choice: str, *, note: str | None, by: str | None) -> dict[str, Any]:
+        return (await self.engine.steering.respond(self.app, request_id, choice, note=note, by=by)).to_dict()
 
     async def events(
         self, *, after: int | None, run_id: str | None, types: frozenset[str] | None

@@ -263,7 +263,12 @@ database (--database-url, or $GRAPHFLOW_DATABASE_URL) or through a graphflow ser
 --json prints the API's JSON shapes for scripts. Docs: docs/cli.md."""
 
 #: Nouns take their singular and plural names in every verb.
-_PLURALS = {"automation": "automations", "automationrun": "automationruns", "config": "configs"}
+_PLURALS = {
+    "automation": "automations",
+    "automationrun": "automationruns",
+    "config": "configs",
+    "steeringrequest": "steeringrequests",
+}
 #: ``build_parser(argv)`` fills in only the management command ``argv`` names, not these.
 ALL = "*"
 
@@ -359,6 +364,19 @@ def _list(nouns: Subparsers) -> None:
             nouns, "list", "config", "configs.list_configs", "List the app's configs (latest versions), newest first."
         )
     )
+    steering = _noun(
+        nouns,
+        "list",
+        "steeringrequest",
+        "steering.list_requests",
+        "List the app's steering requests, newest first.",
+        "Example: graphflow list steeringrequests --status pending",
+    )
+    steering.add_argument(
+        "--status", choices=("pending", "answered", "expired", "cancelled"), help="only requests in this status"
+    )
+    steering.add_argument("--run", metavar="RUN_ID", help="only this run's requests (atr_...)")
+    _page(steering)
 
 
 def _create(nouns: Subparsers) -> None:
@@ -397,6 +415,8 @@ def _describe(nouns: Subparsers) -> None:
     )
     run = _noun(nouns, "describe", "automationrun", "automations.describe_run", "Show a run with its journal.")
     run.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
+    request = _noun(nouns, "describe", "steeringrequest", "steering.describe_request", "Show a steering request.")
+    request.add_argument("request_id", metavar="REQUEST_ID", help="the steering request (str_...)")
 
 
 def _update(nouns: Subparsers) -> None:
@@ -505,6 +525,22 @@ def _watch(commands: Subparsers) -> None:
     )
 
 
+def _steer(commands: Subparsers) -> None:
+    steer = _leaf(
+        commands,
+        "steer",
+        "steering",
+        "steer",
+        _SUMMARIES["steer"],
+        "Example: graphflow steer str_... approve --by usr_42 --note 'looks good'\n"
+        "Exit 0 when the answer was taken; answering twice, an expired or another app's request is refused.",
+    )
+    steer.add_argument("request_id", metavar="REQUEST_ID", help="the steering request (str_...)")
+    steer.add_argument("choice", metavar="CHOICE", help="one of the request's choices, e.g. approve or reject")
+    steer.add_argument("--note", metavar="TEXT", help="why (kept with the answer)")
+    steer.add_argument("--by", metavar="USER_ID", help="who answers (required when the request names assignees)")
+
+
 def _keys(actions: Subparsers) -> None:
     create = _leaf(
         actions,
@@ -527,9 +563,9 @@ def _keys(actions: Subparsers) -> None:
 
 
 _SUMMARIES = {
-    "list": "List automations, automation runs or configs.",
+    "list": "List automations, automation runs, configs or steering requests.",
     "create": "Create an automation or a config.",
-    "describe": "Show an automation or an automation run.",
+    "describe": "Show an automation, an automation run or a steering request.",
     "update": "Change an automation.",
     "delete": "Delete an automation.",
     "activate": "Activate an automation.",
@@ -539,6 +575,7 @@ _SUMMARIES = {
     "cancel": "Cancel an automation run.",
     "publish": "Publish a platform event: each running trigger automation listening for it starts a run.",
     "watch": "Follow the app's events (or one run's), one line per event, until Ctrl-C (or the run ends).",
+    "steer": "Answer a steering request: its run continues on the edge for the choice.",
     "keys": "Create, list and revoke an app's API keys (direct mode only: on the database).",
 }
 #: Each management command and what declares its nouns (or, for a leaf, the command itself).
@@ -555,7 +592,7 @@ _NOUNS: dict[str, Callable[[Subparsers], None]] = {
     "cancel": _cancel,
     "keys": _keys,
 }
-_LEAVES: dict[str, Callable[[Subparsers], None]] = {"publish": _publish, "watch": _watch}
+_LEAVES: dict[str, Callable[[Subparsers], None]] = {"publish": _publish, "watch": _watch, "steer": _steer}
 
 
 def _management_commands(commands: Subparsers, chosen: str) -> None:

@@ -145,6 +145,19 @@ class HttpClient(Client):
     async def list_configs(self, *, cursor: str | None, limit: int) -> dict[str, Any]:
         return dict(await self._call("GET", "/configs", params={"cursor": cursor, "limit": limit}))
 
+    async def list_steering(
+        self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        params = {"status": status, "run_id": run_id, "cursor": cursor, "limit": limit}
+        return dict(await self._call("GET", "/steering_requests", params=params))
+
+    async def get_steering(self, request_id: str) -> dict[str, Any]:
+        return dict(await self._call("GET", f"/steering_requests/{_id(request_id)}"))
+
+    async def steer(self, request_id: str, choice: str, *, note: str | None, by: str | None) -> dict[str, Any]:
+        body = {"choice": choice, **({"note": note} if note is not None else {}), **({"by": by} if by else {})}
+        return dict(await self._call("POST", f"/steering_requests/{_id(request_id)}", body=body))
+
     async def publish(self, name: str, payload: Any, event_id: str | None) -> dict[str, Any]:
         body = {"name": name, "payload": payload, **({"id": event_id} if event_id is not None else {})}
         return dict(await self._call("POST", "/events", body=body))

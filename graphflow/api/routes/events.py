@@ -16,7 +16,13 @@ async def publish_event(call: Call) -> Response:
     body = await call.body(EventIn)
     result = await call.engine.publish(call.app_id, body.name, body.payload, body.id)
     return json_response(
-        {"event_id": result.event_id, "duplicate": result.duplicate, "run_ids": list(result.run_ids)}, 202
+        {
+            "event_id": result.event_id,
+            "duplicate": result.duplicate,
+            "run_ids": list(result.run_ids),
+            "woken_run_ids": list(result.woken_run_ids),
+        },
+        202,
     )
 
 

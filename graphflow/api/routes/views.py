@@ -44,6 +44,12 @@ async def run_svg(call: Call) -> Response:
     graph, _ = await call.engine.graph_for(call.app_id, run.config_id, run.config_version)
     finished = run.status in TERMINAL_RUN_STATUSES
     states = node_states(run.journal, finished=finished)
+    if not finished and not run.journal:  # the journal is written at the end: the checkpoints so far
+        done = await call.engine.stream.read(call.app_id, 0, run_id=run.id, types=("run.node_completed",), limit=1000)
+        for event in done:
+            key = (event.data or {}).get("key")
+            if isinstance(key, str) and key in graph.node_map:
+                states[key] = "completed"
     return _svg(render_svg(graph, states=states, finished=finished, title=f"{graph.name}: run {run.id} ({run.status})"))
 
 

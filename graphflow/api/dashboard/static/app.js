@@ -733,6 +733,7 @@ async function renderRun(id) {
   const graphBox = h("section", { class: "card", "aria-labelledby": "graph-title" });
   const el = main("Run", head, outcome, journalBox, graphBox);
   let shownPictureFor = null;
+  let nodeEvents = 0; // checkpointed nodes seen on the stream: the path picture is drawn again
 
   async function load() {
     let run;
@@ -769,7 +770,7 @@ async function renderRun(id) {
     ]);
     clear(journalBox);
     append(journalBox, [h("h2", { id: "journal-title", text: "Journal" }), timeline(run.journal)]);
-    const pictureKey = `${run.status}:${run.journal?.length ?? 0}`;
+    const pictureKey = `${run.status}:${run.journal?.length ?? 0}:${nodeEvents}`;
     if (pictureKey !== shownPictureFor && run.config_id) {
       shownPictureFor = pictureKey;
       const figure = await picture(`/automations/runs/${encodeURIComponent(run.id)}/svg`,
@@ -787,7 +788,7 @@ async function renderRun(id) {
   const refresh = debounce(load, 100);
   await follow(`/automations/runs/${encodeURIComponent(id)}/stream`, {
     signal,
-    onEvent: () => refresh(),
+    onEvent: (kind) => { if (kind === "run.node_completed") nodeEvents += 1; refresh(); },
     until: (kind) => TERMINAL.has(kind.slice(4)),
   });
   if (!signal.aborted) await load();
