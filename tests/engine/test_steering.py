@@ -84,7 +84,11 @@ async def started(engine: Engine, app: str = APP, **approval: Any) -> Wait:
 
 async def test_an_answer_continues_the_run_on_the_edge_for_its_choice(engine: Engine) -> None:
     request = await started(engine)
-    assert (request.status, request.message, request.choices) == ("pending", "Welcome usr_1 to thr_1?", ["approve", "reject"])
+    assert (request.status, request.message, request.choices) == (
+        "pending",
+        "Welcome usr_1 to thr_1?",
+        ["approve", "reject"],
+    )
     run = await engine.automations.run(APP, request.run_id)
     if engine.store.durable:  # parked: no task, no worker; it shows what it waits for
         assert run.status == "pending"
@@ -96,7 +100,10 @@ async def test_an_answer_continues_the_run_on_the_edge_for_its_choice(engine: En
         }
         assert request.run_id not in engine.executor.active_runs
     answered = await engine.steering.respond(APP, request.id, "approve", note="welcome!", by="usr_9")
-    assert (answered.status, answered.resolution) == ("answered", {"choice": "approve", "note": "welcome!", "by": "usr_9"})
+    assert (answered.status, answered.resolution) == (
+        "answered",
+        {"choice": "approve", "note": "welcome!", "by": "usr_9"},
+    )
     done = await engine.wait_for_run(APP, request.run_id, timeout=10)
     assert (done.status, done.result) == ("completed", {"payload": "posted usr_1", "output": []})
     assert done.waiting_for is None
@@ -112,9 +119,7 @@ async def test_reject_follows_its_route(engine: Engine) -> None:
 
 
 async def test_custom_choices_follow_their_routes(engine: Engine) -> None:
-    request = await started(
-        engine, choices=["post", "hold"], routes={"hold": "later"}, message="Post {{ $.user_id }}?"
-    )
+    request = await started(engine, choices=["post", "hold"], routes={"hold": "later"}, message="Post {{ $.user_id }}?")
     await engine.steering.respond(APP, request.id, "hold", note="after lunch")
     done = await engine.wait_for_run(APP, request.run_id, timeout=10)
     assert done.result == {"payload": "asked to wait: after lunch", "output": []}
