@@ -20,6 +20,7 @@ fixture; building one by hand works the same::
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ import anyio
 import anyio.lowlevel
 
 from graphflow.events import RunStarted
-from graphflow.records import TERMINAL_RUN_STATUSES, Automation, AutomationRun, ConfigRecord
+from graphflow.records import Automation, AutomationRun, ConfigRecord, Wait
 from graphflow.testing.clock import SteppingClock, instant
 from graphflow.triggers.catalogue import INTERNAL_EVENTS
 
@@ -167,21 +168,22 @@ class EngineHarness:
     async def publish_and_wait(
         self, event: str, payload: Any, *, app_id: str | None = None, id: str | None = None
     ) -> list[AutomationRun]:
-        """Publish an event, wait until everything it started has ended, and return its runs.
+        """Publish an event, wait until the engine settled, and return the runs the event started.
 
-        Runs started further down (events the runs emitted) have ended too; find them with
-        :meth:`runs`.
+        Each run has ended, or is parked on a wait (a ``WorkflowApproval`` awaiting an answer, a
+        ``WorkflowWaitForEvent``): answer it with :meth:`respond`. Runs started further down
+        (events the runs emitted) have settled too; find them with :meth:`runs`.
         """
         app = self._app(app_id)
         published = await self.engine.publish(app, event, payload, id=id)
         await self.settle()
-        return [await self._finished(app, run_id) for run_id in published.run_ids]
+        return [await self._current(app, run_id) for run_id in published.run_ids]
 
     async def trigger_and_wait(self, automation: Automation, payload: Any = None) -> AutomationRun:
-        """Run an automation now (:meth:`AutomationService.trigger`) and return its ended run."""
+        """Run an automation now (``engine.automations.trigger``) and return its run once settled."""
         run_id = await self.engine.automations.trigger(automation.app_id, automation.id, payload)
         await self.settle()
-        return await self._finished(automation.app_id, run_id)
+        return await self._current(automation.app_id, run_id)
 
     async def runs(self, automation: Automation, *, status: str | None = None) -> list[AutomationRun]:
         """Every run of an automation, oldest first (optionally of one ``status``)."""
@@ -209,7 +211,8 @@ class EngineHarness:
 
         The clock stops at every instant something waits for (a schedule's next fire), lets the
         engine settle, then goes on: a year of a weekday schedule is ~260 stops, not a year of
-        ticks. The runs come back ended, oldest first.
+        ticks. The runs come back oldest first, ended or parked on a wait; a wait's expiry is a
+        deadline like a fire, so advancing past it lets the run go on (``on_timeout``).
 
         Raises:
             ValueError: ``when`` is earlier than the clock, or has no time zone.
@@ -225,31 +228,47 @@ class EngineHarness:
         if self.clock.now() < target:
             await self.clock.set(target)
             await self.settle()
-        return [await self._finished(app, run_id) for app, run_id in self._started[first:]]
+        return [await self._current(app, run_id) for app, run_id in self._started[first:]]
+
+    async def steering_requests(self, *, app_id: str | None = None, run: AutomationRun | None = None) -> list[Wait]:
+        """The pending steering requests of the app (or of one run), newest first."""
+        app = run.app_id if run is not None else self._app(app_id)
+        page = await self.engine.steering.list(app, run_id=run.id if run else None, status="pending", limit=100)
+        return list(page.data)
+
+    async def respond(
+        self, request: Wait, choice: str, *, note: str | None = None, by: str | None = None
+    ) -> AutomationRun:
+        """Answer a steering request, let the engine settle, and return the request's run."""
+        await self.engine.steering.respond(request.app_id, request.id, choice, note=note, by=by)
+        await self.settle()
+        return await self._current(request.app_id, request.run_id)
 
     async def settle(self) -> None:
-        """Return once nothing is due, and no run is queued, executing or buffered behind another.
+        """Return once nothing is due, and no run is queued, executing (unless parked on a wait) or buffered.
 
         Raises:
             TimeoutError: the engine did not settle within ``timeout`` real seconds.
         """
-        engine = self.engine
         with anyio.fail_after(self.timeout):
             while True:
                 await self.clock.wait_until_parked(1)  # the scheduler: every fire due by now is stored
-                open_runs = await self._open_runs()
-                for app, run_id in open_runs:
-                    await engine.wait_for_run(app, run_id)
+                open_runs, parked = await self._open_runs()
                 if open_runs:
+                    # Until it ends, or parks on a wait (then it is no longer open): look again soon.
+                    app, run_id = open_runs[0]
+                    with anyio.move_on_after(0.05):
+                        await self.engine.wait_for_run(app, run_id)
                     continue
-                if engine.inflight or engine.buffered:
+                if self._busy(parked):
                     # A run between two states (a buffered run being stored, a run of an app this
                     # harness has not seen executing): give it a moment of real time, then look again.
                     await anyio.sleep(0.001)
                     continue
                 for _ in range(10):  # let what the last change woke take its turns
                     await anyio.lowlevel.checkpoint()
-                if self.clock.parked and not engine.inflight and not engine.buffered and not await self._open_runs():
+                open_runs, parked = await self._open_runs()
+                if self.clock.parked and not open_runs and not self._busy(parked):
                     return
 
     # --- internals ------------------------------------------------------------------------------
@@ -259,19 +278,34 @@ class EngineHarness:
         self._apps.add(app)
         return app
 
-    async def _open_runs(self) -> list[tuple[str, str]]:
+    async def _open_runs(self) -> tuple[list[tuple[str, str]], Counter[str]]:
+        """Runs pending or executing, except those parked on a wait; and the parked ones per automation."""
         store = self.engine.store
         found = [(run.app_id, run.id) for run in await store.pending_runs(1_000_000)]
-        executing = {run_id for runs in self.engine.running.values() for run_id in runs}
-        for run_id in executing:
-            for app in sorted(self._apps):
-                run = await store.get_run(app, run_id)
-                if run is not None:
-                    found.append((app, run_id))
+        parked: Counter[str] = Counter()
+        for automation_id, runs in list(self.engine.running.items()):
+            for run_id in sorted(runs):
+                for app in sorted(self._apps):
+                    if await store.get_run(app, run_id) is None:
+                        continue
+                    waits = await store.list_waits(app, run_id=run_id, status="pending", cursor=None, limit=1)
+                    if waits.data:
+                        parked[automation_id] += 1
+                    else:
+                        found.append((app, run_id))
                     break
-        return found
+        return found, parked
 
-    async def _finished(self, app_id: str, run_id: str) -> AutomationRun:
-        run = await self.engine.wait_for_run(app_id, run_id, timeout=self.timeout)
-        assert run.status in TERMINAL_RUN_STATUSES
+    def _busy(self, parked: Counter[str]) -> bool:
+        """Whether runs are queued or moving that no listing shows yet (parked ones do not count)."""
+        inflight, buffered = self.engine.inflight, self.engine.buffered
+        return any(count > parked[automation] for automation, count in inflight.items()) or any(
+            not inflight.get(automation) for automation in buffered
+        )
+
+    async def _current(self, app_id: str, run_id: str) -> AutomationRun:
+        """A run as it is once the engine settled: ended, or parked on a wait."""
+        run = await self.engine.store.get_run(app_id, run_id)
+        if run is None:  # pruned or deleted meanwhile
+            raise LookupError(f"run {run_id!r} of app {app_id!r} is gone")
         return run

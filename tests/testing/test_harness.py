@@ -146,3 +146,50 @@ def test_loading_the_plugin_imports_nothing_heavy_and_needs_no_hypothesis() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "pip install 'graphflow[testing]'" in done.stdout
+
+
+REVIEW = chain(
+    "workflow.invoked",
+    {
+        "kind": "WorkflowApproval",
+        "id": "review",
+        "message": "Publish {{$.title}}?",
+        "expires_after": "2h",
+        "routes": {"reject": "dropped"},
+        "on_timeout": "expired",
+        "on_success": "publish",
+    },
+    name="review",
+)
+REVIEW["nodes"][1].pop("on_success", None)
+REVIEW["nodes"][1]["on_success"] = "publish"
+REVIEW["nodes"] += [
+    {"kind": "WorkflowScript", "id": "publish", "source": "'published'"},
+    {"kind": "WorkflowScript", "id": "dropped", "source": "'dropped'"},
+    {"kind": "WorkflowScript", "id": "expired", "source": "'expired'"},
+]
+
+
+async def test_a_run_parked_on_a_steering_request_settles_and_goes_on_when_answered(
+    graphflow_harness: EngineHarness,
+) -> None:
+    automation = await graphflow_harness.add_automation(REVIEW, type="invoked")
+    parked = await graphflow_harness.trigger_and_wait(automation, {"title": "Q3 recap"})
+    assert parked.status == "running"
+    [request] = await graphflow_harness.steering_requests(run=parked)
+    assert request.message == "Publish Q3 recap?"
+    run = await graphflow_harness.respond(request, "approve", by="usr_editor")
+    assert (run.status, run.result["payload"]) == ("completed", "published")
+    assert_path(run, ["t", "review", "publish"])
+
+
+async def test_advancing_past_a_requests_expiry_takes_on_timeout(graphflow_harness: EngineHarness) -> None:
+    automation = await graphflow_harness.add_automation(REVIEW, type="invoked")
+    parked = await graphflow_harness.trigger_and_wait(automation, {"title": "Q3 recap"})
+    assert await graphflow_harness.advance(3600) == []
+    assert (await graphflow_harness.runs(automation))[0].status == "running"
+    await graphflow_harness.advance(3600)
+    [run] = await graphflow_harness.runs(automation)
+    assert run.id == parked.id
+    assert (run.status, run.result["payload"]) == ("completed", "expired")
+    assert await graphflow_harness.steering_requests() == []
