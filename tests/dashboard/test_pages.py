@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.api.sse import events
 from tests.dashboard.conftest import App, screenshot, sign_in
 from tests.dashboard.server import Dashboard, Proxy, worker
 
@@ -19,7 +20,8 @@ GATED = {
     "name": "Gated greeting",
     "start_node": "start",
     "nodes": [
-        {"kind": "WorkflowTrigger", "id": "start", "trigger": "workflow.invoked", "on_success": "gate"},
+        {"kind": "WorkflowTrigger", "id": "start", "trigger": "workflow.invoked", "on_success": "settle"},
+        {"kind": "WorkflowDelay", "id": "settle", "duration": "1ms", "on_success": "gate"},  # checkpointed
         {"kind": "DashboardGate", "id": "gate", "on_success": "check"},
         {"kind": "WorkflowCondition", "id": "check", "condition": "true", "on_true": "greet", "on_false": "other"},
         {"kind": "WorkflowScript", "id": "greet", "source": '{"text": "hello"}'},
@@ -135,6 +137,12 @@ def test_run_now_shows_pending_running_completed_live_then_the_journal_and_path(
         screenshot(page, "automation")
         page.locator("#runs tbody tr a").first.click()
         expect(page.locator("#run-status [data-status]")).to_have_text("running")
+        run_id = page.url.rsplit("/", 1)[1]
+        with app.http.stream("GET", app.url(f"/automations/runs/{run_id}/stream")) as stream:
+            next(f for f in events(stream) if f.event == "run.node_completed")  # settle's checkpoint
+        live = app.http.get(app.url(f"/automations/runs/{run_id}/svg")).text  # mid-run: the path so far
+        assert 'class="gf-node gf-completed" data-node="settle"' in live
+        assert 'class="gf-node" data-node="gate"' in live
         running.open()
         expect(page.locator("#run-status [data-status]")).to_have_text("completed")  # the run stream, no reload
     journal = page.locator("#journal")
@@ -144,7 +152,6 @@ def test_run_now_shows_pending_running_completed_live_then_the_journal_and_path(
     image = page.locator("#graph-title + figure img.graph")
     expect(image).to_have_attribute("alt", re.compile("path highlighted"))
     page.wait_for_function("document.querySelector('#graph-title + figure img.graph').naturalWidth > 0")
-    run_id = page.url.rsplit("/", 1)[1]
     svg = app.http.get(app.url(f"/automations/runs/{run_id}/svg")).text
     assert 'class="gf-node gf-completed" data-node="greet"' in svg
     assert 'class="gf-node gf-skipped" data-node="other"' in svg
