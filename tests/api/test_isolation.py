@@ -23,13 +23,18 @@ def _body(op: Operation, ids: Seeded) -> dict[str, Any]:
         "triggerAutomation": {"payload": JOINED},
         "publishEvent": {"name": "thread.member_joined", "payload": JOINED},
         "explainEvent": {"name": "thread.member_joined"},
+        "answerSteeringRequest": {"choice": "approve"},
     }
     return {"json": bodies[op.operation_id]} if op.operation_id in bodies else {}
 
 
 def _path(op: Operation, app_id: str, ids: Seeded) -> str:
     return "/v1" + op.path.format(
-        app_id=app_id, automation_id=ids.automation_id, run_id=ids.run_id, config_id=ids.config_id
+        app_id=app_id,
+        automation_id=ids.automation_id,
+        run_id=ids.run_id,
+        config_id=ids.config_id,
+        request_id=ids.request_id,
     )
 
 
@@ -37,12 +42,13 @@ def _state(live: Live, app: App, ids: Seeded) -> Any:
     automation = live.call(live.engine.automations.get, app.id, ids.automation_id).to_dict()
     config = live.call(live.engine.configs.get, app.id, ids.config_id).to_dict()
     runs = live.call(live.engine.automations.runs, app.id, ids.automation_id).to_dict()
-    return automation, config, runs
+    steering = live.call(live.engine.steering.list, app.id).to_dict()
+    return automation, config, runs, steering
 
 
 @pytest.fixture
 def victim(live: Live, a: App) -> Seeded:
-    return seed(live, a)
+    return seed(live, a, steering=True)
 
 
 def test_the_matrix_covers_every_private_route() -> None:

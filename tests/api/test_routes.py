@@ -96,7 +96,7 @@ def test_events_publish_explain_and_deduplicate(live: Live, a: App) -> None:
     first = a.http.post(a.url("/events"), json=body).json()
     again = a.http.post(a.url("/events"), json=body).json()
     assert len(first["run_ids"]) == 1 and not first["duplicate"]
-    assert again == {"event_id": "evt_once", "duplicate": True, "run_ids": []}
+    assert again == {"event_id": "evt_once", "duplicate": True, "run_ids": [], "woken_run_ids": []}
 
 
 def test_catalogue_and_status(live: Live, a: App) -> None:

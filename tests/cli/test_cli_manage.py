@@ -12,6 +12,7 @@ import pytest
 
 from graphflow import Engine
 from tests.cli.runner import Cli, Result
+from tests.conftest import eventually
 
 APP = "app_cli"
 INVOKED = {
@@ -222,3 +223,45 @@ def test_trigger_wait_prints_the_run_once_a_worker_ran_it(cli: Cli, url: str, tm
     assert done.exit_code == 0, done.output
     assert done.out.startswith("run atr_") and " completed\n" in done.out and done.out.endswith("7\n")
     assert failed.exit_code == 1 and json.loads(failed.out)["status"] == "failed"
+
+
+GATED = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "gated",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "gate"},
+        {"kind": "WorkflowApproval", "id": "gate", "message": "Ship {{ $.n }}?", "on_success": "s"},
+        {"kind": "WorkflowScript", "id": "s", "source": "$.input.n + 1"},
+    ],
+}
+
+
+def test_steer_a_parked_run_on_the_database(cli: Cli, url: str, tmp_path: Path) -> None:
+    db = ["--database-url", url]
+    graph = tmp_path / "gated.json"
+    graph.write_text(json.dumps(GATED))
+    config = data(cli("create", "config", "-f", str(graph), *db, "--json"))["id"]
+    automation = data(
+        cli("create", "automation", "-n", "g", "-t", "invoked", "--config-id", config, "--enabled", *db, "--json")
+    )
+    run_id = data(cli("trigger", "automation", automation["id"], "-p", '{"n": 41}', *db, "--json"))["run_id"]
+
+    async def park() -> None:
+        async with Engine(url, max_concurrent_runs=1, poll_interval=0.05) as worker:
+
+            async def parked() -> bool:
+                return (await worker.automations.run(APP, run_id)).waiting_for is not None
+
+            await eventually(parked, "the run to park on its steering request")
+
+    anyio.run(park)
+    assert ok(cli("list", "steeringrequests", *db)).out.count("pending") == 1
+    request = data(cli("list", "steeringrequests", *db, "--json"))["data"][0]
+    assert request["message"] == "Ship 41?"
+    ok(cli("steer", request["id"], "approve", *db))
+    execute(url, run_id)
+    run = data(cli("describe", "automationrun", run_id, *db, "--json"))
+    assert (run["status"], run["result"]["payload"]) == ("completed", 42)
+    assert cli("steer", request["id"], "approve", *db).exit_code == 1

@@ -140,3 +140,22 @@ def test_watch_a_run_over_sse(cli: Cli, live: Live, app: str, tmp_path: Path) ->
     assert text.exit_code == 0 and "run.completed" in text.out.splitlines()[-1]
     missing = cli("watch", "atr_nope")
     assert missing.exit_code == 1 and "not_found" in missing.err
+
+
+def test_steer_over_http(cli: Cli, live: Live, app: str) -> None:
+    from tests.api.conftest import App, steering_request
+
+    with live.client(f"key-{app}") as http:
+        request_id = steering_request(live, App(app, http))
+    listed = data(cli("list", "steeringrequests", "--status", "pending", "--json"))
+    assert [r["id"] for r in listed["data"]] == [request_id]
+    assert request_id in ok(cli("list", "steeringrequests")).out
+    assert "Welcome usr_9?" in ok(cli("describe", "steeringrequest", request_id)).out
+    wrong = cli("steer", request_id, "maybe")
+    assert wrong.exit_code == 1 and "validation_error" in wrong.err and "approve, reject" in wrong.err
+    answered = ok(cli("steer", request_id, "approve", "--by", "usr_1", "--note", "fine"))
+    assert f"{request_id}: answered (approve)" in answered.out
+    again = cli("steer", request_id, "reject")
+    assert again.exit_code == 1 and "request_closed" in again.err and "Traceback" not in again.output
+    foreign = cli("steer", request_id, "approve", "--app", "app_someone_else", "--key", "key-app_someone_else")
+    assert foreign.exit_code == 1 and "not_found" in foreign.err
