@@ -17,6 +17,7 @@ generating values that might not fit:
 * annotations are ignored: ``$schema``, ``$id``, ``title``, ``description``, ``default``,
   ``examples``, ``$comment``, ``deprecated``, ``readOnly``, ``writeOnly`` and ``x-*`` keys.
 
+Strings never hold NUL (U+0000), which JSON Schema allows but graphflow's stores refuse.
 Values shrink towards the smallest: optional properties absent, no extra properties, the
 shortest strings the pattern allows. :func:`graphflow.testing.strategies.payloads` also filters
 every value through the catalogue's own validator, so what it yields always passes ``publish``.
@@ -71,12 +72,14 @@ SUPPORTED_KEYWORDS = frozenset(
 _FORMATS = ("date-time", "date", "email", "uuid", "ipv4", "ipv6")
 _HINT = "write the payload strategy yourself (hypothesis.strategies), or simplify the schema"
 _EXTRA_KEY = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+# Any character but NUL: the stores refuse it (PostgreSQL's jsonb cannot hold U+0000), so publish would.
+_CHARACTERS = st.characters(exclude_characters="\x00")
 # Whole-minute offsets (RFC 3339 has no seconds in offsets), UTC first so it shrinks there.
 _OFFSETS = st.one_of(
     st.just(UTC), st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
 )
 _SCALAR: st.SearchStrategy[Any] = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**31), 2**31), st.text(max_size=20)
+    st.none(), st.booleans(), st.integers(-(2**31), 2**31), st.text(_CHARACTERS, max_size=20)
 )
 
 
@@ -203,7 +206,7 @@ def _string(schema: Mapping[str, Any], path: str) -> st.SearchStrategy[str]:
     elif pattern is not None:
         strategy = st.from_regex(pattern)  # JSON Schema patterns search, as re.search does
     else:
-        return st.text(min_size=low, max_size=min(int(high), low + 40) if high is not None else low + 20)
+        return st.text(_CHARACTERS, min_size=low, max_size=min(int(high), low + 40) if high is not None else low + 20)
     if pattern is not None and fmt is not None:
         compiled = re.compile(pattern)
         strategy = strategy.filter(lambda text: compiled.search(text) is not None)

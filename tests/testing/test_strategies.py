@@ -14,10 +14,10 @@ from graphflow.exceptions import ValidationError
 from graphflow.nodes.registry import NodeRegistry
 from graphflow.testing.schemas import from_schema
 from graphflow.testing.strategies import graphs, payloads, schedules
-from graphflow.triggers.catalogue import EventCatalogue
+from graphflow.triggers.catalogue import INTERNAL_EVENTS, EventCatalogue
 
 CATALOGUE = EventCatalogue()
-PUBLIC_EVENTS = sorted(e.name for e in CATALOGUE.list() if not e.internal)
+PUBLIC_EVENTS = sorted(e.name for e in CATALOGUE.list() if not e.internal and e.name not in INTERNAL_EVENTS)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
@@ -27,6 +27,17 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 def test_every_catalogued_event_yields_valid_payloads(name: str, data: st.DataObject) -> None:
     payload = data.draw(payloads(name))
     CATALOGUE.validate(name, payload)  # raises if not
+
+
+@pytest.mark.anyio
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+async def test_generated_payloads_pass_publish(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(PUBLIC_EVENTS))
+    payload = data.draw(payloads(name))
+    async with graphflow.Engine("memory://") as engine:
+        published = await engine.publish("app_1", name, payload)
+    assert published.run_ids == () and not published.duplicate
 
 
 def test_payloads_shrink_to_the_required_fields() -> None:
