@@ -168,6 +168,7 @@ WHAT_TO_DO: dict[str, str] = {
     "lease_lost": "Nothing: another worker took the run over (or it was cancelled); this worker stops.",
     "unauthorized": "Send `Authorization: Bearer <API key>` with a key that exists and is not revoked.",
     "payload_too_large": "Send a smaller body (the limit is the server's `Settings.max_body`).",
+    "timeout": "Nothing is lost: the run goes on. Read it later, or wait longer.",
     "unsupported_media_type": "Send the body as `application/json` (or a type the route lists).",
     "usage_error": "Fix the command line; `graphflow COMMAND --help` shows the options.",
     "command_failed": "Read the message: the command ran but what it asked for failed.",
