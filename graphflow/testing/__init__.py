@@ -49,3 +49,7 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'graphflow.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(f"graphflow.testing.{home}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

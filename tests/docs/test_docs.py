@@ -280,6 +280,7 @@ def test_pytest_modules_pass(page: Path, sandbox: Path) -> None:
 
 def _strict_blocks(*languages: str) -> list[Block]:
     pages = [path for folder in STRICT for path in sorted((DOCS / folder).glob("*.md"))]
+    pages.append(ROOT / "examples" / "README.md")
     return [block for path in pages for block in blocks(path) if block.language in languages]
 
 
