@@ -193,3 +193,27 @@ async def test_advancing_past_a_requests_expiry_takes_on_timeout(graphflow_harne
     assert run.id == parked.id
     assert (run.status, run.result["payload"]) == ("completed", "expired")
     assert await graphflow_harness.steering_requests() == []
+
+
+async def test_fires_of_several_automations_come_in_time_order(graphflow_harness: EngineHarness) -> None:
+    every_2h = await graphflow_harness.add_automation(TICK, type="scheduled", schedule="every 2h", name="a")
+    every_3h = await graphflow_harness.add_automation(TICK, type="scheduled", schedule="every 3h", name="b")
+    runs = await graphflow_harness.advance(12 * 3600)
+    start = instant(T0)
+    names = {every_2h.id: "a", every_3h.id: "b"}
+    fired = [(round((r.scheduled_at or 0) - start) // 3600, names[r.automation_id]) for r in runs]
+    # At 6h and 12h both are due: the order between them is not defined, the hours are.
+    assert [hour for hour, _ in fired] == [2, 3, 4, 6, 6, 8, 9, 10, 12, 12]
+    assert sorted(fired) == [
+        (2, "a"),
+        (3, "b"),
+        (4, "a"),
+        (6, "a"),
+        (6, "b"),
+        (8, "a"),
+        (9, "b"),
+        (10, "a"),
+        (12, "a"),
+        (12, "b"),
+    ]
+    assert [r.started_at for r in runs] == sorted(r.started_at for r in runs)
