@@ -207,6 +207,14 @@ class Store(ABC):
         """Return the run or ``None`` (also for another app's id)."""
 
     @abstractmethod
+    async def run_for_event(self, app_id: str, event_id: str) -> AutomationRun | None:
+        """The app's oldest run created by the accepted event ``event_id`` (``None``: none, or another app's).
+
+        An idempotent invoke stores its run under an event id made of the automation and the key:
+        a repeat finds the first call's run here (the event id's uniqueness made it the only one).
+        """
+
+    @abstractmethod
     async def list_runs(
         self,
         app_id: str,

@@ -155,6 +155,8 @@ class Automation:
     revision: int = 1
     #: The error of the last finished run (``None`` after a success); written with ``last_run_status``.
     last_error: str | None = None
+    #: Invoked automations: the JSON Schema (draft 2020-12) an invoke's payload must satisfy.
+    input_schema: dict[str, Any] | None = None
 
     @property
     def enabled(self) -> bool:

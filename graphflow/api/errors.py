@@ -22,6 +22,7 @@ __all__ = [
     "PayloadTooLargeError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
+    "WaitTimeoutError",
     "error_response",
     "exception_handlers",
 ]
@@ -43,6 +44,7 @@ STATUSES: dict[str, int] = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "unavailable": 503,
+    "timeout": 504,
 }
 
 
@@ -50,6 +52,19 @@ class UnauthorizedError(GraphflowError, PermissionError):
     """The request has no valid credentials (missing, malformed, unknown or revoked key)."""
 
     code = "unauthorized"
+
+
+class WaitTimeoutError(GraphflowError, TimeoutError):
+    """A request that waits for a run (``invoke`` with ``wait``) gave up first; the run goes on."""
+
+    code = "timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the run did not end within {seconds:g} s; it goes on: read it later (GET …/automations/runs/{{id}}) "
+            "or invoke again with the same idempotency key",
+            details={"timeout": seconds},
+        )
 
 
 class PayloadTooLargeError(GraphflowError, ValueError):

@@ -26,6 +26,7 @@ __all__ = [
     "ExplainIn",
     "ExplainOut",
     "HealthOut",
+    "InvokeIn",
     "PageQuery",
     "PauseIn",
     "PublishOut",
@@ -133,6 +134,17 @@ class SteeringResponseIn(_Body):
     choice: str = Field(min_length=1, max_length=64, description="one of the request's choices")
     note: str | None = Field(None, max_length=2000)
     by: str | None = Field(None, min_length=1, max_length=200, description="who answers (a user id)")
+
+
+class InvokeIn(_Body):
+    """``POST …/invoke``: an invoked automation's run (the ``Idempotency-Key`` header works too)."""
+
+    payload: Any = Field(default_factory=dict, description="checked against the automation's input_schema")
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200, description="a repeat returns the first call's run"
+    )
+    wait: bool = Field(False, description="answer once the run ended (200) instead of at once (202)")
+    timeout: float | None = Field(None, gt=0, le=300, description="with wait: seconds at most (default 30; then 504)")
 
 
 class EventIn(_Body):

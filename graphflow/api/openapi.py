@@ -25,6 +25,7 @@ _REASONS = {
     413: "the body is larger than the server accepts (payload_too_large)",
     415: "a Content-Type the operation does not read (unsupported_media_type)",
     503: "the store is unavailable (unavailable)",
+    504: "a wait for a run gave up first; the run goes on (timeout)",
 }
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 

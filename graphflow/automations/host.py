@@ -88,6 +88,10 @@ class ServiceHost(ABC):
         """When the oldest executing run of an automation started here (``None``: none is executing)."""
 
     @abstractmethod
+    async def wait_for_run(self, app_id: str, run_id: str, timeout: float | None = None) -> AutomationRun:
+        """Wait until a run ends and return it (see :meth:`graphflow.engine.engine.Engine.wait_for_run`)."""
+
+    @abstractmethod
     async def woken(self, waits: Iterable[Wait]) -> None:
         """Resume the runs whose waits were just resolved (claim them here, or wake in-process waiters)."""
 

@@ -18,6 +18,7 @@ from graphflow.exceptions import Problem, StoreError, ValidationError
 from graphflow.graph.durations import Duration
 from graphflow.ids import is_plain_id
 from graphflow.stores.base import encode_json
+from graphflow.triggers.catalogue import schema_problems
 
 __all__ = ["MAX_LIMIT", "AutomationFields", "ExtraCheck", "check_limit", "check_page", "parse_fields"]
 
@@ -54,6 +55,7 @@ class AutomationFields(BaseModel):
     misfire_grace: Duration = 60.0
     max_catchup_runs: int = Field(10, ge=1, le=1000)
     jitter: Duration = 0.0
+    input_schema: dict[str, Any] | None = None
     enabled: bool | None = None
 
 
@@ -144,6 +146,11 @@ def parse_fields(
                 )
             if kind != "scheduled" and values.get("schedule"):
                 problems.append(Problem("$.schedule", f"a {kind} automation has no 'schedule'"))
+    if values.get("input_schema") is not None and "input_schema" not in failed:
+        if kind != "invoked":
+            problems.append(Problem("$.input_schema", f"a {kind} automation has no 'input_schema'", _INVOKED_HINT))
+        else:
+            problems.extend(schema_problems(values["input_schema"]))
     if extra is not None:
         failed = frozenset(p.path[2:].split(".")[0].split("[")[0] for p in problems)
         problems.extend(extra(values, failed))
@@ -152,6 +159,9 @@ def parse_fields(
     if values["repeat"] is None:
         values["repeat"] = {"times": None}
     return values if not partial else {k: values[k] for k in data}
+
+
+_INVOKED_HINT = "only invoked automations check their payload against a schema (trigger ones use the event's)"
 
 
 def _storable_text(text: str) -> bool:

@@ -29,6 +29,7 @@ from graphflow.events import (
 from graphflow.exceptions import (
     AlreadyRunningError,
     ConflictError,
+    InvalidTransitionError,
     NotFoundError,
     Problem,
     StoreError,
@@ -38,7 +39,7 @@ from graphflow.graph.validation import require_trigger
 from graphflow.ids import check_app, check_id, new_id
 from graphflow.records import Automation, AutomationRun, AutomationStatus, Page, Repeat, RunStatus
 from graphflow.stores.base import encode_json
-from graphflow.triggers.catalogue import INTERNAL_EVENTS
+from graphflow.triggers.catalogue import INTERNAL_EVENTS, PayloadSchema
 
 if TYPE_CHECKING:
     from graphflow.automations.host import ServiceHost
@@ -109,6 +110,7 @@ class AutomationService:
 
     def __init__(self, host: ServiceHost) -> None:
         self._host = host
+        self._schemas: dict[str, PayloadSchema] = {}
 
     async def _load(self, app_id: str, automation_id: str) -> Automation:
         check_app(app_id)
@@ -325,6 +327,7 @@ class AutomationService:
             "misfire_grace": automation.misfire_grace,
             "max_catchup_runs": automation.max_catchup_runs,
             "jitter": automation.jitter,
+            "input_schema": automation.input_schema,
         }
         values = parse_fields(
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)
@@ -462,7 +465,86 @@ class AutomationService:
         host.enqueue(run)
         return run.id
 
-    invoke = trigger
+    async def invoke(
+        self,
+        app_id: str,
+        automation_id: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> AutomationRun:
+        """Invoke a running ``invoked`` automation: one run with ``payload``; return it.
+
+        The payload is checked against the automation's ``input_schema`` (every problem with its
+        path, nothing stored when it fails). An ``idempotency_key`` makes the call repeatable: a
+        repeat returns the first call's run instead of starting another — concurrent repeats too,
+        by the store's uniqueness of the accepted event id, not by a check first — for as long as
+        the run is kept (``Engine(retention=...)``). With ``wait=True`` the run is returned once it
+        ended (``timeout`` seconds at most: ``TimeoutError``).
+
+        Raises:
+            NotFoundError: no such automation in this app.
+            ValidationError: not an invoked automation, a payload that fails its schema, a
+                malformed key or timeout.
+            InvalidTransitionError: the automation is not running (activate it first).
+            AlreadyRunningError: overlap ``skip`` and a run is executing.
+            TimeoutError: ``wait`` and the run did not end within ``timeout``.
+        """
+        host = self._host
+        automation = await self._load(app_id, automation_id)
+        problems = _invoke_problems(automation, idempotency_key, timeout)
+        if problems:
+            raise ValidationError(problems, subject="invoke")
+        body = {} if payload is None else payload
+        host.catalogue.check_limits(body)
+        if automation.input_schema is not None:
+            self._input_schema(automation).validate(body, subject=f"payload of automation {automation_id!r}")
+        else:
+            try:
+                encode_json(body, "the payload")
+            except StoreError as exc:
+                raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
+        if automation.status != "running":
+            raise InvalidTransitionError(f"automation {automation_id!r}", automation.status, "invoke", ["running"])
+        event_id = new_id("evt_") if idempotency_key is None else f"invoke:{automation.id}:{idempotency_key}"
+        if idempotency_key is not None:  # the common repeat: no write at all
+            first = await host.store.run_for_event(app_id, event_id)
+            if first is not None:
+                return await self._finished(first, wait, timeout)
+        now = host.clock.now()
+        started = host.running_since(automation_id) if automation.overlap == "skip" else None
+        if started is not None:
+            raise AlreadyRunningError(automation_id, now - started)
+        run = automation.new_run(now, body, event_id=event_id)
+        stored = await host.store.accept_event(app_id, event_id, automation.event, body, [run])
+        if stored is None:  # a concurrent repeat stored its run first: that one is the call's run
+            first = await host.store.run_for_event(app_id, event_id)
+            if first is None:
+                raise NotFoundError("run", f"of idempotency key {idempotency_key!r}")
+            return await self._finished(first, wait, timeout)
+        if not stored:  # paused or deleted by another process meanwhile
+            raise InvalidTransitionError(f"automation {automation_id!r}", "paused", "invoke", ["running"])
+        host.enqueue(run)
+        return await self._finished(run, wait, timeout)
+
+    async def _finished(self, run: AutomationRun, wait: bool, timeout: float | None) -> AutomationRun:
+        if not wait:
+            return run
+        return await self._host.wait_for_run(run.app_id, run.id, timeout)
+
+    def _input_schema(self, automation: Automation) -> PayloadSchema:
+        """The compiled ``input_schema`` of an automation (cached by its text)."""
+        key = encode_json(automation.input_schema, "input_schema")
+        cache = self._schemas
+        schema = cache.get(key)
+        if schema is None:
+            schema = PayloadSchema(automation.input_schema or {})
+            cache[key] = schema
+            if len(cache) > _SCHEMA_CACHE:
+                cache.pop(next(iter(cache)))
+        return schema
 
     async def events(self, app_id: str) -> builtins.list[dict[str, Any]]:
         """The events trigger automations can listen for: ``[{name, description}, ...]``."""
@@ -720,6 +802,33 @@ def _parse_schedule() -> Callable[..., Any]:
     from graphflow.triggers.schedules import parse_schedule
 
     return parse_schedule
+
+
+#: Compiled input schemas kept (by their text).
+_SCHEMA_CACHE = 256
+#: The longest idempotency key a caller may send.
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+def _invoke_problems(automation: Automation, key: Any, timeout: Any) -> builtins.list[Problem]:
+    problems: builtins.list[Problem] = []
+    if automation.type != "invoked":
+        problems.append(
+            Problem(
+                "$.type",
+                f"automation {automation.id!r} is a {automation.type} automation; only invoked ones are invoked",
+                "use automations.trigger() to run it now",
+            )
+        )
+    if key is not None and not (
+        isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and key.isprintable()
+    ):
+        problems.append(
+            Problem("$.idempotency_key", f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+        )
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0):
+        problems.append(Problem("$.timeout", "timeout must be a positive number of seconds, or None"))
+    return problems
 
 
 def _item_problem(index: int, problem: Problem) -> Problem:

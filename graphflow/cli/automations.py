@@ -27,6 +27,7 @@ __all__ = [
     "delete_automation",
     "describe_automation",
     "describe_run",
+    "invoke_automation",
     "list_automations",
     "list_runs",
     "pause_automation",
@@ -121,6 +122,7 @@ def _fields(
     overlap: str | None,
     catchup: str | None,
     metadata: str | None,
+    input_schema: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -137,6 +139,8 @@ def _fields(
     }
     if metadata is not None:
         fields["metadata"] = json_argument(metadata, "--metadata")
+    if input_schema is not None:
+        fields["input_schema"] = json_argument(input_schema, "--input-schema")
     return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -239,36 +243,69 @@ def trigger_automation(
 
     async def go(client: Client) -> dict[str, Any]:
         started = await client.trigger(automation_id, data)
-        if not wait:
-            return started
-        import anyio
-
-        from graphflow.cli.spinner import spinner
-
-        with anyio.move_on_after(timeout) as scope:
-            async with spinner(f"waiting for run {started['run_id']}"):
-                return await client.wait_for_run(started["run_id"])
-        assert scope.cancelled_caught
-        raise CommandFailedError(
-            f"run {started['run_id']} did not end within {timeout:g}s (is a worker running?); "
-            f"it goes on: graphflow watch {started['run_id']}"
-        )
+        return await _ended(client, started["run_id"], timeout) if wait else started
 
     answer = call(go, where)
-    if as_json:
-        print_json(answer)
-        return 0 if not wait or answer["status"] == "completed" else 1
-    if not wait:
+    if not wait and not as_json:
         echo(f"triggered {automation_id}: run {answer['run_id']} (follow it: graphflow watch {answer['run_id']})")
         return 0
+    return _show_run(answer, wait, as_json)
+
+
+async def _ended(client: Client, run_id: str, timeout: float | None) -> dict[str, Any]:
+    """The run once it ended, with a spinner meanwhile (``CommandFailedError`` after ``timeout``)."""
+    import anyio
+
+    from graphflow.cli.spinner import spinner
+
+    with anyio.move_on_after(timeout) as scope:
+        async with spinner(f"waiting for run {run_id}"):
+            return await client.wait_for_run(run_id)
+    assert scope.cancelled_caught
+    raise CommandFailedError(
+        f"run {run_id} did not end within {timeout:g}s (is a worker running?); it goes on: graphflow watch {run_id}"
+    )
+
+
+def _show_run(answer: dict[str, Any], waited: bool, as_json: bool) -> int:
+    """Print a run a command started (JSON, or its outcome); exit 1 when it ended otherwise than completed."""
+    if as_json:
+        print_json(answer)
+        return 0 if not waited or answer["status"] == "completed" else 1
     line = f"run {answer['id']} {answer['status']}"
     echo(line + (f": {_error(answer)}" if answer["status"] == "failed" else ""))
     if answer["status"] == "completed":
         print_json((answer.get("result") or {}).get("payload"))
-    return 0 if answer["status"] == "completed" else 1
+    return 0 if not waited or answer["status"] == "completed" else 1
 
 
 # -- runs ------------------------------------------------------------------------------------
+
+
+def invoke_automation(
+    automation_id: str,
+    payload: str | None,
+    idempotency_key: str | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+    **where: Where,
+) -> int:
+    """Invoke an invoked automation (payload checked against its input_schema); print the run.
+
+    With ``--idempotency-key`` a repeat prints the first call's run. With ``wait``, wait for it to
+    end (exit 1 unless it completed).
+    """
+    if timeout is not None and not wait:
+        raise UsageError("--timeout goes with --wait")
+    data = None if payload is None else json_argument(payload)
+
+    async def go(client: Client) -> dict[str, Any]:
+        run = await client.invoke(automation_id, data, idempotency_key=idempotency_key, wait=False, timeout=None)
+        ended = run["status"] in ("completed", "failed", "cancelled")
+        return await _ended(client, run["id"], timeout) if wait and not ended else run
+
+    return _show_run(call(go, where), wait, as_json)
 
 
 def _error(run: Mapping[str, Any]) -> str:

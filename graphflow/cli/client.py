@@ -101,6 +101,12 @@ class Client(ABC):
         """The app's (or one run's) events from after ``after`` on, live, as ``StreamEvent.to_dict()``."""
 
     @abstractmethod
+    async def invoke(
+        self, automation_id: str, payload: Any, *, idempotency_key: str | None, wait: bool, timeout: float | None
+    ) -> dict[str, Any]:
+        """Invoke an invoked automation; the run (finished when ``wait``)."""
+
+    @abstractmethod
     async def list_steering(
         self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:

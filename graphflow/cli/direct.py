@@ -108,6 +108,14 @@ class DirectClient(Client):
             "woken_run_ids": list(result.woken_run_ids),
         }
 
+    async def invoke(
+        self, automation_id: str, payload: Any, *, idempotency_key: str | None, wait: bool, timeout: float | None
+    ) -> dict[str, Any]:
+        run = await self.engine.automations.invoke(
+            self.app, automation_id, payload, idempotency_key=idempotency_key, wait=wait, timeout=timeout
+        )
+        return run.to_dict(journal=wait)
+
     async def list_steering(
         self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:

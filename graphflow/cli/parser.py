@@ -345,6 +345,9 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
     sub.add_argument("--overlap", choices=("skip", "buffer_one", "allow"), help="when a run is still executing")
     sub.add_argument("--catchup", choices=("none", "latest", "all"), help="scheduled: fires missed while down")
     sub.add_argument("--metadata", metavar="JSON", help="a JSON object of your own, or @file.json")
+    sub.add_argument(
+        "--input-schema", metavar="JSON", help="invoked: the JSON Schema payloads must satisfy, or @schema.json"
+    )
 
 
 def _list(nouns: Subparsers) -> None:
@@ -487,6 +490,25 @@ def _trigger(nouns: Subparsers) -> None:
     )
 
 
+def _invoke(nouns: Subparsers) -> None:
+    invoke = _noun(
+        nouns,
+        "invoke",
+        "automation",
+        "automations.invoke_automation",
+        "Invoke an invoked automation: its payload is checked against the automation's input_schema.",
+        "With --idempotency-key K a repeat (within the runs' retention) prints the first call's run and\n"
+        "starts nothing. With --wait the command waits for the run to end: exit 0 when it completed.",
+    )
+    _automation_id(invoke)
+    invoke.add_argument("-p", "--payload", metavar="JSON", help="the payload as JSON, or @file.json (default: {})")
+    invoke.add_argument("--idempotency-key", metavar="KEY", help="repeatable: the same key returns the same run")
+    invoke.add_argument("--wait", action="store_true", help="wait for the run to end and print it")
+    invoke.add_argument(
+        "--timeout", type=seconds(allow_zero=False), metavar="SECONDS", help="with --wait: give up after this"
+    )
+
+
 def _cancel(nouns: Subparsers) -> None:
     cancel = _noun(nouns, "cancel", "automationrun", "automations.cancel_run", "Cancel a pending or executing run.")
     cancel.add_argument("run_id", metavar="RUN_ID", help="the run (atr_...)")
@@ -572,6 +594,7 @@ _SUMMARIES = {
     "pause": "Pause an automation.",
     "reset": "Reset a paused automation to draft.",
     "trigger": "Start a run of an automation now.",
+    "invoke": "Invoke an invoked automation (its payload checked; repeatable with an idempotency key).",
     "cancel": "Cancel an automation run.",
     "publish": "Publish a platform event: each running trigger automation listening for it starts a run.",
     "watch": "Follow the app's events (or one run's), one line per event, until Ctrl-C (or the run ends).",
@@ -589,6 +612,7 @@ _NOUNS: dict[str, Callable[[Subparsers], None]] = {
     "pause": _pause,
     "reset": _reset,
     "trigger": _trigger,
+    "invoke": _invoke,
     "cancel": _cancel,
     "keys": _keys,
 }

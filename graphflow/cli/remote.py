@@ -145,6 +145,19 @@ class HttpClient(Client):
     async def list_configs(self, *, cursor: str | None, limit: int) -> dict[str, Any]:
         return dict(await self._call("GET", "/configs", params={"cursor": cursor, "limit": limit}))
 
+    async def invoke(
+        self, automation_id: str, payload: Any, *, idempotency_key: str | None, wait: bool, timeout: float | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"payload": {} if payload is None else payload, "wait": wait}
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        if timeout is not None:
+            body["timeout"] = timeout
+        path = f"/automations/{_id(automation_id)}/invoke"
+        if wait:  # the server answers once the run ended: give the request that long, and some
+            return dict(await self._call("POST", path, body=body, timeout=(timeout or 30.0) + 10.0))
+        return dict(await self._call("POST", path, body=body))
+
     async def list_steering(
         self, *, status: str | None, run_id: str | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:

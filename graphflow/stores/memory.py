@@ -92,8 +92,8 @@ def _config(record: ConfigRecord) -> ConfigRecord:
 _NAMES = [f.name for f in dataclasses.fields(Automation)]
 _ID, _APP, _TYPE, _STATUS = (_NAMES.index(n) for n in ("id", "app_id", "type", "status"))
 _UPDATED, _LOOKUP, _METADATA, _REPEAT = (_NAMES.index(n) for n in ("updated_at", "lookup_key", "metadata", "repeat"))
-_LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION = (
-    _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision")
+_LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION, _INPUT_SCHEMA = (
+    _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision", "input_schema")
 )
 AutomationRow = tuple[Any, ...]
 
@@ -103,6 +103,8 @@ def _freeze(automation: Automation, outcome: tuple[Any, Any, Any] | None = None)
     row[_REPEAT] = (automation.repeat.times, automation.repeat.completed)
     metadata = automation.metadata
     row[_METADATA] = _copy_json(metadata) if metadata else {}
+    if automation.input_schema is not None:
+        row[_INPUT_SCHEMA] = _copy_json(automation.input_schema)
     if outcome is not None:
         row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR] = outcome
     return tuple(row)
@@ -113,6 +115,8 @@ def _thaw(row: AutomationRow) -> Automation:
     automation.repeat = Repeat(*row[_REPEAT])
     metadata = row[_METADATA]
     automation.metadata = _copy_json(metadata) if metadata else {}
+    if automation.input_schema is not None:
+        automation.input_schema = _copy_json(automation.input_schema)
     return automation
 
 
@@ -135,6 +139,8 @@ class MemoryStore(Store):
         self._runs_by_automation: dict[str, list[str]] = {}
         self._occurrences: set[tuple[str, float]] = set()
         self._events: dict[tuple[str, str], float] = {}
+        #: (app, event id) → the first run the event created (idempotent invokes find it here).
+        self._event_runs: dict[tuple[str, str], str] = {}
         self._pending: dict[str, None] = {}
         self._steps: dict[str, dict[str, Any]] = {}
         #: The event log: ``StreamEvent`` fields as tuples (built into events when read: appends stay cheap).
@@ -383,6 +389,7 @@ class MemoryStore(Store):
             if automation is not None and automation[_STATUS] == "running":
                 self._store_run(run)
                 stored.append(run)
+                self._event_runs.setdefault(key, run.id)
         now = time.time()
         for wait, resolution in matches:
             self._resolve(self._waits[wait.id], "matched", resolution, now)
@@ -423,6 +430,11 @@ class MemoryStore(Store):
             self._store_run(run)
             stored.append(run)
         return stored
+
+    async def run_for_event(self, app_id: str, event_id: str) -> AutomationRun | None:
+        run_id = self._event_runs.get((app_id, event_id))
+        run = self._runs.get(run_id) if run_id is not None else None
+        return _run(run) if run is not None else None
 
     async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
         run = self._runs.get(run_id)
@@ -745,6 +757,7 @@ class MemoryStore(Store):
                     del ids[position]
         for key in [k for k, at in self._events.items() if at < before]:
             del self._events[key]
+            self._event_runs.pop(key, None)
         self._log = [row for row in self._log if row[3] >= before]
         return len(doomed)
 

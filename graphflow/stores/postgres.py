@@ -498,6 +498,14 @@ class PostgresStore(PostgresWaits):
         assert row is not None
         return _stored(batch, row[0])
 
+    async def run_for_event(self, app_id: str, event_id: str) -> AutomationRun | None:
+        row = await self._fetchone(
+            f"SELECT {RUNS} FROM runs WHERE app_id = %s AND event_id = %s ORDER BY id LIMIT 1",
+            [app_id, event_id],
+            idempotent=True,
+        )
+        return run_record(row) if row else None
+
     async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
         row = await self._fetchone(
             f"SELECT {RUNS} FROM runs WHERE id = %s AND app_id = %s", [run_id, app_id], idempotent=True

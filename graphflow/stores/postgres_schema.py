@@ -366,6 +366,7 @@ WAIT_LOCK_CLASS = 0x67667774
 # the same claim is claimable at once, a wait resolved after the run parked wakes it.
 _V5 = f"""
     ALTER TABLE runs ADD COLUMN waiting_for jsonb;
+    ALTER TABLE automations ADD COLUMN input_schema jsonb;
     CREATE TABLE waits (
         id text COLLATE "C" PRIMARY KEY,
         app_id text NOT NULL,
@@ -583,7 +584,9 @@ CONFLICTS = {
 # column to take its type from.
 
 _TYPES = {
-    **dict.fromkeys(("payload", "result", "journal", "causation", "waiting_for", "metadata", "document"), "jsonb"),
+    **dict.fromkeys(
+        ("payload", "result", "journal", "causation", "waiting_for", "metadata", "document", "input_schema"), "jsonb"
+    ),
     **dict.fromkeys(
         ("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times", "repeat_completed", "version"),
         "integer",
@@ -610,7 +613,7 @@ _JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "json
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
 #: ``repeat`` is stored as two columns, then come the columns later migrations added.
-_ADDED_AUTOMATION_COLUMNS = ("last_error",)
+_ADDED_AUTOMATION_COLUMNS = ("last_error", "input_schema")
 AUTOMATION_COLUMNS = (
     *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),
     "repeat_times",
@@ -692,6 +695,7 @@ def automation_params(automation: Automation) -> list[Any]:
     values = {f.name: getattr(automation, f.name) for f in dataclasses.fields(Automation)}
     repeat = values.pop("repeat")
     values["metadata"] = jsonb(values["metadata"], f"automation {automation.id!r} metadata")
+    values["input_schema"] = jsonb(values["input_schema"], f"automation {automation.id!r} input_schema")
     values["repeat_times"], values["repeat_completed"] = repeat.times, repeat.completed
     return [values[name] for name in AUTOMATION_COLUMNS]
 

@@ -556,6 +556,11 @@ class SQLiteStore(SQLiteWaits):
 
         return await self._call(insert, write=len(rows) > 1)
 
+    async def run_for_event(self, app_id: str, event_id: str) -> AutomationRun | None:
+        sql = f"{_SELECT_RUN} WHERE app_id = ? AND event_id = ? ORDER BY id LIMIT 1"
+        row = await self._call(lambda conn: conn.execute(sql, (app_id, event_id)).fetchone())
+        return run_from_row(row) if row is not None else None
+
     async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
         sql = f"{_SELECT_RUN} WHERE id = ? AND app_id = ?"
         row = await self._call(lambda conn: conn.execute(sql, (run_id, app_id)).fetchone())

@@ -1593,4 +1593,15 @@ async def test_steering_requests_are_in_the_event_log(store: Store) -> None:
     assert all(e.data.get("request_id") != quiet.id for e in await store.read_events("app_a", after=start, limit=100))
 
 
+async def test_run_for_event_finds_the_run_an_event_created(store: Store) -> None:
+    aut = await running(store)
+    first = run(aut, event_id="invoke:a:k1")
+    assert await store.accept_event("app_a", "invoke:a:k1", "workflow.invoked", {}, [first]) == [first]
+    assert await store.accept_event("app_a", "invoke:a:k1", "workflow.invoked", {}, [run(aut)]) is None
+    found = await store.run_for_event("app_a", "invoke:a:k1")
+    assert found is not None and found.id == first.id
+    assert await store.run_for_event("app_b", "invoke:a:k1") is None
+    assert await store.run_for_event("app_a", "invoke:a:k2") is None
+
+
 __all__ = sorted(name for name in globals() if name.startswith("test_"))

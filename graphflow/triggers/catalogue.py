@@ -45,6 +45,8 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "EventCatalogue",
     "EventType",
+    "PayloadSchema",
+    "schema_problems",
 ]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
@@ -501,6 +503,60 @@ def _value_fits(value: object, depth: int, max_depth: int, budget: int) -> int:
     if type(value) is dict or type(value) is list:
         return _surely_fits(value, depth + 1, max_depth, budget)
     return -1
+
+
+#: The largest JSON Schema a tenant may give (an invoked automation's ``input_schema``), encoded.
+MAX_SCHEMA_CHARS = 64 * 1024
+
+
+def schema_problems(schema: object, path: str = "$.input_schema") -> builtins.list[Problem]:
+    """Why a tenant's JSON Schema cannot be used (draft 2020-12, local ``$ref`` only, bounded size).
+
+    The problems' paths are under ``path``.
+    """
+    try:
+        text = json.dumps(schema, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return [Problem(path, f"the schema is not JSON: {exc}")]
+    if len(text) > MAX_SCHEMA_CHARS:
+        return [Problem(path, f"the schema is larger than {MAX_SCHEMA_CHARS} characters")]
+    return [
+        Problem(path + p.path.removeprefix("$.schema"), p.message, p.hint, p.node_id)
+        for p in _schema_problems(json.loads(text))
+    ]
+
+
+class PayloadSchema:
+    """A tenant's JSON Schema that payloads are checked against, as events' payloads are.
+
+    jsonschema-rs answers "valid?" (~µs); a refused payload goes through jsonschema, whose errors
+    give every problem with its path (``$.payload…``). Remote references never resolve.
+    """
+
+    __slots__ = ("_fast", "_full", "max_problems")
+
+    def __init__(self, schema: Mapping[str, Any], *, max_problems: int = 20) -> None:
+        """Compile ``schema`` (check it first with :func:`schema_problems`)."""
+        plain = json.loads(json.dumps(dict(schema)))
+        self._fast = _fast_validator(plain)
+        self._full = Draft202012Validator(plain, format_checker=_FORMATS, registry=_NO_REMOTE)
+        self.max_problems = max_problems
+
+    def validate(self, payload: object, subject: str = "payload") -> None:
+        """Raise :class:`ValidationError` listing every problem of ``payload`` (paths under ``$.payload``)."""
+        if self._fast and self._fast.is_valid(payload):
+            return
+        try:
+            errors = list(islice(self._full.iter_errors(payload), self.max_problems + 1))
+        except Unresolvable as exc:
+            raise ValidationError(
+                [Problem("$.input_schema", f"unresolvable reference: {exc}", "fix the schema")], subject=subject
+            ) from exc
+        if not errors:
+            return
+        found = dict.fromkeys(p for error in errors for p in _problems_of(error))
+        problems = sorted(found, key=lambda p: (p.path, p.message))[: self.max_problems]
+        raise ValidationError(problems, subject=subject)
 
 
 def _fast_validator(schema: Mapping[str, Any]) -> Any:

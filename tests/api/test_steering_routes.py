@@ -72,3 +72,62 @@ def test_the_app_stream_shows_the_request_and_its_answer(live: Live, a: App) -> 
         first, second = next(seen), next(seen)
     assert (first.event, first.json["data"]["request_id"]) == ("steering.requested", request_id)
     assert (second.event, second.json["data"]["choice"]) == ("steering.answered", "approve")
+
+
+PLUS_ONE = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "plus one",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
+        {"kind": "WorkflowScript", "id": "s", "source": "$.n + 1"},
+    ],
+}
+
+
+def _invoked(a: App, **fields: object) -> str:
+    config = a.http.post(a.url("/configs"), json=PLUS_ONE).json()["id"]
+    body = {"name": "plus", "type": "invoked", "config_id": config, "enabled": True, "overlap": "allow", **fields}
+    created = a.http.post(a.url("/automations"), json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_invoke_over_http(live: Live, a: App) -> None:
+    aut = _invoked(a, input_schema={"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
+    path = a.url(f"/automations/{aut}/invoke")
+    waited = a.http.post(path, json={"payload": {"n": 1}, "wait": True, "timeout": 10})
+    assert waited.status_code == 200, waited.text
+    assert (waited.json()["status"], waited.json()["result"]) == ("completed", {"payload": 2, "output": []})
+    first = a.http.post(path, json={"payload": {"n": 5}}, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 202 and first.json()["status"] == "pending"
+    again = a.http.post(path, json={"payload": {"n": 6}, "idempotency_key": "k-1"})
+    assert again.json()["id"] == first.json()["id"] and again.json()["payload"] == {"n": 5}
+    error = error_of(a.http.post(path, json={"payload": {"n": "x"}}), 400, "validation_error")
+    assert "$.payload.n" in str(error)
+    both = {"payload": {"n": 1}, "idempotency_key": "a"}
+    error_of(a.http.post(path, json=both, headers={"Idempotency-Key": "b"}), 400, "validation_error")
+    error_of(a.http.post(path, json={"payload": {"n": 1}, "timeout": 0}), 400, "validation_error")
+    error_of(a.http.post(a.url("/automations/aut_nope/invoke"), json={}), 404, "not_found")
+
+
+def test_invoke_waiting_past_its_timeout_is_504_and_the_run_goes_on(live: Live, a: App) -> None:
+    gated = {
+        **PLUS_ONE,
+        "nodes": [
+            {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "gate"},
+            {"kind": "WorkflowApproval", "id": "gate", "message": "go?", "on_success": "s"},
+            {"kind": "WorkflowScript", "id": "s", "source": "1"},
+        ],
+    }
+    config = a.http.post(a.url("/configs"), json=gated).json()["id"]
+    body = {"name": "gated", "type": "invoked", "config_id": config, "enabled": True}
+    aut = a.http.post(a.url("/automations"), json=body).json()["id"]
+    late = a.http.post(
+        a.url(f"/automations/{aut}/invoke"), json={"wait": True, "timeout": 0.3, "idempotency_key": "slow"}
+    )
+    error = error_of(late, 504, "timeout")
+    assert "goes on" in error["message"]
+    run = a.http.post(a.url(f"/automations/{aut}/invoke"), json={"idempotency_key": "slow"}).json()
+    assert run["status"] in ("pending", "running")

@@ -756,7 +756,7 @@ async def test_trigger_of_an_invoked_automation_passes_the_payload(engine: Engin
     cfg = await engine.configs.create("app_a", INVOKED)
     automation = await engine.automations.create("app_a", name="I", type="invoked", config_id=cfg.id, enabled=True)
     run = await engine.wait_for_run(
-        "app_a", await engine.automations.invoke("app_a", automation.id, {"n": 2}), timeout=5
+        "app_a", (await engine.automations.invoke("app_a", automation.id, {"n": 2})).id, timeout=5
     )
     assert (run.trigger, run.status, run.result) == (
         "workflow.invoked",

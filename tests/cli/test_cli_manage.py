@@ -265,3 +265,23 @@ def test_steer_a_parked_run_on_the_database(cli: Cli, url: str, tmp_path: Path) 
     run = data(cli("describe", "automationrun", run_id, *db, "--json"))
     assert (run["status"], run["result"]["payload"]) == ("completed", 42)
     assert cli("steer", request["id"], "approve", *db).exit_code == 1
+
+
+def test_invoke_with_a_schema_and_a_key(cli: Cli, url: str, tmp_path: Path) -> None:
+    db = ["--database-url", url]
+    graph = tmp_path / "plus.json"
+    graph.write_text(json.dumps(INVOKED))
+    config = data(cli("create", "config", "-f", str(graph), *db, "--json"))["id"]
+    created = data(
+        cli("create", "automation", "-n", "p", "-t", "invoked", "--config-id", config, "--enabled", *db, "--json")
+    )
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    ok(cli("update", "automation", created["id"], "--input-schema", json.dumps(schema), *db))
+    first = data(cli("invoke", "automation", created["id"], "-p", '{"n": 1}', "--idempotency-key", "k", *db, "--json"))
+    again = data(cli("invoke", "automation", created["id"], "-p", '{"n": 2}', "--idempotency-key", "k", *db, "--json"))
+    assert again["id"] == first["id"] and again["payload"] == {"n": 1}
+    bad = cli("invoke", "automation", created["id"], "-p", '{"n": "x"}', *db)
+    assert bad.exit_code == 1 and "$.payload.n" in bad.err and "Traceback" not in bad.output
+    execute(url, first["id"])
+    shown = ok(cli("invoke", "automation", created["id"], "--idempotency-key", "k", "--wait", *db))
+    assert f"run {first['id']} completed" in shown.out

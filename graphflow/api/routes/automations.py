@@ -6,13 +6,16 @@ from typing import Any
 
 from starlette.responses import Response
 
+from graphflow.api.errors import WaitTimeoutError
 from graphflow.api.models import (
     AutomationListQuery,
     AutomationOut,
     AutomationPage,
     AutomationWithRuns,
     CatalogueOut,
+    InvokeIn,
     PauseIn,
+    RunOut,
     StatusOut,
     StatusQuery,
     TriggerIn,
@@ -25,6 +28,8 @@ from graphflow.exceptions import Problem, ValidationError
 __all__ = ["OPERATIONS", "check_cursor"]
 
 BASE = "/apps/{app_id}/automations"
+#: How long ``POST …/invoke`` with ``wait`` waits when no ``timeout`` is given (seconds).
+DEFAULT_WAIT = 30.0
 ONE = BASE + "/{automation_id}"
 
 
@@ -94,6 +99,29 @@ async def trigger_automation(call: Call) -> Response:
     return json_response({"run_id": run_id}, 202)
 
 
+async def invoke_automation(call: Call) -> Response:
+    body = await call.body(InvokeIn, optional=True)
+    header = call.request.headers.get("idempotency-key")
+    key = body.idempotency_key if body.idempotency_key is not None else header
+    if body.idempotency_key is not None and header is not None and header != body.idempotency_key:
+        raise ValidationError(
+            [Problem("$.idempotency_key", "the Idempotency-Key header and idempotency_key differ; send one")],
+            subject="request",
+        )
+    try:
+        run = await call.engine.automations.invoke(
+            call.app_id,
+            call.path("automation_id"),
+            body.payload,
+            idempotency_key=key,
+            wait=body.wait,
+            timeout=(body.timeout or DEFAULT_WAIT) if body.wait else None,
+        )
+    except TimeoutError:
+        raise WaitTimeoutError(body.timeout or DEFAULT_WAIT) from None
+    return json_response(run.to_dict(journal=body.wait), 200 if body.wait else 202)
+
+
 async def event_catalogue(call: Call) -> Response:
     return json_response({"data": await call.engine.automations.events(call.app_id)})
 
@@ -139,4 +167,8 @@ OPERATIONS = [
     Operation("POST", ONE + "/trigger", trigger_automation, "triggerAutomation",
               "Start a run now; watch it on the run stream.", "automations",
               status=202, response=TriggerOut, body=TriggerIn, body_required=False, errors=(409,)),
+    Operation("POST", ONE + "/invoke", invoke_automation, "invokeAutomation",
+              "Invoke an invoked automation: its payload checked against input_schema, repeatable with an "
+              "idempotency key; with wait, answer once the run ended (200).", "automations",
+              status=202, response=RunOut, body=InvokeIn, body_required=False, errors=(409, 504)),
 ]  # fmt: skip

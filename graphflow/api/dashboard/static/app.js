@@ -283,6 +283,13 @@ function readable(error) {
   return error.problems.map((p) => (p.hint ? `${p.message} (${p.hint})` : p.message)).join("; ");
 }
 
+/** Redraw `el`'s content with `draw()`, keeping the keyboard focus on the control it was on. */
+function redraw(el, draw) {
+  const key = el.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
+  draw();
+  if (key) el.querySelector(`[data-focus="${key}"]`)?.focus();
+}
+
 function errorBox(error) {
   return h("div", { class: "error", role: "alert" }, h("p", { text: error.message }),
     error.problems?.length ? h("ul", {}, error.problems.map((p) => h("li", { text: `${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ""}` }))) : null);
@@ -372,7 +379,7 @@ const AUTOMATION_EVENTS = ["automation.created", "automation.updated", "automati
 /** The enabled switch of an automation: activate or pause; a refusal is shown in `message`. */
 function enabledSwitch(automation, message, onChange) {
   const input = h("input", { type: "checkbox", role: "switch", checked: automation.enabled,
-    "aria-label": `Enabled: ${automation.name}`, class: "switch" });
+    "aria-label": `Enabled: ${automation.name}`, class: "switch", "data-focus": "enabled" });
   input.addEventListener("change", async () => {
     const want = input.checked;
     input.disabled = true;
@@ -393,7 +400,7 @@ function enabledSwitch(automation, message, onChange) {
 
 function runNowButton(automation, signal) {
   return h("button", {
-    type: "button", class: "small", text: "Run now", "aria-label": `Run ${automation.name} now`,
+    type: "button", class: "small", text: "Run now", "aria-label": `Run ${automation.name} now`, "data-focus": "run-now",
     onclick: async (event) => {
       const button = event.currentTarget;
       button.disabled = true;
@@ -474,6 +481,7 @@ async function renderAutomations() {
 
   function update(a) {
     const old = rows.get(a.id);
+    if (old && JSON.stringify(automations.get(a.id)) === JSON.stringify(a)) return; // nothing new to draw
     if (!automations.has(a.id)) {
       const rest = [...automations];
       automations.clear();
@@ -485,7 +493,9 @@ async function renderAutomations() {
     rows.delete(a.id);
     const fresh = row(a);
     if (old?.isConnected && visible(a)) {
+      const key = old.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
       old.replaceWith(fresh);
+      if (key) fresh.querySelector(`[data-focus="${key}"]`)?.focus(); // a live update never steals the focus
       const message = old.querySelector(".row-error");
       if (message?.textContent) fresh.querySelector(".row-error").textContent = message.textContent;
     } else {
@@ -601,11 +611,20 @@ async function renderAutomation(id) {
   const el = main("Automation", details, editBox, runsBox, configBox);
   let automation = null;
 
-  function showDetails(a) {
+  function showDetails(a, { form = false } = {}) {
+    if (!form && automation && JSON.stringify(automation) === JSON.stringify(a)) return;
     automation = a;
     el.querySelector("h1").textContent = a.name;
     document.title = `${a.name} · graphflow`;
     const message = h("div", { class: "row-error", role: "alert" });
+    redraw(details, () => replaceDetails(a, message));
+    if (form) { // the edit form is drawn on load and after a save, never under the viewer's typing
+      clear(editBox);
+      append(editBox, [editForm(a, (changed) => showDetails(changed, { form: true }))]);
+    }
+  }
+
+  function replaceDetails(a, message) {
     clear(details);
     append(details, [
       h("h2", { id: "details-title", text: "Details" }),
@@ -625,8 +644,6 @@ async function renderAutomation(id) {
         field("Config", a.config_id || "none"),
         field("Overlap", a.overlap), field("Created", when(a.created_at)), field("Updated", when(a.updated_at))),
     ]);
-    clear(editBox);
-    append(editBox, [editForm(a, (changed) => showDetails(changed))]);
   }
 
   // runs: newest first, a status filter and cursor paging (a stack of the cursors of the pages before)
@@ -687,7 +704,7 @@ async function renderAutomation(id) {
   if (signal.aborted) return;
 
   try {
-    showDetails(await api("GET", `/automations/${encodeURIComponent(id)}`, { signal }));
+    showDetails(await api("GET", `/automations/${encodeURIComponent(id)}`, { signal }), { form: true });
   } catch (error) {
     if (!signal.aborted) main("Automation", errorBox(error), h("p", {}, link("#/automations", "Back to the automations")));
     return;
