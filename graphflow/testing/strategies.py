@@ -91,7 +91,10 @@ _BUILTIN_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "WorkflowDelay": st.just({"duration": "0s"}),
     "WorkflowEmitEvent": st.just({"event": "test.generated", "payload": {"ok": True}}),
 }
-_STRUCTURAL = frozenset({"WorkflowParallel", "WorkflowMap", "WorkflowSubWorkflow", "WorkflowHttpRequest"})
+#: Kinds that hold sub-chains: graphs() wires their branches and bodies itself (one level deep).
+_STRUCTURAL = frozenset({"WorkflowParallel", "WorkflowMap"})
+#: Kinds graphs() does not generate: they need a world around them (a server, a child graph, a person).
+_UNSUPPORTED = frozenset({"WorkflowSubWorkflow", "WorkflowHttpRequest", "WorkflowApproval", "WorkflowWaitForEvent"})
 
 
 def _fields_of(
@@ -107,8 +110,8 @@ def _fields_of(
         return fields[kind], cls.is_terminal
     if kind in _BUILTIN_FIELDS:
         return _BUILTIN_FIELDS[kind], cls.is_terminal
-    if kind in _STRUCTURAL:
-        raise ValueError(f"graphs() does not generate {kind} nodes (they need wiring of their own); leave it out")
+    if kind in _UNSUPPORTED:
+        raise ValueError(f"graphs() does not generate {kind} nodes (they need a world around them); leave it out")
     base = {"kind", "id", "name", "description", "on_success", "on_failure", "retry", "timeout"}
     needed = sorted(name for name, info in cls.model_fields.items() if name not in base and info.is_required())
     if needed:
@@ -116,6 +119,54 @@ def _fields_of(
             f"node kind {kind!r} has required fields {needed}: pass fields={{{kind!r}: <strategy of a dict>}}"
         )
     return st.just({}), cls.is_terminal
+
+
+_ITEMS = ("{{[1, 2, 3]}}", "{{[]}}", "{{['a']}}")
+
+
+def _chain(
+    draw: st.DrawFn,
+    prefix: str,
+    length: int,
+    spec: Mapping[str, tuple[st.SearchStrategy[dict[str, Any]], bool]],
+    kinds: Sequence[str],
+    nested: bool,
+) -> list[dict[str, Any]]:
+    """A chain of ``length`` nodes (its entry first; sub-chains of branches and bodies after it)."""
+    allowed = [kind for kind in kinds if not (nested and kind in _STRUCTURAL)]
+    chaining = [kind for kind in allowed if kind in _STRUCTURAL or not spec[kind][1]]
+    chosen = [draw(st.sampled_from(chaining)) for _ in range(length - 1)] if chaining else []
+    chosen.append(draw(st.sampled_from(allowed)))
+    ids = [f"{prefix}{i}" for i in range(1, len(chosen) + 1)]
+    main: list[dict[str, Any]] = []
+    inner: list[dict[str, Any]] = []
+    for i, kind in enumerate(chosen):
+        node: dict[str, Any] = {"kind": kind, "id": ids[i]}
+        later = ids[i + 1 :]
+        following = later[0] if later else None
+        if kind == "WorkflowParallel":
+            count = draw(st.integers(1, 3))
+            branches = [
+                _chain(draw, f"{ids[i]}_b{j}_", draw(st.integers(1, 2)), spec, kinds, True) for j in range(count)
+            ]
+            node["branches"] = [branch[0]["id"] for branch in branches]
+            inner.extend(sub for branch in branches for sub in branch)
+        elif kind == "WorkflowMap":
+            body = _chain(draw, f"{ids[i]}_body_", draw(st.integers(1, 2)), spec, kinds, True)
+            node.update(items=draw(st.sampled_from(_ITEMS)), body=body[0]["id"], concurrency=draw(st.integers(1, 3)))
+            inner.extend(body)
+        else:
+            node.update(draw(spec[kind][0]))
+        if kind == "WorkflowCondition":
+            node["on_true"] = following
+            node["on_false"] = draw(st.sampled_from([None, *later]))
+        elif following is not None:
+            node["on_success"] = following
+        jump: bool = draw(st.booleans())
+        if later and jump:
+            node["on_failure"] = draw(st.sampled_from(later))
+        main.append({key: value for key, value in node.items() if value is not None})
+    return main + inner
 
 
 @st.composite
@@ -129,27 +180,18 @@ def _graph(
 ) -> WorkflowGraph:
     from graphflow.graph.loader import load_graph
 
-    spec = {kind: _fields_of(kind, registry, fields) for kind in kinds}
-    chaining = [kind for kind in kinds if not spec[kind][1]]
-    count = draw(st.integers(1, max_nodes))
-    middle = draw(st.lists(st.sampled_from(chaining), min_size=count - 1, max_size=count - 1)) if chaining else []
-    chosen = [*middle, draw(st.sampled_from(list(kinds)))]
-    ids = [f"n{i}" for i in range(1, len(chosen) + 1)]
-    nodes: list[dict[str, Any]] = [{"kind": _TRIGGER, "id": "t", "trigger": trigger, "on_success": ids[0]}]
-    for i, kind in enumerate(chosen):
-        node: dict[str, Any] = {"kind": kind, "id": ids[i], **draw(spec[kind][0])}
-        later = ids[i + 1 :]
-        following = later[0] if later else None
-        if kind == "WorkflowCondition":
-            node["on_true"] = following
-            node["on_false"] = draw(st.sampled_from([None, *later]))
-        elif following is not None:
-            node["on_success"] = following
-        jump: bool = draw(st.booleans())
-        if later and jump:
-            node["on_failure"] = draw(st.sampled_from(later))
-        nodes.append({key: value for key, value in node.items() if value is not None})
-    document = {"kind": "WorkflowGraph", "version": 1, "name": "generated", "start_node": "t", "nodes": nodes}
+    spec = {kind: _fields_of(kind, registry, fields) for kind in kinds if kind not in _STRUCTURAL}
+    if not spec:
+        raise ValueError("graphs() needs at least one kind besides WorkflowParallel and WorkflowMap")
+    chain = _chain(draw, "n", draw(st.integers(1, max_nodes)), spec, kinds, False)
+    trigger_node = {"kind": _TRIGGER, "id": "t", "trigger": trigger, "on_success": chain[0]["id"]}
+    document = {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": "generated",
+        "start_node": "t",
+        "nodes": [trigger_node, *chain],
+    }
     return load_graph(document, registry=registry)
 
 
@@ -164,8 +206,12 @@ def graphs(
     """Valid workflow graphs: a ``WorkflowTrigger`` ``t`` for ``trigger``, then 1 to ``max_nodes`` nodes.
 
     Nodes ``n1``, ``n2``… follow one another (a condition's ``on_true`` goes on, its
-    ``on_false`` jumps ahead or ends); any node may also jump ahead ``on_failure``. Every
-    graph is built with :func:`~graphflow.load_graph`, so every one validates.
+    ``on_false`` jumps ahead or ends); any node may also jump ahead ``on_failure``. A
+    ``WorkflowParallel`` gets one to three branches and a ``WorkflowMap`` a body (a literal list
+    of items), each a chain of one or two nodes of the other kinds. Every graph is built with
+    :func:`~graphflow.load_graph`, so every one validates. ``WorkflowDelay`` nodes wait ``0s``;
+    ``WorkflowEmitEvent`` nodes publish ``test.generated``, which needs an engine whose catalogue
+    has it (``engine.catalogue.register("test.generated", ...)``) to run.
 
     Args:
         node_kinds: the kinds to use (default :data:`DEFAULT_KINDS`): built-in ones and your own
@@ -177,8 +223,9 @@ def graphs(
         registry: the node registry to look kinds up in (default: graphflow's default registry).
 
     Raises:
-        ValueError: an unknown or trigger kind, a structural kind (parallel, map, sub-workflow,
-            HTTP), or a kind with required fields and no ``fields`` strategy.
+        ValueError: an unknown or trigger kind, a kind that needs a world around it (HTTP,
+            sub-workflow, approval, event wait), or a kind with required fields and no ``fields``
+            strategy.
     """
     from graphflow.nodes.registry import default_registry
 
@@ -189,7 +236,10 @@ def graphs(
         raise ValueError("max_nodes must be at least 1")
     chosen = registry or default_registry
     for kind in kinds:
-        _fields_of(kind, chosen, fields or {})  # refuse bad kinds now, not inside a test
+        if kind not in _STRUCTURAL:
+            _fields_of(kind, chosen, fields or {})  # refuse bad kinds now, not inside a test
+    if all(kind in _STRUCTURAL for kind in kinds):
+        raise ValueError("graphs() needs at least one kind besides WorkflowParallel and WorkflowMap")
     return _graph(kinds, fields or {}, chosen, trigger, max_nodes)
 
 

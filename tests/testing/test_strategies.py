@@ -103,6 +103,20 @@ def test_generated_graphs_validate_and_run(graph: graphflow.WorkflowGraph) -> No
     assert result.status == "completed", result.error
 
 
+@settings(max_examples=60, deadline=None)
+@given(graphs(["WorkflowScript", "WorkflowCondition", "WorkflowEnd", "WorkflowParallel", "WorkflowMap"], max_nodes=5))
+def test_graphs_with_branches_and_loops_validate_and_run(graph: graphflow.WorkflowGraph) -> None:
+    result = graphflow.run_graph_sync(graph, {"trigger": "test.run", "payload": {}})
+    assert result.status == "completed", result.error
+
+
+def test_graphs_hold_parallel_branches_and_map_bodies() -> None:
+    strategy = graphs(["WorkflowScript", "WorkflowParallel", "WorkflowMap"], max_nodes=4)
+    both = find(strategy, lambda g: {"WorkflowParallel", "WorkflowMap"} <= {n.kind for n in g.nodes})
+    kinds = [n.kind for n in both.nodes]
+    assert kinds.count("WorkflowParallel") >= 1 and kinds.count("WorkflowMap") >= 1
+
+
 def test_graphs_use_custom_kinds() -> None:
     registry = NodeRegistry()
 
@@ -128,7 +142,9 @@ def test_graphs_refuse_what_they_cannot_build() -> None:
     with pytest.raises(ValueError, match="trigger kind"):
         graphs(["WorkflowTrigger"])
     with pytest.raises(ValueError, match="does not generate"):
-        graphs(["WorkflowMap"])
+        graphs(["WorkflowHttpRequest"])
+    with pytest.raises(ValueError, match="besides"):
+        graphs(["WorkflowMap", "WorkflowParallel"])
 
 
 @settings(max_examples=300, deadline=None)
