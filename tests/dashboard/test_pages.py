@@ -220,6 +220,10 @@ def test_an_invalid_schedule_edit_shows_the_inline_error_and_changes_nothing(
     sign_in(page, server, app)
     page.goto(f"{server.url}/#/automations/{automation['id']}")
     page.get_by_label("Name", exact=True).fill("Renamed")
+    changed = app.http.patch(app.url(f"/automations/{automation['id']}"), json={"description": "changed elsewhere"})
+    assert changed.status_code == 200, changed.text
+    expect(page.locator("dl.fields").first).to_contain_text("changed elsewhere")  # a live update…
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Renamed")  # …leaves what is being typed alone
     page.get_by_label("Schedule", exact=True).fill("every banana")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#error-schedule")).to_contain_text("could not understand 'banana'")
