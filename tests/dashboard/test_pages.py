@@ -288,7 +288,12 @@ def test_events_page_explains_before_publishing(page: Any, server: Dashboard, ap
 
 def test_the_page_works_at_390_pixels(browser: Any, server: Dashboard, app: App) -> None:
     config_id = _config(app, GATED)
-    _automation(app, name="A rather long automation name that must wrap", type="invoked", config_id=config_id)
+    automation = _automation(
+        app, name="A rather long automation name that must wrap", type="invoked", config_id=config_id, enabled=True
+    )
+    with worker(server.database, gate_open=True):
+        run_id = app.http.post(app.url(f"/automations/{automation['id']}/trigger"), json={}).json()["run_id"]
+        server.call(server.engine.wait_for_run, app.id, run_id, timeout=10)
     context = browser.new_context(viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
@@ -297,6 +302,10 @@ def test_the_page_works_at_390_pixels(browser: Any, server: Dashboard, app: App)
         expect(switch).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         screenshot(page, "narrow")
+        for where, ready in ((f"#/automations/{automation['id']}", "automation"), (f"#/runs/{run_id}", "run")):
+            page.goto(f"{server.url}/{where}")
+            page.locator(f"body[data-ready='{ready}']").wait_for()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, where
         page.get_by_role("link", name="Steering").click()
         expect(page.locator("#steering")).to_contain_text(re.compile("steering requests", re.IGNORECASE))
     finally:
