@@ -97,3 +97,35 @@ def test_every_documented_name_imports(name: str, page: str) -> None:
         _resolve(name)
     except (ImportError, AttributeError) as exc:
         pytest.fail(f"{page} names {name}, which does not exist: {exc}")
+
+
+def _imported_names() -> list[tuple[str, str]]:
+    """Every graphflow name a Python block imports, fragments included (they are never run)."""
+    import ast
+
+    from tests.docs.test_docs import blocks, doc_files
+
+    found: dict[str, str] = {}
+    for path in doc_files():
+        for block in blocks(path):
+            if block.language not in ("python", "py"):
+                continue
+            tree = ast.parse(block.code)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "graphflow":
+                    for alias in node.names:
+                        name = node.module if alias.name == "*" else f"{node.module}.{alias.name}"
+                        found.setdefault(str(name), block.where)
+                elif isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.name.split(".")[0] == "graphflow":
+                            found.setdefault(alias.name, block.where)
+    return sorted(found.items())
+
+
+@pytest.mark.parametrize(("name", "where"), _imported_names(), ids=lambda value: value)
+def test_every_name_a_code_block_imports_exists(name: str, where: str) -> None:
+    try:
+        _resolve(name)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"{where} imports {name}, which does not exist: {exc}")
