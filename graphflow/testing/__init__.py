@@ -6,8 +6,8 @@
 * :mod:`graphflow.testing.clock` — :class:`SteppingClock`, the fake clock that knows its next deadline;
 * :mod:`graphflow.testing.plugin` — the pytest fixtures (``graphflow_harness``, ``graphflow_engine``,
   ``fake_clock``), registered automatically through the ``pytest11`` entry point;
-* :mod:`graphflow.testing.strategies` — Hypothesis strategies: ``payloads``, ``graphs``,
-  ``schedules`` (``pip install 'graphflow[testing]'``);
+* :mod:`graphflow.testing.strategies` — Hypothesis strategies: ``payloads``, ``inputs``,
+  ``graphs``, ``schedules`` (``pip install 'graphflow[testing]'``);
 * :mod:`graphflow.testing.store_contract` — the Store contract suite for store authors.
 
 Importing this package imports nothing heavy: the names below load on first use.
@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from graphflow.testing.clock import SteppingClock
     from graphflow.testing.harness import EngineHarness, assert_path, run_path
-    from graphflow.testing.strategies import graphs, payloads, schedules
+    from graphflow.testing.strategies import graphs, inputs, payloads, schedules
 
 __all__ = [
     "EngineHarness",
     "SteppingClock",
     "assert_path",
     "graphs",
+    "inputs",
     "payloads",
     "run_path",
     "schedules",
@@ -39,6 +40,7 @@ _HOMES = {
     "run_path": "harness",
     "SteppingClock": "clock",
     "graphs": "strategies",
+    "inputs": "strategies",
     "payloads": "strategies",
     "schedules": "strategies",
 }

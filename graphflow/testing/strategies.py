@@ -11,6 +11,7 @@ Needs Hypothesis (``pip install 'graphflow[testing]'``)::
 * :func:`payloads` — payloads of a catalogued or host-registered event, from its JSON Schema
   (see :mod:`graphflow.testing.schemas` for the subset understood); each one passes the
   catalogue's validation, so ``publish`` accepts it.
+* :func:`inputs` — payloads an ``invoked`` automation accepts, from its ``input_schema``.
 * :func:`graphs` — valid :class:`~graphflow.graph.model.WorkflowGraph` objects built from the
   node kinds you name, your own registered kinds included.
 * :func:`schedules` — schedule texts with their time zones (cron, English phrases, intervals,
@@ -35,10 +36,11 @@ if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
     from graphflow.graph.model import WorkflowGraph
     from graphflow.nodes.registry import NodeRegistry
+    from graphflow.records import Automation
     from graphflow.triggers.catalogue import EventCatalogue
     from graphflow.triggers.schedules import Schedule
 
-__all__ = ["DEFAULT_KINDS", "ScheduleText", "graphs", "payloads", "schedules"]
+__all__ = ["DEFAULT_KINDS", "ScheduleText", "graphs", "inputs", "payloads", "schedules"]
 
 
 # --- payloads -----------------------------------------------------------------------------------
@@ -70,6 +72,40 @@ def payloads(
         return True
 
     return from_schema(event.schema).filter(passes)
+
+
+def inputs(
+    automation: Automation | Mapping[str, Any] | None, *, catalogue: EventCatalogue | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Payloads an ``invoked`` automation accepts: generated from its ``input_schema``.
+
+    Each one passes what ``engine.automations.invoke`` checks (the payload limits, then the
+    schema). Without a schema (``None``, or an automation that has none) any small JSON object.
+
+    Args:
+        automation: the automation, or its ``input_schema`` itself.
+        catalogue: whose payload limits apply (default: the built-in catalogue's).
+
+    Raises:
+        ValidationError: a schema keyword outside the supported subset.
+    """
+    from graphflow.records import Automation
+    from graphflow.triggers.catalogue import EventCatalogue, PayloadSchema
+
+    schema = automation.input_schema if isinstance(automation, Automation) else automation
+    limits = catalogue or EventCatalogue()
+    checker = PayloadSchema(schema) if schema is not None else None
+
+    def passes(payload: Any) -> bool:
+        try:
+            limits.check_limits(payload)
+            if checker is not None:
+                checker.validate(payload)
+        except ValidationError:
+            return False
+        return True
+
+    return from_schema(schema if schema is not None else {"type": "object"}).filter(passes)
 
 
 # --- graphs -------------------------------------------------------------------------------------

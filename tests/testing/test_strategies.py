@@ -158,3 +158,54 @@ def test_generated_schedules_parse_with_the_real_grammar(schedule: Any) -> None:
 def test_schedules_refuse_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="unknown schedule kinds"):
         schedules(kinds=["lunar"])
+
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "order_id": {"type": "string", "pattern": "^ord_[0-9]{3,8}$"},
+        "qty": {"type": "integer", "minimum": 1, "maximum": 99},
+        "gift": {"type": "boolean"},
+    },
+    "required": ["order_id", "qty"],
+    "additionalProperties": False,
+}
+SUM = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "order",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "s"},
+        {"kind": "WorkflowScript", "id": "s", "source": "$.qty * 2"},
+    ],
+}
+
+
+@pytest.mark.anyio
+async def test_inputs_pass_invoke() -> None:
+    from graphflow.testing.strategies import inputs
+
+    async with graphflow.Engine("memory://") as engine:
+        config = await engine.configs.create("app_1", SUM)
+        order = await engine.automations.create(
+            "app_1", name="order", type="invoked", input_schema=ORDER_SCHEMA, config_id=config.id, enabled=True
+        )
+        seen: list[dict[str, Any]] = []
+
+        @settings(max_examples=40, deadline=None)
+        @given(inputs(order))
+        def collect(payload: dict[str, Any]) -> None:
+            seen.append(payload)
+
+        collect()
+        for payload in seen:
+            run = await engine.automations.invoke("app_1", order.id, payload, wait=True, timeout=10)
+            assert (run.status, run.result["payload"]) == ("completed", payload["qty"] * 2)
+    assert any("gift" in payload for payload in seen)
+
+
+def test_inputs_without_a_schema_are_objects() -> None:
+    from graphflow.testing.strategies import inputs
+
+    assert find(inputs(None), lambda payload: True) == {}
