@@ -100,6 +100,10 @@ class EngineHarness:
     def __init__(self, engine: Engine, clock: SteppingClock, *, app_id: str = DEFAULT_APP, timeout: float = 30.0):
         if engine.clock is not clock:
             raise ValueError("the engine must be built with this clock: Engine('memory://', clock=clock)")
+        if engine.store.durable:
+            # On a database, parked runs and durable timers go back to the store and the poller
+            # claims them on the real clock: settling could not be known from this process.
+            raise ValueError("EngineHarness drives an engine on the memory store: Engine('memory://', clock=clock)")
         self.engine = engine
         self.clock = clock
         self.app_id = app_id

@@ -121,10 +121,13 @@ async def test_assert_path_says_what_happened() -> None:
     assert str(caught.value) == "the run took ['t', 's1'], expected ['t', 's1', 'end'] (status 'failed', error 'boom')"
 
 
-async def test_a_harness_needs_the_engines_clock() -> None:
+async def test_a_harness_needs_the_engines_clock_and_the_memory_store(tmp_path: Any) -> None:
     clock = SteppingClock(T0)
     async with Engine("memory://", clock=SteppingClock(T0)) as engine:
         with pytest.raises(ValueError, match="built with this clock"):
+            EngineHarness(engine, clock)
+    async with Engine(f"sqlite:///{tmp_path}/h.db", clock=clock) as engine:
+        with pytest.raises(ValueError, match="memory store"):
             EngineHarness(engine, clock)
 
 
