@@ -54,6 +54,7 @@ __all__ = [
     "EventEmitter",
     "Goto",
     "NodeContext",
+    "Rememberer",
     "RunState",
     "Store",
     "Suspended",
@@ -352,6 +353,19 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def save_memory(self, run_id: str, fence: int, memory: Any, *, step: tuple[str, Any] | None = None) -> None:
+        """Replace the memory of the run's automation with ``memory`` (JSON); with ``step``, checkpoint it too.
+
+        Atomically: the step ``(key, data)`` (as :meth:`save_step`) and the memory commit together
+        or not at all, so a run that dies before its checkpoint leaves no half of it. A stale
+        fence raises ``LeaseLostError`` and writes nothing.
+        """
+
+    @abstractmethod
+    async def get_memory(self, app_id: str, automation_id: str) -> Any:
+        """The automation's memory document (``None``: none yet, or another app's automation)."""
+
+    @abstractmethod
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         """The checkpoints of a run, key → data (empty for a fresh run)."""
 
@@ -506,6 +520,8 @@ EventEmitter = Callable[[str | None, str, Any], Awaitable[None]]
 Checkpointer = Callable[[str, Any], Awaitable[None]]
 
 
+#: ``remember(step_key, document)`` — replaces the automation's memory (see :meth:`NodeContext.remember`).
+Rememberer = Callable[[str, Any], Awaitable[None]]
 #: ``waiter(ctx, wait)`` — parks the run until ``wait`` is resolved or expires; returns the wait
 #: as it ended (see :meth:`NodeContext.wait`).
 Waiter = Callable[["NodeContext", Wait], Awaitable[Wait]]
@@ -539,6 +555,7 @@ class RunState:
         "journal",
         "output",
         "outputs",
+        "remember",
         "run_id",
         "services",
         "steps",
@@ -578,6 +595,8 @@ class RunState:
         self.timer_threshold: float | None = None
         #: Parks the run on a steering request or an event wait (``None``: no engine to wait with).
         self.waiter: Waiter | None = None
+        #: Writes the automation's memory (``None``: the run belongs to no automation).
+        self.remember: Rememberer | None = None
 
 
 class NodeContext:
@@ -695,6 +714,22 @@ class NodeContext:
                 retryable=False,
             )
         return await self.run.waiter(self, wait)
+
+    async def remember(self, document: Any) -> None:
+        """Replace the automation's memory with ``document`` (JSON), committed with this node's checkpoint.
+
+        Raises:
+            NodeExecutionError: the run belongs to no automation (``limit_exceeded``: over 64 KiB).
+        """
+        if self.run.remember is None:
+            from graphflow.exceptions import NodeExecutionError
+
+            raise NodeExecutionError(
+                "memory belongs to an automation: run this graph through one to remember",
+                code="no_memory",
+                retryable=False,
+            )
+        await self.run.remember(self.step_key, document)
 
     def now(self) -> float:
         """The current UNIX time by the engine's clock (a fake clock in tests moves it)."""

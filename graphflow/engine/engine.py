@@ -83,6 +83,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
             left, to share; past the budget an emit fails with
             :class:`~graphflow.exceptions.CascadeLimitError`. This bounds fan-out (an emit inside
             a map) as the depth bounds loops, with no counter shared between processes.
+        previous_runs: how many of an automation's last completed runs its scripts see as
+            ``previous_runs`` (newest first; only graphs that read ``memory``/``previous_runs``
+            load them).
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         worker_id: str | None = None,
         max_event_depth: int = 8,
         max_cascade_runs: int = 1000,
+        previous_runs: int = 5,
     ) -> None:
         from graphflow.automations.configs import ConfigService
         from graphflow.automations.keys import KeyService
@@ -125,6 +129,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         if isinstance(max_cascade_runs, bool) or not isinstance(max_cascade_runs, int) or max_cascade_runs < 0:
             raise _bad("max_cascade_runs", "must be a whole number, 0 or more")
         self.max_cascade_runs = max_cascade_runs
+        if isinstance(previous_runs, bool) or not isinstance(previous_runs, int) or not 0 <= previous_runs <= 100:
+            raise _bad("previous_runs", "must be a whole number from 0 to 100")
+        self.previous_runs = previous_runs
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()

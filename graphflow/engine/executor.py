@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import anyio
 
-from graphflow.abc import Checkpointer, EventEmitter, Goto, NodeContext, RunState, Suspended, Waiter
+from graphflow.abc import Checkpointer, EventEmitter, Goto, NodeContext, Rememberer, RunState, Suspended, Waiter
 from graphflow.engine.journal import Journal
 from graphflow.engine.notify import Listener, Notifier, Subscription
 from graphflow.events import (
@@ -169,6 +169,7 @@ class Executor:
         timer_threshold: float | None = None,
         emit: EventEmitter | None = None,
         waiter: Waiter | None = None,
+        remember: Rememberer | None = None,
     ) -> RunResult:
         """Run ``graph`` for ``envelope`` (``{"trigger": EVENT, "payload": {...}}``).
 
@@ -182,7 +183,8 @@ class Executor:
         ``println`` lines are restored); waits of at least ``timer_threshold`` seconds end the
         attempt with status ``suspended`` and ``wake_at`` set. ``emit`` replaces the executor's
         emitter for this run (the engine passes one that knows the run's causation). ``waiter``
-        parks the run on steering requests and event waits (:meth:`NodeContext.wait`).
+        parks the run on steering requests and event waits (:meth:`NodeContext.wait`);
+        ``remember`` writes the automation's memory (:meth:`NodeContext.remember`).
 
         Raises:
             ValidationError: the envelope is malformed or no trigger node matches its event;
@@ -220,6 +222,7 @@ class Executor:
         state.checkpoint = checkpoint
         state.timer_threshold = timer_threshold
         state.waiter = waiter
+        state.remember = remember
         result = RunResult(run_id, "running", journal=state.journal, output=state.output)
         result.started_at = self._clock()
         notifier = self.notifier

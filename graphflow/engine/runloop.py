@@ -16,7 +16,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from graphflow.engine.core import EngineCore, logger
+from graphflow.engine.core import logger
+from graphflow.engine.memory import Memory
 from graphflow.exceptions import (
     EngineNotStartedError,
     LeaseLostError,
@@ -31,7 +32,7 @@ from graphflow.records import AutomationRun
 __all__ = ["RunLoop"]
 
 
-class RunLoop(EngineCore):
+class RunLoop(Memory):
     """Queue, workers, claims, attempts, checkpoints, leases, heartbeat, poller and hand-back."""
 
     def enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
@@ -161,6 +162,7 @@ class RunLoop(EngineCore):
         """
         store = self.store
         checkpoint = None
+        remembered: dict[str, Any] = {}  # step key → memory to write with that step's checkpoint
         if store.durable:
 
             async def checkpoint(key: str, data: Any) -> None:
@@ -168,7 +170,12 @@ class RunLoop(EngineCore):
                 if pin:
                     await self._retrying(store.update_run, run, fence=fence)
                     pin = False
-                await self._retrying(store.save_step, run.id, fence, key, data)
+                if key in remembered:
+                    await self._retrying(store.save_memory, run.id, fence, remembered.pop(key), step=(key, data))
+                else:
+                    await self._retrying(store.save_step, run.id, fence, key, data)
+
+        env = await self.memory_env(run) if graph.remembers else None
 
         try:
             result = await self.executor.run(
@@ -182,6 +189,8 @@ class RunLoop(EngineCore):
                 timer_threshold=self.timer_threshold if store.durable else None,
                 emit=self._emitter(run),
                 waiter=self.wait_in_run,
+                remember=self.rememberer(run, fence, remembered),
+                env=env,
             )
         except ValidationError as exc:  # e.g. a config update dropped the trigger node
             run.status = "failed"

@@ -10,6 +10,7 @@ builds a model's validator when it is first used, so a load pays only for the ki
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -282,6 +283,9 @@ class Node(BaseModel):
         raise NotImplementedError(f"node kind {self.kind!r} does not implement run()")
 
 
+_MEMORY_NAMES = re.compile(r"\b(?:memory|previous_runs)\b")
+
+
 class WorkflowGraph(BaseModel):
     """A validated, immutable workflow graph.
 
@@ -299,13 +303,30 @@ class WorkflowGraph(BaseModel):
     nodes: tuple[Node, ...]
     data: tuple[DataResource, ...] = ()
 
-    __slots__ = ("_index",)
+    __slots__ = ("_index", "_remembers")
     if TYPE_CHECKING:
         _index: dict[str, Node]
+        _remembers: bool
 
     def model_post_init(self, context: Any, /) -> None:
         """Index nodes by id (in a slot: pydantic private attributes are slow to read)."""
         object.__setattr__(self, "_index", {node.id: node for node in self.nodes})
+
+    @property
+    def remembers(self) -> bool:
+        """Whether a run of this graph may read or write its automation's memory.
+
+        True when a node is a ``WorkflowRemember`` or any of its text names ``memory`` or
+        ``previous_runs`` (conservative: a message that merely says "memory" counts too). Runs
+        of other graphs load no memory. Computed once, on first use.
+        """
+        try:
+            return self._remembers
+        except AttributeError:
+            text = self.model_dump_json(by_alias=True, serialize_as_any=True)
+            found = '"WorkflowRemember"' in text or _MEMORY_NAMES.search(text) is not None
+            object.__setattr__(self, "_remembers", found)
+            return found
 
     def node(self, node_id: str) -> Node:
         """Return the node with ``node_id`` (``KeyError`` when there is none)."""

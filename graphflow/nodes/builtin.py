@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "WorkflowDelay": "graphflow.nodes.delay:DelayNode",
     "WorkflowApproval": "graphflow.nodes.approval:ApprovalNode",
     "WorkflowWaitForEvent": "graphflow.nodes.wait_event:WaitForEventNode",
+    "WorkflowRemember": "graphflow.nodes.remember:RememberNode",
     "WorkflowSubWorkflow": "graphflow.nodes.subworkflow:SubWorkflowNode",
     "WorkflowEmitEvent": "graphflow.nodes.emit:EmitEventNode",
     "WorkflowEnd": "graphflow.nodes.end:EndNode",

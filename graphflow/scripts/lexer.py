@@ -16,12 +16,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["INPUT_NAME", "ROOTS", "Path", "Shape", "Statement", "Token", "split_statements", "tokenize"]
+__all__ = [
+    "INPUT_NAME",
+    "MEMORY_ROOTS",
+    "ROOTS",
+    "Path",
+    "Shape",
+    "Statement",
+    "Token",
+    "split_statements",
+    "tokenize",
+]
 
 #: The CEL identifier that ``$`` is rewritten to.
 INPUT_NAME = "_in_"
+#: The automation's memory and its last completed runs, as scripts name them → the ``env`` key
+#: the engine passes each under (absent outside an automation's run: they read as null).
+MEMORY_ROOTS = {"memory": "__graphflow_memory__", "previous_runs": "__graphflow_previous_runs__"}
 #: Names a field chain may start from.
-ROOTS = frozenset({INPUT_NAME, "env", "nodes"})
+ROOTS = frozenset({INPUT_NAME, "env", "nodes", *MEMORY_ROOTS})
 
 _TOKEN_RE = re.compile(
     r"""
@@ -211,7 +224,7 @@ def split_statements(source: str) -> list[Statement]:
             if len(body) < 4 or body[1].kind != "ident" or body[2].text != "=":
                 raise LexError("a let statement reads 'let name = expression'", body[0].pos)
             name = body[1].text
-            if name in (INPUT_NAME, "env", "nodes", "println", "unwrap"):
+            if name in ROOTS or name in ("println", "unwrap"):
                 raise LexError(f"'{name}' is a reserved name and cannot be bound by let", body[1].pos)
             body = body[3:]
         plain = _rewrite(body)

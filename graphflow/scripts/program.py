@@ -23,12 +23,12 @@ from graphflow.exceptions import ScriptError, ScriptLimitError
 from graphflow.scripts.backend import EVALUATION_ERRORS, CompiledExpression, compile_expression
 from graphflow.scripts.functions import FUNCTIONS
 from graphflow.scripts.guard import SCALAR_CHARS, cost_bound, measure
-from graphflow.scripts.lexer import INPUT_NAME, LexError, Path, Shape, split_statements
+from graphflow.scripts.lexer import INPUT_NAME, MEMORY_ROOTS, ROOTS, LexError, Path, Shape, split_statements
 
 __all__ = ["DEFAULT_LIMITS", "Script", "ScriptLimits", "format_line", "measure"]
 
 _CEL_TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"})
-_BUILTIN_VARIABLES = frozenset({INPUT_NAME, "env", "nodes"})
+_BUILTIN_VARIABLES = ROOTS
 _HELPER_FAILURE = re.compile(
     r"Python function call failed: (\w+): (.*?)(?:\. Check function arguments and their types\.)?$", re.S
 )
@@ -157,12 +157,19 @@ class Script:
         source: the script text as written.
     """
 
-    __slots__ = ("_fast", "_fast_inputs", "_limits", "_statements", "source")
+    __slots__ = ("_fast", "_fast_inputs", "_limits", "_memory", "_statements", "source")
 
     def __init__(self, source: str, statements: list[_Statement], limits: ScriptLimits) -> None:
         self.source = source
         self._statements = statements
         self._limits = limits
+        #: Whether the script reads ``memory`` or ``previous_runs`` (only then are they looked up).
+        self._memory = any(
+            MEMORY_ROOTS.keys() & compiled.names or any(path.root in MEMORY_ROOTS for path in compiled.paths)
+            for stmt in statements
+            for compiled in (stmt.main, stmt.fallback)
+            if compiled is not None
+        )
         only = statements[0]
         # The common case: one statement with no growth operation, no println and no helpers;
         # it still passes the guard's size check, inline.
@@ -362,8 +369,12 @@ class Script:
             activation["env"] = env if env is not None else {}
         if "nodes" in variables:
             activation["nodes"] = nodes if nodes is not None else {}
+        if self._memory:
+            for name, key in MEMORY_ROOTS.items():
+                if name in variables:
+                    activation[name] = (env or {}).get(key)
         if main.paths:
-            _resolve(main.paths, {INPUT_NAME: input, "env": env or {}, "nodes": nodes or {}}, activation)
+            _resolve(main.paths, _scope(input, env or {}, nodes or {}, self._memory), activation)
         inputs = 0
         for name, uses in main.uses:
             value = activation.get(name)
@@ -400,7 +411,7 @@ class Script:
         self, input: Any, env: Mapping[str, Any], nodes: Mapping[str, Any], lines: list[str], *, inline_only: bool
     ) -> Any:
         limits = self._limits
-        scope: dict[str, Any] = {INPUT_NAME: input, "env": env, "nodes": nodes}
+        scope = _scope(input, env, nodes, self._memory)
         helpers: dict[str, Callable[..., Any]] = {**FUNCTIONS, "_unwrap_": _unwrap_value}
         printed = 0
 
@@ -510,13 +521,22 @@ class Script:
         return f"Script({self.source!r})"
 
 
+def _scope(input: Any, env: Mapping[str, Any], nodes: Mapping[str, Any], memory: bool) -> dict[str, Any]:
+    """The names a script reads, by value: ``$``, ``env``, ``nodes`` (and ``memory``, ``previous_runs``)."""
+    scope: dict[str, Any] = {INPUT_NAME: input, "env": env, "nodes": nodes}
+    if memory:
+        for name, key in MEMORY_ROOTS.items():
+            scope[name] = env.get(key)
+    return scope
+
+
 def _check_names(compiled: CompiledExpression, bound: set[str] | frozenset[str], line: int) -> None:
     known = _BUILTIN_VARIABLES | bound | _CEL_TYPE_NAMES | _HOISTED
     unknown = sorted(compiled.variables - known)
     if unknown:
         raise ScriptError(
             f"line {line}: unknown name{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(n) for n in unknown)}; a script reads $ (its input), env.NAME, "
+            f"{', '.join(repr(n) for n in unknown)}; a script reads $ (its input), env.NAME, memory, previous_runs, "
             "nodes.ID and names bound earlier with let"
         )
 

@@ -151,6 +151,8 @@ class MemoryStore(Store):
         self._keys: dict[str, tuple[ApiKey, str]] = {}
         self._key_hashes: dict[str, str] = {}
         self._waits: dict[str, Wait] = {}
+        #: automation id → (app id, memory document).
+        self._memories: dict[str, tuple[str, Any]] = {}
         self._wait_by_step: dict[tuple[str, str], str] = {}
         #: Pending event waits by (app, event name): what an accepted event is offered.
         self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
@@ -347,6 +349,7 @@ class MemoryStore(Store):
         if stored is None or stored[_APP] != app_id:
             return False
         del self._automations[automation_id]
+        self._memories.pop(automation_id, None)
         if stored[_LOOKUP] is not None:
             self._lookup.pop((app_id, stored[_LOOKUP]), None)
         self._append(app_id, "automation.deleted", automation_id=automation_id)
@@ -639,6 +642,20 @@ class MemoryStore(Store):
         if self._appended is not None:
             self._appended.set()
             self._appended = None
+
+    async def save_memory(self, run_id: str, fence: int, memory: Any, *, step: tuple[str, Any] | None = None) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.fence != fence:
+            raise lease_lost(run_id, fence)
+        document = json_copy(memory, f"memory of automation {run.automation_id!r}")
+        if step is not None:
+            await self.save_step(run_id, fence, *step)
+        if run.automation_id in self._automations:
+            self._memories[run.automation_id] = (run.app_id, document)
+
+    async def get_memory(self, app_id: str, automation_id: str) -> Any:
+        found = self._memories.get(automation_id)
+        return _copy_json(found[1]) if found is not None and found[0] == app_id else None
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._steps.get(run_id, {}))

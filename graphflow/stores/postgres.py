@@ -685,6 +685,47 @@ class PostgresStore(PostgresWaits):
         if not saved:
             raise lease_lost(run_id, fence)
 
+    async def save_memory(self, run_id: str, fence: int, memory: Any, *, step: tuple[str, Any] | None = None) -> None:
+        # One statement: the run row (FOR SHARE: an exact fence check), the step, the memory.
+        key, data = step if step is not None else (None, None)
+        saved = await self._fetchone(
+            """
+            WITH owner AS (
+                SELECT id, automation_id, app_id FROM runs WHERE id = %s AND fence = %s FOR SHARE
+            ), step AS (
+                INSERT INTO steps (run_id, key, data)
+                SELECT id, %s, %s FROM owner WHERE %s::text IS NOT NULL
+                ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data
+                RETURNING 1
+            ), remembered AS (
+                INSERT INTO memories (automation_id, app_id, document, updated_at)
+                SELECT owner.automation_id, owner.app_id, %s, extract(epoch FROM clock_timestamp())
+                FROM owner JOIN automations ON automations.id = owner.automation_id
+                ON CONFLICT (automation_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT FROM owner)
+            """,
+            [
+                run_id,
+                fence,
+                key,
+                jsonb(data, f"step {key!r} of run {run_id!r}") if step is not None else None,
+                key,
+                jsonb(memory, f"memory of run {run_id!r}"),
+            ],
+        )
+        if not saved or not saved[0]:
+            raise lease_lost(run_id, fence)
+
+    async def get_memory(self, app_id: str, automation_id: str) -> Any:
+        row = await self._fetchone(
+            "SELECT document FROM memories WHERE automation_id = %s AND app_id = %s",
+            [automation_id, app_id],
+            idempotent=True,
+        )
+        return row[0] if row else None
+
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         rows = await self._fetchall("SELECT key, data FROM steps WHERE run_id = %s", [run_id])
         return dict(rows)

@@ -386,6 +386,12 @@ _V5 = f"""
     CREATE INDEX waits_by_app ON waits (app_id, kind, id);
     CREATE INDEX waits_pending_event ON waits (app_id, event) WHERE status = 'pending' AND kind = 'event';
     CREATE INDEX runs_by_event ON runs (app_id, event_id) WHERE event_id IS NOT NULL;
+    CREATE TABLE memories (
+        automation_id text COLLATE "C" PRIMARY KEY REFERENCES automations (id) ON DELETE CASCADE,
+        app_id text NOT NULL,
+        document jsonb NOT NULL,
+        updated_at double precision NOT NULL
+    );
 
     CREATE FUNCTION graphflow_wait_key(app text, name text) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
         SELECT hashtext(current_schema() || '/' || app || '/' || name)

@@ -147,6 +147,12 @@ _CLAIM = (
     "UPDATE runs SET status = 'running', lease_owner = ?, lease_expires_at = ?, wake_at = NULL, waiting_for = NULL, "
     "fence = fence + 1, recoveries = recoveries + ?, started_at = coalesce(started_at, ?) WHERE id = ?"
 )
+#: Upsert an automation's memory (automation id, app id, document, automation id), if it still exists.
+_REMEMBER = (
+    "INSERT INTO memories (automation_id, app_id, document, updated_at) "
+    f"SELECT ?, ?, ?, {sqlite_schema.NOW} WHERE EXISTS (SELECT 1 FROM automations WHERE id = ?) "
+    "ON CONFLICT (automation_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at"
+)
 _SAVE_STEP = (
     'INSERT INTO steps (run_id, "key", data, unlogged_at) SELECT ?, ?, ?, ? WHERE EXISTS '
     "(SELECT 1 FROM runs WHERE id = ? AND fence = ?) "
@@ -835,6 +841,41 @@ class SQLiteStore(SQLiteWaits):
                 conn.execute(_SKIP_SEQS, (len(batch) - 1,))
         if mark:
             conn.execute(_STEPS_LOGGED, (run_id,))
+
+    async def save_memory(self, run_id: str, fence: int, memory: Any, *, step: tuple[str, Any] | None = None) -> None:
+        """The memory and the step in one transaction (the step's event is logged with it, not batched)."""
+        document = encode_json(memory, f"memory of run {run_id!r}")
+        step_args = None
+        if step is not None:
+            key, data = step
+            step_args = (
+                run_id,
+                key,
+                encode_json(data, f"step {key!r} of run {run_id!r}"),
+                time.monotonic_ns(),
+                run_id,
+                fence,
+            )
+
+        def save(conn: sqlite3.Connection) -> bool:
+            owner = conn.execute(
+                "SELECT automation_id, app_id FROM runs WHERE id = ? AND fence = ?", (run_id, fence)
+            ).fetchone()
+            if owner is None:
+                return False
+            if step_args is not None:
+                conn.execute(_SAVE_STEP, step_args)
+                self._log_steps(conn, run_id)
+            conn.execute(_REMEMBER, (owner[0], owner[1], document, owner[0]))
+            return True
+
+        if not await self._call(save, write=True):
+            raise lease_lost(run_id, fence)
+
+    async def get_memory(self, app_id: str, automation_id: str) -> Any:
+        sql = "SELECT document FROM memories WHERE automation_id = ? AND app_id = ?"
+        row = await self._call(lambda conn: conn.execute(sql, (automation_id, app_id)).fetchone())
+        return decode_json(row[0]) if row is not None else None
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         sql = 'SELECT "key", data FROM steps WHERE run_id = ?'

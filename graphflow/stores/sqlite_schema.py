@@ -225,7 +225,8 @@ _WAIT_LOG = "json_object('request_id', NEW.id, 'node_id', json_extract(NEW.data,
 
 #: 4: runs parked on waits — steering requests and event waits (``waits``), what a parked run
 #: waits for (``runs.waiting_for``); a run that ends cancels its pending waits; steering events
-#: in the log; an index for finding a run by its event id (idempotent invokes).
+#: in the log; an index for finding a run by its event id (idempotent invokes); automations'
+#: memory documents (``memories``, deleted with their automation).
 _V4 = (
     "ALTER TABLE runs ADD COLUMN waiting_for TEXT",
     """CREATE TABLE waits (
@@ -247,6 +248,12 @@ _V4 = (
     "CREATE INDEX waits_app ON waits (app_id, kind, id)",
     "CREATE INDEX waits_event ON waits (app_id, event) WHERE status = 'pending' AND kind = 'event'",
     "CREATE INDEX runs_event ON runs (app_id, event_id) WHERE event_id IS NOT NULL",
+    """CREATE TABLE memories (
+        automation_id TEXT PRIMARY KEY REFERENCES automations (id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
     "DROP TRIGGER runs_log_update",
     f"""CREATE TRIGGER runs_log_update AFTER UPDATE OF status, fence ON runs
     WHEN NEW.status IS NOT OLD.status OR (NEW.status = 'running' AND NEW.fence <> OLD.fence) BEGIN

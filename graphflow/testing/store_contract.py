@@ -1604,4 +1604,37 @@ async def test_run_for_event_finds_the_run_an_event_created(store: Store) -> Non
     assert await store.run_for_event("app_a", "invoke:a:k2") is None
 
 
+async def test_save_memory_writes_the_memory_with_the_step_atomically(store: Store) -> None:
+    aut = await running(store)
+    fresh = run(aut)
+    await store.insert_runs([fresh])
+    held = await claim(store, fresh.id)
+    assert await store.get_memory("app_a", aut) is None
+    await store.save_memory(held.id, held.fence, {"sent": ["a"]}, step=("keep", {"ok": True}))
+    assert await store.get_memory("app_a", aut) == {"sent": ["a"]}
+    assert (await store.load_steps(held.id))["keep"] == {"ok": True}
+    await store.save_memory(held.id, held.fence, {"sent": ["a", "b"]})
+    assert await store.get_memory("app_a", aut) == {"sent": ["a", "b"]}
+    assert await store.get_memory("app_b", aut) is None  # another app's automation: nothing
+    with pytest.raises(LeaseLostError):  # a stale fence writes neither
+        await store.save_memory(held.id, held.fence - 1, {"sent": []}, step=("late", 1))
+    with pytest.raises(StoreError):  # a step that cannot be stored takes the memory with it
+        await store.save_memory(held.id, held.fence, {"sent": []}, step=("bad", float("nan")))
+    assert await store.get_memory("app_a", aut) == {"sent": ["a", "b"]}
+    assert set(await store.load_steps(held.id)) == {"keep"}
+    copy = await store.get_memory("app_a", aut)
+    copy["sent"].append("mutated")
+    assert await store.get_memory("app_a", aut) == {"sent": ["a", "b"]}
+
+
+async def test_memory_goes_with_its_automation(store: Store) -> None:
+    aut = await running(store)
+    fresh = run(aut)
+    await store.insert_runs([fresh])
+    held = await claim(store, fresh.id)
+    await store.save_memory(held.id, held.fence, {"n": 1})
+    assert await store.delete_automation("app_a", aut)
+    assert await store.get_memory("app_a", aut) is None
+
+
 __all__ = sorted(name for name in globals() if name.startswith("test_"))
