@@ -38,6 +38,23 @@ JOINED = {
         {"kind": "WorkflowScript", "id": "say", "source": '{"text": "hi"}'},
     ],
 }
+APPROVAL = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "Reviewed post",
+    "start_node": "start",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "start", "trigger": "workflow.invoked", "on_success": "review"},
+        {
+            "kind": "WorkflowApproval",
+            "id": "review",
+            "message": "Publish {{ $.title }}?",
+            "routes": {"reject": None},
+            "on_success": "publish",
+        },
+        {"kind": "WorkflowScript", "id": "publish", "source": '{"published": true}'},
+    ],
+}
 SCHEDULED = {**GATED, "nodes": [{**GATED["nodes"][0], "trigger": "workflow.scheduled"}, *GATED["nodes"][1:]]}
 HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
@@ -67,6 +84,7 @@ def _no_injection(page: Any) -> None:
 def test_sign_in_refuses_a_wrong_key_and_then_lists_automations_live(page: Any, server: Dashboard, app: App) -> None:
     sign_in(page, server, app, key="gfk_" + "0" * 40, refused=True)
     expect(page.get_by_role("alert")).to_contain_text("refused")
+    screenshot(page, "sign-in")
     sign_in(page, server, app)
     expect(page.locator("#count")).to_contain_text("No automations yet")
     config_id = _config(app, GATED)
@@ -284,6 +302,35 @@ def test_events_page_explains_before_publishing(page: Any, server: Dashboard, ap
     page.get_by_label("Payload (JSON)").fill("{not json")
     page.get_by_role("button", name="Explain").click()
     expect(page.locator("#publish-result")).to_contain_text("not valid JSON")
+
+
+def test_steering_requests_are_answered_from_the_steering_and_run_pages(page: Any, server: Dashboard, app: App) -> None:
+    config_id = _config(app, APPROVAL)
+    automation = _automation(app, name="Posts", type="invoked", config_id=config_id, enabled=True)
+    with worker(server.database, gate_open=True):
+        sign_in(page, server, app)
+        page.get_by_role("link", name="Steering").click()
+        expect(page.locator("#steering")).to_contain_text("No pending steering requests")
+        run_id = app.http.post(
+            app.url(f"/automations/{automation['id']}/trigger"), json={"payload": {"title": HOSTILE}}
+        ).json()["run_id"]
+        card = page.locator("#steering article.steering")
+        expect(card.locator(".message")).to_have_text(f"Publish {HOSTILE}?")  # live, and as text
+        screenshot(page, "steering")
+        card.get_by_role("link", name=run_id).click()
+        expect(page.locator("#run-steering")).to_contain_text("Waiting for a decision")
+        page.get_by_label("Note (optional)").fill("looks fine")
+        page.get_by_role("button", name=re.compile("^approve: ")).click()
+        expect(page.locator("#run-status [data-status]")).to_have_text("completed")
+        expect(page.locator("#run-steering")).to_be_hidden()
+        expect(page.locator("#journal")).to_contain_text("completed publish")
+    answered = app.http.get(app.url("/steering_requests?status=answered")).json()["data"]
+    assert [(r["run_id"], r["choice"], r["note"]) for r in answered] == [(run_id, "approve", "looks fine")]
+    page.get_by_role("link", name="Steering").click()
+    expect(page.locator("#steering")).to_contain_text("No pending steering requests")
+    page.get_by_label("Status").select_option("answered")
+    expect(page.locator("#steering article.steering")).to_contain_text("approve")
+    _no_injection(page)
 
 
 def test_the_page_works_at_390_pixels(browser: Any, server: Dashboard, app: App) -> None:

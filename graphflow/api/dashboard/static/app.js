@@ -374,7 +374,8 @@ function renderSignIn(message = "") {
 // -- automations --------------------------------------------------------------------------------
 
 const AUTOMATION_EVENTS = ["automation.created", "automation.updated", "automation.activated", "automation.paused",
-  "automation.reset", "automation.deleted", "run.created", "run.started", "run.completed", "run.failed", "run.cancelled"];
+  "automation.reset", "automation.deleted", "run.created", "run.started", "run.waiting", "run.completed", "run.failed",
+  "run.cancelled"];
 
 /** The enabled switch of an automation: activate or pause; a refusal is shown in `message`. */
 function enabledSwitch(automation, message, onChange) {
@@ -745,11 +746,13 @@ function timeline(journal) {
 async function renderRun(id) {
   const { signal } = page;
   const head = h("section", { class: "card", "aria-labelledby": "run-title" });
+  const steer = h("section", { id: "run-steering", "aria-labelledby": "steer-title", hidden: true });
   const outcome = h("section", { class: "card", "aria-labelledby": "outcome-title" });
   const journalBox = h("section", { class: "card", "aria-labelledby": "journal-title" });
   const graphBox = h("section", { class: "card", "aria-labelledby": "graph-title" });
-  const el = main("Run", head, outcome, journalBox, graphBox);
+  const el = main("Run", head, steer, outcome, journalBox, graphBox);
   let shownPictureFor = null;
+  let shownRequest = null; // the steering request whose card is shown
   let nodeEvents = 0; // checkpointed nodes seen on the stream: the path picture is drawn again
 
   async function load() {
@@ -776,6 +779,24 @@ async function renderRun(id) {
         field("Duration", duration(run.started_at, run.finished_at) || "—"),
         run.waiting_for ? field("Waiting for", h("code", { text: JSON.stringify(run.waiting_for) })) : null),
     ]);
+    const waiting = run.waiting_for;
+    if (waiting?.kind === "steering" && waiting.steering_request_id === shownRequest) {
+      // the card on screen is this request's: left alone, with whatever note is being typed
+    } else if (waiting?.kind === "steering" && waiting.steering_request_id) {
+      shownRequest = waiting.steering_request_id;
+      try {
+        const request = await api("GET", `/steering_requests/${encodeURIComponent(waiting.steering_request_id)}`, { signal });
+        steer.replaceChildren(h("h2", { id: "steer-title", text: "Waiting for a decision" }),
+          steeringCard(request, { signal, onAnswered: () => load() }));
+        steer.hidden = false;
+      } catch (error) {
+        if (!signal.aborted) { steer.replaceChildren(errorBox(error)); steer.hidden = false; }
+      }
+    } else {
+      shownRequest = null;
+      steer.replaceChildren();
+      steer.hidden = true;
+    }
     clear(outcome);
     const error = run.result && "error" in run.result ? run.result.error : null;
     append(outcome, [
@@ -884,44 +905,103 @@ async function renderEvents() {
 }
 
 // -- steering -----------------------------------------------------------------------------------
-// PROVISIONAL: steering requests (issue #12) were being built when this page was written. It reads
-// GET …/steering_requests?status=pending and answers with POST …/steering_requests/{id} {choice};
-// until the server has those routes it says so. Check the shapes against docs/api.md once #12 lands.
+
+const STEERING_EVENTS = ["steering.requested", "steering.answered", "steering.expired", "steering.cancelled"];
+const STEERING_STATUSES = ["pending", "answered", "expired", "cancelled"];
+const ANSWER_AS = "graphflow.answer-as";
+
+/** One steering request: what it asks, where it comes from, and (while pending) a button per choice. */
+function steeringCard(r, { signal, onAnswered }) {
+  const problem = h("p", { class: "row-error", role: "alert" });
+  const noteId = `note-${r.id}`;
+  const note = h("input", { id: noteId, maxlength: "2000" });
+  const pending = r.status === "pending";
+  const choices = Array.isArray(r.choices) && r.choices.length ? r.choices : ["approve", "reject"];
+  return h("article", { class: "card steering", "data-id": r.id, "data-status": r.status },
+    h("p", { class: "message", text: r.message ?? "" }),
+    h("dl", { class: "fields" },
+      field("Status", badge(r.status)),
+      field("Run", link(runHash(r.run_id), r.run_id)),
+      field("Automation", link(automationHash(r.automation_id), r.automation_id)),
+      field("Node", h("code", { text: r.node_id })),
+      field("Asked", when(r.created_at)),
+      r.expires_at ? field("Expires", when(r.expires_at)) : null,
+      r.assignees ? field("Who may answer", r.assignees.join(", ")) : null,
+      r.choice ? field("Answer", `${r.choice}${r.answered_by ? ` by ${r.answered_by}` : ""}${r.note ? `: ${r.note}` : ""}`) : null),
+    pending ? h("div", { class: "field" }, h("label", { for: noteId, text: "Note (optional)" }), note) : null,
+    pending ? h("div", { class: "actions" }, choices.map((choice) => h("button", {
+      type: "button", text: String(choice), "aria-label": `${choice}: ${r.message ?? r.id}`,
+      onclick: async (event) => {
+        const button = event.currentTarget;
+        button.disabled = true;
+        problem.textContent = "";
+        const body = { choice };
+        if (note.value.trim()) body.note = note.value.trim();
+        const by = sessionStorage.getItem(ANSWER_AS);
+        if (by) body.by = by;
+        try {
+          onAnswered(await api("POST", `/steering_requests/${encodeURIComponent(r.id)}`, { body, signal }));
+        } catch (error) {
+          if (!signal.aborted) problem.textContent = readable(error);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    }))) : null,
+    problem);
+}
 
 async function renderSteering() {
   const { signal } = page;
-  const box = h("div", { id: "steering" });
-  main("Steering", box);
-  let answer;
-  try {
-    answer = await api("GET", "/steering_requests?status=pending", { signal });
-  } catch (error) {
-    if (signal.aborted) return;
-    box.replaceChildren(error.status === 404
-      ? h("p", { class: "muted", text: "Steering requests are not available on this server yet." })
-      : errorBox(error));
-    return;
+  const status = h("select", { id: "steering-status" },
+    STEERING_STATUSES.map((s) => h("option", { value: s, text: s })), h("option", { value: "", text: "all" }));
+  const answerAs = h("input", { id: "answer-as", value: sessionStorage.getItem(ANSWER_AS) || "", maxlength: "200",
+    autocomplete: "username" });
+  const box = h("div", { id: "steering", "aria-live": "polite" });
+  const more = h("button", { type: "button", text: "Load more", hidden: true });
+  main("Steering",
+    h("p", { class: "muted", text: "Runs waiting for a person's decision (WorkflowApproval nodes). Answering continues the run on the edge for the choice." }),
+    h("div", { class: "filters" },
+      h("div", {}, h("label", { for: "steering-status", text: "Status" }), status),
+      h("div", {}, h("label", { for: "answer-as", text: "Answer as (user id, optional)" }), answerAs)),
+    box, more);
+  answerAs.addEventListener("change", () => {
+    if (answerAs.value.trim()) sessionStorage.setItem(ANSWER_AS, answerAs.value.trim());
+    else sessionStorage.removeItem(ANSWER_AS);
+  });
+
+  let cursor = null;
+  async function load(reset) {
+    if (reset) cursor = null;
+    const query = new URLSearchParams({ limit: "50" });
+    if (status.value) query.set("status", status.value);
+    if (cursor) query.set("cursor", cursor);
+    let answer;
+    try {
+      answer = await api("GET", `/steering_requests?${query}`, { signal });
+    } catch (error) {
+      if (signal.aborted) return;
+      box.replaceChildren(error.status === 404 && error.code === "not_found" && !cursor
+        ? h("p", { class: "muted", text: "Steering requests are not available on this server." })
+        : errorBox(error));
+      more.hidden = true;
+      return;
+    }
+    // Cards already shown (same request, same status) are kept: a note being typed survives a reload.
+    const shown = new Map([...box.querySelectorAll("article.steering")].map((c) => [`${c.dataset.id}:${c.dataset.status}`, c]));
+    const cards = answer.data.map((r) => shown.get(`${r.id}:${r.status}`) || steeringCard(r, { signal, onAnswered: () => load(true) }));
+    if (reset) box.replaceChildren(...cards); else box.append(...cards);
+    if (!box.children.length) box.replaceChildren(h("p", { class: "muted", text: status.value ? `No ${status.value} steering requests.` : "No steering requests." }));
+    cursor = answer.next_cursor;
+    more.hidden = !cursor;
   }
-  const requests = Array.isArray(answer?.data) ? answer.data : [];
-  if (!requests.length) { box.replaceChildren(h("p", { class: "muted", text: "No pending steering requests." })); return; }
-  box.replaceChildren(...requests.map((r) => {
-    const note = h("p", { class: "row-error", role: "alert" });
-    const choices = Array.isArray(r.choices) && r.choices.length ? r.choices : ["approve", "reject"];
-    return h("article", { class: "card" },
-      h("p", { text: r.message ?? "" }),
-      h("p", { class: "muted" }, "Run ", r.run_id ? link(runHash(r.run_id), r.run_id) : "?", r.node_id ? ` at ${r.node_id}` : "",
-        r.expires_at ? [" · expires ", when(r.expires_at)] : null),
-      h("div", { class: "actions" }, choices.map((choice) => h("button", {
-        type: "button", text: String(choice), onclick: async () => {
-          try {
-            await api("POST", `/steering_requests/${encodeURIComponent(r.id)}`, { body: { choice }, signal });
-            renderSteering();
-          } catch (error) {
-            note.textContent = readable(error);
-          }
-        },
-      }))), note);
-  }));
+  status.addEventListener("change", () => load(true));
+  more.addEventListener("click", () => load(false));
+  const reload = debounce(() => load(true), 100);
+  await appStream(STEERING_EVENTS, () => reload(), signal);
+  if (signal.aborted) return;
+  await load(true);
+  document.body.dataset.ready = "steering";
 }
 
 // -- start --------------------------------------------------------------------------------------
