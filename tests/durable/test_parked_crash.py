@@ -261,7 +261,8 @@ def kill_while_parked(url: str, tmp_path: Path) -> None:
                 r.status == "completed" or (r.status == "pending" and r.waiting_for is not None)
                 for r in state.runs["pause"]
             )
-            return state.parked("gate", "steering") and state.parked("reply", "event") and timers_reached and begun
+            parked = state.parked("gate", "steering") and state.parked("reply", "event")
+            return parked and timers_reached and bool(begun)
 
         poll(url, automations, all_parked_and_held_in_flight, "runs parked and the held node in flight")
         killed = {first.kill()}
