@@ -84,6 +84,8 @@ def _no_injection(page: Any) -> None:
 def test_sign_in_refuses_a_wrong_key_and_then_lists_automations_live(page: Any, server: Dashboard, app: App) -> None:
     sign_in(page, server, app, key="gfk_" + "0" * 40, refused=True)
     expect(page.get_by_role("alert")).to_contain_text("refused")
+    expect(page.get_by_role("navigation")).to_be_hidden()
+    expect(page.get_by_label("App id")).to_have_value(app.id)  # offered again
     screenshot(page, "sign-in")
     sign_in(page, server, app)
     expect(page.locator("#count")).to_contain_text("No automations yet")

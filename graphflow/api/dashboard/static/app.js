@@ -20,6 +20,7 @@ const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
 let session = readSession();
 let page = null; // the current page's AbortController: aborted when the route changes
+let lastApp = ""; // the app id last typed in, offered again after a refusal
 
 // -- small helpers ------------------------------------------------------------------------------
 
@@ -342,7 +343,7 @@ function renderSignIn(message = "") {
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").hidden = true;
   const error = h("p", { id: "sign-in-error", class: "error", role: "alert", text: message, hidden: !message });
-  const app = h("input", { id: "app", name: "app", required: true, autocomplete: "username", spellcheck: "false" });
+  const app = h("input", { id: "app", name: "app", required: true, autocomplete: "username", spellcheck: "false", value: lastApp });
   const key = h("input", { id: "key", name: "key", type: "password", required: true, autocomplete: "current-password" });
   const form = h("form", { class: "card sign-in", "aria-describedby": "sign-in-error" },
     h("p", { text: "Sign in with an app id and one of its API keys (graphflow keys create --app APP). The key stays in this tab only." }),
@@ -352,7 +353,8 @@ function renderSignIn(message = "") {
     h("button", { type: "submit", text: "Sign in" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    session = { app: app.value.trim(), key: key.value.trim() };
+    lastApp = app.value.trim();
+    session = { app: lastApp, key: key.value.trim() };
     try {
       await api("GET", "/automations?limit=1");
     } catch (failure_) {
@@ -368,7 +370,7 @@ function renderSignIn(message = "") {
     route(); // where the viewer was going (a shared #/runs/… link), or the automations
   });
   main("Sign in", form);
-  app.focus();
+  (lastApp ? key : app).focus();
 }
 
 // -- automations --------------------------------------------------------------------------------
