@@ -286,6 +286,22 @@ class Node(BaseModel):
 _MEMORY_NAMES = re.compile(r"\b(?:memory|previous_runs)\b")
 
 
+def _texts(values: list[Any]) -> Iterator[str]:
+    """Every string in ``values``: field values of models, items of lists and dicts, depth first."""
+    stack: list[Any] = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, BaseModel):
+            stack.extend(value.__dict__.values())
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+
+
 class WorkflowGraph(BaseModel):
     """A validated, immutable workflow graph.
 
@@ -323,8 +339,9 @@ class WorkflowGraph(BaseModel):
         try:
             return self._remembers
         except AttributeError:
-            text = self.model_dump_json(by_alias=True, serialize_as_any=True)
-            found = '"WorkflowRemember"' in text or _MEMORY_NAMES.search(text) is not None
+            found = any(n.kind == "WorkflowRemember" for n in self.nodes) or any(
+                _MEMORY_NAMES.search(text) is not None for text in _texts([*self.nodes, *self.data])
+            )
             object.__setattr__(self, "_remembers", found)
             return found
 
