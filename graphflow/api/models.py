@@ -27,6 +27,7 @@ __all__ = [
     "ExplainOut",
     "HealthOut",
     "InvokeIn",
+    "MemoryOut",
     "PageQuery",
     "PauseIn",
     "PublishOut",
@@ -262,6 +263,12 @@ class SteeringOut(_Out):
     choice: str | None
     note: str | None
     answered_by: str | None
+
+
+class MemoryOut(BaseModel):
+    """``GET …/automations/{id}/memory``: ``null`` until a run remembered something."""
+
+    memory: Any = None
 
 
 class SteeringPage(BaseModel):

@@ -529,6 +529,15 @@ class AutomationService:
         host.enqueue(run)
         return await self._finished(run, wait, timeout)
 
+    async def memory(self, app_id: str, automation_id: str) -> Any:
+        """The automation's memory document (written by its runs' ``WorkflowRemember`` nodes; ``None``: none yet).
+
+        Raises:
+            NotFoundError: no such automation in this app.
+        """
+        automation = await self._load(app_id, automation_id)
+        return await self._host.store.get_memory(app_id, automation.id)
+
     async def _finished(self, run: AutomationRun, wait: bool, timeout: float | None) -> AutomationRun:
         if not wait:
             return run

@@ -131,3 +131,21 @@ def test_invoke_waiting_past_its_timeout_is_504_and_the_run_goes_on(live: Live, 
     assert "goes on" in error["message"]
     run = a.http.post(a.url(f"/automations/{aut}/invoke"), json={"idempotency_key": "slow"}).json()
     assert run["status"] in ("pending", "running")
+
+
+def test_an_automations_memory_over_http(live: Live, a: App, b: App) -> None:
+    remembering = {
+        **PLUS_ONE,
+        "nodes": [
+            {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "keep"},
+            {"kind": "WorkflowRemember", "id": "keep", "value": "{'last': $.n}"},
+        ],
+    }
+    config = a.http.post(a.url("/configs"), json=remembering).json()["id"]
+    body = {"name": "remembers", "type": "invoked", "config_id": config, "enabled": True}
+    aut = a.http.post(a.url("/automations"), json=body).json()["id"]
+    assert a.http.get(a.url(f"/automations/{aut}/memory")).json() == {"memory": None}
+    done = a.http.post(a.url(f"/automations/{aut}/invoke"), json={"payload": {"n": 7}, "wait": True, "timeout": 10})
+    assert done.json()["status"] == "completed", done.text
+    assert a.http.get(a.url(f"/automations/{aut}/memory")).json() == {"memory": {"last": 7}}
+    error_of(b.http.get(b.url(f"/automations/{aut}/memory")), 404, "not_found")

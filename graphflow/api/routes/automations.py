@@ -14,6 +14,7 @@ from graphflow.api.models import (
     AutomationWithRuns,
     CatalogueOut,
     InvokeIn,
+    MemoryOut,
     PauseIn,
     RunOut,
     StatusOut,
@@ -122,6 +123,10 @@ async def invoke_automation(call: Call) -> Response:
     return json_response(run.to_dict(journal=body.wait), 200 if body.wait else 202)
 
 
+async def automation_memory(call: Call) -> Response:
+    return json_response({"memory": await call.engine.automations.memory(call.app_id, call.path("automation_id"))})
+
+
 async def event_catalogue(call: Call) -> Response:
     return json_response({"data": await call.engine.automations.events(call.app_id)})
 
@@ -167,6 +172,9 @@ OPERATIONS = [
     Operation("POST", ONE + "/trigger", trigger_automation, "triggerAutomation",
               "Start a run now; watch it on the run stream.", "automations",
               status=202, response=TriggerOut, body=TriggerIn, body_required=False, errors=(409,)),
+    Operation("GET", ONE + "/memory", automation_memory, "getAutomationMemory",
+              "The automation's memory document, as its WorkflowRemember nodes last wrote it.", "automations",
+              response=MemoryOut),
     Operation("POST", ONE + "/invoke", invoke_automation, "invokeAutomation",
               "Invoke an invoked automation: its payload checked against input_schema, repeatable with an "
               "idempotency key; with wait, answer once the run ended (200).", "automations",
