@@ -34,8 +34,11 @@ from typing import Any
 import anyio
 import pytest
 
+from graphflow.engine.engine import Engine
 from graphflow.records import AutomationRun, Wait
 from graphflow.stores import store_from_url
+from graphflow.stores.memory import MemoryStore
+from tests.conftest import eventually, quiescent
 from tests.durable.app import engine
 from tests.durable.parked_app import APP, STEPS, WORK, thread
 from tests.pg import postgres_url
@@ -407,3 +410,116 @@ def test_sqlite_two_processes_answering_one_request_exactly_one_wins(tmp_path: P
 def test_postgres_two_processes_answering_one_request_exactly_one_wins(tmp_path: Path) -> None:
     with postgres_url() as url:
         answer_races(url, tmp_path)
+
+
+# --- wait_for_run on a run that resumes while it waits ---------------------------------------------
+# Two defects of Engine.wait_for_run (graphflow/engine/control.py) found while measuring resumes;
+# strict xfails until it is fixed (see the report of issue 12's crash tests).
+
+GATED: dict[str, Any] = {
+    "kind": "WorkflowGraph",
+    "version": 1,
+    "name": "gated",
+    "start_node": "t",
+    "nodes": [
+        {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "gate"},
+        {"kind": "WorkflowApproval", "id": "gate", "message": "Go on?", "on_success": "done"},
+        {"kind": "WorkflowScript", "id": "done", "source": "'done'"},
+    ],
+}
+
+
+class PausingStore(MemoryStore):
+    """The memory store, whose next ``get_run`` of one run pauses after reading it until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pause_run_id: str | None = None
+        self.read = anyio.Event()
+        self.release = anyio.Event()
+
+    async def get_run(self, app_id: str, run_id: str) -> AutomationRun | None:
+        run = await super().get_run(app_id, run_id)
+        if run_id == self.pause_run_id:
+            self.pause_run_id = None
+            self.read.set()
+            await self.release.wait()
+        return run
+
+
+async def gated_run(engine: Any) -> tuple[str, Wait]:
+    """Invoke an automation that asks first; its run and its request once raised."""
+    config = await engine.configs.create(APP, GATED)
+    automation = await engine.automations.create(APP, name="gated", type="invoked", config_id=config.id, enabled=True)
+    run_id: str = await engine.automations.trigger(APP, automation.id, {})
+    requests: list[Wait] = []
+
+    async def raised() -> bool:
+        requests[:] = (await engine.steering.list(APP, run_id=run_id)).data
+        return bool(requests)
+
+    await eventually(raised, "the steering request")
+    return run_id, requests[0]
+
+
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    strict=True,
+    reason="wait_for_run reads the run, then registers its waiter: a run ending during the read is "
+    "noticed only by the 1 s re-read (control.py, wait_for_run)",
+)
+async def test_wait_for_run_notices_a_run_that_ends_while_it_reads_the_run() -> None:
+    store = PausingStore()
+    async with Engine(store, max_concurrent_runs=2) as engine:
+        run_id, request = await gated_run(engine)
+        returned: list[AutomationRun] = []
+
+        async def wait() -> None:
+            returned.append(await engine.wait_for_run(APP, run_id, timeout=10))
+
+        async with anyio.create_task_group() as tg:
+            store.pause_run_id = run_id
+            tg.start_soon(wait)
+            await store.read.wait()  # it read the run waiting for its answer
+            await engine.steering.respond(APP, request.id, "approve")
+
+            async def completed() -> bool:
+                run = await store.get_run(APP, run_id)
+                return run is not None and run.status == "completed"
+
+            await eventually(completed, "the run to complete")
+            store.release.set()  # the read returns "running", after the run ended
+            await quiescent()
+            assert returned, "wait_for_run still waits for a run that has ended"
+
+
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    strict=True,
+    reason="a wait_for_run on a run another engine finishes leaves its waiter in Engine._waiters for good "
+    "(control.py, wait_for_run; only an engine that ends the run pops it)",
+)
+async def test_waiting_for_a_run_another_engine_resumes_leaves_nothing_behind(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'waiters.db'}"
+    async with engine(url, max_concurrent_runs=0) as answering, engine(url, max_concurrent_runs=2) as worker:
+        run_id, request = await gated_run(answering)
+
+        async def parked() -> bool:
+            return (await worker.automations.run(APP, run_id)).waiting_for is not None
+
+        await eventually(parked, "the run to park")
+        async with anyio.create_task_group() as tg:
+            done: list[AutomationRun] = []
+
+            async def wait() -> None:
+                done.append(await answering.wait_for_run(APP, run_id, timeout=10))
+
+            tg.start_soon(wait)
+
+            async def waiting() -> bool:
+                return run_id in answering._waiters
+
+            await eventually(waiting, "wait_for_run to wait")
+            await answering.steering.respond(APP, request.id, "approve")
+        assert done[0].status == "completed"
+        assert run_id not in answering._waiters
