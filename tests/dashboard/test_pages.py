@@ -180,6 +180,24 @@ def test_run_now_shows_pending_running_completed_live_then_the_journal_and_path(
     assert [r["status"] for r in runs] == ["completed"]
 
 
+def test_a_long_list_draws_more_rows_as_it_scrolls(page: Any, server: Dashboard, app: App) -> None:
+    config_id = _config(app, GATED)
+    for index in range(205):
+        fields = {"name": f"Bulk {index:03d}", "type": "invoked", "config_id": config_id}
+        server.call(server.engine.automations.create, app.id, fields)
+    sign_in(page, server, app)
+    rows = page.locator("#automations tbody tr[data-id]")
+    expect(page.locator("#count")).to_have_text("205 automations")
+    expect(rows).to_have_count(200)  # the first window
+    expect(page.locator("#automations tr.more")).to_contain_text("Show 5 more")
+    page.locator("#automations tr.more").scroll_into_view_if_needed()
+    expect(rows).to_have_count(205)
+    expect(page.locator("#automations tr.more")).to_have_count(0)
+    page.get_by_label("Search by name").fill("Bulk 004")  # a search covers every automation, drawn or not
+    expect(rows).to_have_count(1)
+    expect(page.locator("#count")).to_have_text("1 of 205 automations")
+
+
 def test_runs_page_newest_first_with_a_status_filter(page: Any, server: Dashboard, app: App) -> None:
     config_id = _config(app, GATED)
     automation = _automation(app, name="Busy", type="invoked", config_id=config_id, overlap="allow", enabled=True)

@@ -14,6 +14,7 @@ const AUTOMATION_STATUSES = ["draft", "running", "paused", "completed", "failed"
 const TYPES = ["trigger", "scheduled", "invoked"];
 const PAGE = 100; // the API's largest page
 const RUNS_PAGE = 20;
+const WINDOW = 200; // automations rows drawn at a time
 const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const ABSOLUTE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -469,17 +470,33 @@ async function renderAutomations() {
       && (!text || a.name.toLowerCase().includes(text));
   }
 
+  // The rows drawn are the first `limit` matches; scrolling to the end (or the button) draws more.
+  // Drawing and laying out 1,000 rows at once costs more than everything else on the page.
+  let limit = WINDOW;
+  const moreButton = h("button", { type: "button", class: "small", onclick: () => { limit += WINDOW; show(); } });
+  const moreRow = h("tr", { class: "more" }, h("td", { colspan: "8" }, moreButton));
+  const nearEnd = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) { limit += WINDOW; show(); }
+  }, { rootMargin: "400px" });
+  signal.addEventListener("abort", () => nearEnd.disconnect());
+
   function show() {
     const fragment = document.createDocumentFragment();
-    let shown = 0;
+    let matching = 0;
     for (const a of automations.values()) {
       if (!visible(a)) continue;
-      fragment.append(rows.get(a.id) || row(a));
-      shown += 1;
+      matching += 1;
+      if (matching <= limit) fragment.append(rows.get(a.id) || row(a));
+    }
+    nearEnd.disconnect();
+    if (matching > limit) {
+      moreButton.textContent = `Show ${Math.min(WINDOW, matching - limit)} more (${matching - limit} not shown)`;
+      fragment.append(moreRow);
     }
     body.replaceChildren(fragment);
+    if (matching > limit) nearEnd.observe(moreRow);
     const total = `${automations.size} automation${automations.size === 1 ? "" : "s"}`;
-    count.textContent = shown === automations.size ? total : `${shown} of ${total}`;
+    count.textContent = matching === automations.size ? total : `${matching} of ${total}`;
   }
 
   function update(a) {
@@ -521,7 +538,7 @@ async function renderAutomations() {
     refresh.get(id)();
   }
 
-  for (const control of [search, type, status]) control.addEventListener("input", show);
+  for (const control of [search, type, status]) control.addEventListener("input", () => { limit = WINDOW; show(); });
   await appStream(AUTOMATION_EVENTS, onEvent, signal);
   if (signal.aborted) return;
   try {
