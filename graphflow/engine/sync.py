@@ -104,6 +104,16 @@ class SyncEngine:
         """Blocking ``engine.automations``."""
         return _Blocking(self._require(), self.engine.automations)
 
+    @property
+    def steering(self) -> Any:
+        """Blocking ``engine.steering`` (list, get and answer steering requests)."""
+        return _Blocking(self._require(), self.engine.steering)
+
+    @property
+    def keys(self) -> Any:
+        """Blocking ``engine.keys``."""
+        return _Blocking(self._require(), self.engine.keys)
+
     def publish(self, app_id: str, name: str, payload: Any, id: str | None = None) -> Any:
         """Blocking :meth:`Engine.publish`."""
         return self._require().call(functools.partial(self.engine.publish, app_id, name, payload, id))

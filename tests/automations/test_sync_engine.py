@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 import graphflow
+from graphflow.events import SteeringRequested
 from graphflow.exceptions import ConflictError, EngineNotStartedError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -39,3 +41,34 @@ def test_sync_engine_must_be_started() -> None:
     finally:
         engine.stop()
         engine.stop()
+
+
+def test_sync_engine_steers_and_invokes(tmp_path: Path) -> None:
+    gated = {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": "gated",
+        "start_node": "t",
+        "nodes": [
+            {"kind": "WorkflowTrigger", "id": "t", "trigger": "workflow.invoked", "on_success": "gate"},
+            {"kind": "WorkflowApproval", "id": "gate", "message": "ok?", "on_success": "s"},
+            {"kind": "WorkflowScript", "id": "s", "source": "$.input.n * 2"},
+        ],
+    }
+    with graphflow.SyncEngine(f"sqlite:///{tmp_path / 'sync.db'}", poll_interval=0.05) as engine:
+        cfg = engine.configs.create("app_1", gated)
+        aut = engine.automations.create("app_1", name="g", type="invoked", config_id=cfg.id, enabled=True)
+        raised: list[str] = []
+        asked = threading.Event()
+
+        def on_request(event: SteeringRequested) -> None:
+            raised.append(event.request_id)
+            asked.set()
+
+        engine.subscribe(on_request, (SteeringRequested,))
+        run = engine.automations.invoke("app_1", aut.id, {"n": 21}, idempotency_key="once")
+        assert engine.automations.invoke("app_1", aut.id, {"n": 1}, idempotency_key="once").id == run.id
+        assert asked.wait(10), "no steering request"
+        assert [r.id for r in engine.steering.list("app_1", run_id=run.id).data] == raised
+        engine.steering.respond("app_1", raised[0], "approve")
+        assert engine.wait_for_run("app_1", run.id, timeout=10).result["payload"] == 42
