@@ -20,6 +20,10 @@ class RunControl(EngineCore):
         cancelled = await self.store.cancel_pending_runs(app_id, automation_id, self.clock.now())
         for run_id in cancelled:
             self._wake(run_id)
+        # A run waiting in-process (memory store) is what a parked run is on a durable one: pending.
+        for run_id in [r for r, a in self._waiting_here.items() if a == automation_id]:
+            await self.cancel_run(app_id, run_id)
+            cancelled.append(run_id)
         return cancelled
 
     async def wait_for_run(self, app_id: str, run_id: str, timeout: float | None = None) -> AutomationRun:

@@ -73,6 +73,8 @@ class EngineCore(ServiceHost):
     _receive: MemoryObjectReceiveStream[tuple[AutomationRun, bool]] | None
     #: run id → the event ``wait_for_run`` callers wait on.
     _waiters: dict[str, anyio.Event]
+    #: run id → automation id of the runs waiting in-process on a steering request or an event.
+    _waiting_here: dict[str, str]
     #: run id → fence of the runs this engine holds (what heartbeats renew).
     _fences: dict[str, int]
     #: runs whose lease was lost while executing: their outcome is not written.

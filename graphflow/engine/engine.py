@@ -157,6 +157,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self._send = self._receive = None
         self._waiters = {}
         self._wait_wakers = {}
+        self._waiting_here = {}
         self._conditions = OrderedDict()
         self.running = {}
         self.buffered = {}

@@ -78,10 +78,12 @@ class Waits(EngineCore):
             if store.durable:
                 raise Suspended(stored.expires_at or NO_EXPIRY, _waiting_for(stored))
             waker = self._wait_wakers.setdefault(stored.id, anyio.Event())
+            self._waiting_here[stored.run_id] = stored.automation_id
             try:
                 await self.clock.wait(waker, stored.expires_at)
             finally:
                 self._wait_wakers.pop(stored.id, None)
+                self._waiting_here.pop(stored.run_id, None)
             stored = await store.get_wait(stored.app_id, stored.id) or stored
 
     def wake_matcher(self, event_id: str, name: str, payload: Any) -> WakeMatcher:

@@ -267,3 +267,14 @@ def test_bad_approval_configs_are_refused_with_a_path() -> None:
             graphflow.load_graph(gated(**fields))
         text = str(refused.value)
         assert "$.nodes[1]" in text and expected in text, (fields, text)
+
+
+async def test_pausing_the_automation_cancels_its_waiting_runs_and_requests(engine: Engine) -> None:
+    request = await started(engine)
+    await engine.automations.pause(APP, request.automation_id, reason="holiday")
+    assert (await engine.wait_for_run(APP, request.run_id, timeout=10)).status == "cancelled"
+
+    async def cancelled() -> bool:
+        return (await engine.steering.get(APP, request.id)).status == "cancelled"
+
+    await eventually(cancelled, "the request to be cancelled with its run")
