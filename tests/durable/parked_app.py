@@ -7,7 +7,8 @@ Modes:
   request (``gate``), one that parks on a ``thread.message_added`` event for its thread
   (``reply``) and one that parks on a durable 2 s delay (``pause``); then one
   ``thread.member_joined`` event starting a run whose first node holds (``held``) until the file
-  ``CRASH_RELEASE`` exists, before it parks on a steering request. Prints
+  ``CRASH_RELEASE`` exists, before it parks on a steering request; once answered, its next node
+  holds until ``CRASH_RELEASE.2`` exists. Prints
   ``{"gate": aut_…, "reply": …, "pause": …, "held": …}`` as JSON, then stops cleanly.
 * ``seed-gates N`` — only the ``gate`` automation and its ``N`` runs (for the answer races).
 * ``serve`` — a worker engine (short lease, fast polling), as ``app.py serve``: prints ``ready``
@@ -49,10 +50,10 @@ def _log(ctx: graphflow.NodeContext, key: str) -> None:
 
 
 @graphflow.node("HoldStep")
-async def hold_step(input: Any, ctx: graphflow.NodeContext) -> Any:
-    """Logs that it began, then holds until the release file exists: a node certainly in flight."""
+async def hold_step(input: Any, ctx: graphflow.NodeContext, *, suffix: str = "") -> Any:
+    """Logs that it began, then holds until the release file (``CRASH_RELEASE`` + ``suffix``) exists."""
     _log(ctx, f"{ctx.step_key}:begin")
-    release = anyio.Path(RELEASE)
+    release = anyio.Path(RELEASE + suffix)
     while not await release.exists():  # noqa: ASYNC110 - polling a file another process creates
         await anyio.sleep(0.02)
     _log(ctx, ctx.step_key)
@@ -84,7 +85,13 @@ GRAPHS: dict[str, dict[str, Any]] = {
         },
     ),
     "pause": _graph("pause", "thread.created", S1, {"kind": "WorkflowDelay", "id": "pause", "duration": DELAY}),
-    "held": _graph("held", "thread.member_joined", {"kind": "HoldStep", "id": "hold"}, GATE),
+    "held": _graph(
+        "held",
+        "thread.member_joined",
+        {"kind": "HoldStep", "id": "hold"},
+        GATE,
+        {"kind": "HoldStep", "id": "hold2", "suffix": ".2"},
+    ),
 }
 #: Per automation: the nodes each run completes once (its journal), and the nodes that log work.
 STEPS = {name: tuple(node["id"] for node in graph["nodes"]) for name, graph in GRAPHS.items()}
