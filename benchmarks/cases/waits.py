@@ -16,9 +16,9 @@
   iteration publishes the matching event and waits until the run completed. The ``+1,000`` row
   has 1,000 other runs waiting on the same event name (other threads): the event is offered to
   each, and each condition is evaluated, inside the publish.
-* **invoke**: ``engine.automations.trigger`` (``invoke`` when the engine has it) of an invoked
-  automation whose graph is its trigger node, then ``wait_for_run``: µs per completed run, on
-  the memory store, SQLite and PostgreSQL.
+* **invoke**: ``engine.automations.invoke(..., wait=True)`` of an invoked automation whose
+  graph is its trigger node, returning the completed run: µs per call, on the memory store,
+  SQLite and PostgreSQL; the ``keyed`` row passes an idempotency key of its own to each call.
 
 ``python -m benchmarks.cases.waits`` prints one JSON row per case (``--quick`` for small
 workloads, ``--store sqlite`` and ``--case resume`` to pick); the rows are also ``CASES`` for
@@ -333,25 +333,30 @@ async def event_wake_latency(store: str, k: int, others: int = 0) -> list[float]
         return await _timed(k, iteration)
 
 
-async def invoke_latency(store: str, k: int) -> list[float]:
-    """Seconds from invoking an automation to its 1-node run completed, ``k`` times."""
+async def invoke_latency(store: str, k: int, *, keyed: bool = False) -> list[float]:
+    """Seconds of ``engine.automations.invoke(..., wait=True)`` returning a completed 1-node run, ``k`` times.
+
+    ``keyed``: each call carries an idempotency key of its own (the run is created by the
+    event id's uniqueness).
+    """
     async with _engine(store) as engine:
         automation_id = await _automation(engine, ONE_NODE)
-        invoke = getattr(engine.automations, "invoke", None)
+        invoke = engine.automations.invoke
 
         async def iteration(index: int) -> float:
+            key = f"key-{index}" if keyed else None
             began = time.perf_counter()
-            if invoke is not None:
-                invoked = await invoke(APP, automation_id, {"n": index})
-                run_id = invoked if isinstance(invoked, str) else invoked.id
-            else:
-                run_id = await engine.automations.trigger(APP, automation_id, {"n": index})
-            run = await engine.wait_for_run(APP, run_id, timeout=30)
+            run = await invoke(APP, automation_id, {"n": index}, idempotency_key=key, wait=True, timeout=30)
             elapsed = time.perf_counter() - began
             assert run.status == "completed", run.result
             return elapsed
 
         return await _timed(k, iteration, warmup=50)
+
+
+async def keyed_invoke_latency(store: str, k: int) -> list[float]:
+    """:func:`invoke_latency` with an idempotency key per call."""
+    return await invoke_latency(store, k, keyed=True)
 
 
 # -- the sizes, the rows, the harness's cases --------------------------------------------------
@@ -387,7 +392,14 @@ async def rows(stores: list[str], quick: bool, kinds: tuple[str, ...] = KINDS) -
             )
         if "invoke" in kinds:
             samples = await invoke_latency(store, sizes["invoke"])
-            yield _summary(f"invoke_{store}", "µs", samples, what="invoke → completed 1-node run")
+            yield _summary(f"invoke_{store}", "µs", samples, what="invoke(wait=True) → completed 1-node run")
+            samples = await keyed_invoke_latency(store, sizes["invoke"])
+            yield _summary(
+                f"invoke_keyed_{store}",
+                "µs",
+                samples,
+                what="invoke(idempotency_key=, wait=True) → completed 1-node run",
+            )
 
 
 def _measured(
@@ -457,7 +469,19 @@ def _cases() -> list[Case]:
                 contenders={"graphflow": _measured(invoke_latency, store, 1e6)},
                 measured=True,
                 size=(FULL_SIZES["invoke"], QUICK_SIZES["invoke"]),
-                note="median of {n} sequential invocations, each awaited with wait_for_run",
+                note="median of {n} sequential invoke(wait=True) calls",
+            )
+        )
+        cases.append(
+            Case(
+                name=f"invoke-keyed-{store}",
+                title=f"invoke with an idempotency key → completed 1-node run, {title}",
+                unit="µs/run",
+                divisor=1,
+                contenders={"graphflow": _measured(keyed_invoke_latency, store, 1e6)},
+                measured=True,
+                size=(FULL_SIZES["invoke"], QUICK_SIZES["invoke"]),
+                note="median of {n} sequential invoke(idempotency_key=<new>, wait=True) calls",
             )
         )
     return cases
