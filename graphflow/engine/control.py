@@ -45,14 +45,14 @@ class RunControl(EngineCore):
             )
         with anyio.fail_after(timeout):
             while True:
-                run = await self.store.get_run(app_id, run_id)
-                if run is None:
-                    raise NotFoundError("run", run_id)
-                if run.status in TERMINAL_RUN_STATUSES:
-                    return run
-                waiter = self._waiters.setdefault(run_id, anyio.Event())
-                with anyio.move_on_after(1.0):
-                    await waiter.wait()
+                with self._woken_by_end(run_id) as waiter:
+                    run = await self.store.get_run(app_id, run_id)
+                    if run is None:
+                        raise NotFoundError("run", run_id)
+                    if run.status in TERMINAL_RUN_STATUSES:
+                        return run
+                    with anyio.move_on_after(1.0):
+                        await waiter.wait()
 
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:
         """Cancel a pending or executing run, here or on another worker.
@@ -77,9 +77,9 @@ class RunControl(EngineCore):
             await self.store.update_run(run)  # it had started: it becomes the automation's last run
         if run_id in self._fences:  # executing here: stop it and wait until it has stopped
             self._lost.add(run_id)
-            waiter = self._waiters.setdefault(run_id, anyio.Event())
-            self.executor.cancel(run_id)
-            with anyio.move_on_after(30):
-                await waiter.wait()
+            with self._woken_by_end(run_id) as waiter:
+                self.executor.cancel(run_id)
+                with anyio.move_on_after(30):
+                    await waiter.wait()
         self._wake(run_id)
         return run

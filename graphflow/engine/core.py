@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -71,8 +71,8 @@ class EngineCore(ServiceHost):
     _graph_cache_size: int
     _send: MemoryObjectSendStream[tuple[AutomationRun, bool]] | None
     _receive: MemoryObjectReceiveStream[tuple[AutomationRun, bool]] | None
-    #: run id → the event ``wait_for_run`` callers wait on.
-    _waiters: dict[str, anyio.Event]
+    #: run id → the events of the ``wait_for_run`` callers waiting for it (one each).
+    _waiters: dict[str, set[anyio.Event]]
     #: run id → automation id of the runs waiting in-process on a steering request or an event.
     _waiting_here: dict[str, str]
     #: run id → fence of the runs this engine holds (what heartbeats renew).
@@ -188,10 +188,26 @@ class EngineCore(ServiceHost):
             self._builder = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(build, limiter=self._builder)
 
+    @contextmanager
+    def _woken_by_end(self, run_id: str) -> Iterator[anyio.Event]:
+        """An event set when the run ends here; registered before the caller reads the run, so no end is missed.
+
+        Each caller has its own and removes it when done, so a run that ends in another process
+        (whose end this engine never sees) leaves nothing behind.
+        """
+        waiter = anyio.Event()
+        waiting = self._waiters.setdefault(run_id, set())
+        waiting.add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiting.discard(waiter)
+            if not waiting and self._waiters.get(run_id) is waiting:
+                del self._waiters[run_id]
+
     def _wake(self, run_id: str) -> None:
         """Wake the ``wait_for_run`` callers of a run that just ended."""
-        waiter = self._waiters.pop(run_id, None)
-        if waiter is not None:
+        for waiter in self._waiters.pop(run_id, ()):
             waiter.set()
 
     async def _retrying(self, op: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:

@@ -34,8 +34,35 @@ __all__ = ["EVENT_KEY", "WaitForEventNode", "condition_script"]
 #: The ``env`` key the event's payload is read from while a condition is evaluated (``payload``
 #: in the condition is bound to it).
 EVENT_KEY = "__graphflow_event_payload__"
-_PREFIX = f"let payload = env.{EVENT_KEY}; "
+_PAYLOAD = f"env.{EVENT_KEY}"
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+def _bind_payload(source: str) -> str:
+    """``source`` with the name ``payload`` read from ``env`` (``payload.a`` → ``env.<key>.a``).
+
+    A rewrite of the name, not a ``let``: the condition stays one statement, whose field chains
+    the script language resolves in Python — a condition is evaluated once per pending wait on
+    every publish of its event, so it must stay in the fast path (~2 µs). Field names, strings and
+    comments are left alone; text the lexer refuses is returned unchanged (compiling it reports why).
+    """
+    from graphflow.scripts.lexer import LexError, tokenize
+
+    try:
+        tokens = tokenize(source)
+    except LexError:
+        return source
+    out: list[str] = []
+    last = 0
+    previous = ""
+    for tok in tokens:
+        if tok.kind == "ident" and tok.text == "payload" and previous != ".":
+            out.append(source[last : tok.pos])
+            out.append(_PAYLOAD)
+            last = tok.pos + len(tok.text)
+        previous = tok.text
+    out.append(source[last:])
+    return "".join(out)
 
 
 def condition_script(source: str, graph: GraphContext | None = None, field: str = "condition") -> Script | None:
@@ -44,7 +71,7 @@ def condition_script(source: str, graph: GraphContext | None = None, field: str 
     Raises:
         ScriptError: without ``graph``, when the condition does not compile.
     """
-    text = _PREFIX + source
+    text = _bind_payload(source)
     if graph is not None:
         return graph.compile_script(field, text)
     from graphflow.scripts import Script

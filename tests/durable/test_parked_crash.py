@@ -422,8 +422,8 @@ def test_postgres_two_processes_answering_one_request_exactly_one_wins(tmp_path:
 
 
 # --- wait_for_run on a run that resumes while it waits ---------------------------------------------
-# Two defects of Engine.wait_for_run (graphflow/engine/control.py) found while measuring resumes;
-# strict xfails until it is fixed (see the report of issue 12's crash tests).
+# Two defects of Engine.wait_for_run (graphflow/engine/control.py) found while measuring resumes,
+# fixed since: each caller registers its own event before it reads the run, and removes it after.
 
 GATED: dict[str, Any] = {
     "kind": "WorkflowGraph",
@@ -472,11 +472,6 @@ async def gated_run(engine: Any) -> tuple[str, Wait]:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="wait_for_run reads the run, then registers its waiter: a run ending during the read is "
-    "noticed only by the 1 s re-read (control.py, wait_for_run)",
-)
 async def test_wait_for_run_notices_a_run_that_ends_while_it_reads_the_run() -> None:
     store = PausingStore()
     async with Engine(store, max_concurrent_runs=2) as engine:
@@ -503,11 +498,6 @@ async def test_wait_for_run_notices_a_run_that_ends_while_it_reads_the_run() -> 
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="a wait_for_run on a run another engine finishes leaves its waiter in Engine._waiters for good "
-    "(control.py, wait_for_run; only an engine that ends the run pops it)",
-)
 async def test_waiting_for_a_run_another_engine_resumes_leaves_nothing_behind(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'waiters.db'}"
     async with engine(url, max_concurrent_runs=0) as answering, engine(url, max_concurrent_runs=2) as worker:
