@@ -737,8 +737,23 @@ async def test_a_version_3_log_migrates_to_version_4_in_place(monkeypatch: pytes
         with monkeypatch.context() as patched:
             patched.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:3])
             patched.setattr(postgres_schema, "SCHEMA_VERSION", 3)
-            async with started(dsn, schema=schema) as store:
-                await store.insert_automation(automation(id="aut_v3"))  # logged by version 3's triggers
+            async with started(dsn, schema=schema):
+                pass
+        # An automation row as version 3 wrote it (input_schema came with version 5), logged by its triggers.
+        columns = [c for c in postgres_schema.AUTOMATION_COLUMNS if c != "input_schema"]
+        params = dict(
+            zip(
+                postgres_schema.AUTOMATION_COLUMNS,
+                postgres_schema.automation_params(automation(id="aut_v3")),
+                strict=True,
+            )
+        )
+        sql(
+            dsn,
+            f"INSERT INTO automations ({', '.join(columns)}) VALUES {postgres_schema.placeholders(columns)}",
+            [params[c] for c in columns],
+            schema=schema,
+        )
         assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(3,)]
         async with started(dsn, schema=schema) as store:
             assert sql(dsn, "SELECT max(version) FROM schema_version", schema=schema) == [(SCHEMA_VERSION,)]
