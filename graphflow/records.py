@@ -157,6 +157,10 @@ class Automation:
     last_error: str | None = None
     #: Invoked automations: the JSON Schema (draft 2020-12) an invoke's payload must satisfy.
     input_schema: dict[str, Any] | None = None
+    #: Pause the automation after this many failed runs in a row (``None``: never).
+    max_consecutive_failures: int | None = None
+    #: Failed runs in a row, kept by the store with each outcome (a completed run resets it).
+    consecutive_failures: int = 0
 
     @property
     def enabled(self) -> bool:

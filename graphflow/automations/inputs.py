@@ -56,6 +56,7 @@ class AutomationFields(BaseModel):
     max_catchup_runs: int = Field(10, ge=1, le=1000)
     jitter: Duration = 0.0
     input_schema: dict[str, Any] | None = None
+    max_consecutive_failures: int | None = Field(None, ge=1, le=1000, strict=True)
     enabled: bool | None = None
 
 

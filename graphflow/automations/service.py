@@ -328,6 +328,7 @@ class AutomationService:
             "max_catchup_runs": automation.max_catchup_runs,
             "jitter": automation.jitter,
             "input_schema": automation.input_schema,
+            "max_consecutive_failures": automation.max_consecutive_failures,
         }
         values = parse_fields(
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)

@@ -123,6 +123,7 @@ def _fields(
     catchup: str | None,
     metadata: str | None,
     input_schema: str | None = None,
+    max_consecutive_failures: int | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -136,6 +137,7 @@ def _fields(
         "lookup_key": lookup_key,
         "overlap": overlap,
         "catchup": catchup,
+        "max_consecutive_failures": max_consecutive_failures,
     }
     if metadata is not None:
         fields["metadata"] = json_argument(metadata, "--metadata")

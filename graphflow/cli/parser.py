@@ -348,6 +348,12 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
     sub.add_argument(
         "--input-schema", metavar="JSON", help="invoked: the JSON Schema payloads must satisfy, or @schema.json"
     )
+    sub.add_argument(
+        "--max-consecutive-failures",
+        type=int_between(1, 1000),
+        metavar="N",
+        help="pause it after N failed runs in a row (paused_reason: failures)",
+    )
 
 
 def _list(nouns: Subparsers) -> None:

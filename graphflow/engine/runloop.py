@@ -18,6 +18,7 @@ import anyio.lowlevel
 
 from graphflow.engine.core import logger
 from graphflow.engine.memory import Memory
+from graphflow.events import AutomationPaused
 from graphflow.exceptions import (
     EngineNotStartedError,
     LeaseLostError,
@@ -28,6 +29,7 @@ from graphflow.exceptions import (
 )
 from graphflow.graph.model import WorkflowGraph
 from graphflow.records import AutomationRun
+from graphflow.stores.base import FAILURES_REASON
 
 __all__ = ["RunLoop"]
 
@@ -141,6 +143,8 @@ class RunLoop(Memory):
             run.finished_at = run.updated_at = self.clock.now()
             try:
                 await self._retrying(store.update_run, run, fence=fence)  # also the automation's last run
+                if run.status == "failed":
+                    await self._after_failure(run)
             except (LeaseLostError, StoreUnavailableError):
                 raise
             except StoreError as exc:  # a result that is not JSON: record why instead
@@ -151,6 +155,25 @@ class RunLoop(Memory):
             active.pop(run.id, None)
             if not active:
                 self.running.pop(run.automation_id, None)
+
+    async def _after_failure(self, run: AutomationRun) -> None:
+        """Follow a pause the store made with the failed run's outcome (``max_consecutive_failures``)."""
+        known = self._revisions.get(run.automation_id)
+        if known is None:
+            return  # not an automation this engine runs on schedule or by event: nothing to stop here
+        automation = await self.store.get_automation(run.app_id, run.automation_id)
+        if automation is None or automation.revision == known or automation.paused_reason != FAILURES_REASON:
+            return
+        self.track(automation)
+        if self.wants_events and automation.status == "paused":
+            self.announce(
+                AutomationPaused(
+                    at=automation.updated_at,
+                    app_id=automation.app_id,
+                    automation_id=automation.id,
+                    reason=FAILURES_REASON,
+                )
+            )
 
     async def _run_graph(
         self, run: AutomationRun, graph: WorkflowGraph, steps: dict[str, Any] | None, fence: int, pin: bool

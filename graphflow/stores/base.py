@@ -31,6 +31,7 @@ __all__ = [
     "page",
     "run_event_data",
     "run_event_type",
+    "streak",
     "wait_data",
     "wait_event",
     "wait_from_data",
@@ -166,3 +167,20 @@ def wait_event(wait: Wait) -> tuple[str, dict[str, Any]] | None:
     if wait.status == "answered" and wait.resolution is not None:
         data["choice"] = wait.resolution.get("choice")
     return f"steering.{wait.status}", data
+
+
+# -- failure streaks -----------------------------------------------------------------------------
+
+#: ``paused_reason`` of an automation paused by ``max_consecutive_failures``.
+FAILURES_REASON = "failures"
+
+
+def streak(status: str, current: int, maximum: int | None, automation_status: str) -> tuple[int, bool]:
+    """The failure streak after a run ended ``status``, and whether the automation pauses now.
+
+    A failed run adds one, a completed one resets it, a cancelled one leaves it; a ``running``
+    automation with ``max_consecutive_failures`` pauses when the streak reaches it. The SQL stores
+    encode the same in their outcome statements (the contract suite checks they agree).
+    """
+    count = current + 1 if status == "failed" else 0 if status == "completed" else current
+    return count, maximum is not None and status == "failed" and count >= maximum and automation_status == "running"

@@ -41,6 +41,7 @@ from graphflow.records import (
     Wait,
 )
 from graphflow.stores.base import (
+    FAILURES_REASON,
     automation_event,
     encode_json,
     json_copy,
@@ -48,6 +49,7 @@ from graphflow.stores.base import (
     page,
     run_event_data,
     run_event_type,
+    streak,
     wait_event,
 )
 
@@ -95,10 +97,13 @@ _UPDATED, _LOOKUP, _METADATA, _REPEAT = (_NAMES.index(n) for n in ("updated_at",
 _LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION, _INPUT_SCHEMA = (
     _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision", "input_schema")
 )
+_STREAK, _MAX_FAILURES, _PAUSED_REASON = (
+    _NAMES.index(n) for n in ("consecutive_failures", "max_consecutive_failures", "paused_reason")
+)
 AutomationRow = tuple[Any, ...]
 
 
-def _freeze(automation: Automation, outcome: tuple[Any, Any, Any] | None = None) -> AutomationRow:
+def _freeze(automation: Automation, outcome: tuple[Any, Any, Any, Any] | None = None) -> AutomationRow:
     row = list(_AUTOMATION_FIELDS(automation))
     row[_REPEAT] = (automation.repeat.times, automation.repeat.completed)
     metadata = automation.metadata
@@ -106,7 +111,7 @@ def _freeze(automation: Automation, outcome: tuple[Any, Any, Any] | None = None)
     if automation.input_schema is not None:
         row[_INPUT_SCHEMA] = _copy_json(automation.input_schema)
     if outcome is not None:
-        row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR] = outcome
+        row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR], row[_STREAK] = outcome
     return tuple(row)
 
 
@@ -339,7 +344,7 @@ class MemoryStore(Store):
             if stored[_LOOKUP] is not None:
                 self._lookup.pop((stored[_APP], stored[_LOOKUP]), None)
         # The outcome fields are the run outcomes' own: the stored ones are kept.
-        outcome = (stored[_LAST_AT], stored[_LAST_STATUS], stored[_LAST_ERROR])
+        outcome = (stored[_LAST_AT], stored[_LAST_STATUS], stored[_LAST_ERROR], stored[_STREAK])
         self._automations[automation.id] = _freeze(automation, outcome)
         type, data = automation_event(stored[_STATUS], automation.status)
         self._append(automation.app_id, type, automation_id=automation.id, data=data)
@@ -494,7 +499,15 @@ class MemoryStore(Store):
                 updated = list(row)
                 updated[_LAST_AT], updated[_LAST_STATUS] = started, run.status
                 updated[_LAST_ERROR] = None if run.status == "completed" else _error_text(result)
+                updated[_STREAK], pause = streak(run.status, row[_STREAK], row[_MAX_FAILURES], row[_STATUS])
+                if pause:  # as an update of the automation: a new revision, announced in the log
+                    updated[_STATUS], updated[_PAUSED_REASON] = "paused", FAILURES_REASON
+                    updated[_REVISION] = row[_REVISION] + 1
+                    updated[_UPDATED] = run.finished_at or time.time()
                 self._automations[run.automation_id] = tuple(updated)
+                if pause:
+                    type, data = automation_event("running", "paused")
+                    self._append(run.app_id, type, automation_id=run.automation_id, data=data)
         self._runs[run.id] = run
         if run.status == "pending":
             self._pending[run.id] = None

@@ -367,6 +367,27 @@ WAIT_LOCK_CLASS = 0x67667774
 _V5 = f"""
     ALTER TABLE runs ADD COLUMN waiting_for jsonb;
     ALTER TABLE automations ADD COLUMN input_schema jsonb;
+    ALTER TABLE automations ADD COLUMN max_consecutive_failures integer;
+    ALTER TABLE automations ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0;
+
+    -- A running automation whose failure streak grows to its max pauses, logged as a pause. (A
+    -- BEFORE trigger: the streak is written by the statement recording a run's outcome.)
+    CREATE FUNCTION graphflow_pause_on_failures() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.consecutive_failures > OLD.consecutive_failures AND NEW.status = 'running'
+           AND NEW.max_consecutive_failures IS NOT NULL
+           AND NEW.consecutive_failures >= NEW.max_consecutive_failures THEN
+            NEW.status := 'paused';
+            NEW.paused_reason := 'failures';
+            NEW.revision := OLD.revision + 1;
+            NEW.updated_at := extract(epoch FROM clock_timestamp());
+            PERFORM graphflow_log(NEW.app_id, 'automation.paused', NEW.id, NULL, NULL,
+                jsonb_build_object('status', 'paused', 'previous_status', 'running'));
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER automations_pause_on_failures BEFORE UPDATE OF consecutive_failures ON automations
+        FOR EACH ROW EXECUTE FUNCTION graphflow_pause_on_failures();
     CREATE TABLE waits (
         id text COLLATE "C" PRIMARY KEY,
         app_id text NOT NULL,
@@ -594,7 +615,17 @@ _TYPES = {
         ("payload", "result", "journal", "causation", "waiting_for", "metadata", "document", "input_schema"), "jsonb"
     ),
     **dict.fromkeys(
-        ("config_version", "recoveries", "max_catchup_runs", "revision", "repeat_times", "repeat_completed", "version"),
+        (
+            "config_version",
+            "recoveries",
+            "max_catchup_runs",
+            "revision",
+            "repeat_times",
+            "repeat_completed",
+            "version",
+            "max_consecutive_failures",
+            "consecutive_failures",
+        ),
         "integer",
     ),
     "fence": "bigint",
@@ -619,7 +650,7 @@ _JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "json
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
 #: ``repeat`` is stored as two columns, then come the columns later migrations added.
-_ADDED_AUTOMATION_COLUMNS = ("last_error", "input_schema")
+_ADDED_AUTOMATION_COLUMNS = ("last_error", "input_schema", "max_consecutive_failures", "consecutive_failures")
 AUTOMATION_COLUMNS = (
     *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),
     "repeat_times",
@@ -710,7 +741,16 @@ def outcome_params(run: AutomationRun) -> list[Any]:
     """The trailing parameters of :data:`FINISH_RUN` (the automation's last-run fields)."""
     error = run.result.get("error") if run.status != "completed" and isinstance(run.result, dict) else None
     last_error = None if error is None else str(error)
-    return [run.started_at, run.status, last_error, run.automation_id, run.started_at, run.started_at]
+    return [
+        run.started_at,
+        run.status,
+        last_error,
+        run.status,
+        run.status,
+        run.automation_id,
+        run.started_at,
+        run.started_at,
+    ]
 
 
 def config_params(record: ConfigRecord) -> list[Any]:
@@ -836,7 +876,7 @@ ACCEPT_EVENT_OFFER = RunsStatement.of(
 
 #: ``last_run_at``/``last_run_status`` belong to run outcomes (see ``FINISH_RUN``): an automation
 #: write keeps the stored values, so a host's update never clobbers a newer outcome.
-_OUTCOME = ("last_run_at", "last_run_status")
+_OUTCOME = ("last_run_at", "last_run_status", "consecutive_failures")
 _AUTOMATION_SET = ", ".join(
     f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})"
     if name in _OUTCOME
@@ -880,8 +920,10 @@ _FINISH_RUN = f"""
         DELETE FROM steps WHERE run_id IN (SELECT id FROM written)
     ), outcome AS (
         -- the run becomes its automation's last run, unless one that started later already is;
-        -- parameters: started_at, status, last_error, automation id, started_at, started_at
-        UPDATE automations SET last_run_at = %s::float8, last_run_status = %s::text, last_error = %s::text
+        -- parameters: started_at, status, last_error, status, status, automation id, started_at, started_at
+        UPDATE automations SET last_run_at = %s::float8, last_run_status = %s::text, last_error = %s::text,
+            consecutive_failures = CASE WHEN %s::text = 'completed' THEN 0
+                                        ELSE automations.consecutive_failures + (%s::text = 'failed')::integer END
         WHERE id = %s AND %s::float8 IS NOT NULL AND EXISTS (SELECT FROM written)
           AND (last_run_at IS NULL OR last_run_at <= %s::float8)
     )

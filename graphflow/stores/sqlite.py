@@ -71,7 +71,7 @@ from graphflow.records import (
     StreamEvent,
 )
 from graphflow.stores import sqlite_schema
-from graphflow.stores.base import lease_lost, page
+from graphflow.stores.base import FAILURES_REASON, lease_lost, page
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
     CONFIG_COLUMNS,
@@ -120,13 +120,24 @@ _INSERT_AUTOMATION = (
 _UPDATE_AUTOMATION = (
     'UPDATE automations SET lookup_key = ?, status = ?, type = ?, "trigger" = ?, revision = ?, updated_at = ?, '
     "data = json_set(?, '$.last_run_at', json_extract(data, '$.last_run_at'), "
-    "'$.last_run_status', json_extract(data, '$.last_run_status'), '$.last_error', json_extract(data, '$.last_error')) "
+    "'$.last_run_status', json_extract(data, '$.last_run_status'), '$.last_error', json_extract(data, '$.last_error'), "
+    "'$.consecutive_failures', coalesce(json_extract(data, '$.consecutive_failures'), 0)) "
     "WHERE id = ? AND app_id = ? AND revision = ?"
 )
 # A finished run becomes its automation's last run, unless one that started later already is.
 _OUTCOME = (
-    "UPDATE automations SET data = json_set(data, '$.last_run_at', ?, '$.last_run_status', ?, '$.last_error', ?) "
-    "WHERE id = ? AND coalesce(json_extract(data, '$.last_run_at') <= ?, 1)"
+    "UPDATE automations SET data = json_set(data, '$.last_run_at', ?1, '$.last_run_status', ?2, '$.last_error', ?3, "
+    "'$.consecutive_failures', CASE ?2 WHEN 'completed' THEN 0 "
+    "ELSE coalesce(json_extract(data, '$.consecutive_failures'), 0) + (?2 = 'failed') END) "
+    "WHERE id = ?4 AND coalesce(json_extract(data, '$.last_run_at') <= ?5, 1)"
+)
+# A running automation whose failure streak reached its max pauses (the revision trigger logs it).
+_PAUSE_ON_FAILURES = (
+    "UPDATE automations SET status = 'paused', revision = revision + 1, updated_at = ?1, "
+    "data = json_set(data, '$.status', 'paused', '$.paused_reason', ?2, '$.revision', revision + 1, "
+    "'$.updated_at', ?1) "
+    "WHERE id = ?3 AND status = 'running' AND json_extract(data, '$.max_consecutive_failures') IS NOT NULL "
+    "AND json_extract(data, '$.consecutive_failures') >= json_extract(data, '$.max_consecutive_failures')"
 )
 _INSERT_RUN = (
     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))}) "
@@ -624,7 +635,9 @@ class SQLiteStore(SQLiteWaits):
                 if run.started_at is not None:
                     error = None if run.status == "completed" else _error_text(run.result)
                     outcome = (run.started_at, run.status, error, run.automation_id, run.started_at)
-                    conn.execute(_OUTCOME, outcome)
+                    if conn.execute(_OUTCOME, outcome).rowcount and run.status == "failed":
+                        now = run.finished_at or time.time()
+                        conn.execute(_PAUSE_ON_FAILURES, (now, FAILURES_REASON, run.automation_id))
 
         await self._call(update, write=terminal)
 

@@ -1637,4 +1637,49 @@ async def test_memory_goes_with_its_automation(store: Store) -> None:
     assert await store.get_memory("app_a", aut) is None
 
 
+async def finish(store: Store, aut: str, status: str, at: float) -> None:
+    """Store a run of ``aut`` that started at ``at`` and ended ``status``."""
+    ended = run(aut, status=status, started_at=at, finished_at=at + 1)
+    ended.result = {"error": "boom"} if status != "completed" else {"payload": 1, "output": []}
+    await store.insert_runs([run(aut, run_id=ended.id)])
+    await store.update_run(ended)
+
+
+async def test_a_failure_streak_pauses_the_automation_exactly_at_its_max(store: Store) -> None:
+    record = automation(status="running", max_consecutive_failures=3)
+    await store.insert_automation(record)
+    start = await store.last_event_seq("app_a")
+    await finish(store, record.id, "failed", T0 + 1)
+    await finish(store, record.id, "completed", T0 + 2)  # a success resets the count
+    await finish(store, record.id, "failed", T0 + 3)
+    await finish(store, record.id, "cancelled", T0 + 4)  # a cancel leaves it
+    await finish(store, record.id, "failed", T0 + 5)
+    two = await store.get_automation("app_a", record.id)
+    assert two is not None and (two.status, two.consecutive_failures) == ("running", 2)
+    two.name, two.revision = "renamed", two.revision + 1  # a host's update keeps the streak
+    two.consecutive_failures = 0
+    await store.update_automation(two, expected_revision=two.revision - 1)
+    kept = await store.get_automation("app_a", record.id)
+    assert kept is not None and kept.consecutive_failures == 2
+    await finish(store, record.id, "failed", T0 + 6)
+    paused = await store.get_automation("app_a", record.id)
+    assert paused is not None
+    assert (paused.status, paused.paused_reason, paused.consecutive_failures) == ("paused", "failures", 3)
+    assert paused.revision == kept.revision + 1
+    events = await store.read_events("app_a", after=start, limit=100)
+    assert [e.type for e in events if e.type.startswith("automation.")] == ["automation.updated", "automation.paused"]
+    await finish(store, record.id, "failed", T0 + 7)  # already paused: counted, no second pause
+    again = await store.get_automation("app_a", record.id)
+    assert again is not None and (again.revision, again.consecutive_failures) == (paused.revision, 4)
+
+
+async def test_without_a_max_failures_only_count(store: Store) -> None:
+    record = automation(status="running")
+    await store.insert_automation(record)
+    for n in range(5):
+        await finish(store, record.id, "failed", T0 + n)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and (stored.status, stored.consecutive_failures) == ("running", 5)
+
+
 __all__ = sorted(name for name in globals() if name.startswith("test_"))
