@@ -150,7 +150,21 @@ def check_event_id(value: Any) -> str:
             ],
             subject="event",
         )
+    if str(value).startswith(RESERVED_EVENT_ID_PREFIX):
+        raise ValidationError(
+            [
+                Problem(
+                    "$.id", f"event ids starting with {RESERVED_EVENT_ID_PREFIX!r} are graphflow's (idempotent invokes)"
+                )
+            ],
+            subject="event",
+        )
     return str(value)
+
+
+#: Event ids graphflow makes for idempotent invokes (``invoke:<automation>:<key>``); a host's
+#: published events cannot take them, so a key can never name another automation's run.
+RESERVED_EVENT_ID_PREFIX = "invoke:"
 
 
 def _describe(value: Any) -> str:

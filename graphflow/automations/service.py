@@ -36,7 +36,7 @@ from graphflow.exceptions import (
     ValidationError,
 )
 from graphflow.graph.validation import require_trigger
-from graphflow.ids import check_app, check_id, new_id
+from graphflow.ids import RESERVED_EVENT_ID_PREFIX, check_app, check_id, new_id
 from graphflow.records import Automation, AutomationRun, AutomationStatus, Page, Repeat, RunStatus
 from graphflow.stores.base import encode_json
 from graphflow.triggers.catalogue import INTERNAL_EVENTS, PayloadSchema
@@ -509,10 +509,14 @@ class AutomationService:
                 raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
         if automation.status != "running":
             raise InvalidTransitionError(f"automation {automation_id!r}", automation.status, "invoke", ["running"])
-        event_id = new_id("evt_") if idempotency_key is None else f"invoke:{automation.id}:{idempotency_key}"
+        event_id = (
+            new_id("evt_")
+            if idempotency_key is None
+            else f"{RESERVED_EVENT_ID_PREFIX}{automation.id}:{idempotency_key}"
+        )
         if idempotency_key is not None:  # the common repeat: no write at all
             first = await host.store.run_for_event(app_id, event_id)
-            if first is not None:
+            if first is not None and first.automation_id == automation.id:
                 return await self._finished(first, wait, timeout)
         now = host.clock.now()
         started = host.running_since(automation_id) if automation.overlap == "skip" else None
@@ -522,8 +526,11 @@ class AutomationService:
         stored = await host.store.accept_event(app_id, event_id, automation.event, body, [run])
         if stored is None:  # a concurrent repeat stored its run first: that one is the call's run
             first = await host.store.run_for_event(app_id, event_id)
-            if first is None:
-                raise NotFoundError("run", f"of idempotency key {idempotency_key!r}")
+            if first is None or first.automation_id != automation.id:  # an earlier call stored no run
+                raise ConflictError(
+                    f"idempotency key {idempotency_key!r} was used by a call that started no run (the "
+                    "automation was paused or deleted meanwhile); invoke with a new key"
+                )
             return await self._finished(first, wait, timeout)
         if not stored:  # paused or deleted by another process meanwhile
             raise InvalidTransitionError(f"automation {automation_id!r}", "paused", "invoke", ["running"])

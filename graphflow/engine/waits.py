@@ -75,8 +75,12 @@ class Waits(EngineCore):
             now = self.clock.now()
             if stored.expires_at is not None and stored.expires_at <= now:
                 return await self._retrying(store.expire_wait, stored.app_id, stored.id, now) or stored
-            if store.durable:
+            near = stored.expires_at is not None and stored.expires_at - now < self.timer_threshold
+            if store.durable and not near:
                 raise Suspended(stored.expires_at or NO_EXPIRY, _waiting_for(stored))
+            # In-process: the memory store keeps nothing to park in; and an expiry closer than the
+            # timer threshold is waited out here (parking it would spin if this clock is behind
+            # the database's, which decides when a parked run is due).
             waker = self._wait_wakers.setdefault(stored.id, anyio.Event())
             self._waiting_here[stored.run_id] = stored.automation_id
             try:
@@ -129,14 +133,15 @@ class Waits(EngineCore):
     async def woken(self, waits: Iterable[Wait]) -> None:
         """Resume the runs of resolved waits: in-process waiters now; parked runs claimed here if we execute."""
         claim: list[str] = []
+        free = self.max_concurrent_runs - self._load  # more would wait in the queue with leases nobody renews
         for wait in waits:
             waker = self._wait_wakers.get(wait.id)
             if waker is not None:
                 waker.set()
-            elif self.store.durable and self.max_concurrent_runs and self._send is not None:
+            elif self.store.durable and self._send is not None and len(claim) < free:
                 claim.append(wait.run_id)
         if not claim:
-            return
+            return  # the rest are claimable in the store: the poller (here or elsewhere) takes them
         try:
             runs = await self.store.claim_runs(self.worker_id, lease=self.lease, limit=len(claim), run_ids=claim)
         except (StoreError, LeaseLostError) as exc:  # the poller (here or elsewhere) claims them later

@@ -285,3 +285,13 @@ def test_invoke_with_a_schema_and_a_key(cli: Cli, url: str, tmp_path: Path) -> N
     execute(url, first["id"])
     shown = ok(cli("invoke", "automation", created["id"], "--idempotency-key", "k", "--wait", *db))
     assert f"run {first['id']} completed" in shown.out
+
+
+def test_tenants_text_cannot_drive_the_terminal(cli: Cli, url: str, tmp_path: Path) -> None:
+    db = ["--database-url", url]
+    graph = tmp_path / "plus.json"
+    graph.write_text(json.dumps(INVOKED))
+    config = data(cli("create", "config", "-f", str(graph), *db, "--json"))["id"]
+    ok(cli("create", "automation", "-n", "evil\x1b]0;pwned\x07\x1b[2J", "-t", "invoked", "--config-id", config, *db))
+    shown = ok(cli("list", "automations", *db)).out
+    assert "\x1b" not in shown and "\x07" not in shown and "evil\\x1b]0;pwned\\x07\\x1b[2J" in shown

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from graphflow.engine.engine import Engine
-from graphflow.exceptions import InvalidTransitionError, NotFoundError, ValidationError
+from graphflow.exceptions import ConflictError, InvalidTransitionError, NotFoundError, ValidationError
 from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
@@ -152,3 +152,57 @@ async def test_input_schema_is_stored_and_updated(engine: Engine) -> None:
     await engine.automations.update(APP, aut, input_schema=None)
     run = await engine.automations.invoke(APP, aut, {"n": 3}, wait=True, timeout=10)
     assert run.result == {"payload": 4, "output": []}
+
+
+async def test_hostile_input_schemas_fetch_nothing_and_stall_nothing(engine: Engine) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/latest/meta-data"
+    config = await engine.configs.create(APP, PLUS_ONE)
+    try:
+        for schema, expected in (
+            ({"$schema": url, "type": "object"}, "$.input_schema.$schema"),
+            ({"$ref": url}, "not local"),
+            ({"properties": {"a": {"$ref": "#/$defs/missing"}}}, "$.input_schema"),
+            ({"properties": {"a": {"items": {"items": {"items": {"items": {}}}}}}} | _nested(40), "deeper than"),
+        ):
+            with pytest.raises(ValidationError) as refused:
+                await engine.automations.create(
+                    APP, name="bad", type="invoked", config_id=config.id, input_schema=schema
+                )
+            assert expected in str(refused.value), (schema, str(refused.value))
+        with pytest.raises(BlockingIOError):  # nobody connected to the listener
+            listener.accept()
+    finally:
+        listener.close()
+    aut = await invoked(engine, input_schema={
+        "type": "object",
+        "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "a": {"type": "array", "uniqueItems": True},
+                       "n": {"type": "integer"}},
+    })  # fmt: skip
+    with pytest.raises(ValidationError, match=r"\$\.payload\.s"):  # a backtracking pattern: bounded, at once
+        await engine.automations.invoke(APP, aut, {"s": "a" * 40 + "!"})
+    with pytest.raises(ValidationError, match=r"\$\.payload\.n"):
+        await engine.automations.invoke(APP, aut, {"a": [{"k": i} for i in range(8000)], "n": "x"})
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    for _ in range(depth):
+        schema = {"properties": {"x": schema}}
+    return schema
+
+
+async def test_invoke_keys_cannot_be_reached_through_published_event_ids(engine: Engine) -> None:
+    aut = await invoked(engine)
+    with pytest.raises(ValidationError, match=r"\$\.id"):
+        await engine.publish(APP, "thread.created", {"thread_id": "thr_1"}, id=f"invoke:{aut}:k")
+    # A key whose earlier call stored no run (the automation was paused between its check and its
+    # write) is refused clearly, never answered with another run.
+    assert await engine.store.accept_event(APP, f"invoke:{aut}:burnt", "workflow.invoked", {}, []) == []
+    with pytest.raises(ConflictError, match="new key"):
+        await engine.automations.invoke(APP, aut, {"n": 1}, idempotency_key="burnt")

@@ -73,7 +73,8 @@ async def started(engine: Engine, app: str = APP, **approval: Any) -> Wait:
         return bool(found)
 
     await eventually(raised, "the steering request")
-    if engine.store.durable:  # the request is registered before the run parks: wait for the park
+    near = approval.get("expires_after", engine.timer_threshold) < engine.timer_threshold  # waited out in-process
+    if engine.store.durable and not near:  # the request is registered before the run parks: wait for the park
 
         async def parked() -> bool:
             return (await engine.automations.run(app, run_id)).waiting_for is not None
