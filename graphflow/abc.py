@@ -38,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Page, StreamEvent, Wait
+from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Offer, Page, StreamEvent, Wait
 
 if TYPE_CHECKING:
     from graphflow.engine.executor import Executor
@@ -170,6 +170,7 @@ class Store(ABC):
         runs: Sequence[AutomationRun],
         *,
         wake: WakeMatcher | None = None,
+        woken: list[Wait] | None = None,
     ) -> list[AutomationRun] | None:
         """Record an accepted event and the runs it creates, atomically; return the runs stored.
 
@@ -181,11 +182,13 @@ class Store(ABC):
 
         ``wake``, when given, is offered the app's pending, unexpired event waits for ``name``
         (see :meth:`register_wait`) and returns ``(wait, resolution)`` for each the event
-        matches; each is resolved (``matched``) as by :meth:`resolve_wait`, **in the same
-        transaction**. Every wait committed before the event is offered it — a registration
-        racing the event either commits first (and is offered) or after (and the event was
-        before it) — so an event is never lost between a run starting to wait and its wait
-        becoming visible.
+        matches; each is resolved (``matched``) as by :meth:`resolve_wait`, and appended to
+        ``woken`` if it was (not if another event won it). Every wait committed before the event
+        is offered it — a registration racing the event either commits first (and is offered) or
+        after (and the event was before it) — so an event is never lost between a run starting
+        to wait and its wait becoming visible. The resolution is in the event's transaction, or
+        (PostgreSQL) right after it with the offer recorded in it, so that a process dying in
+        between leaves an :class:`~graphflow.records.Offer` for :meth:`leftover_offers`.
         """
 
     # -- runs ------------------------------------------------------------------------------
@@ -401,6 +404,23 @@ class Store(ABC):
         Returns the wait as stored after — ``expired``, or resolved when a decision won the race —
         or ``None`` when the app has no such wait.
         """
+
+    async def leftover_offers(self, older_than: float, limit: int = 100) -> list[Offer]:
+        """Offers recorded before ``older_than`` (UNIX seconds) and not resolved: their publisher died.
+
+        Stores that resolve the matched waits inside the event's transaction never leave one
+        (the default: none).
+        """
+        return []
+
+    async def resolve_offer(
+        self, app_id: str, event_id: str, matches: Sequence[tuple[Wait, dict[str, Any]]], now: float
+    ) -> list[Wait]:
+        """Resolve an offer's ``matches`` (``matched``) and drop the offer; return the waits resolved.
+
+        Nothing when another process resolved the offer first.
+        """
+        return []
 
     @abstractmethod
     async def get_wait(self, app_id: str, wait_id: str) -> Wait | None:

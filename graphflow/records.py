@@ -27,6 +27,7 @@ __all__ = [
     "Automation",
     "AutomationRun",
     "ConfigRecord",
+    "Offer",
     "Page",
     "Repeat",
     "StreamEvent",
@@ -404,6 +405,23 @@ class Wait:
                 event_id=resolution.get("event_id"),
             )
         return data
+
+
+@dataclass(slots=True)
+class Offer:
+    """An accepted event a store offered to pending event waits and has not resolved yet.
+
+    A store that resolves the matched waits after the event's transaction (PostgreSQL) records
+    the offer with it, so that, if the process dies in between, any engine can finish the job
+    (:meth:`graphflow.abc.Store.leftover_offers`). ``waits`` are those still pending.
+    """
+
+    app_id: str
+    event_id: str
+    name: str
+    payload: Any
+    waits: list[Wait]
+    created_at: float
 
 
 @dataclass(slots=True)

@@ -191,6 +191,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
                 # only an executing engine claims runs. A publishing engine claims nothing, so
                 # starting or stopping it never takes a run from the workers.
                 self._tg.start_soon(self._sync, name="graphflow-automation-sync")
+                self._tg.start_soon(self.sweep_offers, name="graphflow-offer-sweep")
                 if self.max_concurrent_runs:
                     self._tg.start_soon(self._poll, name="graphflow-claim-poller")
                     self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")

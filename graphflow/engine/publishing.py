@@ -9,7 +9,6 @@ back through the same path one level deeper in their chain of causes, bounded by
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,16 +83,9 @@ class Publishing(Waits):
             a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
             for a in self.index.matches(app_id, name)
         ]
-        matched: list[Wait] = []
-        match = self.wake_matcher(event_id, name, payload)
-
-        def wake(waits: Sequence[Wait]) -> Iterator[tuple[Wait, dict[str, Any]]]:
-            matched.clear()  # a store that retries its transaction offers the waits again
-            for wait, resolution in match(waits):
-                matched.append(wait)
-                yield wait, resolution
-
-        stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake)
+        matched: list[Wait] = []  # the waits the store resolved (not those another event won)
+        wake = self.wake_matcher(event_id, name, payload)
+        stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake, woken=matched)
         if stored is None:
             return PublishResult(event_id, (), duplicate=True)
         runs = stored

@@ -130,6 +130,27 @@ class Waits(EngineCore):
             logger.debug("wait %s: its condition did not hold for this event (%s)", wait.id, exc)
             return False
 
+    async def sweep_offers(self) -> None:
+        """Resolve the offers publishers left behind (they died between an event and its waits), forever.
+
+        Every engine on a durable store runs it, every ``sync_interval``; an offer is resolved once
+        (the store locks it), by whichever engine comes first.
+        """
+        store = self.store
+        while True:
+            await anyio.sleep(self.sync_interval)
+            try:
+                offers = await store.leftover_offers(self.clock.now() - OFFER_GRACE)
+                for offer in offers:
+                    matches = list(self.wake_matcher(offer.event_id, offer.name, offer.payload)(offer.waits))
+                    resolved = await store.resolve_offer(offer.app_id, offer.event_id, matches, self.clock.now())
+                    if resolved:
+                        logger.info("resolved %d waits of event %s left by a publisher that stopped", len(resolved),
+                                    offer.event_id)  # fmt: skip
+                        await self.woken(resolved)
+            except StoreError as exc:
+                logger.warning("resolving leftover event offers failed (%s); retrying", exc)
+
     async def woken(self, waits: Iterable[Wait]) -> None:
         """Resume the runs of resolved waits: in-process waiters now; parked runs claimed here if we execute."""
         claim: list[str] = []
@@ -149,6 +170,10 @@ class Waits(EngineCore):
             return
         for run in runs:
             self.enqueue(run, claimed=True)
+
+
+#: An offer older than this (seconds) is taken to have been left by a process that died.
+OFFER_GRACE = 10.0
 
 
 def _waiting_for(wait: Wait) -> dict[str, Any]:

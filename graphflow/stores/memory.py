@@ -378,6 +378,7 @@ class MemoryStore(Store):
         runs: Sequence[AutomationRun],
         *,
         wake: WakeMatcher | None = None,
+        woken: list[Wait] | None = None,
     ) -> list[AutomationRun] | None:
         key = (app_id, event_id)
         if key in self._events:
@@ -400,7 +401,11 @@ class MemoryStore(Store):
                 self._event_runs.setdefault(key, run.id)
         now = time.time()
         for wait, resolution in matches:
-            self._resolve(self._waits[wait.id], "matched", resolution, now)
+            stored_wait = self._waits[wait.id]
+            if stored_wait.status == "pending":
+                self._resolve(stored_wait, "matched", resolution, now)
+                if woken is not None:
+                    woken.append(_wait(stored_wait))
         return stored
 
     # -- runs ------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ from graphflow.records import (
     ConfigRecord,
     Page,
     StreamEvent,
+    Wait,
 )
 from graphflow.stores import redact_url
 from graphflow.stores.base import lease_lost, page
@@ -452,40 +453,39 @@ class PostgresStore(PostgresWaits):
         runs: Sequence[AutomationRun],
         *,
         wake: WakeMatcher | None = None,
+        woken: list[Wait] | None = None,
     ) -> list[AutomationRun] | None:
         """One statement stores the event and its runs and, when ``wake`` is given, reads the waits to offer it.
 
-        The waits are read by ``graphflow_event_waits`` (shared lock, then a fresh snapshot) inside
-        the statement; the ones ``wake`` matches are resolved right after it commits, each by a
-        conditional write. A process that dies between the two leaves those waits pending (they
-        expire, or a later event matches them): the event and its runs are stored either way.
+        The waits are read by ``graphflow_event_waits`` (a shared lock, then a fresh snapshot)
+        inside the statement, which also records the **offer** (the payload and those waits' ids)
+        when there are any. The matched ones are then resolved by one call of
+        ``graphflow_resolve_offer``, which drops the offer; if this process dies in between, the
+        offer stays for :meth:`leftover_offers`, and another engine resolves it.
         """
         accepted_at = runs[0].created_at if runs else time.time()
-        offer = (
-            ", ARRAY(SELECT to_jsonb(w) FROM graphflow_event_waits(%s, %s, extract(epoch FROM clock_timestamp())) AS w "
-            "WHERE EXISTS (SELECT FROM event))"
-            if wake is not None
-            else ""
-        )
-        if not runs:
-            row = await self._fetchone(
-                "WITH event AS (INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s) "
-                f"ON CONFLICT DO NOTHING RETURNING 1) SELECT EXISTS (SELECT FROM event), ARRAY[]::text[]{offer}",
-                [app_id, event_id, name, accepted_at, *([app_id, name] if wake is not None else [])],
-            )
+        if wake is None:
+            if not runs:
+                inserted = await self._execute(
+                    "INSERT INTO events (app_id, event_id, name, accepted_at) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    [app_id, event_id, name, accepted_at],
+                )
+                return [] if inserted else None
+            query, values = ACCEPT_EVENT.bind(runs)
+            row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values])
         else:
-            query, values = (ACCEPT_EVENT_OFFER if wake is not None else ACCEPT_EVENT).bind(runs)
-            row = await self._fetchone(
-                query, [app_id, event_id, name, accepted_at, *values, *([app_id, name] if wake is not None else [])]
-            )
+            query, values = ACCEPT_EVENT_OFFER.bind(runs)
+            offered = [app_id, name, app_id, event_id, name, jsonb(payload, f"event {event_id!r} payload")]
+            row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values, *offered])
         assert row is not None
         if not row[0]:
             return None
         if wake is not None and row[-1]:
             waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in row[-1]]
-            now = time.time()
-            for wait, resolution in list(wake(waits)):
-                await self.resolve_wait(app_id, wait.id, status="matched", resolution=resolution, now=now)
+            resolved = await self.resolve_offer(app_id, event_id, list(wake(waits)), time.time())
+            if woken is not None:
+                woken.extend(resolved)
         return _stored(runs, row[1]) if runs else []
 
     # -- runs ------------------------------------------------------------------------------

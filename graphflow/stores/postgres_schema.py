@@ -501,6 +501,40 @@ _V5 = f"""
         RETURN true;
     END $$;
 
+    -- An accepted event offered to pending waits, until the matched ones are resolved (the
+    -- publishing process does it at once; an offer it left behind, any engine later).
+    CREATE TABLE offers (
+        app_id text NOT NULL,
+        event_id text NOT NULL,
+        name text NOT NULL,
+        payload jsonb NOT NULL,
+        wait_ids text[] NOT NULL,
+        created_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
+        PRIMARY KEY (app_id, event_id)
+    );
+    CREATE INDEX offers_by_age ON offers (created_at);
+
+    -- Resolve an offer's matched waits (ids in id order: locks are taken in one order) and drop
+    -- it; returns the ids of the waits resolved (none when another process resolved it first).
+    CREATE FUNCTION graphflow_resolve_offer(
+        o_app text, o_event text, ids text[], resolutions jsonb[], at double precision
+    ) RETURNS SETOF text LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+        i integer;
+        got record;
+    BEGIN
+        PERFORM FROM offers WHERE app_id = o_app AND event_id = o_event FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP
+            FOR got IN SELECT id FROM graphflow_resolve_wait(o_app, ids[i], 'matched', resolutions[i], at) LOOP
+                RETURN NEXT got.id;
+            END LOOP;
+        END LOOP;
+        DELETE FROM offers WHERE app_id = o_app AND event_id = o_event;
+    END $$;
+
     -- A run that ends cancels its pending waits.
     CREATE FUNCTION graphflow_end_waits() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -865,12 +899,24 @@ _ACCEPT_EVENT = f"""
     SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), {NOTIFY}
 """
 ACCEPT_EVENT = RunsStatement.of(_ACCEPT_EVENT)
-#: :data:`ACCEPT_EVENT` that also returns the pending waits of the event's name (as JSON rows),
-#: read by ``graphflow_event_waits`` (app, name: the last two parameters) — see migration 5.
+#: :data:`ACCEPT_EVENT` that also reads the pending waits of the event's name (``graphflow_event_waits``:
+#: app, name) and, when there are any, records the **offer** — the event's payload and those waits'
+#: ids (app, event id, name, payload) — in the same transaction, then returns the waits as JSON
+#: rows. ``graphflow_resolve_offer`` resolves the matched ones and deletes the offer; an offer left
+#: behind (the process died in between) is resolved by any engine later (migration 5).
 ACCEPT_EVENT_OFFER = RunsStatement.of(
-    _ACCEPT_EVENT.rstrip()
-    + ", ARRAY(SELECT to_jsonb(w) FROM graphflow_event_waits(%s, %s, extract(epoch FROM clock_timestamp())) AS w"
-    " WHERE EXISTS (SELECT FROM event))\n"
+    _ACCEPT_EVENT.replace(
+        "\n    SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), ",
+        """, candidates AS (
+        SELECT w.* FROM graphflow_event_waits(%s, %s, extract(epoch FROM clock_timestamp())) AS w
+        WHERE EXISTS (SELECT FROM event)
+    ), offer AS (
+        INSERT INTO offers (app_id, event_id, name, payload, wait_ids)
+        SELECT %s, %s, %s, %s::jsonb, array_agg(id ORDER BY id) FROM candidates HAVING count(*) > 0
+    )
+    SELECT EXISTS (SELECT FROM event), ARRAY(SELECT id FROM stored), """,
+    ).rstrip()
+    + ", ARRAY(SELECT to_jsonb(c) FROM candidates AS c ORDER BY c.id)\n"
 )
 
 

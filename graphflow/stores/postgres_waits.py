@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphflow.abc import Store
-from graphflow.records import Page, Wait
+from graphflow.records import Offer, Page, Wait
 from graphflow.stores.base import WAIT_DATA_FIELDS, encode_json, lease_lost, page
 from graphflow.stores.postgres_schema import jsonb
 
@@ -107,6 +107,39 @@ class PostgresWaits(Store):
             idempotent=True,
         )
         return None if row is None else wait_record(row)
+
+    async def resolve_offer(
+        self, app_id: str, event_id: str, matches: Sequence[tuple[Wait, dict[str, Any]]], now: float
+    ) -> list[Wait]:
+        ordered = sorted(matches, key=lambda match: match[0].id)  # locks in one order
+        rows = await self._fetchall(
+            "SELECT graphflow_resolve_offer(%s, %s, %s::text[], %s::jsonb[], %s)",
+            [
+                app_id,
+                event_id,
+                [wait.id for wait, _ in ordered],
+                [jsonb(resolution, f"wait {wait.id!r} resolution") for wait, resolution in ordered],
+                now,
+            ],
+        )
+        resolved = {row[0] for row in rows}
+        return [wait for wait, _ in ordered if wait.id in resolved]
+
+    async def leftover_offers(self, older_than: float, limit: int = 100) -> list[Offer]:
+        rows = await self._fetchall(
+            """
+            SELECT o.app_id, o.event_id, o.name, o.payload, o.created_at,
+                   coalesce(array_agg(to_jsonb(w) ORDER BY w.id) FILTER (WHERE w.id IS NOT NULL), '{}')
+            FROM (SELECT * FROM offers WHERE created_at < %s ORDER BY created_at LIMIT %s) AS o
+            LEFT JOIN waits AS w ON w.id = ANY (o.wait_ids) AND w.status = 'pending'
+            GROUP BY o.app_id, o.event_id, o.name, o.payload, o.created_at
+            """,
+            [older_than, limit],
+        )
+        return [
+            Offer(app, event, name, payload, [wait_record([w[c] for c in WAIT_COLUMNS]) for w in waits], created)
+            for app, event, name, payload, created, waits in rows
+        ]
 
     async def get_wait(self, app_id: str, wait_id: str) -> Wait | None:
         row = await self._fetchone(f"{_SELECT} WHERE id = %s AND app_id = %s", [wait_id, app_id], idempotent=True)

@@ -69,6 +69,7 @@ from graphflow.records import (
     ConfigRecord,
     Page,
     StreamEvent,
+    Wait,
 )
 from graphflow.stores import sqlite_schema
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
@@ -518,8 +519,10 @@ class SQLiteStore(SQLiteWaits):
         runs: Sequence[AutomationRun],
         *,
         wake: WakeMatcher | None = None,
+        woken: list[Wait] | None = None,
     ) -> list[AutomationRun] | None:
         rows = [(run, run_row(run)) for run in runs]
+        resolved: list[Wait] = []
         accepted_at = runs[0].created_at if runs else time.time()
 
         def accept(conn: sqlite3.Connection) -> list[AutomationRun] | None:
@@ -537,10 +540,13 @@ class SQLiteStore(SQLiteWaits):
                 if live and self._insert_run(conn, run, row):
                     stored.append(run)
             if wake is not None:
-                offer_event(conn, app_id, name, wake, conn.execute(_NOW).fetchone()[0])
+                resolved[:] = offer_event(conn, app_id, name, wake, conn.execute(_NOW).fetchone()[0])
             return stored
 
-        return await self._call(accept, write=True)
+        stored = await self._call(accept, write=True)  # a retried transaction offers again: resolved is reset
+        if woken is not None:
+            woken.extend(resolved)
+        return stored
 
     # -- runs ------------------------------------------------------------------------------
 

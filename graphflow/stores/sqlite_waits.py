@@ -64,16 +64,22 @@ def _resolve(conn: sqlite3.Connection, wait: Wait, status: str, resolution: dict
     return True
 
 
-def offer_event(conn: sqlite3.Connection, app_id: str, name: str, wake: WakeMatcher, now: float) -> None:
-    """Offer an accepted event to the app's pending, unexpired waits for ``name`` (inside its transaction)."""
+def offer_event(conn: sqlite3.Connection, app_id: str, name: str, wake: WakeMatcher, now: float) -> list[Wait]:
+    """Offer an accepted event to the app's pending, unexpired waits for ``name`` (inside its transaction).
+
+    Returns the waits it resolved.
+    """
     rows = conn.execute(
         f"{_SELECT} WHERE app_id = ? AND event = ? AND status = 'pending' AND kind = 'event' "
         "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
         (app_id, name, now),
     ).fetchall()
+    resolved: list[Wait] = []
     if rows:
         for wait, resolution in wake([_wait(row) for row in rows]):
-            _resolve(conn, wait, "matched", resolution, now)
+            if _resolve(conn, wait, "matched", resolution, now):
+                resolved.append(wait)
+    return resolved
 
 
 class SQLiteWaits(Store):

@@ -1563,8 +1563,10 @@ async def test_an_accepted_event_is_offered_to_the_pending_waits_of_its_name(sto
         offered.append(sorted(w.id for w in waits))
         return [(w, {"event_id": "evt_1", "payload": {"n": 1}}) for w in waits if w.input == {"n": 1}]
 
-    assert await store.accept_event("app_a", "evt_1", "thread.created", {"n": 1}, [], wake=wake) == []
+    woken: list[Wait] = []
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {"n": 1}, [], wake=wake, woken=woken) == []
     assert offered[-1] == sorted([matching.id, other.id])  # not other names, apps, or expired waits
+    assert [w.id for w in woken] == [matching.id]  # what it resolved
     woke = await store.get_wait("app_a", matching.id)
     assert woke is not None and (woke.status, woke.resolution) == (
         "matched",
@@ -1578,6 +1580,10 @@ async def test_an_accepted_event_is_offered_to_the_pending_waits_of_its_name(sto
     calls = len(offered)
     assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [], wake=wake) is None
     assert len(offered) == calls  # a duplicate event offers nothing
+    again: list[Wait] = []
+    await store.accept_event("app_a", "evt_2", "thread.created", {"n": 1}, [], wake=wake, woken=again)
+    assert again == [] and offered[-1] == [other.id]  # the matched wait is no longer offered
+    assert await store.leftover_offers(time.time() + 60) == []  # nothing left behind
 
 
 async def test_steering_requests_are_in_the_event_log(store: Store) -> None:

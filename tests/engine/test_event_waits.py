@@ -303,3 +303,30 @@ async def test_postgres_a_registration_racing_an_event_does_not_see_it() -> None
                 assert registered == []  # it waits for the event to be decided
                 await event.commit()
         assert registered and registered[0].status == "pending"
+
+
+@pytest.mark.postgres
+async def test_postgres_an_offer_left_by_a_dying_publisher_is_resolved_by_another_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The publisher stores the event (and the offer) and dies before resolving: another engine finishes."""
+    from graphflow.engine import waits as waits_module
+    from graphflow.stores.postgres import PostgresStore
+
+    class DiesAfterTheEvent(PostgresStore):
+        async def resolve_offer(self, *args: Any, **kwargs: Any) -> list[Wait]:
+            raise anyio.get_cancelled_exc_class()()  # as if the process stopped right there
+
+    monkeypatch.setattr(waits_module, "OFFER_GRACE", 0.0)
+    with postgres_url() as url:
+        async with Engine(url, poll_interval=0.05, sync_interval=0.1) as engine:
+            aut = await automation_waiting(engine)
+            run_id = await engine.automations.trigger(APP, aut, {"thread_id": "thr_1"})
+            await until_waiting(engine, [run_id])
+            dying = DiesAfterTheEvent(url, schema=engine.store.schema)  # type: ignore[attr-defined]
+            async with Engine(dying, max_concurrent_runs=0) as publisher:
+                with pytest.raises(anyio.get_cancelled_exc_class()):
+                    await publisher.publish(APP, "thread.message_added", message("thr_1", 1))
+            done = await engine.wait_for_run(APP, run_id, timeout=20)  # the sweep resolved the offer
+            assert done.result == {"payload": "thanks for msg_1", "output": []}
+            assert await engine.store.leftover_offers(time.time() + 60) == []
