@@ -12,6 +12,7 @@ fails (a missing key) or would need the isolated worker does not match.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,7 +30,11 @@ from graphflow.records import Wait
 if TYPE_CHECKING:
     from graphflow.scripts import Script
 
-__all__ = ["EVENT_KEY", "WaitForEventNode", "condition_script"]
+__all__ = ["EVENT_KEY", "MAX_WAIT_INPUT_CHARS", "WaitForEventNode", "condition_script"]
+
+#: The largest input (``$``) a wait with a condition keeps: its condition reads it on every
+#: publish of the event, once per waiting run, so its cost is bounded by construction.
+MAX_WAIT_INPUT_CHARS = 16 * 1024
 
 #: The ``env`` key the event's payload is read from while a condition is evaluated (``payload``
 #: in the condition is bound to it).
@@ -128,6 +133,15 @@ class WaitForEventNode(Node, defer_build=True):
         self.keep(_condition=None if self.condition is None else condition_script(self.condition, graph))
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:
+        if self.condition is not None:  # the condition reads it on every publish of the event: keep it small
+            size = len(json.dumps(input, default=str))
+            if size > MAX_WAIT_INPUT_CHARS:
+                raise NodeExecutionError(
+                    f"a wait's input is {size:,} characters of JSON; the limit is {MAX_WAIT_INPUT_CHARS:,}: put a "
+                    "WorkflowScript before it that keeps what the condition reads (e.g. {'thread_id': $.thread_id})",
+                    code="limit_exceeded",
+                    retryable=False,
+                )
         now = ctx.now()
         wait = Wait(
             id=new_id("wfe_"),

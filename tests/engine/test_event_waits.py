@@ -330,3 +330,10 @@ async def test_postgres_an_offer_left_by_a_dying_publisher_is_resolved_by_anothe
             done = await engine.wait_for_run(APP, run_id, timeout=20)  # the sweep resolved the offer
             assert done.result == {"payload": "thanks for msg_1", "output": []}
             assert await engine.store.leftover_offers(time.time() + 60) == []
+
+
+async def test_a_wait_keeps_a_small_input_only(engine: Engine) -> None:
+    aut = await automation_waiting(engine)
+    run_id = await engine.automations.trigger(APP, aut, {"thread_id": "thr_1", "extra": "x" * 20_000})
+    done = await engine.wait_for_run(APP, run_id, timeout=10)
+    assert done.status == "failed" and "the limit is 16,384" in done.result["error"]  # type: ignore[index]
