@@ -519,3 +519,11 @@ def test_hostile_strings_within_limits_are_just_data(catalogue: EventCatalogue) 
             "\u00e9": 2,
         },
     )
+
+
+def test_a_pattern_anchored_with_dollar_refuses_a_trailing_newline() -> None:
+    """ECMA 262's "$" is the end of the text; Python's re also matches before a final newline."""
+    from graphflow.triggers.catalogue import EventCatalogue
+
+    with pytest.raises(ValidationError, match=r"\$\.payload\.thread_id"):
+        EventCatalogue().validate("thread.created", {"thread_id": "thr_1\n"})
