@@ -520,7 +520,7 @@ MAX_SCHEMA_DEPTH = 32
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _no_retrieval(uri: str) -> Any:
+def _refuse_fetch(uri: str) -> Any:
     """jsonschema-rs's retriever for tenants' schemas: nothing is ever fetched."""
     raise ValueError(f"{uri} is not fetched: a schema may only reference itself ('#/$defs/...')")
 
@@ -570,7 +570,7 @@ def schema_problems(schema: object, path: str = "$.input_schema") -> builtins.li
 def _tenant_validator(schema: Mapping[str, Any]) -> Any:
     import jsonschema_rs
 
-    return jsonschema_rs.validator_for(dict(schema), validate_formats=True, retriever=_no_retrieval)
+    return jsonschema_rs.validator_for(dict(schema), validate_formats=True, retriever=_refuse_fetch)
 
 
 class PayloadSchema:
