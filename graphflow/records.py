@@ -162,6 +162,9 @@ class Automation:
     max_consecutive_failures: int | None = None
     #: Failed runs in a row, kept by the store with each outcome (a completed run resets it).
     consecutive_failures: int = 0
+    #: Trigger automations: a CEL condition over the event's payload (``$``); an event it does not
+    #: hold for starts nothing.
+    filter: str | None = None
 
     @property
     def enabled(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphflow.exceptions import Problem, StoreError, ValidationError
+from graphflow.exceptions import GraphflowError, Problem, StoreError, ValidationError
 from graphflow.graph.durations import Duration
 from graphflow.ids import is_plain_id
 from graphflow.stores.base import encode_json
@@ -57,6 +57,7 @@ class AutomationFields(BaseModel):
     jitter: Duration = 0.0
     input_schema: dict[str, Any] | None = None
     max_consecutive_failures: int | None = Field(None, ge=1, le=1000, strict=True)
+    filter: str | None = Field(None, min_length=1, max_length=2000)
     enabled: bool | None = None
 
 
@@ -147,6 +148,11 @@ def parse_fields(
                 )
             if kind != "scheduled" and values.get("schedule"):
                 problems.append(Problem("$.schedule", f"a {kind} automation has no 'schedule'"))
+    if values.get("filter") is not None and "filter" not in failed:
+        if kind != "trigger":
+            problems.append(Problem("$.filter", f"a {kind} automation has no 'filter' (it filters events)"))
+        else:
+            problems.extend(filter_problems(values["filter"]))
     if values.get("input_schema") is not None and "input_schema" not in failed:
         if kind != "invoked":
             problems.append(Problem("$.input_schema", f"a {kind} automation has no 'input_schema'", _INVOKED_HINT))
@@ -160,6 +166,17 @@ def parse_fields(
     if values["repeat"] is None:
         values["repeat"] = {"times": None}
     return values if not partial else {k: values[k] for k in data}
+
+
+def filter_problems(source: str) -> list[Problem]:
+    """Why a trigger automation's ``filter`` cannot be used (it must compile as a script over ``$``)."""
+    from graphflow.scripts import Script
+
+    try:
+        Script.compile(source)
+    except GraphflowError as exc:
+        return [Problem("$.filter", f"the filter does not compile: {exc.message}", "e.g. $.priority == 'high'")]
+    return []
 
 
 _INVOKED_HINT = "only invoked automations check their payload against a schema (trigger ones use the event's)"

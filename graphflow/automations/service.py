@@ -329,6 +329,7 @@ class AutomationService:
             "jitter": automation.jitter,
             "input_schema": automation.input_schema,
             "max_consecutive_failures": automation.max_consecutive_failures,
+            "filter": automation.filter,
         }
         values = parse_fields(
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)

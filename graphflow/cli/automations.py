@@ -124,6 +124,7 @@ def _fields(
     metadata: str | None,
     input_schema: str | None = None,
     max_consecutive_failures: int | None = None,
+    filter: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -138,6 +139,7 @@ def _fields(
         "overlap": overlap,
         "catchup": catchup,
         "max_consecutive_failures": max_consecutive_failures,
+        "filter": filter,
     }
     if metadata is not None:
         fields["metadata"] = json_argument(metadata, "--metadata")

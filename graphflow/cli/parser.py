@@ -348,6 +348,7 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
     sub.add_argument(
         "--input-schema", metavar="JSON", help="invoked: the JSON Schema payloads must satisfy, or @schema.json"
     )
+    sub.add_argument("--filter", metavar="CEL", help="trigger: only events whose payload ($) it holds for")
     sub.add_argument(
         "--max-consecutive-failures",
         type=int_between(1, 1000),

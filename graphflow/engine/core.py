@@ -75,6 +75,10 @@ class EngineCore(ServiceHost):
     _waiters: dict[str, set[anyio.Event]]
     #: run id → automation id of the runs waiting in-process on a steering request or an event.
     _waiting_here: dict[str, str]
+    #: (automation id, decision) → how many events this process decided so (``filtered``…).
+    flow_counts: dict[tuple[str, str], int]
+    #: filter source → compiled script (bounded).
+    _filters: dict[str, Any]
     #: run id → fence of the runs this engine holds (what heartbeats renew).
     _fences: dict[str, int]
     #: runs whose lease was lost while executing: their outcome is not written.

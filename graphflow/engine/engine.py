@@ -158,6 +158,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self._waiters = {}
         self._wait_wakers = {}
         self._waiting_here = {}
+        self.flow_counts = {}
+        self._filters = {}
         self._conditions = OrderedDict()
         self.running = {}
         self.buffered = {}

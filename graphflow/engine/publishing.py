@@ -16,7 +16,7 @@ from graphflow.abc import EventEmitter
 from graphflow.engine.cascade import CascadeStep, explain_cascade
 from graphflow.engine.waits import Waits
 from graphflow.events import CascadeStopped, EventAccepted, WaitMatched
-from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, Problem, ValidationError
+from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, GraphflowError, Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import check_app, check_event_id, new_id
 from graphflow.records import Automation, AutomationRun, Wait
@@ -82,6 +82,7 @@ class Publishing(Waits):
         runs = [
             a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
             for a in self.index.matches(app_id, name)
+            if a.filter is None or self._passes(a, payload)
         ]
         matched: list[Wait] = []  # the waits the store resolved (not those another event won)
         wake = self.wake_matcher(event_id, name, payload)
@@ -121,7 +122,34 @@ class Publishing(Waits):
             self.catalogue.validate(name, payload)
         else:
             self.catalogue.get(name)
-        return sorted((a.snapshot() for a in self.index.matches(app_id, name)), key=lambda a: a.id)
+        matches = self.index.matches(app_id, name)
+        if payload is not None:  # the filters decide too
+            matches = [a for a in matches if a.filter is None or self._passes(a, payload, count=False)]
+        return sorted((a.snapshot() for a in matches), key=lambda a: a.id)
+
+    def _passes(self, automation: Automation, payload: Any, *, count: bool = True) -> bool:
+        """Whether a trigger automation's ``filter`` holds for ``payload`` (inline; an error does not hold)."""
+        source = automation.filter or ""
+        cache = self._filters
+        script = cache.get(source)
+        if script is None:
+            from graphflow.scripts import Script
+
+            try:
+                script = Script.compile(source)
+            except GraphflowError:
+                return False
+            cache[source] = script
+            if len(cache) > 1024:
+                cache.pop(next(iter(cache)))
+        try:
+            held = script.evaluate_inline(payload) is True
+        except GraphflowError:
+            held = False
+        if not held and count:
+            key = (automation.id, "filtered")
+            self.flow_counts[key] = self.flow_counts.get(key, 0) + 1
+        return held
 
     async def explain_cascade(self, app_id: str, name: str) -> list[CascadeStep]:
         """What publishing ``name`` would set off: the automations it starts, what their graphs emit, and on.

@@ -369,6 +369,7 @@ _V5 = f"""
     ALTER TABLE automations ADD COLUMN input_schema jsonb;
     ALTER TABLE automations ADD COLUMN max_consecutive_failures integer;
     ALTER TABLE automations ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0;
+    ALTER TABLE automations ADD COLUMN filter text;
 
     -- A running automation whose failure streak grows to its max pauses, logged as a pause. (A
     -- BEFORE trigger: the streak is written by the statement recording a run's outcome.)
@@ -684,7 +685,13 @@ _JSON_COLUMNS = frozenset(name for name, kind in _TYPES.items() if kind == "json
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(AutomationRun))
 #: ``repeat`` is stored as two columns, then come the columns later migrations added.
-_ADDED_AUTOMATION_COLUMNS = ("last_error", "input_schema", "max_consecutive_failures", "consecutive_failures")
+_ADDED_AUTOMATION_COLUMNS = (
+    "last_error",
+    "input_schema",
+    "max_consecutive_failures",
+    "consecutive_failures",
+    "filter",
+)
 AUTOMATION_COLUMNS = (
     *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),
     "repeat_times",
