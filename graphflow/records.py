@@ -165,6 +165,10 @@ class Automation:
     #: Trigger automations: a CEL condition over the event's payload (``$``); an event it does not
     #: hold for starts nothing.
     filter: str | None = None
+    #: Scheduled automations: no fire before ``starts_at`` nor after ``ends_at`` (UNIX seconds);
+    #: past ``ends_at`` the automation pauses with ``paused_reason: "ended"``.
+    starts_at: float | None = None
+    ends_at: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -214,7 +218,7 @@ class Automation:
         """The API shape."""
         data = asdict(self)
         data.pop("revision")
-        for key in ("created_at", "updated_at", "next_run_at", "last_run_at"):
+        for key in ("created_at", "updated_at", "next_run_at", "last_run_at", "starts_at", "ends_at"):
             data[key] = iso(data[key])
         data["enabled"] = self.enabled
         return data

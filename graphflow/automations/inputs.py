@@ -58,6 +58,8 @@ class AutomationFields(BaseModel):
     input_schema: dict[str, Any] | None = None
     max_consecutive_failures: int | None = Field(None, ge=1, le=1000, strict=True)
     filter: str | None = Field(None, min_length=1, max_length=2000)
+    starts_at: str | float | None = Field(None, description="ISO-8601 time (naive: UTC) or UNIX seconds")
+    ends_at: str | float | None = Field(None, description="ISO-8601 time (naive: UTC) or UNIX seconds")
     enabled: bool | None = None
 
 
@@ -153,6 +155,18 @@ def parse_fields(
             problems.append(Problem("$.filter", f"a {kind} automation has no 'filter' (it filters events)"))
         else:
             problems.extend(filter_problems(values["filter"]))
+    for name in ("starts_at", "ends_at"):
+        if values.get(name) is not None and name not in failed:
+            instant = _instant(values[name])
+            if instant is None:
+                problems.append(Problem(f"$.{name}", f"{name} must be an ISO-8601 time, e.g. 2027-01-01T09:00:00Z"))
+            elif kind != "scheduled":
+                problems.append(Problem(f"$.{name}", f"a {kind} automation has no '{name}' (it bounds a schedule)"))
+            else:
+                values[name] = instant
+    starts, ends = values.get("starts_at"), values.get("ends_at")
+    if isinstance(starts, float) and isinstance(ends, float) and ends <= starts:
+        problems.append(Problem("$.ends_at", "the window ends before it starts", "ends_at must be after starts_at"))
     if values.get("input_schema") is not None and "input_schema" not in failed:
         if kind != "invoked":
             problems.append(Problem("$.input_schema", f"a {kind} automation has no 'input_schema'", _INVOKED_HINT))
@@ -166,6 +180,24 @@ def parse_fields(
     if values["repeat"] is None:
         values["repeat"] = {"times": None}
     return values if not partial else {k: values[k] for k in data}
+
+
+def _instant(value: Any) -> float | None:
+    """An ISO-8601 time (naive: UTC) or finite UNIX seconds as a float; ``None`` when it is neither."""
+    import math
+    from datetime import UTC, datetime
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) and 0 <= value < 253_402_300_800 else None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def filter_problems(source: str) -> list[Problem]:

@@ -330,6 +330,8 @@ class AutomationService:
             "input_schema": automation.input_schema,
             "max_consecutive_failures": automation.max_consecutive_failures,
             "filter": automation.filter,
+            "starts_at": automation.starts_at,
+            "ends_at": automation.ends_at,
         }
         values = parse_fields(
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)
@@ -756,6 +758,11 @@ class AutomationService:
             ValidationError: the schedule will not fire again.
         """
         first = self._host.first_fire(automation)
+        if first is None and automation.ends_at is not None and automation.ends_at <= self._host.clock.now():
+            raise ValidationError(
+                [Problem("$.ends_at", "the schedule's window has ended", "set a later ends_at, or remove it")],
+                subject=f"automation {automation.id!r}",
+            )
         if first is None:
             raise ValidationError(
                 [

@@ -125,6 +125,8 @@ def _fields(
     input_schema: str | None = None,
     max_consecutive_failures: int | None = None,
     filter: str | None = None,
+    starts_at: str | None = None,
+    ends_at: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -140,6 +142,8 @@ def _fields(
         "catchup": catchup,
         "max_consecutive_failures": max_consecutive_failures,
         "filter": filter,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
     }
     if metadata is not None:
         fields["metadata"] = json_argument(metadata, "--metadata")

@@ -190,6 +190,8 @@ def _trigger_commands(command: Callable[..., Parser]) -> None:
         metavar="ZONE",
         help="IANA time zone the schedule runs in, e.g. Europe/Paris (default: UTC)",
     )
+    schedule.add_argument("--starts-at", metavar="TIME", help="only fires from this ISO-8601 time on (a window)")
+    schedule.add_argument("--ends-at", metavar="TIME", help="only fires up to this ISO-8601 time (a window)")
     schedule.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
 
     events = command("events", "triggers", "List the platform events trigger automations can listen for.")
@@ -349,6 +351,8 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
         "--input-schema", metavar="JSON", help="invoked: the JSON Schema payloads must satisfy, or @schema.json"
     )
     sub.add_argument("--filter", metavar="CEL", help="trigger: only events whose payload ($) it holds for")
+    sub.add_argument("--starts-at", metavar="TIME", help="scheduled: no fire before this ISO-8601 time")
+    sub.add_argument("--ends-at", metavar="TIME", help="scheduled: no fire after it; then paused (ended)")
     sub.add_argument(
         "--max-consecutive-failures",
         type=int_between(1, 1000),

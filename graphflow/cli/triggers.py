@@ -12,12 +12,23 @@ from graphflow.exceptions import ValidationError
 __all__ = ["events", "schedule"]
 
 
-def schedule(text: str, next_count: int, timezone: str, as_json: bool) -> int:
-    """Show how a schedule is understood; its next fires in its zone and in UTC. 1 if it is invalid."""
+def schedule(
+    text: str,
+    next_count: int,
+    timezone: str,
+    as_json: bool,
+    starts_at: str | None = None,
+    ends_at: str | None = None,
+) -> int:
+    """Show how a schedule is understood; its next fires in its zone and in UTC. 1 if it is invalid.
+
+    With ``--starts-at``/``--ends-at`` the fires are those inside that window.
+    """
     from graphflow.triggers.schedules import explain_schedule
 
+    window = {name: _when(value, name) for name, value in (("starts_at", starts_at), ("ends_at", ends_at)) if value}
     try:
-        info = explain_schedule(text, timezone=timezone, count=next_count)
+        info = explain_schedule(text, timezone=timezone, count=next_count, **window)
     except ValidationError as exc:
         message = "; ".join(f"{p.message} ({p.hint})" if p.hint else p.message for p in exc.problems)
         raise CommandFailedError(f"invalid schedule: {message}") from None
@@ -28,9 +39,22 @@ def schedule(text: str, next_count: int, timezone: str, as_json: bool) -> int:
         return 0
     echo(info["display"])
     echo(f"  kind: {info['kind']}   expression: {info['expression']}   timezone: {info['timezone']}")
+    if "window" in info:
+        echo(f"  window: {info['window']['starts_at'] or '-'} … {info['window']['ends_at'] or '-'}")
+    if not info["next"]:
+        echo("  no fire in the window")
     for fire, here in zip(info["next"], local, strict=True):
         echo(f"  next: {fire}" if zone.key == "UTC" else f"  next: {here} ({zone.key})  =  {fire} (UTC)")
     return 0
+
+
+def _when(text: str, option: str) -> datetime:
+    """An ISO-8601 time from the command line (naive: UTC)."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--{option.replace('_', '-')} must be an ISO-8601 time, e.g. 2027-01-01T09:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def events(category: str | None) -> int:

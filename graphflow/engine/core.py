@@ -122,8 +122,17 @@ class EngineCore(ServiceHost):
         return self.executor.notifier.wants_events
 
     def first_fire(self, automation: Automation) -> float | None:
-        """A scheduled automation's next fire from now (what activation records as ``next_run_at``)."""
-        return self.scheduler.first_fire(automation)
+        """A scheduled automation's next fire from now, within its window (``next_run_at`` on activation)."""
+        first = self.scheduler.first_fire(automation)
+        starts, ends = automation.starts_at, automation.ends_at
+        if first is not None and starts is not None and first < starts:
+            from graphflow.triggers.scheduler import next_after
+
+            anchor = starts if automation.schedule_kind == "interval" else None
+            first = next_after(automation, starts - 1e-6, anchor=anchor)
+        if first is not None and ends is not None and first > ends:
+            return None
+        return first
 
     def drop_buffered(self, automation_id: str) -> None:
         """Drop the run buffered behind a busy one (overlap ``buffer_one``), if any."""

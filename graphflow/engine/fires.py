@@ -64,7 +64,8 @@ class Fires(EngineCore):
         instants of one catch-up batch (``catchup: all``) do not overlap each other: when nothing
         is busy, they all start. Overlap is judged by the runs of this engine. ``repeat.times``
         reached (or a one-shot done) leaves the automation ``paused`` with ``paused_reason``
-        ``"completed"``.
+        ``"completed"``; a next fire past ``ends_at`` leaves it ``paused`` with ``"ended"`` (instants
+        after ``ends_at`` never fire, even those an engine that was down catches up on).
         """
         store = self.store
         automation = await store.get_automation(snapshot.app_id, snapshot.id)
@@ -75,6 +76,11 @@ class Fires(EngineCore):
             self.track(automation)  # changed meanwhile (here or by another engine): follow the store
             return
         now = self.clock.now()
+        ends = automation.ends_at
+        ended = ends is not None and following is not None and following > ends
+        if ends is not None:  # the window: no fire after ends_at (an engine down past it fires what was due before)
+            instants = [at for at in instants if at <= ends]
+            following = None if ended else following
         if automation.repeat.times is not None:
             instants = instants[: max(0, automation.repeat.times - automation.repeat.completed)]
         busy = self.inflight.get(automation.id, 0) > 0
@@ -105,7 +111,7 @@ class Fires(EngineCore):
         )
         if done:
             automation.status = "paused"
-            automation.paused_reason = "completed"
+            automation.paused_reason = "ended" if ended else "completed"
             automation.next_run_at = None
         automation.revision += 1
         automation.updated_at = now

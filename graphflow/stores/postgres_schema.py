@@ -370,6 +370,8 @@ _V5 = f"""
     ALTER TABLE automations ADD COLUMN max_consecutive_failures integer;
     ALTER TABLE automations ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0;
     ALTER TABLE automations ADD COLUMN filter text;
+    ALTER TABLE automations ADD COLUMN starts_at double precision;
+    ALTER TABLE automations ADD COLUMN ends_at double precision;
 
     -- A running automation whose failure streak grows to its max pauses, logged as a pause. (A
     -- BEFORE trigger: the streak is written by the statement recording a run's outcome.)
@@ -677,6 +679,8 @@ _TYPES = {
             "jitter",
             "next_run_at",
             "last_run_at",
+            "starts_at",
+            "ends_at",
         ),
         "float8",
     ),
@@ -691,6 +695,8 @@ _ADDED_AUTOMATION_COLUMNS = (
     "max_consecutive_failures",
     "consecutive_failures",
     "filter",
+    "starts_at",
+    "ends_at",
 )
 AUTOMATION_COLUMNS = (
     *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),

@@ -388,14 +388,33 @@ def next_fires(schedule: Schedule, after: datetime, count: int, *, anchor: datet
 
 
 def explain_schedule(
-    text: str, *, timezone: str = "UTC", count: int = 5, now: datetime | None = None
+    text: str,
+    *,
+    timezone: str = "UTC",
+    count: int = 5,
+    now: datetime | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Parse ``text`` and return its normalized form, its display and its next ``count`` fires.
+
+    With a window (``starts_at``, ``ends_at``: aware datetimes), the fires are those inside it,
+    as an automation with that window fires; ``window`` says it.
 
     Raises:
         ValidationError: the schedule is not valid.
     """
     moment = _utc(now, "now")
     schedule = parse_schedule(text, timezone=timezone, now=moment)
-    fires = next_fires(schedule, moment, count, anchor=moment if schedule.kind == "interval" else None)
-    return {**schedule.to_dict(), "next": [f.isoformat().replace("+00:00", "Z") for f in fires]}
+    start = max(moment, starts_at) if starts_at is not None else moment
+    anchor = start if schedule.kind == "interval" else None
+    fires = next_fires(schedule, start - timedelta(microseconds=1) if start > moment else start, count, anchor=anchor)
+    if ends_at is not None:
+        fires = [fire for fire in fires if fire <= ends_at]
+    info = {**schedule.to_dict(), "next": [f.isoformat().replace("+00:00", "Z") for f in fires]}
+    if starts_at is not None or ends_at is not None:
+        info["window"] = {
+            "starts_at": None if starts_at is None else starts_at.isoformat().replace("+00:00", "Z"),
+            "ends_at": None if ends_at is None else ends_at.isoformat().replace("+00:00", "Z"),
+        }
+    return info

@@ -113,6 +113,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("unknown command", ["frobnicate"], 2, "invalid choice"),
     ("unknown global option", ["--frob"], 2, "unrecognized arguments"),
     ("validate: no file", ["validate"], 2, "required: FILE"),
+    ("schedule: bad window", ["schedule", "0 9 * * *", "--starts-at", "next tuesday"], 2, "--starts-at must be"),
     ("validate: missing file", ["validate", "{tmp}/missing.json"], 1, "No such file"),
     ("validate: a directory", ["validate", "{tmp}/dir"], 1, "Is a directory"),
     ("validate: bad JSON", ["validate", "{tmp}/bad.json"], 1, "problem"),

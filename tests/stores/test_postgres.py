@@ -740,7 +740,7 @@ async def test_a_version_3_log_migrates_to_version_4_in_place(monkeypatch: pytes
             async with started(dsn, schema=schema):
                 pass
         # An automation row as version 3 wrote it (without version 5's columns), logged by its triggers.
-        later = {"input_schema", "max_consecutive_failures", "consecutive_failures", "filter"}  # version 5's
+        later = {"input_schema", "max_consecutive_failures", "consecutive_failures", "filter", "starts_at", "ends_at"}
         columns = [c for c in postgres_schema.AUTOMATION_COLUMNS if c not in later]
         params = dict(
             zip(
