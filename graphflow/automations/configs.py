@@ -20,6 +20,7 @@ from graphflow.graph.loader import build_graph, load_graph, parse_document
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import check_app, check_id, new_id
 from graphflow.records import ConfigRecord, Page
+from graphflow.triggers.catalogue import INTERNAL_EVENTS, EventCatalogue
 
 if TYPE_CHECKING:
     from graphflow.automations.host import ServiceHost
@@ -33,6 +34,12 @@ GraphSource = WorkflowGraph | Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 class ConfigService:
     """WorkflowGraph configs (``cfg_…``), versioned: each update stores a new version."""
+
+    def _check_events(self, graph: WorkflowGraph) -> None:
+        """Refuse a graph whose event waits can never wake (every problem, with its path)."""
+        problems = _wait_problems(graph, self._host.catalogue)
+        if problems:
+            raise ValidationError(problems, subject=f"workflow graph {graph.name!r}")
 
     def __init__(self, host: ServiceHost) -> None:
         self._host = host
@@ -57,6 +64,7 @@ class ConfigService:
         """
         check_app(app_id)
         graph = await self._host.off_loop(functools.partial(_graph_from, source, text, path))
+        self._check_events(graph)
         now = self._host.clock.now()
         record = ConfigRecord(new_id("cfg_"), app_id, 1, graph.name, graph.to_dict(), now, now)
         await self._host.store.put_config(record)
@@ -106,6 +114,7 @@ class ConfigService:
         """
         current = await self.get(app_id, config_id)
         graph = await self._host.off_loop(functools.partial(_graph_from, source, text, path))
+        self._check_events(graph)
         now = self._host.clock.now()
         record = ConfigRecord(
             config_id, app_id, current.version + 1, graph.name, graph.to_dict(), current.created_at, now
@@ -134,6 +143,26 @@ class ConfigService:
                 break
             cursor = page.next_cursor
         await self._host.store.delete_config(app_id, config_id)
+
+
+def _wait_problems(graph: WorkflowGraph, catalogue: EventCatalogue) -> list[Problem]:
+    """A ``WorkflowWaitForEvent`` waiting for an event no one can publish (unknown, or graphflow's own) never wakes."""
+    problems: list[Problem] = []
+    for index, node in enumerate(graph.nodes):
+        event = getattr(node, "event", None) if node.kind == "WorkflowWaitForEvent" else None
+        if event is None:
+            continue
+        try:
+            known = catalogue.get(event)
+        except ValidationError as exc:
+            hint = exc.problems[0].hint if exc.problems else ""
+            problems.append(Problem(f"$.nodes[{index}].event", f"unknown event {event!r}: it can never arrive", hint))
+            continue
+        if known.internal or event in INTERNAL_EVENTS:
+            problems.append(
+                Problem(f"$.nodes[{index}].event", f"{event!r} is fired by graphflow itself: no one can publish it")
+            )
+    return problems
 
 
 def _graph_from(

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SubWorkflowNode"]
 
+#: Kinds that act on the automation's run (park it, write its memory): not in a sub-workflow's graph.
+_RUN_ONLY_KINDS = frozenset({"WorkflowApproval", "WorkflowWaitForEvent", "WorkflowRemember"})
+
 
 class SubWorkflowNode(Node, defer_build=True):
     """Runs ``workflow`` (an inline WorkflowGraph) with ``input`` and outputs its final payload.
@@ -75,6 +78,13 @@ class SubWorkflowNode(Node, defer_build=True):
                 "add a WorkflowTrigger node with that trigger to the child graph",
             )
             return
+        for index, node in enumerate(child.nodes):
+            if node.kind in _RUN_ONLY_KINDS:  # they park or remember for the automation's run itself
+                graph.problem(
+                    f"workflow.nodes[{index}]",
+                    f"a {node.kind} node cannot run inside a sub-workflow",
+                    "move it to the parent graph (the run it waits or remembers for)",
+                )
         self.keep(_graph=child)
 
     async def run(self, input: Any, ctx: NodeContext) -> Any:

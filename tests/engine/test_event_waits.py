@@ -337,3 +337,23 @@ async def test_a_wait_keeps_a_small_input_only(engine: Engine) -> None:
     run_id = await engine.automations.trigger(APP, aut, {"thread_id": "thr_1", "extra": "x" * 20_000})
     done = await engine.wait_for_run(APP, run_id, timeout=10)
     assert done.status == "failed" and "the limit is 16,384" in done.result["error"]  # type: ignore[index]
+
+
+async def test_configs_whose_waits_can_never_wake_are_refused(engine: Engine) -> None:
+    for event, expected in (("thread.never_heard_of", "unknown event"), ("workflow.scheduled", "fired by graphflow")):
+        with pytest.raises(ValidationError) as refused:
+            await engine.configs.create(APP, waiting(event=event, condition=None))
+        assert "$.nodes[1].event" in str(refused.value) and expected in str(refused.value)
+    assert (await engine.configs.list(APP)).data == []
+
+
+def test_nodes_that_act_on_the_run_are_refused_inside_a_sub_workflow() -> None:
+    import graphflow
+
+    child = waiting()
+    parent = graph_dict(
+        {"kind": "WorkflowSubWorkflow", "id": "sub", "workflow": child, "trigger": "thread.created"},
+        trigger="thread.created",
+    )
+    with pytest.raises(ValidationError, match="cannot run inside a sub-workflow"):
+        graphflow.load_graph(parent)
