@@ -93,7 +93,9 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status or STATUSES.get(code, 400))
+    return JSONResponse(
+        {"error": body}, status_code=status or STATUSES.get(code, 400), headers={"x-content-type-options": "nosniff"}
+    )
 
 
 async def _graphflow_error(request: Request, exc: Exception) -> Response:

@@ -129,8 +129,12 @@ class Operation:
         return "{app_id}" not in self.path
 
 
+#: Every API answer: a browser never sniffs one into something else (the dashboard shares the origin).
+NOSNIFF = {"x-content-type-options": "nosniff"}
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     """A JSON response (``204``: an empty one)."""
     if status == 204:
-        return Response(status_code=204)
-    return JSONResponse(data, status_code=status)
+        return Response(status_code=204, headers=NOSNIFF)
+    return JSONResponse(data, status_code=status, headers=NOSNIFF)

@@ -12,6 +12,7 @@ skipped nodes each have their own colour, and the edges the run took are drawn t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -103,7 +104,7 @@ def _layers(graph: WorkflowGraph) -> dict[str, int]:
     return layer
 
 
-def _layout(graph: WorkflowGraph, top: float) -> tuple[dict[str, _Box], float, float]:
+def _layout(graph: WorkflowGraph, top: float, min_width: float = 0.0) -> tuple[dict[str, _Box], float, float]:
     layer = _layers(graph)
     order = {node.id: index for index, node in enumerate(graph.nodes)}
     parents: dict[str, list[str]] = {}
@@ -113,7 +114,7 @@ def _layout(graph: WorkflowGraph, top: float) -> tuple[dict[str, _Box], float, f
         for _, target in _edges(node):
             parents.setdefault(target, []).append(node.id)
     widest = max((len(row) for row in rows.values()), default=1)
-    width = 2 * _MARGIN + widest * _BOX_W + (widest - 1) * _GAP_X
+    width = max(2 * _MARGIN + widest * _BOX_W + (widest - 1) * _GAP_X, min_width)
     boxes: dict[str, _Box] = {}
     for index, number in enumerate(sorted(rows)):
         row = rows[number]
@@ -136,6 +137,15 @@ def _layout(graph: WorkflowGraph, top: float) -> tuple[dict[str, _Box], float, f
     return boxes, width, height
 
 
+#: Characters XML 1.0 forbids (even escaped): a name holding one would make the document unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml(text: str) -> str:
+    """``text`` escaped for XML content, with the characters XML cannot hold replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
@@ -148,7 +158,7 @@ def _num(value: float) -> str:
 def _text(x: float, y: float, content: str, *, size: int, fill: str, weight: str = "normal") -> str:
     return (
         f'<text x="{_num(x)}" y="{_num(y)}" font-size="{size}" font-weight="{weight}" fill="{fill}" '
-        f'text-anchor="middle">{escape(content)}</text>'
+        f'text-anchor="middle">{_xml(content)}</text>'
     )
 
 
@@ -177,7 +187,7 @@ def _node(box: _Box, state: str | None) -> str:
     cls = f"gf-node gf-{state}" if state else "gf-node"
     lines = [
         f'<g class="{cls}" data-node={quoteattr(node.id)}>',
-        f"<title>{escape(title)}</title>",
+        f"<title>{_xml(title)}</title>",
         _shape(box, fill, stroke, 2.5 if state in ("completed", "failed", "running") else 1.5),
         _text(box.cx, box.y + 20, _clip(node.id), size=13, fill=ink, weight="bold"),
         _text(box.cx, box.y + 36, _clip(node.kind), size=11, fill=ink),
@@ -208,12 +218,16 @@ def _edge(source: _Box, target: _Box, field: str, taken: bool) -> str:
     parts = [f'<path class="{cls}" d="{d}" fill="none" stroke="{colour}" stroke-width="{_num(width)}"{dash} '
              f'marker-end="{marker}"/>']  # fmt: skip
     if field != "on_success":
-        label = escape(_clip(field))
+        label = _xml(_clip(field))
         parts.append(
             f'<text x="{_num(lx)}" y="{_num(ly - 3)}" font-size="11" fill="#374151" text-anchor="middle" '
             f'paint-order="stroke" stroke="#ffffff" stroke-width="3">{label}</text>'
         )
     return "".join(parts)
+
+
+#: The legend's four entries, 100 units apart: a picture with one is at least this wide.
+_LEGEND_W = 2 * _MARGIN + 4 * 100
 
 
 def _legend() -> str:
@@ -246,7 +260,7 @@ def render_svg(
         title: the picture's accessible title (default: the graph's name).
     """
     top = _MARGIN + (_LEGEND_H if states is not None else 0)
-    boxes, width, height = _layout(graph, top)
+    boxes, width, height = _layout(graph, top, _LEGEND_W if states is not None else 0.0)
     if states is not None:
         states = dict(states)
         if finished:
@@ -257,7 +271,7 @@ def render_svg(
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" height="{_num(height)}" '
         f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" font-family="system-ui, sans-serif">',
-        f"<title>{escape(label)}</title>",
+        f"<title>{_xml(label)}</title>",
         "<defs>",
         *(
             f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '

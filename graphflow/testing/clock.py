@@ -10,6 +10,7 @@ in a handful of jumps, each due instant in order, with no real sleep.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import anyio
@@ -23,9 +24,12 @@ def instant(when: datetime | str | float) -> float:
     """UNIX seconds of ``when``: an aware ``datetime``, an ISO-8601 string with an offset, or seconds.
 
     Raises:
-        ValueError: a naive ``datetime`` or a string without an offset (the time it names is ambiguous).
+        ValueError: a naive ``datetime`` or a string without an offset (the time it names is
+            ambiguous), or seconds that are not finite.
     """
     if isinstance(when, int | float):
+        if not math.isfinite(when):
+            raise ValueError(f"{when!r} is not a time: give finite seconds")
         return float(when)
     moment = datetime.fromisoformat(when.replace("Z", "+00:00")) if isinstance(when, str) else when
     if moment.tzinfo is None:

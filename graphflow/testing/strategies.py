@@ -57,12 +57,26 @@ def payloads(
         catalogue: take it from this catalogue (default: the built-in events).
 
     Raises:
-        ValidationError: unknown event, or a schema keyword outside the supported subset.
+        ValidationError: unknown event, an event graphflow fires itself (``workflow.*``: no one
+            publishes it; use :func:`inputs` for invoked automations), or a schema keyword outside
+            the supported subset.
     """
-    from graphflow.triggers.catalogue import EventCatalogue
+    from graphflow.exceptions import Problem
+    from graphflow.triggers.catalogue import INTERNAL_EVENTS, EventCatalogue
 
     chosen = engine.catalogue if engine is not None else catalogue or EventCatalogue()
     event = chosen.get(event_name)
+    if event.internal or event_name in INTERNAL_EVENTS:
+        raise ValidationError(
+            [
+                Problem(
+                    "$.event",
+                    f"{event_name!r} is fired by graphflow itself and cannot be published",
+                    "use inputs(automation) for an invoked automation's payloads",
+                )
+            ],
+            subject="payloads()",
+        )
 
     def passes(payload: Any) -> bool:
         try:

@@ -117,6 +117,15 @@ def test_toggle_pauses_and_activates_and_shows_a_refusal(page: Any, server: Dash
     expect(switch).to_be_checked()
     expect(page.locator(f"tr[data-id='{live['id']}'] [data-status]").first).to_have_text("running")
     assert _stored(server, app, live["id"]).status == "running"
+    expect(switch).to_be_focused()  # the keyboard keeps its place: a second Space pauses it again
+    page.keyboard.press("Space")
+    expect(page.locator(f"tr[data-id='{live['id']}'] [data-status]").first).to_have_text("paused")
+    switch.focus()
+    page.keyboard.press("Space")
+    expect(page.locator(f"tr[data-id='{live['id']}'] [data-status]").first).to_have_text("running")
+    page.locator("a.skip").focus()  # "Skip to content" moves the focus, not the page
+    page.keyboard.press("Enter")
+    expect(page.locator("#automations")).to_be_visible()
 
     refused = page.get_by_role("switch", name="Enabled: No config yet")
     refused.click()

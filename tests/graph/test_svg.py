@@ -181,3 +181,47 @@ def test_any_valid_graph_draws_every_node_once_in_its_own_place(graph: WorkflowG
     assert len(places) == len(ids)
     if finished:
         assert all("gf-node gf-" in group.get("class", "") for group in nodes.values())  # every node has a state
+
+
+def test_names_with_characters_xml_cannot_hold_still_give_a_readable_picture() -> None:
+    graph = load_graph(
+        {
+            "kind": "WorkflowGraph",
+            "version": 1,
+            "name": "ctl \u0001 graph",
+            "start_node": "t",
+            "nodes": [
+                {
+                    "kind": "WorkflowTrigger",
+                    "id": "t",
+                    "name": "bell \u0007",
+                    "trigger": "thread.created",
+                    "on_success": "s",
+                },
+                {"kind": "WorkflowScript", "id": "s", "name": "esc \u001b[2J", "source": "1"},
+            ],
+        }
+    )
+    for states in (None, {"t": "completed", "s": "failed"}):
+        ET.fromstring(render_graph(graph, "svg") if states is None else render_svg(graph, states=states))
+
+
+def test_a_run_picture_is_wide_enough_for_its_legend() -> None:
+    import re
+
+    graph = load_graph(
+        {
+            "kind": "WorkflowGraph",
+            "version": 1,
+            "name": "chain",
+            "start_node": "t",
+            "nodes": [
+                {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "s"},
+                {"kind": "WorkflowScript", "id": "s", "source": "1"},
+            ],
+        }
+    )
+    svg = render_svg(graph, states={"t": "completed"})
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    legend_x = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" font-size="12"', svg)]
+    assert legend_x and max(legend_x) + 60 <= width

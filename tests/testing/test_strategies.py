@@ -209,3 +209,12 @@ def test_inputs_without_a_schema_are_objects() -> None:
     from graphflow.testing.strategies import inputs
 
     assert find(inputs(None), lambda payload: True) == {}
+
+
+def test_payloads_of_an_event_no_one_can_publish_are_refused() -> None:
+    from graphflow.exceptions import ValidationError
+    from graphflow.testing import payloads
+
+    for name in ("workflow.invoked", "workflow.scheduled"):
+        with pytest.raises(ValidationError, match="cannot be published"):
+            payloads(name)

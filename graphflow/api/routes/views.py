@@ -50,6 +50,12 @@ async def run_svg(call: Call) -> Response:
             key = (event.data or {}).get("key")
             if isinstance(key, str) and key in graph.node_map:
                 states[key] = "completed"
+        waiting = (run.waiting_for or {}).get("node_id")
+        if isinstance(waiting, str) and waiting in graph.node_map:  # a parked run: the node it waits at
+            states[waiting] = "running"
+            start = graph.trigger_for(run.trigger)
+            if start is not None:
+                states.setdefault(start.id, "completed")
     return _svg(render_svg(graph, states=states, finished=finished, title=f"{graph.name}: run {run.id} ({run.status})"))
 
 

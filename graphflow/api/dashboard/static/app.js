@@ -210,7 +210,18 @@ async function follow(path, { signal, onEvent, onOpen, onGap, until = () => fals
       continue;
     }
     if (response.status === 401) { signOut("Your key was refused: it is wrong, expired or revoked. Sign in again."); return; }
-    if (!response.ok) { onOpen?.(await failure(response)); return; }
+    if (response.status >= 500 || response.status === 429 || response.status === 408) { // a restart, a busy proxy: try again
+      response.body?.cancel().catch(() => {});
+      if (opened) say("Live updates paused: the server did not answer; trying again…", "bad");
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 10000);
+      continue;
+    }
+    if (!response.ok) {
+      const error = await failure(response);
+      if (onOpen) onOpen(error); else say(`Live updates stopped: ${readable(error)}`, "bad");
+      return;
+    }
     backoff = 500;
     if (opened && lastId === null && onGap) { response.body.cancel().catch(() => {}); onGap(); return; }
     opened = true;
@@ -300,12 +311,17 @@ function errorBox(error) {
 // -- routing ------------------------------------------------------------------------------------
 
 const ROUTES = [
-  [/^#\/automations\/([^/]+)$/, (m) => renderAutomation(decodeURIComponent(m[1]))],
-  [/^#\/runs\/([^/]+)$/, (m) => renderRun(decodeURIComponent(m[1]))],
+  [/^#\/automations\/([^/]+)$/, (m) => renderAutomation(decoded(m[1]))],
+  [/^#\/runs\/([^/]+)$/, (m) => renderRun(decoded(m[1]))],
   [/^#\/events$/, () => renderEvents()],
   [/^#\/steering$/, () => renderSteering()],
   [/^#\/automations$/, () => renderAutomations()],
 ];
+
+/** A path segment of the hash, decoded; a malformed escape is kept as written (the API answers "not found"). */
+function decoded(segment) {
+  try { return decodeURIComponent(segment); } catch { return segment; }
+}
 
 function route() {
   page?.abort();
@@ -380,13 +396,19 @@ const AUTOMATION_EVENTS = ["automation.created", "automation.updated", "automati
   "automation.reset", "automation.deleted", "run.created", "run.started", "run.waiting", "run.completed", "run.failed",
   "run.cancelled"];
 
+/** Mark a control busy (a request in flight) without disabling it: a disabled control drops the keyboard focus. */
+function busy(control, on) {
+  if (on) control.setAttribute("aria-disabled", "true"); else control.removeAttribute("aria-disabled");
+}
+
 /** The enabled switch of an automation: activate or pause; a refusal is shown in `message`. */
 function enabledSwitch(automation, message, onChange) {
   const input = h("input", { type: "checkbox", role: "switch", checked: automation.enabled,
     "aria-label": `Enabled: ${automation.name}`, class: "switch", "data-focus": "enabled" });
   input.addEventListener("change", async () => {
     const want = input.checked;
-    input.disabled = true;
+    if (input.getAttribute("aria-disabled") === "true") { input.checked = !want; return; }
+    busy(input, true); // not `disabled`: a disabled control loses the keyboard focus
     message.textContent = "";
     try {
       const action = want ? "activate" : "pause";
@@ -396,7 +418,7 @@ function enabledSwitch(automation, message, onChange) {
       input.checked = !want;
       message.textContent = `${want ? "Could not activate" : "Could not pause"}: ${readable(error)}`;
     } finally {
-      input.disabled = false;
+      busy(input, false);
     }
   });
   return input;
@@ -407,14 +429,15 @@ function runNowButton(automation, signal) {
     type: "button", class: "small", text: "Run now", "aria-label": `Run ${automation.name} now`, "data-focus": "run-now",
     onclick: async (event) => {
       const button = event.currentTarget;
-      button.disabled = true;
+      if (button.getAttribute("aria-disabled") === "true") return;
+      busy(button, true);
       try {
         const { run_id: runId } = await api("POST", `/automations/${encodeURIComponent(automation.id)}/trigger`, { body: {}, signal });
         say(`Run ${runId} of "${automation.name}" started.`, "ok", link(runHash(runId), "Open the run"));
       } catch (error) {
         if (!signal.aborted) say(`Could not run "${automation.name}": ${readable(error)}`, "bad");
       } finally {
-        button.disabled = false;
+        busy(button, false);
       }
     },
   });
@@ -952,7 +975,8 @@ function steeringCard(r, { signal, onAnswered }) {
       type: "button", text: String(choice), "aria-label": `${choice}: ${r.message ?? r.id}`,
       onclick: async (event) => {
         const button = event.currentTarget;
-        button.disabled = true;
+        if (button.getAttribute("aria-disabled") === "true") return;
+        busy(button, true);
         problem.textContent = "";
         const body = { choice };
         if (note.value.trim()) body.note = note.value.trim();
@@ -963,7 +987,7 @@ function steeringCard(r, { signal, onAnswered }) {
         } catch (error) {
           if (!signal.aborted) problem.textContent = readable(error);
         } finally {
-          button.disabled = false;
+          busy(button, false);
         }
       },
     }))) : null,
@@ -1030,6 +1054,7 @@ setInterval(() => { // relative times stay true while the page is open
   for (const el of document.querySelectorAll("time[datetime] .rel")) el.textContent = relative(el.parentElement.getAttribute("datetime"));
 }, 30000);
 window.addEventListener("hashchange", () => {
+  if (location.hash && !location.hash.startsWith("#/")) return; // an in-page link ("Skip to content"), not a page
   route();
   document.getElementById("main").focus({ preventScroll: false }); // screen readers start at the new page
 });
