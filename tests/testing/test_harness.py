@@ -224,7 +224,7 @@ async def test_fires_of_several_automations_come_in_time_order(graphflow_harness
 
 async def test_advance_refuses_seconds_that_are_not_a_time(graphflow_harness: Any) -> None:
     for bad in (float("nan"), float("inf"), -1.0):
-        with pytest.raises(ValueError, match="finite|forward"):
+        with pytest.raises(ValueError, match=r"finite|forward"):
             await graphflow_harness.advance(bad)
     with pytest.raises(ValueError, match="finite"):
         await graphflow_harness.advance_to(float("inf"))
