@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,6 @@ def waiting(condition: str | None = "payload.thread_id == $.thread_id", **node: 
     if node.get("on_timeout"):
         steps.append({"kind": "WorkflowScript", "id": "nudge", "source": "'nudged ' + $.input.thread_id"})
     return graph_dict(*steps, trigger="thread.created")
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url, poll_interval=0.05) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'waits.db'}"}[request.param]
-    async with Engine(url, poll_interval=0.05) as started:
-        yield started
 
 
 async def automation_waiting(engine: Engine, **node: Any) -> str:

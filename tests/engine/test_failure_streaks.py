@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +10,6 @@ from graphflow.engine.engine import Engine
 from graphflow.events import AutomationPaused
 from graphflow.exceptions import ValidationError
 from tests.conftest import graph_dict
-from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -20,18 +17,6 @@ APP = "app_f"
 FLAKY = graph_dict(
     {"kind": "WorkflowScript", "id": "s", "source": "$.ok ? 'fine' : $.missing.key"}, trigger="workflow.invoked"
 )
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url, poll_interval=0.05) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'streaks.db'}"}[request.param]
-    async with Engine(url, poll_interval=0.05) as started:
-        yield started
 
 
 async def flaky(engine: Engine, **fields: Any) -> str:

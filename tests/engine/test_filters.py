@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import ValidationError
 from tests.conftest import graph_dict
-from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
 APP = "app_q"
 ECHO = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$.thread_id"}, trigger="thread.created")
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'filters.db'}"}[request.param]
-    async with Engine(url) as started:
-        yield started
 
 
 async def test_only_events_the_filter_holds_for_start_runs(engine: Engine) -> None:

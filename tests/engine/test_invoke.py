@@ -6,8 +6,6 @@ not by a check first — on every store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,7 +13,6 @@ import pytest
 
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import ConflictError, InvalidTransitionError, NotFoundError, ValidationError
-from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -36,18 +33,6 @@ SCHEMA = {
     "required": ["n"],
     "additionalProperties": False,
 }
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url, poll_interval=0.05) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'invoke.db'}"}[request.param]
-    async with Engine(url, poll_interval=0.05) as started:
-        yield started
 
 
 async def invoked(engine: Engine, **fields: Any) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import ScriptError
 from graphflow.records import AutomationRun
-from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -40,16 +37,9 @@ def digest(*steps: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url, poll_interval=0.05, previous_runs=2) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'memory.db'}"}[request.param]
-    async with Engine(url, poll_interval=0.05, previous_runs=2) as started:
-        yield started
+@pytest.fixture
+def engine_options() -> dict[str, Any]:
+    return {"poll_interval": 0.05, "previous_runs": 2}
 
 
 async def automation(engine: Engine, graph: dict[str, Any] | None = None) -> str:

@@ -8,8 +8,6 @@ nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,7 +18,6 @@ from graphflow.events import SteeringAnswered, SteeringRequested
 from graphflow.exceptions import ForbiddenError, NotFoundError, ValidationError, WaitClosedError
 from graphflow.records import Wait
 from tests.conftest import eventually, graph_dict
-from tests.pg import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -45,18 +42,6 @@ def gated(**approval: Any) -> dict[str, Any]:
         {"kind": "WorkflowScript", "id": "later", "source": "'asked to wait: ' + $.note"},
     ]
     return graph_dict(gate, *(s for s in steps if s["id"] in targets), trigger="thread.member_joined")
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    if request.param == "postgres":
-        with postgres_url() as url:
-            async with Engine(url, poll_interval=0.05) as started:
-                yield started
-        return
-    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'steer.db'}"}[request.param]
-    async with Engine(url, poll_interval=0.05) as started:
-        yield started
 
 
 async def started(engine: Engine, app: str = APP, **approval: Any) -> Wait:
