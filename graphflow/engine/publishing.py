@@ -109,7 +109,7 @@ class Publishing(Waits):
                         event_id=event_id,
                     )
                 )
-        return PublishResult(event_id, run_ids, woken_run_ids=tuple(w.run_id for w in matched))
+        return PublishResult(event_id, run_ids, woken_run_ids=tuple(w.run_id for w in matched) if matched else ())
 
     async def explain(self, app_id: str, name: str, payload: Any = None) -> list[Automation]:
         """Which automations an event would start, without starting anything.

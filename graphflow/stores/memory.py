@@ -386,7 +386,7 @@ class MemoryStore(Store):
         encode_json(payload, f"event {event_id!r} payload")  # refused as the durable stores refuse it
         accepted_at = runs[0].created_at if runs else time.time()
         matches: list[tuple[Wait, dict[str, Any]]] = []
-        waiting = self._event_waits.get((app_id, name)) if wake is not None else None
+        waiting = self._event_waits.get((app_id, name)) if wake is not None and self._event_waits else None
         if wake is not None and waiting:
             offered = [_wait(w) for w in map(self._waits.__getitem__, waiting) if not _expired(w, time.time())]
             matches = [(w, json_copy(r, f"wait {w.id!r} resolution")) for w, r in wake(offered)] if offered else []
@@ -399,7 +399,7 @@ class MemoryStore(Store):
                 self._store_run(run)
                 stored.append(run)
                 self._event_runs.setdefault(key, run.id)
-        now = time.time()
+        now = time.time() if matches else 0.0
         for wait, resolution in matches:
             stored_wait = self._waits[wait.id]
             if stored_wait.status == "pending":
