@@ -14,6 +14,7 @@ from typing import Any
 
 from graphflow.abc import EventEmitter
 from graphflow.engine.cascade import CascadeStep, explain_cascade
+from graphflow.engine.filters import compile_filter
 from graphflow.engine.waits import Waits
 from graphflow.events import CascadeStopped, EventAccepted, WaitMatched
 from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, GraphflowError, Problem, ValidationError
@@ -128,24 +129,19 @@ class Publishing(Waits):
         return sorted((a.snapshot() for a in matches), key=lambda a: a.id)
 
     def _passes(self, automation: Automation, payload: Any, *, count: bool = True) -> bool:
-        """Whether a trigger automation's ``filter`` holds for ``payload`` (inline; an error does not hold)."""
+        """Whether a trigger automation's ``filter`` holds for ``payload`` (see :mod:`graphflow.engine.filters`)."""
         source = automation.filter or ""
         cache = self._filters
-        script = cache.get(source)
-        if script is None:
-            from graphflow.scripts import Script
-
+        check = cache.get(source)
+        if check is None:
             try:
-                script = Script.compile(source)
+                check = compile_filter(source)
             except GraphflowError:
                 return False
-            cache[source] = script
+            cache[source] = check
             if len(cache) > 1024:
                 cache.pop(next(iter(cache)))
-        try:
-            held = script.evaluate_inline(payload) is True
-        except GraphflowError:
-            held = False
+        held = check(payload)
         if not held and count:
             key = (automation.id, "filtered")
             self.flow_counts[key] = self.flow_counts.get(key, 0) + 1
