@@ -158,7 +158,8 @@ class MemoryStore(Store):
         self._waits: dict[str, Wait] = {}
         #: automation id → (app id, memory document).
         self._memories: dict[str, tuple[str, Any]] = {}
-        self._wait_by_step: dict[tuple[str, str], str] = {}
+        #: run id → {step key → wait id}: a run's waits, one per node execution.
+        self._waits_by_run: dict[str, dict[str, str]] = {}
         #: Pending event waits by (app, event name): what an accepted event is offered.
         self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
 
@@ -191,9 +192,9 @@ class MemoryStore(Store):
             if run.status == "pending":
                 data.update(wake_at=run.wake_at, waiting_for=run.waiting_for)
             self._append(run.app_id, type, automation_id=run.automation_id, run_id=run.id, data=data)
-        if run.status in TERMINAL_RUN_STATUSES and self._waits:
-            for wait in self._waits.values():
-                if wait.run_id == run.id and wait.status == "pending":
+        if run.status in TERMINAL_RUN_STATUSES and run.id in self._waits_by_run:
+            for wait in self._run_waits(run.id):
+                if wait.status == "pending":
                     self._set_wait_status(wait, "cancelled")
 
     async def read_events(
@@ -631,9 +632,7 @@ class MemoryStore(Store):
         run = self._runs.get(run_id)
         if run is None or run.fence != fence or run.status != "running":
             raise lease_lost(run_id, fence)
-        if wake_at is not None and any(
-            w.run_id == run_id and w.resolved and w.resolved_fence == fence for w in self._waits.values()
-        ):
+        if wake_at is not None and any(w.resolved and w.resolved_fence == fence for w in self._run_waits(run_id)):
             wake_at = time.time()  # resolved while this claim held the run: claimable at once
         run.status = "pending"
         run.lease_owner = run.lease_expires_at = None
@@ -708,17 +707,22 @@ class MemoryStore(Store):
                 self._appended.set()
                 self._appended = None
 
+    def _run_waits(self, run_id: str) -> list[Wait]:
+        """The stored waits of a run (the objects themselves: callers copy what they hand out)."""
+        return [self._waits[wait_id] for wait_id in self._waits_by_run.get(run_id, {}).values()]
+
     async def register_wait(self, wait: Wait, fence: int) -> Wait:
         run = self._runs.get(wait.run_id)
         if run is None or run.fence != fence or run.app_id != wait.app_id:
             raise lease_lost(wait.run_id, fence)
-        existing = self._wait_by_step.get((wait.run_id, wait.step_key))
+        steps = self._waits_by_run.setdefault(wait.run_id, {})
+        existing = steps.get(wait.step_key)
         if existing is not None:
             return _wait(self._waits[existing])
         stored = _wait(wait)
         stored.input = json_copy(wait.input, f"wait {wait.id!r} input")
         self._waits[wait.id] = stored
-        self._wait_by_step[(wait.run_id, wait.step_key)] = wait.id
+        steps[wait.step_key] = wait.id
         if wait.kind == "event" and wait.event is not None and wait.status == "pending":
             self._event_waits.setdefault((wait.app_id, wait.event), {})[wait.id] = None
         self._wait_logged(stored)
@@ -778,11 +782,9 @@ class MemoryStore(Store):
             for r in self._runs.values()
             if r.status in TERMINAL_RUN_STATUSES and r.finished_at is not None and r.finished_at < before
         ]
-        gone = {run.id for run in doomed}
-        for wait in [w for w in self._waits.values() if w.run_id in gone]:
-            del self._waits[wait.id]
-            self._wait_by_step.pop((wait.run_id, wait.step_key), None)
         for run in doomed:
+            for wait_id in self._waits_by_run.pop(run.id, {}).values():
+                del self._waits[wait_id]
             del self._runs[run.id]
             self._steps.pop(run.id, None)
             ids = self._runs_by_automation.get(run.automation_id)

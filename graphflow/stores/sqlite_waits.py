@@ -9,6 +9,7 @@ event, a wait registered after it never sees it — no event is lost between the
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from abc import abstractmethod
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from graphflow.abc import Store, WakeMatcher
 from graphflow.records import Page, Wait
-from graphflow.stores.base import decode_json, encode_json, lease_lost, page, wait_data, wait_from_data
+from graphflow.stores.base import encode_json, lease_lost, page, wait_data, wait_filter, wait_from_data
 from graphflow.stores.sqlite_schema import NOW
 
 __all__ = ["SQLiteWaits", "offer_event"]
@@ -55,9 +56,7 @@ def _wait(row: tuple[Any, ...]) -> Wait:
 
 def _resolve(conn: sqlite3.Connection, wait: Wait, status: str, resolution: dict[str, Any], now: float) -> bool:
     """End ``wait`` (read in this transaction) with ``status`` and wake its run; ``False``: not pending."""
-    data = decode_json(wait_data(wait))
-    data["resolution"] = resolution
-    text = encode_json(data, f"wait {wait.id!r}")
+    text = wait_data(dataclasses.replace(wait, resolution=resolution))
     if not conn.execute(_RESOLVE, (status, now, text, wait.id, wait.app_id, now)).rowcount:
         return False
     conn.execute(_WAKE_RUN, (now, wait.run_id))
@@ -154,14 +153,7 @@ class SQLiteWaits(Store):
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page:
-        where, args = ["app_id = ?"], [app_id]
-        for column, value in (("kind", kind), ("run_id", run_id), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if cursor is not None:
-            where.append("id < ?")
-            args.append(cursor)
-        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+        where, args = wait_filter("?", app_id, kind, run_id, status, cursor)
+        sql = f"{_SELECT} WHERE {where} ORDER BY id DESC LIMIT ?"
         rows = await self._call(lambda conn: conn.execute(sql, (*args, limit + 1)).fetchall())
         return page([_wait(row) for row in rows], limit)
