@@ -23,7 +23,7 @@ from graphflow.records import Wait
 if TYPE_CHECKING:
     from graphflow.scripts import Template
 
-__all__ = ["ApprovalNode", "wait_outcome"]
+__all__ = ["ApprovalNode", "check_expiry", "pending_wait", "wait_outcome"]
 
 #: The longest a message may render to (characters).
 MAX_MESSAGE_CHARS = 4000
@@ -89,12 +89,7 @@ class ApprovalNode(Node, defer_build=True):
         unknown = sorted(set(self.routes) - set(self.choices))
         if unknown:
             raise ValueError(f"routes name choices that are not in choices: {', '.join(map(repr, unknown))}")
-        if self.timeout is not None:
-            raise ValueError("an approval waits with expires_after (and on_timeout), not timeout")
-        if self.on_timeout is not None and self.expires_after is None:
-            raise ValueError("on_timeout needs expires_after: without it the request never expires")
-        if self.expires_after is not None and self.expires_after <= 0:
-            raise ValueError("expires_after must be positive")
+        check_expiry(self.timeout, self.expires_after, self.on_timeout, "an approval", "request")
         return self
 
     def edges(self) -> Iterator[tuple[str, str]]:
@@ -111,18 +106,11 @@ class ApprovalNode(Node, defer_build=True):
     async def run(self, input: Any, ctx: NodeContext) -> Any:
         message = ctx.evaluate_template(self._message, input)
         text = message if isinstance(message, str) else str(message)
-        now = ctx.now()
-        wait = Wait(
-            id=new_id("str_"),
-            app_id=ctx.app_id or "",
-            automation_id=ctx.automation_id or "",
-            run_id=ctx.run_id,
-            node_id=self.id,
-            step_key=ctx.step_key,
-            kind="steering",
-            status="pending",
-            created_at=now,
-            expires_at=None if self.expires_after is None else now + self.expires_after,
+        wait = pending_wait(
+            ctx,
+            self.id,
+            "steering",
+            self.expires_after,
             message=text[:MAX_MESSAGE_CHARS],
             choices=list(self.choices),
             assignees=None if self.assignees is None else list(self.assignees),
@@ -141,6 +129,41 @@ class ApprovalNode(Node, defer_build=True):
         if choice == "reject":
             return Goto(None, output)
         return output
+
+
+def check_expiry(
+    timeout: float | None, expires_after: float | None, on_timeout: str | None, what: str, thing: str
+) -> None:
+    """The expiry rules of a node that parks its run (``what``: "an approval"; ``thing``: "request").
+
+    Raises:
+        ValueError: ``timeout`` set (it waits with ``expires_after``), ``on_timeout`` without
+            ``expires_after``, or a ``expires_after`` that is not positive.
+    """
+    if timeout is not None:
+        raise ValueError(f"{what} waits with expires_after (and on_timeout), not timeout")
+    if on_timeout is not None and expires_after is None:
+        raise ValueError(f"on_timeout needs expires_after: without it the {thing} never expires")
+    if expires_after is not None and expires_after <= 0:
+        raise ValueError("expires_after must be positive")
+
+
+def pending_wait(ctx: NodeContext, node_id: str, kind: Any, expires_after: float | None, **fields: Any) -> Wait:
+    """A new pending wait of ``kind`` for the node executing in ``ctx`` (expiring ``expires_after`` from now)."""
+    now = ctx.now()
+    return Wait(
+        id=new_id("str_" if kind == "steering" else "wfe_"),
+        app_id=ctx.app_id or "",
+        automation_id=ctx.automation_id or "",
+        run_id=ctx.run_id,
+        node_id=node_id,
+        step_key=ctx.step_key,
+        kind=kind,
+        status="pending",
+        created_at=now,
+        expires_at=None if expires_after is None else now + expires_after,
+        **fields,
+    )
 
 
 def wait_outcome(wait: Wait, input: Any) -> dict[str, Any]:

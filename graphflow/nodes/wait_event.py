@@ -23,9 +23,7 @@ from graphflow.abc import Goto, NodeContext
 from graphflow.exceptions import NodeExecutionError
 from graphflow.graph.durations import Duration
 from graphflow.graph.model import GraphContext, Node
-from graphflow.ids import new_id
-from graphflow.nodes.approval import wait_outcome
-from graphflow.records import Wait
+from graphflow.nodes.approval import check_expiry, pending_wait, wait_outcome
 
 if TYPE_CHECKING:
     from graphflow.scripts import Script
@@ -116,12 +114,7 @@ class WaitForEventNode(Node, defer_build=True):
     def _consistent(self) -> WaitForEventNode:
         if not _EVENT_NAME.match(self.event):
             raise ValueError(f"event must be a dotted event name like 'thread.message_created', got {self.event!r:.80}")
-        if self.timeout is not None:
-            raise ValueError("a wait for an event waits with expires_after (and on_timeout), not timeout")
-        if self.on_timeout is not None and self.expires_after is None:
-            raise ValueError("on_timeout needs expires_after: without it the wait never expires")
-        if self.expires_after is not None and self.expires_after <= 0:
-            raise ValueError("expires_after must be positive")
+        check_expiry(self.timeout, self.expires_after, self.on_timeout, "a wait for an event", "wait")
         return self
 
     def edges(self) -> Iterator[tuple[str, str]]:
@@ -142,21 +135,8 @@ class WaitForEventNode(Node, defer_build=True):
                     code="limit_exceeded",
                     retryable=False,
                 )
-        now = ctx.now()
-        wait = Wait(
-            id=new_id("wfe_"),
-            app_id=ctx.app_id or "",
-            automation_id=ctx.automation_id or "",
-            run_id=ctx.run_id,
-            node_id=self.id,
-            step_key=ctx.step_key,
-            kind="event",
-            status="pending",
-            created_at=now,
-            expires_at=None if self.expires_after is None else now + self.expires_after,
-            event=self.event,
-            condition=self.condition,
-            input=input,
+        wait = pending_wait(
+            ctx, self.id, "event", self.expires_after, event=self.event, condition=self.condition, input=input
         )
         ended = await ctx.wait(wait)
         output = wait_outcome(ended, input)
