@@ -34,6 +34,7 @@ __all__ = [
     "streak",
     "wait_data",
     "wait_event",
+    "wait_filter",
     "wait_from_data",
 ]
 
@@ -151,6 +152,18 @@ def wait_data(wait: Wait) -> str:
 def wait_from_data(columns: dict[str, Any], text: str) -> Wait:
     """A wait from its columns (by name) and its ``data`` JSON text."""
     return Wait(**columns, **decode_json(text))
+
+
+def wait_filter(
+    marker: str, app_id: str, kind: str | None, run_id: str | None, status: str | None, cursor: str | None
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` condition and its parameters of a page of an app's waits (``marker``: ``?`` or ``%s``)."""
+    where, args = [f"app_id = {marker}"], [app_id]
+    for test, value in (("kind =", kind), ("run_id =", run_id), ("status =", status), ("id <", cursor)):
+        if value is not None:
+            where.append(f"{test} {marker}")
+            args.append(value)
+    return " AND ".join(where), args
 
 
 def wait_event(wait: Wait) -> tuple[str, dict[str, Any]] | None:

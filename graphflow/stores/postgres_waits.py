@@ -15,7 +15,7 @@ from typing import Any
 
 from graphflow.abc import Store
 from graphflow.records import Offer, Page, Wait
-from graphflow.stores.base import WAIT_DATA_FIELDS, encode_json, lease_lost, page
+from graphflow.stores.base import WAIT_DATA_FIELDS, encode_json, lease_lost, page, wait_filter
 from graphflow.stores.postgres_schema import jsonb
 
 __all__ = ["WAIT_COLUMNS", "PostgresWaits", "wait_record"]
@@ -155,15 +155,6 @@ class PostgresWaits(Store):
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page:
-        where, params = ["app_id = %s"], [app_id]
-        for column, value in (("kind", kind), ("run_id", run_id), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if cursor is not None:
-            where.append("id < %s")
-            params.append(cursor)
-        rows = await self._fetchall(
-            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s", [*params, limit + 1]
-        )
+        where, params = wait_filter("%s", app_id, kind, run_id, status, cursor)
+        rows = await self._fetchall(f"{_SELECT} WHERE {where} ORDER BY id DESC LIMIT %s", [*params, limit + 1])
         return page([wait_record(row) for row in rows], limit)
