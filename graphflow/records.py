@@ -169,6 +169,24 @@ class Automation:
     #: past ``ends_at`` the automation pauses with ``paused_reason: "ended"``.
     starts_at: float | None = None
     ends_at: float | None = None
+    # -- event flow control (trigger automations; see graphflow.automations.flow) --
+    #: ``{"period", "max_wait", "key"}``: a burst of events (per key) starts one run, with the last
+    #: event's payload, ``period`` seconds after the last event (at most ``max_wait`` after the first).
+    debounce: dict[str, Any] | None = None
+    #: ``{"limit", "period", "key", "overflow"}``: at most ``limit`` runs start per ``period`` seconds
+    #: per key; the others are dropped (``overflow: "drop"``) or start later (``"delay"``).
+    throttle: dict[str, Any] | None = None
+    #: ``{"limit", "key"}``: at most ``limit`` runs per key are active (started and not finished);
+    #: the others queue, durably, in order.
+    concurrency: dict[str, Any] | None = None
+    #: ``[{"event", "key", "filter"}]``: an event of that name (whose ``key`` equals a run's key, and
+    #: for which ``filter`` holds) cancels the automation's active runs for that key.
+    cancel_on: list[dict[str, Any]] = field(default_factory=list)
+    # -- result delivery (see graphflow.engine.delivery) --
+    #: Where a finished run's result goes: ``[{"kind": "webhook" | "emit" | "callback", ...}]``.
+    deliver: list[dict[str, Any]] = field(default_factory=list)
+    #: The error of the last failed delivery (``None`` after a delivered one); kept by delivery outcomes.
+    last_delivery_error: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -273,6 +291,16 @@ class AutomationRun:
     #: "steering_request_id", "node_id", "until"}``, ``{"kind": "event", "event", "wait_id",
     #: "node_id", "until"}`` or ``{"kind": "timer", "node_id", "until"}``. Cleared when it resumes.
     waiting_for: dict[str, Any] | None = None
+    # -- added in schema version 5 (SQLite) / 6 (PostgreSQL) --
+    #: The flow-control key of the event that started it (see :attr:`Automation.debounce`…):
+    #: the value of the policy's ``key`` expression, as text; ``""`` when the policy has no key.
+    flow_key: str | None = None
+    #: Delivery of the result, apart from ``status``: ``{"status": "pending" | "delivered" | "failed",
+    #: "attempts", "last_error", "next_at"}``; ``None`` when the automation delivers nowhere.
+    delivery: dict[str, Any] | None = None
+    #: The W3C trace context (``{"traceparent", "tracestate"}``) of what created the run, continued
+    #: by whichever process executes it.
+    trace_context: dict[str, str] | None = None
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -300,6 +328,8 @@ class AutomationRun:
             "run_as_user_id": self.run_as_user_id,
             "causation": self.causation,
             "waiting_for": self.waiting_for,
+            "flow_key": self.flow_key,
+            "delivery": self.delivery,
         }
         if journal:
             data["journal"] = self.journal

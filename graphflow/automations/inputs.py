@@ -14,6 +14,8 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphflow.automations.flow import flow_problems
+from graphflow.automations.sinks import sink_problems
 from graphflow.exceptions import GraphflowError, Problem, StoreError, ValidationError
 from graphflow.graph.durations import Duration
 from graphflow.ids import is_plain_id
@@ -60,6 +62,11 @@ class AutomationFields(BaseModel):
     filter: str | None = Field(None, min_length=1, max_length=2000)
     starts_at: str | float | None = Field(None, description="ISO-8601 time (naive: UTC) or UNIX seconds")
     ends_at: str | float | None = Field(None, description="ISO-8601 time (naive: UTC) or UNIX seconds")
+    debounce: dict[str, Any] | None = None
+    throttle: dict[str, Any] | None = None
+    concurrency: dict[str, Any] | None = None
+    cancel_on: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
+    deliver: list[dict[str, Any]] = Field(default_factory=list, max_length=4)
     enabled: bool | None = None
 
 
@@ -167,6 +174,8 @@ def parse_fields(
     starts, ends = values.get("starts_at"), values.get("ends_at")
     if isinstance(starts, float) and isinstance(ends, float) and ends <= starts:
         problems.append(Problem("$.ends_at", "the window ends before it starts", "ends_at must be after starts_at"))
+    problems.extend(flow_problems(values, failed))  # normalises the policies in place
+    problems.extend(sink_problems(values, failed))
     if values.get("input_schema") is not None and "input_schema" not in failed:
         if kind != "invoked":
             problems.append(Problem("$.input_schema", f"a {kind} automation has no 'input_schema'", _INVOKED_HINT))

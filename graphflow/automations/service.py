@@ -332,6 +332,11 @@ class AutomationService:
             "filter": automation.filter,
             "starts_at": automation.starts_at,
             "ends_at": automation.ends_at,
+            "debounce": automation.debounce,
+            "throttle": automation.throttle,
+            "concurrency": automation.concurrency,
+            "cancel_on": automation.cancel_on,
+            "deliver": automation.deliver,
         }
         values = parse_fields(
             changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)

@@ -67,7 +67,7 @@ CHANNEL = "graphflow_work"
 #: The NOTIFY channel of events appended to the event log; the payload is the store's schema.
 EVENTS_CHANNEL = "graphflow_events"
 #: The schema version this graphflow writes (the last migration's number).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: First key of the event log's advisory lock ("gfle") in migration 3 (migration 4 removed the lock).
 _LOG_LOCK_CLASS = 0x67666C65
 #: Bits of a ``seq`` below its transaction id: the position of the event in its transaction.
@@ -590,7 +590,32 @@ _V5 = f"""
         RETURN NULL;
     END $$;
 """
-MIGRATIONS = (*MIGRATIONS, _V5)
+#: 6: event flow control — a run's flow key (active runs by key are counted for concurrency
+#: limits under a per-key advisory lock; a debounce holder is found by it), throttle admissions
+#: (``flow_slots``), the automations' flow policies; result delivery (``runs.delivery``, due
+#: retries indexed; the automations' sinks and ``last_delivery_error``); a run's trace context.
+_V6 = """
+    ALTER TABLE runs ADD COLUMN flow_key text;
+    ALTER TABLE runs ADD COLUMN delivery jsonb;
+    ALTER TABLE runs ADD COLUMN trace_context jsonb;
+    ALTER TABLE automations ADD COLUMN debounce jsonb;
+    ALTER TABLE automations ADD COLUMN throttle jsonb;
+    ALTER TABLE automations ADD COLUMN concurrency jsonb;
+    ALTER TABLE automations ADD COLUMN cancel_on jsonb NOT NULL DEFAULT '[]';
+    ALTER TABLE automations ADD COLUMN deliver jsonb NOT NULL DEFAULT '[]';
+    ALTER TABLE automations ADD COLUMN last_delivery_error text;
+    CREATE INDEX runs_flow ON runs (automation_id, flow_key, id)
+        WHERE flow_key IS NOT NULL AND status IN ('pending', 'running');
+    CREATE INDEX runs_delivery_due ON runs (((delivery ->> 'next_at')::float8))
+        WHERE delivery ->> 'status' = 'pending';
+    CREATE TABLE flow_slots (
+        automation_id text COLLATE "C" NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
+        key text NOT NULL,
+        at double precision NOT NULL
+    );
+    CREATE INDEX flow_slots_key ON flow_slots (automation_id, key, at);
+"""
+MIGRATIONS = (*MIGRATIONS, _V5, _V6)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 #: First key of the migration advisory lock ("gflw"); the second is a hash of the schema name.
@@ -649,7 +674,24 @@ CONFLICTS = {
 
 _TYPES = {
     **dict.fromkeys(
-        ("payload", "result", "journal", "causation", "waiting_for", "metadata", "document", "input_schema"), "jsonb"
+        (
+            "payload",
+            "result",
+            "journal",
+            "causation",
+            "waiting_for",
+            "metadata",
+            "document",
+            "input_schema",
+            "delivery",
+            "trace_context",
+            "debounce",
+            "throttle",
+            "concurrency",
+            "cancel_on",
+            "deliver",
+        ),
+        "jsonb",
     ),
     **dict.fromkeys(
         (
@@ -697,6 +739,12 @@ _ADDED_AUTOMATION_COLUMNS = (
     "filter",
     "starts_at",
     "ends_at",
+    "debounce",
+    "throttle",
+    "concurrency",
+    "cancel_on",
+    "deliver",
+    "last_delivery_error",
 )
 AUTOMATION_COLUMNS = (
     *(f.name for f in dataclasses.fields(Automation) if f.name != "repeat" and f.name not in _ADDED_AUTOMATION_COLUMNS),
@@ -779,7 +827,8 @@ def automation_params(automation: Automation) -> list[Any]:
     values = {f.name: getattr(automation, f.name) for f in dataclasses.fields(Automation)}
     repeat = values.pop("repeat")
     values["metadata"] = jsonb(values["metadata"], f"automation {automation.id!r} metadata")
-    values["input_schema"] = jsonb(values["input_schema"], f"automation {automation.id!r} input_schema")
+    for name in ("input_schema", "debounce", "throttle", "concurrency", "cancel_on", "deliver"):
+        values[name] = jsonb(values[name], f"automation {automation.id!r} {name}")
     values["repeat_times"], values["repeat_completed"] = repeat.times, repeat.completed
     return [values[name] for name in AUTOMATION_COLUMNS]
 

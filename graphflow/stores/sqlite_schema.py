@@ -279,8 +279,28 @@ _V4 = (
     END""",
 )
 
+#: 5: event flow control — a run's flow key (``runs.flow_key``; active runs by key are counted
+#: for concurrency limits, a debounce holder is found by it), throttle admissions
+#: (``flow_slots``: one row per run admitted, by automation and key); result delivery
+#: (``runs.delivery``, due retries indexed); a run's trace context (``runs.trace_context``).
+_V5 = (
+    "ALTER TABLE runs ADD COLUMN flow_key TEXT",
+    "ALTER TABLE runs ADD COLUMN delivery TEXT",
+    "ALTER TABLE runs ADD COLUMN trace_context TEXT",
+    "CREATE INDEX runs_flow ON runs (automation_id, flow_key, id) "
+    "WHERE flow_key IS NOT NULL AND status IN ('pending', 'running')",
+    "CREATE INDEX runs_delivery_due ON runs (json_extract(delivery, '$.next_at')) "
+    "WHERE json_extract(delivery, '$.status') = 'pending'",
+    """CREATE TABLE flow_slots (
+        automation_id TEXT NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX flow_slots_key ON flow_slots (automation_id, key, at)",
+)
+
 #: Every migration, oldest first; migration ``n`` (1-based) brings the schema to version ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 
 #: The schema version this graphflow writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -295,8 +315,10 @@ CONFIG_COLUMNS = "id, app_id, version, name, document, created_at, updated_at"  
 STREAM_EVENT_COLUMNS = "seq, app_id, type, at, automation_id, run_id, config_id, data"  # StreamEvent's order
 API_KEY_COLUMNS = "id, app_id, name, created_at, revoked_at"  # ApiKey's order
 _run_values = operator.attrgetter(*RUN_FIELDS)
-_PAYLOAD, _RESULT, _JOURNAL, _CAUSATION, _WAITING_FOR = (
-    RUN_FIELDS.index(name) for name in ("payload", "result", "journal", "causation", "waiting_for")
+_PAYLOAD, _RESULT, _JOURNAL = (RUN_FIELDS.index(name) for name in ("payload", "result", "journal"))
+#: The run's JSON columns that may be ``NULL``.
+_OPTIONAL_JSON = tuple(
+    RUN_FIELDS.index(name) for name in ("result", "causation", "waiting_for", "delivery", "trace_context")
 )
 _AUTOMATION_FIELDS = tuple(f.name for f in fields(Automation))
 
@@ -305,13 +327,10 @@ def run_row(run: AutomationRun) -> list[Any]:
     """The values of a ``runs`` row (``RUN_COLUMNS`` order)."""
     values = list(_run_values(run))
     values[_PAYLOAD] = encode_json(values[_PAYLOAD], f"run {run.id!r} payload")
-    if values[_RESULT] is not None:
-        values[_RESULT] = encode_json(values[_RESULT], f"run {run.id!r} result")
     values[_JOURNAL] = encode_json(values[_JOURNAL], f"run {run.id!r} journal")
-    if values[_CAUSATION] is not None:
-        values[_CAUSATION] = encode_json(values[_CAUSATION], f"run {run.id!r} causation")
-    if values[_WAITING_FOR] is not None:
-        values[_WAITING_FOR] = encode_json(values[_WAITING_FOR], f"run {run.id!r} waiting_for")
+    for index in _OPTIONAL_JSON:
+        if values[index] is not None:
+            values[index] = encode_json(values[index], f"run {run.id!r} {RUN_FIELDS[index]}")
     return values
 
 
@@ -319,13 +338,10 @@ def run_from_row(row: tuple[Any, ...]) -> AutomationRun:
     """A fresh run from a row selected as ``RUN_COLUMNS``."""
     values = list(row)
     values[_PAYLOAD] = decode_json(values[_PAYLOAD])
-    if values[_RESULT] is not None:
-        values[_RESULT] = decode_json(values[_RESULT])
     values[_JOURNAL] = decode_json(values[_JOURNAL])
-    if values[_CAUSATION] is not None:
-        values[_CAUSATION] = decode_json(values[_CAUSATION])
-    if values[_WAITING_FOR] is not None:
-        values[_WAITING_FOR] = decode_json(values[_WAITING_FOR])
+    for index in _OPTIONAL_JSON:
+        if values[index] is not None:
+            values[index] = decode_json(values[index])
     return AutomationRun(*values)
 
 

@@ -739,8 +739,8 @@ async def test_a_version_3_log_migrates_to_version_4_in_place(monkeypatch: pytes
             patched.setattr(postgres_schema, "SCHEMA_VERSION", 3)
             async with started(dsn, schema=schema):
                 pass
-        # An automation row as version 3 wrote it (without version 5's columns), logged by its triggers.
-        later = {"input_schema", "max_consecutive_failures", "consecutive_failures", "filter", "starts_at", "ends_at"}
+        # An automation row as version 3 wrote it (without the columns of versions 5 and later), logged by its triggers.
+        later = set(postgres_schema.AUTOMATION_COLUMNS[postgres_schema.AUTOMATION_COLUMNS.index("input_schema") :])
         columns = [c for c in postgres_schema.AUTOMATION_COLUMNS if c not in later]
         params = dict(
             zip(

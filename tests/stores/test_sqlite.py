@@ -467,8 +467,8 @@ async def test_a_version_2_file_migrates_to_the_current_version_in_place(
         old = SQLiteStore(db)
         await old.start()
         await old.close()
-    # Rows as version 2 wrote them: the runs columns it had (waiting_for came with version 4).
-    columns = [name for name in sqlite_schema.RUN_FIELDS if name != "waiting_for"]
+    # Rows as version 2 wrote them: the runs columns it had (waiting_for came with version 4, the rest later).
+    columns = list(sqlite_schema.RUN_FIELDS[: sqlite_schema.RUN_FIELDS.index("waiting_for")])
     insert_run = f"INSERT INTO runs ({', '.join(map(repr, columns))}) VALUES ({', '.join('?' * len(columns))})"
     with raw(db) as conn:
         conn.execute(
