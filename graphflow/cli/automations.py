@@ -127,6 +127,10 @@ def _fields(
     filter: str | None = None,
     starts_at: str | None = None,
     ends_at: str | None = None,
+    debounce: str | None = None,
+    throttle: str | None = None,
+    concurrency: str | None = None,
+    cancel_on: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -149,7 +153,16 @@ def _fields(
         fields["metadata"] = json_argument(metadata, "--metadata")
     if input_schema is not None:
         fields["input_schema"] = json_argument(input_schema, "--input-schema")
-    return {key: value for key, value in fields.items() if value is not None}
+    given = {key: value for key, value in fields.items() if value is not None}
+    for name, text in (("debounce", debounce), ("throttle", throttle), ("concurrency", concurrency)):
+        if text is not None:
+            value = json_argument(text, f"--{name}")
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            given[name] = {"limit": value} if name == "concurrency" and whole else value
+    if cancel_on is not None:
+        value = json_argument(cancel_on, "--cancel-on")
+        given["cancel_on"] = [value] if isinstance(value, dict) else value
+    return given
 
 
 def _said(verb: str, automation: Mapping[str, Any], as_json: bool) -> int:
@@ -181,10 +194,10 @@ def describe_automation(automation_id: str, as_json: bool, **where: Where) -> in
         return 0
     shown = (
         "id", "name", "type", "status", "paused_reason", "description", "trigger", "schedule", "schedule_display",
-        "timezone", "config_id", "lookup_key", "overlap", "catchup", "next_run_at", "last_run_at",
-        "last_run_status", "last_error", "created_at", "updated_at",
+        "timezone", "config_id", "lookup_key", "overlap", "catchup", "filter", "debounce", "throttle", "concurrency",
+        "cancel_on", "next_run_at", "last_run_at", "last_run_status", "last_error", "created_at", "updated_at",
     )  # fmt: skip
-    rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "")]
+    rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "", [])]
     echo(table(("field", "value"), rows).split("\n", 1)[1])
     runs = automation.get("recent_runs") or []
     echo(f"\nrecent runs ({len(runs)}):" if runs else "\nno runs yet")

@@ -180,3 +180,29 @@ async def test_an_update_that_breaks_a_policy_changes_nothing(engine: Engine) ->
         await engine.automations.update(APP, aid, concurrency={"limit": 0})
     stored = (await engine.automations.get(APP, aid)).automation
     assert stored.concurrency == {"limit": 2, "key": None}
+
+
+async def test_cancel_on_racing_runs_that_finish_leaves_each_run_one_outcome(engine: Engine) -> None:
+    aid = await automation(engine, cancel_on=[{"event": "thread.deleted", "filter": "$.thread_id != 'thr_keep'"}])
+    threads = [f"thr_{i}" for i in range(15)]
+    for thread in threads:
+        await engine.publish(APP, EVENT, {"thread_id": thread})
+        await engine.publish(APP, "thread.deleted", {"thread_id": thread})  # races the run it follows
+    runs = [await engine.wait_for_run(APP, r.id, timeout=30) for r in await runs_of(engine, aid)]
+    assert len(runs) == len(threads)
+    for run in runs:
+        if run.status == "completed":
+            assert run.result is not None and run.result["payload"] == run.payload["thread_id"]
+        else:
+            assert (run.status, run.result) == ("cancelled", {"error": "run cancelled"})
+    cancelled = sum(r.status == "cancelled" for r in runs)
+    assert engine.flow_counts.get((aid, "cancelled"), 0) == cancelled
+    # A run that finished stays finished; an event the filter refuses cancels nothing.
+    done = await engine.wait_for_run(APP, (await engine.publish(APP, EVENT, {"thread_id": "thr_x"})).run_ids[0])
+    await engine.publish(APP, "thread.deleted", {"thread_id": "thr_x"})
+    parked = await automation(engine, graph=PARK, cancel_on=[{"event": "thread.deleted", "filter": "false"}])
+    await engine.publish(APP, EVENT, {"thread_id": "thr_keep"})
+    await engine.publish(APP, "thread.deleted", {"thread_id": "thr_keep"})
+    assert (await engine.store.get_run(APP, done.id)).status == "completed"  # type: ignore[union-attr]
+    (kept,) = await runs_of(engine, parked)
+    assert kept.status in ("pending", "running")
