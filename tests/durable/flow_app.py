@@ -28,8 +28,10 @@ async def main(url: str, app: str, events: int, keys: int, mode: str) -> None:
     async with Engine(url, max_concurrent_runs=workers, poll_interval=0.05, sync_interval=0.2) as engine:
         for i in range(events):
             await engine.publish(app, "thread.created", {"thread_id": f"thr_{i % keys}"})
-        while mode == "run" and await open_runs(engine, app):
-            await anyio.sleep(0.05)  # a worker's life: execute until the work is done
+        while mode == "run":  # a worker's life: execute until the work is done
+            if not await open_runs(engine, app):
+                break
+            await anyio.sleep(0.05)
 
 
 if __name__ == "__main__":
