@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -62,6 +63,9 @@ def compile_key(source: str | None) -> KeyFn | None:
     """
     if not source:
         return None
+    path = _PATH.fullmatch(source)
+    if path is not None:  # the usual key, ``$.a.b``: read in Python (a missing field is ``""``, as in CEL)
+        return _path_key(tuple(path.group(1)[1:].split(".")))
     from graphflow.scripts import Script
 
     script = Script.compile(source)
@@ -73,6 +77,21 @@ def compile_key(source: str | None) -> KeyFn | None:
             return ""
         except (TypeError, ValueError):  # a value JSON cannot write
             return ""
+
+    return key
+
+
+_PATH = re.compile(r"\s*\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*")
+
+
+def _path_key(keys: tuple[str, ...]) -> KeyFn:
+    def key(payload: Any) -> str:
+        value = payload
+        for name in keys:
+            if type(value) is not dict or name not in value:
+                return ""  # CEL: no such key, an error: the key of payloads without one
+            value = value[name]
+        return value if type(value) is str and len(value) <= _MAX_KEY_CHARS else flow_key_of(value)
 
     return key
 

@@ -206,3 +206,27 @@ async def test_cancel_on_racing_runs_that_finish_leaves_each_run_one_outcome(eng
     assert (await engine.store.get_run(APP, done.id)).status == "completed"  # type: ignore[union-attr]
     (kept,) = await runs_of(engine, parked)
     assert kept.status in ("pending", "running")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"thread": {"id": "thr_1"}},
+        {"thread": {"id": 7}},
+        {"thread": {"id": None}},
+        {"thread": {"id": [1, "a"]}},
+        {"thread": {"id": {"b": 1, "a": 2}}},
+        {"thread": {"id": "x" * 500}},
+        {"thread": {}},
+        {"thread": "flat"},
+        {},
+    ],
+)
+def test_a_path_key_is_read_in_python_exactly_as_the_script_reads_it(payload: dict[str, Any]) -> None:
+    from graphflow.engine.flow import compile_key
+
+    fast = compile_key("$.thread.id")
+    script = compile_key("($.thread.id)")  # not the plain path shape: evaluated by the script engine
+    assert fast is not None and script is not None
+    assert fast(payload) == script(payload)
+    assert len(fast(payload)) <= 200
