@@ -163,6 +163,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self._flows = {}
         self._cancellers = {}
         self._flow_timers = []
+        self._flow_released = {}
         self._flow_timer_set = None
         self._conditions = OrderedDict()
         self.running = {}
@@ -205,6 +206,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
                 self._tg.start_soon(self.run_flow_timers, name="graphflow-flow-timers")
                 for run in await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1_000_000):
                     self.enqueue(run, claimed=True)
+            if self.max_concurrent_runs:
+                self._tg.start_soon(self.sweep_flows, name="graphflow-flow-sweep")
             if self.retention is not None:
                 self._tg.start_soon(self._retain, name="graphflow-retention")
         except BaseException:

@@ -45,6 +45,8 @@ __all__ = ["FlowControl", "flow_key_of"]
 #: payload → the key's value (text).
 KeyFn = Callable[[Any], str]
 _MAX_KEY_CHARS = 200
+#: A limit no key reaches: what "no concurrency limit any more" promotes up to.
+_UNLIMITED = 1_000_000_000
 
 
 def flow_key_of(value: Any) -> str:
@@ -126,6 +128,9 @@ class FlowControl(EngineCore):
     _flows: dict[str, _Flow]
     #: (app id, event) → ids of the running automations an event of that name may cancel runs of.
     _cancellers: dict[tuple[str, str], dict[str, None]]
+    #: (app id, automation id) → the concurrency limit its queued runs may now be promoted up to: an
+    #: automation whose limit was raised or removed (the next sweep promotes them).
+    _flow_released: dict[tuple[str, str], int]
     #: Memory stores: (wake_at, run id, app id) of the flow timers this engine wakes.
     _flow_timers: list[tuple[float, str, str]]
     _flow_timer_set: anyio.Event | None
@@ -133,6 +138,11 @@ class FlowControl(EngineCore):
     def flow_track(self, automation: Automation | None, automation_id: str) -> None:
         """Keep the flow policies and the cancel_on index in step with an automation (``None``: gone)."""
         old = self._flows.pop(automation_id, None)
+        if old is not None and old.policy is not None and old.policy.kind == "concurrency" and automation is not None:
+            new = FlowPolicy.of(automation) if automation.type == "trigger" else None
+            limit = new.limit if new is not None and new.kind == "concurrency" else _UNLIMITED
+            if limit > old.policy.limit:  # what was queued behind the old limit may start
+                self._flow_released[(automation.app_id, automation_id)] = limit
         if old is not None:
             for event, _key, _filter in old.cancel_on:
                 for bucket_key in [k for k in self._cancellers if k[1] == event]:
@@ -237,8 +247,21 @@ class FlowControl(EngineCore):
             for queued in promoted:
                 self.enqueue(queued)
 
+    async def sweep_flows(self) -> None:
+        """Every ``sync_interval``: :meth:`sweep_queues`."""
+        while True:
+            await anyio.sleep(self.sync_interval)
+            await self.sweep_queues()
+
     async def sweep_queues(self) -> None:
-        """Promote what no run's end promoted (a process died in between, or a limit was raised)."""
+        """Promote what no run's end promoted (a process died in between, or a limit was raised or removed)."""
+        released, self._flow_released = self._flow_released, {}
+        for (app_id, automation_id), limit in released.items():
+            try:
+                self._enqueue_promoted(await self.store.promote_queued(app_id, automation_id, None, limit))
+            except StoreError as exc:
+                logger.warning("automation %s: promoting queued runs failed (%s)", automation_id, exc)
+                self._flow_released.setdefault((app_id, automation_id), limit)
         for automation_id, flow in list(self._flows.items()):
             policy = flow.policy
             if policy is None or policy.kind != "concurrency":

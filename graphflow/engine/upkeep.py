@@ -6,14 +6,13 @@ from datetime import timedelta
 
 import anyio
 
-from graphflow.engine.core import logger
-from graphflow.engine.flow import FlowControl
+from graphflow.engine.core import EngineCore, logger
 from graphflow.exceptions import Problem, StoreError, ValidationError
 
 __all__ = ["Upkeep"]
 
 
-class Upkeep(FlowControl):
+class Upkeep(EngineCore):
     """The sync loop (automations changed elsewhere) and retention."""
 
     async def _sync(self) -> None:
@@ -31,8 +30,6 @@ class Upkeep(FlowControl):
             for automation in changed:
                 if self._revisions.get(automation.id) != automation.revision:
                     self._follow(automation.id, automation)
-            if self.max_concurrent_runs:
-                await self.sweep_queues()
 
     async def _retain(self) -> None:
         assert self.retention is not None

@@ -14,7 +14,7 @@ import pytest
 from graphflow.engine.engine import Engine
 from graphflow.exceptions import ValidationError
 from graphflow.records import QUEUED_AT, AutomationRun
-from tests.conftest import graph_dict
+from tests.conftest import eventually, graph_dict
 
 pytestmark = pytest.mark.anyio
 
@@ -23,6 +23,12 @@ EVENT = "thread.created"
 ECHO = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$.thread_id"}, trigger=EVENT)
 #: A run that stays active (parked on a long timer) once started.
 PARK = graph_dict({"kind": "WorkflowDelay", "id": "d", "duration": "1h"}, trigger=EVENT)
+
+
+@pytest.fixture
+def engine_options() -> dict[str, Any]:
+    """A short sync interval: the sweep that promotes what a raised limit frees runs often."""
+    return {"poll_interval": 0.05, "sync_interval": 0.05}
 
 
 async def automation(engine: Engine, graph: dict[str, Any] = ECHO, **fields: Any) -> str:
@@ -230,3 +236,18 @@ def test_a_path_key_is_read_in_python_exactly_as_the_script_reads_it(payload: di
     assert fast is not None and script is not None
     assert fast(payload) == script(payload)
     assert len(fast(payload)) <= 200
+
+
+async def test_raising_or_removing_a_limit_starts_what_it_held_queued(engine: Engine) -> None:
+    aid = await automation(engine, graph=PARK, concurrency={"limit": 1})
+    for i in range(5):
+        await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})
+
+    async def queued(count: int) -> bool:
+        return sum(r.wake_at == QUEUED_AT for r in await runs_of(engine, aid)) == count
+
+    assert await queued(4)
+    await engine.automations.update(APP, aid, concurrency={"limit": 3})
+    await eventually(lambda: queued(2), "two queued runs promoted after the limit went from 1 to 3")
+    await engine.automations.update(APP, aid, concurrency=None)
+    await eventually(lambda: queued(0), "every queued run promoted once the limit was removed")
