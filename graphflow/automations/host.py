@@ -96,5 +96,9 @@ class ServiceHost(ABC):
         """Resume the runs whose waits were just resolved (claim them here, or wake in-process waiters)."""
 
     @abstractmethod
+    async def release_queued(self, before: Automation, after: Automation) -> None:
+        """Start what a concurrency limit raised or removed by an update no longer holds queued."""
+
+    @abstractmethod
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:
         """Cancel a pending or executing run (see :meth:`graphflow.engine.engine.Engine.cancel_run`)."""

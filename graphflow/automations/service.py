@@ -310,6 +310,7 @@ class AutomationService:
         host = self._host
         changes = {**(data or {}), **fields}
         automation = await self._load(app_id, automation_id)
+        before = automation.snapshot()
         base = {
             "name": automation.name,
             "type": automation.type,
@@ -366,6 +367,8 @@ class AutomationService:
         await host.store.update_automation(automation, expected_revision=revision)
         host.track(automation)
         host.announce(AutomationUpdated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
+        if before.concurrency:
+            await host.release_queued(before, automation)
         if enabled is True and automation.status != "running":
             return await self.activate(app_id, automation_id)
         if enabled is False and automation.status == "running":

@@ -108,7 +108,7 @@ class Publishing(Waits, FlowControl):
                 self.enqueue(run)
         run_ids = tuple(run.id for run in runs)
         if self._cancellers and (app_id, name) in self._cancellers:
-            await self.cancel_for_event(app_id, name, payload)
+            await self.cancel_for_event(app_id, name, payload, spare=run_ids)
         if matched:
             await self.woken(matched)
         if self.wants_events:

@@ -168,6 +168,8 @@ class RunLoop(Memory, FlowControl):
         if automation is None or automation.revision == known or automation.paused_reason != FAILURES_REASON:
             return
         self.track(automation)
+        if automation.status == "paused":  # as a pause does: its pending runs (queued ones too) are cancelled
+            await self.cancel_pending(automation.app_id, automation.id)
         if self.wants_events and automation.status == "paused":
             self.announce(
                 AutomationPaused(

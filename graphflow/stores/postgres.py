@@ -611,6 +611,7 @@ class PostgresStore(PostgresFlow, PostgresWaits):
             """
             WITH cancelled AS (
                 UPDATE runs SET status = 'cancelled', updated_at = %s, finished_at = %s,
+                    wake_at = NULL, waiting_for = NULL,
                     result = '{"error": "cancelled: the automation was paused or deleted"}'
                 WHERE automation_id = %s AND app_id = %s AND status = 'pending'
                 RETURNING id
@@ -632,6 +633,7 @@ class PostgresStore(PostgresFlow, PostgresWaits):
             f"""
             WITH cancelled AS (
                 UPDATE runs SET status = 'cancelled', updated_at = %(now)s, finished_at = %(now)s,
+                    wake_at = NULL, waiting_for = NULL,
                     result = '{{"error": "run cancelled"}}', fence = fence + 1,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = %(id)s AND app_id = %(app)s AND status IN ('pending', 'running')

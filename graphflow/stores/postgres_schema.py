@@ -606,12 +606,19 @@ _V6 = """
     ALTER TABLE automations ADD COLUMN last_delivery_error text;
     CREATE INDEX runs_flow ON runs (automation_id, flow_key, id)
         WHERE flow_key IS NOT NULL AND status IN ('pending', 'running');
+    -- The active runs of a key (what a concurrency limit counts) and its queue, apart: counting
+    -- never reads the queue, however long it is. 253402300800 is QUEUED_AT (graphflow.records).
+    CREATE INDEX runs_flow_active ON runs (automation_id, flow_key)
+        WHERE flow_key IS NOT NULL AND status IN ('pending', 'running') AND wake_at IS DISTINCT FROM 253402300800;
+    CREATE INDEX runs_flow_queue ON runs (automation_id, flow_key, created_at, id)
+        WHERE status = 'pending' AND wake_at = 253402300800;
     CREATE INDEX runs_delivery_due ON runs (((delivery ->> 'next_at')::float8))
         WHERE delivery ->> 'status' = 'pending';
     CREATE TABLE flow_slots (
         automation_id text COLLATE "C" NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
         key text NOT NULL,
-        at double precision NOT NULL
+        at double precision NOT NULL,
+        run_id text COLLATE "C" NOT NULL
     );
     CREATE INDEX flow_slots_key ON flow_slots (automation_id, key, at);
 """
