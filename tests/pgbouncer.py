@@ -105,7 +105,8 @@ class PgBouncer:
     def _write(self) -> None:
         databases = [f"{self.dbname} = {self._target} dbname={self.dbname}"]
         for alias, schema in self._aliases.items():
-            databases.append(f"{alias} = {self._target} dbname={self.dbname} connect_query='SET search_path TO {schema}'")
+            query = f"connect_query='SET search_path TO {schema}'"
+            databases.append(f"{alias} = {self._target} dbname={self.dbname} {query}")
         settings = [f"{key} = {value}" for key, value in self._settings.items()]
         self._ini.write_text("\n".join(["[databases]", *databases, "[pgbouncer]", *settings, ""]))
 

@@ -1048,10 +1048,7 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     options = {key: value for key, value in query if key in ("schema", "pgbouncer")}
-    if options:
-        query_text = urlencode([(key, value) for key, value in query if key not in options])
-    else:
-        query_text = parts.query
+    query_text = urlencode([(key, value) for key, value in query if key not in options]) if options else parts.query
     # libpq knows postgresql:// and postgres://, not SQLAlchemy-style postgresql+psycopg://.
     return urlunsplit(("postgresql", parts.netloc, parts.path, query_text, parts.fragment)), options
 

@@ -41,10 +41,10 @@ class Wakeup(ABC):
         self._reading = anyio.Lock()
         self._woken = anyio.Event()
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Start watching (best effort: a failure is retried by a later :meth:`wait`)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Stop watching (idempotent)."""
 
     async def wait(self, timeout: float) -> bool:

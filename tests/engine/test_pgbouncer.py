@@ -9,7 +9,6 @@ executed by another — which, in transaction mode, no notification wakes: the w
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
@@ -63,9 +62,7 @@ async def test_a_run_published_by_one_engine_is_executed_by_another(url: str) ->
     graph = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$.thread_id"}, trigger="thread.created")
     async with Engine(url, max_concurrent_runs=0) as web:
         config = await web.configs.create("app_1", graph)
-        await web.automations.create(
-            "app_1", name="echo", trigger="thread.created", config_id=config.id, enabled=True
-        )
+        await web.automations.create("app_1", name="echo", trigger="thread.created", config_id=config.id, enabled=True)
         published = await web.publish("app_1", "thread.created", {"thread_id": "thr_1"})
         async with Engine(url, poll_interval=0.05):  # the web engine executes nothing
             run = await web.wait_for_run("app_1", published.run_ids[0], timeout=30)

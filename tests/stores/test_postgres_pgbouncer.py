@@ -137,4 +137,3 @@ async def test_an_undeclared_pooler_is_warned_about(
             await store.close()
             warned[name] = any("connection pooler" in record.getMessage() for record in caplog.records)
     assert warned == {"undeclared": True, "declared": False, "direct": False}
-
