@@ -22,13 +22,14 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.pg import require_postgres
+from tests.pg import fresh_schema, require_postgres
 
 #: Seconds PgBouncer gets to start listening.
 START_TIMEOUT = 10
@@ -169,3 +170,18 @@ def pgbouncer(mode: str, *, pool_size: int = 10) -> Iterator[PgBouncer]:
             yield bouncer
         finally:
             bouncer.close()
+
+
+@asynccontextmanager
+async def bouncer_store(bouncer: PgBouncer, **options: Any) -> AsyncIterator[Any]:
+    """A started :class:`~graphflow.stores.postgres.PostgresStore` through ``bouncer``, in a fresh schema."""
+    from graphflow.stores.postgres import PostgresStore
+
+    async with fresh_schema() as (_, schema):
+        with bouncer.schema_url(schema) as url:
+            store = PostgresStore(url, **{"max_size": 4, **options})
+            await store.start()
+            try:
+                yield store
+            finally:
+                await store.close()

@@ -13,10 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from graphflow.abc import Store
-from graphflow.stores.postgres import PostgresStore
 from graphflow.testing.store_contract import *  # noqa: F403 - the contract's tests
-from tests.pg import fresh_schema
-from tests.pgbouncer import PgBouncer, pgbouncer
+from tests.pgbouncer import PgBouncer, bouncer_store, pgbouncer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -29,11 +27,5 @@ def bouncer() -> Iterator[PgBouncer]:
 
 @pytest.fixture
 async def store(bouncer: PgBouncer) -> AsyncIterator[Store]:
-    async with fresh_schema() as (_, schema):
-        with bouncer.schema_url(schema) as url:
-            started = PostgresStore(url, max_size=4)
-            await started.start()
-            try:
-                yield started
-            finally:
-                await started.close()
+    async with bouncer_store(bouncer) as started:
+        yield started

@@ -24,7 +24,7 @@ from graphflow.testing.store_contract import (
     test_wait_for_events_wakes_on_an_append,
 )
 from tests.pg import fresh_schema, postgres_dsn
-from tests.pgbouncer import PgBouncer, pgbouncer
+from tests.pgbouncer import PgBouncer, bouncer_store, pgbouncer
 
 __all__ = [
     "test_a_reader_following_concurrent_writers_sees_every_event_once_in_order",
@@ -45,13 +45,8 @@ def session_bouncer() -> Iterator[PgBouncer]:
 @pytest.fixture
 async def store(session_bouncer: PgBouncer) -> AsyncIterator[Store]:
     """The contract tests imported above, through PgBouncer in session mode."""
-    async with fresh_schema() as (_, schema):
-        started = PostgresStore(session_bouncer.url(schema), max_size=4)
-        await started.start()
-        try:
-            yield started
-        finally:
-            await started.close()
+    async with bouncer_store(session_bouncer) as started:
+        yield started
 
 
 def test_statement_pooling_and_unknown_modes_are_refused() -> None:
