@@ -165,7 +165,7 @@ _PRUNE_BATCH = 5000
 #: How long an event-log read waits for committed events held back behind older transactions.
 _HELD_BACK_WAIT = 0.5
 #: PgBouncer pool modes the store runs behind (``?pgbouncer=``).
-POOL_MODES = ("session", "transaction")
+_POOL_MODES = ("session", "transaction")
 #: Seconds between looks for new events where LISTEN cannot work (transaction pooling).
 _EVENTS_POLL = 0.25
 #: A prepared statement missing or already there: another client's, through a transaction pooler.
@@ -1016,7 +1016,7 @@ class PostgresStore(PostgresFlow, PostgresWaits):
         """Return on a ``graphflow_work`` notification for this schema, or after ``timeout``.
 
         A hint (see :class:`~graphflow.stores.postgres_listen.WorkListener`); without a working
-        LISTEN connection this sleeps.
+        LISTEN connection, and always behind a transaction pooler, this sleeps.
         """
         if self._wakeups is None:
             await anyio.sleep(timeout)
@@ -1059,7 +1059,7 @@ def _check_pool_mode(mode: str | None) -> None:
             "PgBouncer's statement pooling cannot run graphflow: it needs transactions of several statements "
             "(migrations, flow control, waits); use pool_mode = transaction or session for its database entry"
         )
-    if mode is not None and mode not in POOL_MODES:
+    if mode is not None and mode not in _POOL_MODES:
         raise ValueError(f"pgbouncer must be 'session' or 'transaction' (PgBouncer's pool_mode), not {mode!r}")
 
 
