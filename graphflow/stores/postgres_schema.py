@@ -643,6 +643,8 @@ async def migrate(conn: psycopg.AsyncConnection[Any], schema: str | None, *, whe
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema or ""])
         if schema is not None:
             await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            # LOCAL: behind a transaction pooler a session setting would stay with a server connection
+            await conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         row = await (await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")).fetchone()
         current = 0
         if row and row[0]:
