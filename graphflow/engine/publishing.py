@@ -57,7 +57,13 @@ class Publishing(Waits):
         Raises:
             ValidationError: unknown event, internal event, or a payload that fails the schema.
         """
-        return await self._publish(app_id, name, payload, id, None)
+        tracing = self.executor.tracing
+        if tracing is None:
+            return await self._publish(app_id, name, payload, id, None)
+        with tracing.publishing(app_id, name) as span:
+            result = await self._publish(app_id, name, payload, id, None)
+            span.set_attributes({"graphflow.event_id": result.event_id, "graphflow.runs": len(result.run_ids)})
+            return result
 
     async def _publish(
         self, app_id: str, name: str, payload: Any, id: str | None, causation: dict[str, Any] | None
@@ -80,8 +86,9 @@ class Publishing(Waits):
         self.catalogue.validate(name, payload)
         event_id = new_id("evt_") if id is None else check_event_id(id)
         now = self.clock.now()
+        trace = self.trace_context()
         runs = [
-            a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
+            a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation, trace_context=trace)
             for a in self.index.matches(app_id, name)
             if a.filter is None or self._passes(a, payload)
         ]
