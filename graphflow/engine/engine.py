@@ -147,7 +147,10 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
-        self.executor = Executor(env=env, services=services, emit=None, clock=self.clock.now)
+        # tracing=None is decided as the engine starts: the host may set its provider until then
+        self.executor = Executor(
+            env=env, services=services, emit=None, clock=self.clock.now, tracing=False if tracing is None else tracing
+        )
         self.index = TriggerIndex()
         self.scheduler = Scheduler(fire=self.fire_scheduled, clock=self.clock, announce=self.announce)
         self.configs = ConfigService(self)
@@ -187,7 +190,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            self.executor.tracing = tracing_for(self._tracing)
+            if self._tracing is None:
+                self.executor.tracing = tracing_for(None)
             await self.store.start()
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self._release_queued)  # after the workers stopped

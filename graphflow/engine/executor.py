@@ -37,9 +37,10 @@ from graphflow.exceptions import GraphflowError, NodeExecutionError, Problem, Va
 from graphflow.graph.model import Node, WorkflowGraph
 from graphflow.graph.validation import no_trigger_problem
 from graphflow.ids import new_id
+from graphflow.observability.tracing import Tracing, tracing_for
 
 if TYPE_CHECKING:
-    from graphflow.observability.tracing import Tracing
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ExecutionStatus", "Executor", "Goto", "NodeFailure", "RunResult", "failure_input"]
 
@@ -117,6 +118,9 @@ class Executor:
         emit: how ``WorkflowEmitEvent`` nodes publish (the engine provides it).
         rand: the random source for retry jitter (injectable for tests).
         clock: the wall clock for journal times (injectable for tests).
+        tracing: OpenTelemetry spans of nodes, retries and timeouts, as ``Engine(tracing=...)``
+            takes it (:func:`~graphflow.observability.tracing.tracing_for`; ``None``: when a
+            global tracer provider is set).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class Executor:
         emit: EventEmitter | None = None,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        tracing: bool | TracerProvider | None = None,
     ) -> None:
         self.env: Mapping[str, Any] = dict(env or {})
         self.services: Mapping[str, Any] = dict(services or {})
@@ -135,8 +140,8 @@ class Executor:
         self._rand = rand
         self._clock = clock
         self._active: dict[str, anyio.CancelScope] = {}
-        #: Spans of nodes, retries and timeouts (``None``: tracing is off; the engine sets it as it starts).
-        self.tracing: Tracing | None = None
+        #: Spans of nodes, retries and timeouts (``None``: off); an engine decides again as it starts.
+        self.tracing: Tracing | None = tracing_for(tracing)
 
     def now(self) -> float:
         """The current time by the executor's clock (the engine's; a fake one in tests)."""
@@ -431,7 +436,12 @@ class Executor:
                 if self.tracing is not None:
                     self.tracing.event(
                         "graphflow.retry",
-                        {"graphflow.node.attempt": attempt, "error": failure.message, "code": failure.code, "delay": delay},
+                        {
+                            "graphflow.node.attempt": attempt,
+                            "error": failure.message,
+                            "code": failure.code,
+                            "delay": delay,
+                        },
                     )
                 await anyio.sleep(delay)
                 attempt += 1

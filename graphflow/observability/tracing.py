@@ -179,9 +179,19 @@ class Tracing:
             self._context.detach(token)
             span.end()
 
-    def node_started(self, node_id: str, kind: str, run_id: str, scope: str) -> NodeSpan:
-        """Start a node's span and make it current until :meth:`NodeSpan.end`."""
-        attributes: dict[str, Any] = {"graphflow.node.id": node_id, "graphflow.node.kind": kind, "graphflow.run_id": run_id}
+    def node_started(self, node_id: str, kind: str, run_id: str, scope: str) -> NodeSpan | None:
+        """Start a node's span and make it current until :meth:`NodeSpan.end`.
+
+        Only under a recording span (the run's, or a host's own around ``Executor.run``): a node
+        of a run the sampler left out, or of no traced run at all, costs one check and no span.
+        """
+        if not self._api.get_current_span().is_recording():
+            return None
+        attributes: dict[str, Any] = {
+            "graphflow.node.id": node_id,
+            "graphflow.node.kind": kind,
+            "graphflow.run_id": run_id,
+        }
         if scope:
             attributes["graphflow.node.scope"] = scope
         span = self._tracer.start_span(f"node {node_id}", attributes=attributes)
@@ -219,13 +229,12 @@ class NodeSpan:
     def end(self, attempt: int, error: BaseException | None) -> None:
         """End the span: ``error`` is the node's failure (recorded), or the exception that interrupted it."""
         span = self._span
-        self._tracing._context.detach(self._token)  # type: ignore[arg-type]
-        span.set_attribute("graphflow.node.attempt", attempt)
+        self._tracing._context.detach(self._token)
         if error is None:
-            span.set_attribute("graphflow.node.status", "completed")
+            span.set_attributes({"graphflow.node.attempt": attempt, "graphflow.node.status": "completed"})
         else:
             status = _interrupted(error)
-            span.set_attribute("graphflow.node.status", status)
+            span.set_attributes({"graphflow.node.attempt": attempt, "graphflow.node.status": status})
             if status == "failed":
                 cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
                 span.record_exception(cause)
