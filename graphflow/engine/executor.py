@@ -269,7 +269,7 @@ class Executor:
                     result.status = "failed"
                     result.error = f"run timed out after {timeout:g}s"
                     if self.tracing is not None:
-                        self.tracing.event("graphflow.timeout", {"timeout": timeout})
+                        self.tracing.timed_out(timeout)
                 else:
                     result.status = "cancelled"
                     result.error = "run cancelled"
@@ -426,7 +426,7 @@ class Executor:
                 if isinstance(exc, TimeoutError) and timeout is not None:
                     exc = NodeExecutionError(f"node {node.id!r} timed out after {timeout:g}s", code="timeout")
                     if self.tracing is not None:
-                        self.tracing.event("graphflow.timeout", {"graphflow.node.attempt": attempt, "timeout": timeout})
+                        self.tracing.timed_out(timeout, attempt)
                 retry = policy is not None and attempt < attempts and _retryable(exc, policy.non_retryable)
                 failure = self._failed(node, ctx, exc, will_retry=retry)
                 if not retry:
@@ -434,15 +434,7 @@ class Executor:
                 assert policy is not None
                 delay = policy.delay(attempt, self._rand())
                 if self.tracing is not None:
-                    self.tracing.event(
-                        "graphflow.retry",
-                        {
-                            "graphflow.node.attempt": attempt,
-                            "error": failure.message,
-                            "code": failure.code,
-                            "delay": delay,
-                        },
-                    )
+                    self.tracing.retrying(attempt, failure, delay)
                 await anyio.sleep(delay)
                 attempt += 1
                 ctx.attempt = attempt

@@ -62,7 +62,7 @@ class Publishing(Waits):
             return await self._publish(app_id, name, payload, id, None)
         with tracing.publishing(app_id, name) as span:
             result = await self._publish(app_id, name, payload, id, None)
-            span.set_attributes({"graphflow.event_id": result.event_id, "graphflow.runs": len(result.run_ids)})
+            tracing.published(span, result.event_id, len(result.run_ids))
             return result
 
     async def _publish(

@@ -35,10 +35,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
 
+    from graphflow.engine.executor import NodeFailure
     from graphflow.records import AutomationRun
 
-__all__ = ["NodeSpan", "Tracing", "tracing_for"]
+__all__ = ["NAMES", "NodeSpan", "Tracing", "tracing_for"]
 
+#: Every span attribute and span event name graphflow sets (documented in docs/howto/tracing.md).
+NAMES = frozenset(
+    {
+        *("graphflow.app_id", "graphflow.automation_id", "graphflow.run_id", "graphflow.trigger"),
+        *("graphflow.event", "graphflow.event_id", "graphflow.runs", "graphflow.config_id"),
+        *("graphflow.config_version", "graphflow.attempt", "graphflow.recoveries", "graphflow.queue_wait"),
+        *("graphflow.status", "graphflow.node.id", "graphflow.node.kind", "graphflow.node.scope"),
+        *("graphflow.node.attempt", "graphflow.node.status", "graphflow.retry", "graphflow.timeout"),
+    }
+)
 #: A stored ``tracestate`` longer than this is dropped (W3C: propagate at least 512 characters).
 MAX_TRACESTATE = 512
 _FINISHED = frozenset({"completed", "failed", "cancelled"})
@@ -197,9 +208,23 @@ class Tracing:
         span = self._tracer.start_span(f"node {node_id}", attributes=attributes)
         return NodeSpan(self, span, self._context.attach(self._api.set_span_in_context(span)))
 
-    def event(self, name: str, attributes: Mapping[str, Any]) -> None:
-        """Add an event (a retry, a timeout) to the current span."""
-        self._api.get_current_span().add_event(name, dict(attributes))
+    def published(self, span: Span, event_id: str, runs: int) -> None:
+        """Record on a ``publish`` span the event's id and how many runs it started."""
+        span.set_attributes({"graphflow.event_id": event_id, "graphflow.runs": runs})
+
+    def retrying(self, attempt: int, failure: NodeFailure, delay: float) -> None:
+        """A ``graphflow.retry`` event on the current (node's) span: ``attempt`` failed, retried after ``delay``."""
+        self._api.get_current_span().add_event(
+            "graphflow.retry",
+            {"graphflow.node.attempt": attempt, "error": failure.message, "code": failure.code, "delay": delay},
+        )
+
+    def timed_out(self, timeout: float, attempt: int | None = None) -> None:
+        """A ``graphflow.timeout`` event on the current span: a node's attempt (or the whole run) timed out."""
+        attributes: dict[str, Any] = {"timeout": timeout}
+        if attempt is not None:
+            attributes["graphflow.node.attempt"] = attempt
+        self._api.get_current_span().add_event("graphflow.timeout", attributes)
 
 
 def _interrupted(exc: BaseException) -> str:
