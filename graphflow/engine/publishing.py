@@ -86,12 +86,16 @@ class Publishing(Waits):
         self.catalogue.validate(name, payload)
         event_id = new_id("evt_") if id is None else check_event_id(id)
         now = self.clock.now()
-        trace = self.trace_context()
         runs = [
-            a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation, trace_context=trace)
+            a.new_run(now, payload, trigger=name, event_id=event_id, causation=causation)
             for a in self.index.matches(app_id, name)
             if a.filter is None or self._passes(a, payload)
         ]
+        tracing = self.executor.tracing
+        if tracing is not None:  # the runs continue the publish span (or the emitting node's)
+            trace = tracing.carrier()
+            for run in runs:
+                run.trace_context = trace
         matched: list[Wait] = []  # the waits the store resolved (not those another event won)
         wake = self.wake_matcher(event_id, name, payload)
         stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake, woken=matched)
