@@ -255,6 +255,48 @@ async def test_a_run_started_inside_a_host_span_continues_its_trace() -> None:
     assert run.trace_context is not None
 
 
+async def test_a_run_started_by_an_event_a_run_emitted_joins_the_emitting_runs_trace() -> None:
+    provider, exporter = traced()
+    emit = {"kind": "WorkflowEmitEvent", "id": "emit", "event": "thread.created", "payload": {"thread_id": "thr_1"}}
+    async with Engine("memory://", tracing=provider) as engine:
+        await listening(engine, chain(emit))
+        config = await engine.configs.create("app_a", graph_dict(script("b", "$"), trigger="thread.created"))
+        downstream = await engine.automations.create(
+            "app_a", name="on created", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
+        )
+        await published_run(engine)
+
+        async def finished() -> bool:
+            runs = (await engine.automations.runs("app_a", downstream.id)).data
+            return len(runs) == 1 and runs[0].status == "completed"
+
+        await eventually(finished, "the downstream run")
+    spans = by_name([span for span in exporter.get_finished_spans() if span.name != "node t"])  # two triggers
+    assert parent_id(spans["run thread.created"]) == spans["node emit"].context.span_id
+    assert {span.context.trace_id for span in exporter.get_finished_spans()} == {
+        spans[f"publish {EVENT}"].context.trace_id
+    }
+
+
+async def test_each_attempt_of_a_parked_run_is_a_run_span_of_the_same_trace(tmp_path: Path) -> None:
+    provider, exporter = traced()
+    graph = chain({"kind": "WorkflowDelay", "id": "nap", "duration": 0.05}, script("after", "$"))
+    url = f"sqlite:///{tmp_path / 'parked.db'}"
+    async with Engine(url, tracing=provider, timer_threshold=0.01, poll_interval=0.02) as engine:
+        await listening(engine, graph)
+        run = await published_run(engine)
+    assert run.status == "completed"
+    attempts = sorted(
+        (span for span in exporter.get_finished_spans() if span.name == f"run {EVENT}"),
+        key=lambda span: span.start_time or 0,
+    )
+    assert [(span.attributes or {})["graphflow.status"] for span in attempts] == ["suspended", "completed"]
+    assert [(span.attributes or {})["graphflow.attempt"] for span in attempts] == [1, 2]
+    assert len({parent_id(span) for span in attempts}) == 1  # both children of the publish span
+    nap = [span for span in exporter.get_finished_spans() if span.name == "node nap"]
+    assert [(span.attributes or {})["graphflow.node.status"] for span in nap] == ["suspended", "completed"]
+
+
 # --- no tracing -------------------------------------------------------------------------------
 
 
