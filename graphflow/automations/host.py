@@ -72,6 +72,10 @@ class ServiceHost(ABC):
         """Forget an automation (deleted): index, schedule and any run buffered behind a busy one."""
 
     @abstractmethod
+    def trace_context(self) -> dict[str, str] | None:
+        """The current span's W3C trace context, to store with a new run (``None``: tracing is off, or no span)."""
+
+    @abstractmethod
     def enqueue(self, run: AutomationRun) -> None:
         """Queue a stored pending run for execution."""
 

@@ -472,7 +472,7 @@ class AutomationService:
                     encode_json(body, "the payload")
                 except StoreError as exc:
                     raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
-        run = automation.new_run(now, body)
+        run = automation.new_run(now, body, trace_context=host.trace_context())
         await host.store.insert_runs([run])
         host.enqueue(run)
         return run.id
@@ -533,7 +533,7 @@ class AutomationService:
         started = host.running_since(automation_id) if automation.overlap == "skip" else None
         if started is not None:
             raise AlreadyRunningError(automation_id, now - started)
-        run = automation.new_run(now, body, event_id=event_id)
+        run = automation.new_run(now, body, event_id=event_id, trace_context=host.trace_context())
         stored = await host.store.accept_event(app_id, event_id, automation.event, body, [run])
         if stored is None:  # a concurrent repeat stored its run first: that one is the call's run
             first = await host.store.run_for_event(app_id, event_id)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -40,9 +40,13 @@ from graphflow.engine.publishing import Publishing, PublishResult
 from graphflow.engine.runloop import RunLoop
 from graphflow.engine.upkeep import Upkeep
 from graphflow.exceptions import Problem, ValidationError
+from graphflow.observability.tracing import tracing_for
 from graphflow.records import AutomationRun
 from graphflow.triggers.catalogue import EventCatalogue
 from graphflow.triggers.index import TriggerIndex
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Engine", "PublishResult"]
 
@@ -86,6 +90,10 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         previous_runs: how many of an automation's last completed runs its scripts see as
             ``previous_runs`` (newest first; only graphs that read ``memory``/``previous_runs``
             load them).
+        tracing: OpenTelemetry spans of publishes, runs and nodes (``pip install
+            'graphflow[otel]'``; :mod:`graphflow.observability.tracing`). ``None`` (default):
+            on when, as the engine starts, the host has set a global tracer provider; ``True``:
+            always, with the global provider; a ``TracerProvider``: with that one; ``False``: never.
     """
 
     def __init__(
@@ -108,6 +116,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         max_event_depth: int = 8,
         max_cascade_runs: int = 1000,
         previous_runs: int = 5,
+        tracing: bool | TracerProvider | None = None,
     ) -> None:
         from graphflow.automations.configs import ConfigService
         from graphflow.automations.keys import KeyService
@@ -132,10 +141,16 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         if isinstance(previous_runs, bool) or not isinstance(previous_runs, int) or not 0 <= previous_runs <= 100:
             raise _bad("previous_runs", "must be a whole number from 0 to 100")
         self.previous_runs = previous_runs
+        if not (tracing is None or isinstance(tracing, bool) or callable(getattr(tracing, "get_tracer", None))):
+            raise _bad("tracing", "must be True, False, None or an OpenTelemetry TracerProvider")
+        self._tracing = tracing
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
-        self.executor = Executor(env=env, services=services, emit=None, clock=self.clock.now)
+        # tracing=None is decided as the engine starts: the host may set its provider until then
+        self.executor = Executor(
+            env=env, services=services, emit=None, clock=self.clock.now, tracing=False if tracing is None else tracing
+        )
         self.index = TriggerIndex()
         self.scheduler = Scheduler(fire=self.fire_scheduled, clock=self.clock, announce=self.announce)
         self.configs = ConfigService(self)
@@ -180,6 +195,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            if self._tracing is None:
+                self.executor.tracing = tracing_for(None)
             await self.store.start()
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self._release_queued)  # after the workers stopped
