@@ -97,6 +97,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _start_worker(url: str, counts_path: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "benchmarks.roundtrips", "--worker", url, counts_path]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _counts(path: str) -> Counter[str]:
+    return Counter(json.loads(Path(path).read_text()))
+
+
 def _worker_main(url: str, counts_path: str) -> int:
     install(counts_path)
     signal.signal(signal.SIGUSR1, lambda *_: _COUNTS.clear())  # the measured window starts
@@ -138,14 +151,7 @@ async def _measure(args: argparse.Namespace) -> None:
             await engine.automations.create(
                 APP, name="three", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
             )
-            for path in counts_paths:
-                workers.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "benchmarks.roundtrips", "--worker", url, path],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
+            workers.extend(_start_worker(url, path) for path in counts_paths)
             watcher = psycopg.connect(POSTGRES_DSN, autocommit=True, options=f"-csearch_path={tag}")
 
             def finished() -> int:
@@ -164,7 +170,7 @@ async def _measure(args: argparse.Namespace) -> None:
                     for first in range(PUBLISHERS):
                         tg.start_soon(publisher, first)
                 publishing[0] += time.perf_counter() - began
-                while finished() < base + size:
+                while finished() < base + size:  # noqa: ASYNC110 - polling the database: no event to wait on
                     await anyio.sleep(0.005)
 
             publishing = [0.0]
@@ -198,10 +204,10 @@ async def _measure(args: argparse.Namespace) -> None:
             )
             by_role: Counter[str] = Counter()
             for pid, query in later.items():
-                if Path(f"/proc/{pid}").exists():
-                    by_role["LISTEN" if query.startswith("LISTEN") else "statements"] += (
-                        cpu_seconds(pid) - server_before.get(pid, 0.0)
-                    )
+                if _alive(pid):
+                    by_role["LISTEN" if query.startswith("LISTEN") else "statements"] += cpu_seconds(
+                        pid
+                    ) - server_before.get(pid, 0.0)
             server = sum(by_role.values())
             publisher_counts = Counter(_COUNTS)
             for process in workers:
@@ -223,7 +229,7 @@ async def _measure(args: argparse.Namespace) -> None:
         print("\nper run: statements, round trips")
         tables = [("publisher", publisher_counts)]
         for i, path in enumerate(counts_paths):
-            tables.append((f"worker {i}", Counter(json.loads(Path(path).read_text()))))
+            tables.append((f"worker {i}", _counts(path)))
         total_statements = total_trips = 0.0
         merged: Counter[str] = Counter()
         for name, counts in tables:

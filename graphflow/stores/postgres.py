@@ -12,6 +12,10 @@ How the contract's guarantees are kept:
   which makes each scheduled occurrence exist once however many processes fire it; ``events`` is
   keyed by ``(app_id, event_id)`` and written with ``INSERT … ON CONFLICT DO NOTHING``. A
   violation the contract names becomes :class:`~graphflow.exceptions.ConflictError`.
+* **Group commit.** ``accept_event`` and a worker's final ``update_run`` go through a
+  :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing else is in
+  flight, else together with the others that queued meanwhile, in one pipelined transaction (one
+  round trip, one commit); each statement does what it does alone.
 * **One statement per operation where possible.** ``accept_event`` is one statement: the event
   insert, then the runs inserted only if the event was new *and* their automation is ``running``
   (checked in the same statement with ``FOR SHARE``, so a concurrent pause either commits first
@@ -547,7 +551,7 @@ class PostgresStore(PostgresWaits):
         terminal = run.status in TERMINAL_RUN_STATUSES
 
         if terminal and fence is not None:  # a worker's final write: sent with the others of this process
-            key = (run.automation_id, run.id)
+            key = (run.automation_id, run.started_at or 0.0, run.id)  # an automation's runs in start order
             (row,) = await self._finishes.fetchall(
                 FINISH_RUN_FENCED, [*params, *outcome_params(run)], idempotent=True, key=key
             )

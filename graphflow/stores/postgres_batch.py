@@ -15,8 +15,9 @@ statements (a constraint, a deadlock), nothing of it was committed, and each sta
 again on its own, so each caller gets its own outcome. A lost connection fails every caller (the
 store's own rule decides whether it is retried first: only if every statement is idempotent).
 
-Batches are sorted by a key the caller gives (automation, then run or event), so two processes'
-batches take their row locks in one order.
+Batches are sorted by a key the caller gives (automation first), so two processes' batches take
+their row locks in one order; final writes of one automation's runs go in the order the runs
+started, so each counts in its outcome (a failure streak) as if they had finished in that order.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _SHIELD = 30.0
 class _Write:
     __slots__ = ("done", "error", "idempotent", "key", "params", "query", "rows")
 
-    def __init__(self, query: str, params: Sequence[Any], idempotent: bool, key: tuple[str, ...]) -> None:
+    def __init__(self, query: str, params: Sequence[Any], idempotent: bool, key: tuple[Any, ...]) -> None:
         self.query = query
         self.params = params
         self.idempotent = idempotent
@@ -65,7 +66,7 @@ class GroupCommit:
         self._sending = anyio.Lock()
 
     async def fetchall(
-        self, query: str, params: Sequence[Any], *, idempotent: bool = False, key: tuple[str, ...] = ()
+        self, query: str, params: Sequence[Any], *, idempotent: bool = False, key: tuple[Any, ...] = ()
     ) -> Rows:
         """The rows of ``query``, committed: sent alone, or with the statements queued meanwhile."""
         write = _Write(query, params, idempotent, key)
