@@ -146,7 +146,7 @@ async def _measure(args: argparse.Namespace) -> None:
     workers: list[subprocess.Popen[bytes]] = []
     counts_paths = [f"{temp.name}/worker{i}.json" for i in range(args.workers)]
     try:
-        async with Engine(url, max_concurrent_runs=0) as engine:
+        async with Engine(url, max_concurrent_runs=0 if args.workers else 64) as engine:
             config = await engine.configs.create(APP, THREE_NODES)
             await engine.automations.create(
                 APP, name="three", type="trigger", trigger="thread.created", config_id=config.id, enabled=True
@@ -257,7 +257,9 @@ async def _measure(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.roundtrips", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=4000, help="runs measured, in batches of 200 (default 4000)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes (default 2; 0: the publishing engine executes)"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("URL", "COUNTS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

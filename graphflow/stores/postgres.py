@@ -12,8 +12,8 @@ How the contract's guarantees are kept:
   which makes each scheduled occurrence exist once however many processes fire it; ``events`` is
   keyed by ``(app_id, event_id)`` and written with ``INSERT … ON CONFLICT DO NOTHING``. A
   violation the contract names becomes :class:`~graphflow.exceptions.ConflictError`.
-* **Group commit.** ``accept_event`` and a worker's final ``update_run`` go through a
-  :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing else is in
+* **Group commit.** ``accept_event``, ``claim_runs`` by id and a worker's final ``update_run``
+  go through a :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing else is in
   flight, else together with the others that queued meanwhile, in one pipelined transaction (one
   round trip, one commit); each statement does what it does alone.
 * **One statement per operation where possible.** ``accept_event`` is one statement: the event
@@ -202,8 +202,9 @@ class PostgresStore(PostgresWaits):
         self._wakeups: WorkListener | None = None
         self._appended: WorkListener | None = None
         self._listen_schema = ""
-        # The two writes of every run's way through, each sent with the ones that queue meanwhile.
+        # The writes of every run's way through, each sent with the ones that queue meanwhile.
         self._accepts = GroupCommit(self._call)
+        self._claims = GroupCommit(self._call)  # by id: the runs this process just stored or woke
         self._finishes = GroupCommit(self._call)
 
     def __repr__(self) -> str:
@@ -668,7 +669,7 @@ class PostgresStore(PostgresWaits):
             rows = await self._fetchall_write(CLAIM, params)
         else:
             params["ids"] = list(run_ids)
-            rows = await self._fetchall_write(CLAIM_THESE, params)
+            rows = await self._claims.fetchall(CLAIM_THESE, params, key=(min(run_ids),))
         return sorted((run_record(row) for row in rows), key=lambda run: run.id)
 
     async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:

@@ -1,13 +1,14 @@
 """Group commit: a process's concurrent writes of one kind sent together, in one round trip and one transaction.
 
 :class:`~graphflow.stores.postgres.PostgresStore` sends its hottest writes (accepting an event,
-a run's final write) through a :class:`GroupCommit`. The first caller sends its statement at
-once, alone, exactly as before; callers that arrive while a send is in flight queue up, and the
-next send takes them all: their statements go in **one pipelined transaction** (psycopg pipeline
-mode: ``BEGIN``, the statements, ``COMMIT`` in one round trip). Each caller still gets its own
-statement's rows, and returns only once its write is committed. Nothing waits for a batch to fill,
-so a lone caller pays nothing; under load one commit (one WAL flush, the dearest part of a small
-write) and one round trip serve many writes, and fewer transactions contend for the same rows.
+a claim by id, a run's final write) through a :class:`GroupCommit`. The first caller sends its
+statement at once, alone, exactly as before; callers that arrive while a send is in flight
+queue up, and the next send takes them all: their statements go in **one pipelined
+transaction** (psycopg pipeline mode: ``BEGIN``, the statements, ``COMMIT`` in one round trip).
+Each caller still gets its own statement's rows, and returns only once its write is committed.
+Nothing waits for a batch to fill, so a lone caller pays nothing; under load one commit (one WAL
+flush, the dearest part of a small write) and one round trip serve many writes, and fewer
+transactions contend for the same rows.
 
 Each statement does what it did alone: a transaction of several is what the statements would
 have done one after another, committed together. If the batch fails for a reason of one of its
@@ -15,14 +16,15 @@ statements (a constraint, a deadlock), nothing of it was committed, and each sta
 again on its own, so each caller gets its own outcome. A lost connection fails every caller (the
 store's own rule decides whether it is retried first: only if every statement is idempotent).
 
-Batches are sorted by a key the caller gives (automation first), so two processes' batches take
-their row locks in one order; final writes of one automation's runs go in the order the runs
-started, so each counts in its outcome (a failure streak) as if they had finished in that order.
+Batches are sorted by a key the caller gives (automation first, for accepts and final writes),
+so two processes' batches take their row locks in one order (claims skip locked rows); final
+writes of one automation's runs go in the order the runs started, so each counts in its outcome
+(a failure streak) as if they had finished in that order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -34,6 +36,7 @@ __all__ = ["GroupCommit"]
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 Rows = list[tuple[Any, ...]]
+Params = Sequence[Any] | Mapping[str, Any]
 #: ``PostgresStore._call``: run an operation on a pooled connection, translating driver errors.
 Call = Callable[..., Awaitable[Any]]
 #: How long a send goes on after its caller was cancelled (the others in the batch wait for it).
@@ -43,7 +46,7 @@ _SHIELD = 30.0
 class _Write:
     __slots__ = ("done", "error", "idempotent", "key", "params", "query", "rows")
 
-    def __init__(self, query: str, params: Sequence[Any], idempotent: bool, key: tuple[Any, ...]) -> None:
+    def __init__(self, query: str, params: Params, idempotent: bool, key: tuple[Any, ...]) -> None:
         self.query = query
         self.params = params
         self.idempotent = idempotent
@@ -66,7 +69,7 @@ class GroupCommit:
         self._sending = anyio.Lock()
 
     async def fetchall(
-        self, query: str, params: Sequence[Any], *, idempotent: bool = False, key: tuple[Any, ...] = ()
+        self, query: str, params: Params, *, idempotent: bool = False, key: tuple[Any, ...] = ()
     ) -> Rows:
         """The rows of ``query``, committed: sent alone, or with the statements queued meanwhile."""
         write = _Write(query, params, idempotent, key)

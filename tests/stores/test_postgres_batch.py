@@ -150,3 +150,22 @@ def test_group_commit_is_the_store_s_own() -> None:
     """Each store has its own batchers (two stores of one process never share a transaction)."""
     one, two = PostgresStore("postgresql://x@127.0.0.1/db"), PostgresStore("postgresql://x@127.0.0.1/db")
     assert one._accepts is not two._accepts and one._finishes is not two._finishes
+
+
+async def test_claims_together_hand_each_run_out_once() -> None:
+    async with postgres_store() as store:
+        record = automation(status="running")
+        await store.insert_automation(record)
+        first, second = run(record.id), run(record.id)
+        await store.insert_runs([first, second])
+        calls = [
+            lambda: store.claim_runs("w1", lease=30, limit=1, run_ids=[first.id]),
+            lambda: store.claim_runs("w2", lease=30, limit=1, run_ids=[first.id]),  # the same run
+            lambda: store.claim_runs("w3", lease=30, limit=2, run_ids=[second.id, "atr_missing"]),
+        ]
+        results, sends = await send_together(store._claims, calls)
+        assert sends == [len(calls)]
+        assert sorted(len(claimed) for claimed in results[:2]) == [0, 1]  # one of the two has it
+        (winner,) = results[0] or results[1]
+        assert (winner.id, winner.status, winner.fence) == (first.id, "running", 1)
+        assert [(r.id, r.lease_owner) for r in results[2]] == [(second.id, "w3")]
