@@ -66,7 +66,11 @@ def install(path: str | None = None) -> Counter[str]:
         return await execute(self, query, params, **kwargs)
 
     async def counted_many(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
-        _COUNTS[kind(query) + " (executemany)"] += 1
+        params_seq = list(params_seq)
+        if self.connection._pipeline:  # its statements share the pipeline's round trip
+            _COUNTS[kind(query) + PIPELINED] += len(params_seq)
+        else:
+            _COUNTS[kind(query) + " (executemany: one round trip)"] += 1
         return await executemany(self, query, params_seq, **kwargs)
 
     pipeline = psycopg.AsyncConnection.pipeline
