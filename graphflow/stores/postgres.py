@@ -13,9 +13,9 @@ How the contract's guarantees are kept:
   keyed by ``(app_id, event_id)`` and written with ``INSERT … ON CONFLICT DO NOTHING``. A
   violation the contract names becomes :class:`~graphflow.exceptions.ConflictError`.
 * **Group commit.** ``accept_event``, ``claim_runs`` by id and a worker's final ``update_run``
-  go through a :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing else is in
-  flight, else together with the others that queued meanwhile, in one pipelined transaction (one
-  round trip, one commit); each statement does what it does alone.
+  go through a :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing
+  else is in flight, else together with the others that queued meanwhile, in one pipelined
+  transaction (one round trip, one commit); each statement does what it does alone.
 * **One statement per operation where possible.** ``accept_event`` is one statement: the event
   insert, then the runs inserted only if the event was new *and* their automation is ``running``
   (checked in the same statement with ``FOR SHARE``, so a concurrent pause either commits first
