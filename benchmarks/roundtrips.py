@@ -125,7 +125,12 @@ def _worker_main(url: str, counts_path: str) -> int:
         import cProfile
 
         profiler = cProfile.Profile()
-        signal.signal(signal.SIGUSR1, lambda *_: (_COUNTS.clear(), profiler.enable()))
+
+        def start(*_: Any) -> None:
+            _COUNTS.clear()
+            profiler.enable()
+
+        signal.signal(signal.SIGUSR1, start)
         try:
             return main(argv)
         finally:
@@ -139,7 +144,7 @@ async def _measure(args: argparse.Namespace) -> None:
     import psycopg
 
     from benchmarks.cases.durable_engine import APP, POSTGRES_DSN, PUBLISHERS, THREE_NODES
-    from graphflow import Engine
+    from graphflow.engine.engine import Engine
 
     tag = f"gf_rt_{secrets.token_hex(4)}"
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
@@ -201,17 +206,16 @@ async def _measure(args: argparse.Namespace) -> None:
                 done += size
             elapsed = time.perf_counter() - started
             after = {name: cpu_seconds(pid) for name, pid in processes.items()}
-            later = dict(
+            later: dict[int, str] = dict(
                 watcher.execute(
                     "SELECT pid, left(query, 40) FROM pg_stat_activity WHERE application_name = %s", [tag]
                 ).fetchall()
             )
-            by_role: Counter[str] = Counter()
+            by_role: dict[str, float] = {"statements": 0.0, "LISTEN": 0.0}
             for pid, query in later.items():
                 if _alive(pid):
-                    by_role["LISTEN" if query.startswith("LISTEN") else "statements"] += cpu_seconds(
-                        pid
-                    ) - server_before.get(pid, 0.0)
+                    role = "LISTEN" if query.startswith("LISTEN") else "statements"
+                    by_role[role] += cpu_seconds(pid) - server_before.get(pid, 0.0)
             server = sum(by_role.values())
             publisher_counts = Counter(_COUNTS)
             for process in workers:
@@ -226,7 +230,7 @@ async def _measure(args: argparse.Namespace) -> None:
         for name in processes:
             print(f"  {name:<12} {1e6 * (after[name] - before[name]) / runs:8.0f}")
         print(f"  {'server':<12} {1e6 * server / runs:8.0f}   ({len(later)} backends)")
-        for role, seconds in by_role.most_common():
+        for role, seconds in by_role.items():
             print(f"    {role:<10} {1e6 * seconds / runs:8.0f}")
         total = sum(after[n] - before[n] for n in processes) + server
         print(f"  {'total':<12} {1e6 * total / runs:8.0f}")
@@ -234,7 +238,7 @@ async def _measure(args: argparse.Namespace) -> None:
         tables = [("publisher", publisher_counts)]
         for i, path in enumerate(counts_paths):
             tables.append((f"worker {i}", _counts(path)))
-        total_statements = total_trips = 0.0
+        total_statements, total_trips = 0.0, 0.0
         merged: Counter[str] = Counter()
         for name, counts in tables:
             statements, trips = _statements(counts) / runs, _round_trips(counts) / runs
