@@ -106,6 +106,16 @@ class Store(ABC):
     async def get_config(self, app_id: str, config_id: str, version: int | None = None) -> ConfigRecord | None:
         """Return one version of a config (the latest when ``version`` is ``None``), or ``None``."""
 
+    async def latest_config_version(self, app_id: str, config_id: str) -> int | None:
+        """The number of a config's latest version, or ``None`` (no such config in this app).
+
+        What :meth:`get_config` would return the version of, without reading the document: the
+        engine asks it before using a compiled graph it holds for that version. The default
+        reads the config; stores override it with something cheaper.
+        """
+        record = await self.get_config(app_id, config_id)
+        return None if record is None else record.version
+
     @abstractmethod
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
         """Return the latest version of each of the app's configs, newest first, one page."""

@@ -156,18 +156,22 @@ def _events(url_factory: Callable[[], str], workers: int = 0) -> Any:
 
 
 async def _wait_stored(engine: Any, run_ids: list[str]) -> None:
-    """Wait until every run completed, wherever it ran, reading the store every 2 ms.
+    """Wait until every run completed, wherever it ran: one count of the batch every 2 ms.
 
     (``wait_for_run`` notices a run finished by another process within a second: too coarse to
-    time a batch.)
+    time a batch. Reading each run instead cost the publishing process ~200 statements a batch,
+    on the cores the pipeline shares.)
     """
-    for run_id in run_ids:
-        while True:
-            run = await engine.store.get_run(APP, run_id)
-            if run.status in ("completed", "failed", "cancelled"):
-                assert run.status == "completed", run.result
-                break
-            await anyio.sleep(0.002)
+    query = (
+        "SELECT count(*) FILTER (WHERE status = 'completed'), "
+        "count(*) FILTER (WHERE status IN ('failed', 'cancelled')) FROM runs WHERE id = ANY(%s)"
+    )
+    while True:
+        completed, ended = await engine.store._fetchone(query, [run_ids], idempotent=True)
+        assert ended == 0, "a run did not complete"
+        if completed == len(run_ids):
+            return
+        await anyio.sleep(0.002)
 
 
 def _start_worker(url: str) -> None:

@@ -184,7 +184,7 @@ class AutomationService:
                 if automation.status != "running":
                     if config_id is not None:
                         if config_id not in owned:
-                            owned[config_id] = await store.get_config(app_id, config_id) is not None
+                            owned[config_id] = await store.latest_config_version(app_id, config_id) is not None
                         if not owned[config_id]:
                             problems.append(Problem(f"$[{index}].config_id", f"config {config_id!r} not found"))
                     continue
@@ -803,7 +803,7 @@ class AutomationService:
         Raises:
             NotFoundError: no such config in this app (another app's config is not found either).
         """
-        if config_id is not None and await self._host.store.get_config(app_id, config_id) is None:
+        if config_id is not None and await self._host.store.latest_config_version(app_id, config_id) is None:
             raise NotFoundError("config", config_id)
 
     async def _config_problems(

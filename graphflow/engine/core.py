@@ -189,11 +189,14 @@ class EngineCore(ServiceHost):
             NotFoundError: the config (or version) does not exist in this app.
             ValidationError: the stored document no longer validates.
         """
-        if version is not None:
-            cached = self._graphs.get((app_id, config_id, version))
-            if cached is not None:
-                self._graphs.move_to_end((app_id, config_id, version))
-                return cached, version
+        if version is None:  # the latest: its number is enough to find a graph compiled before
+            version = await self.store.latest_config_version(app_id, config_id)
+            if version is None:
+                raise NotFoundError("config", config_id)
+        cached = self._graphs.get((app_id, config_id, version))
+        if cached is not None:
+            self._graphs.move_to_end((app_id, config_id, version))
+            return cached, version
         record = await self.store.get_config(app_id, config_id, version)
         if record is None:
             raise NotFoundError("config", config_id)

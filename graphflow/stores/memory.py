@@ -103,12 +103,16 @@ def _config(record: ConfigRecord) -> ConfigRecord:
 _NAMES = [f.name for f in dataclasses.fields(Automation)]
 _ID, _APP, _TYPE, _STATUS = (_NAMES.index(n) for n in ("id", "app_id", "type", "status"))
 _UPDATED, _LOOKUP, _METADATA, _REPEAT = (_NAMES.index(n) for n in ("updated_at", "lookup_key", "metadata", "repeat"))
-_LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION, _INPUT_SCHEMA = (
-    _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision", "input_schema")
+_LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION = (
+    _NAMES.index(n) for n in ("last_run_at", "last_run_status", "last_error", "revision")
 )
 _STREAK, _MAX_FAILURES, _PAUSED_REASON = (
     _NAMES.index(n) for n in ("consecutive_failures", "max_consecutive_failures", "paused_reason")
 )
+#: JSON fields copied in and out; a list one is kept as ``()`` when empty (a list would make the
+#: row a tracked object again, walked by every full collection).
+_JSON_FIELDS = tuple(_NAMES.index(n) for n in ("input_schema", "debounce", "throttle", "concurrency"))
+_LIST_FIELDS = tuple(_NAMES.index(n) for n in ("cancel_on", "deliver"))
 AutomationRow = tuple[Any, ...]
 
 
@@ -117,8 +121,11 @@ def _freeze(automation: Automation, outcome: tuple[Any, Any, Any, Any] | None = 
     row[_REPEAT] = (automation.repeat.times, automation.repeat.completed)
     metadata = automation.metadata
     row[_METADATA] = _copy_json(metadata) if metadata else {}
-    if automation.input_schema is not None:
-        row[_INPUT_SCHEMA] = _copy_json(automation.input_schema)
+    for index in _JSON_FIELDS:
+        if row[index] is not None:
+            row[index] = _copy_json(row[index])
+    for index in _LIST_FIELDS:
+        row[index] = _copy_json(row[index]) if row[index] else ()
     if outcome is not None:
         row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR], row[_STREAK] = outcome
     return tuple(row)
@@ -129,8 +136,11 @@ def _thaw(row: AutomationRow) -> Automation:
     automation.repeat = Repeat(*row[_REPEAT])
     metadata = row[_METADATA]
     automation.metadata = _copy_json(metadata) if metadata else {}
-    if automation.input_schema is not None:
-        automation.input_schema = _copy_json(automation.input_schema)
+    for index in _JSON_FIELDS:
+        if row[index] is not None:
+            setattr(automation, _NAMES[index], _copy_json(row[index]))
+    for index in _LIST_FIELDS:
+        setattr(automation, _NAMES[index], _copy_json(row[index]) if row[index] else [])
     return automation
 
 
@@ -294,6 +304,10 @@ class MemoryStore(Store):
             if record.version == version:
                 return _config(record)
         return None
+
+    async def latest_config_version(self, app_id: str, config_id: str) -> int | None:
+        versions = self._configs.get(config_id)
+        return versions[-1].version if versions and versions[0].app_id == app_id else None
 
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
         latest = sorted(

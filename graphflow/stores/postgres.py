@@ -12,6 +12,10 @@ How the contract's guarantees are kept:
   which makes each scheduled occurrence exist once however many processes fire it; ``events`` is
   keyed by ``(app_id, event_id)`` and written with ``INSERT … ON CONFLICT DO NOTHING``. A
   violation the contract names becomes :class:`~graphflow.exceptions.ConflictError`.
+* **Group commit.** ``accept_event``, ``claim_runs`` by id and a worker's final ``update_run``
+  go through a :class:`~graphflow.stores.postgres_batch.GroupCommit`: sent at once when nothing
+  else is in flight, else together with the others that queued meanwhile, in one pipelined
+  transaction (one round trip, one commit); each statement does what it does alone.
 * **One statement per operation where possible.** ``accept_event`` is one statement: the event
   insert, then the runs inserted only if the event was new *and* their automation is ``running``
   (checked in the same statement with ``FOR SHARE``, so a concurrent pause either commits first
@@ -110,6 +114,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'") from exc
 
 from graphflow.stores.flow import MAX_FLOW_PERIOD
+from graphflow.stores.postgres_batch import GroupCommit
 from graphflow.stores.postgres_flow import PostgresFlow, decide_all
 from graphflow.stores.postgres_listen import ChangePoller, Wakeup, WorkListener
 from graphflow.stores.postgres_schema import (
@@ -227,6 +232,10 @@ class PostgresStore(PostgresFlow, PostgresWaits):
         self._wakeups: WorkListener | None = None
         self._appended: Wakeup | None = None
         self._listen_schema = ""
+        # The writes of every run's way through, each sent with the ones that queue meanwhile.
+        self._accepts = GroupCommit(self._call)
+        self._claims = GroupCommit(self._call)  # by id: the runs this process just stored or woke
+        self._finishes = GroupCommit(self._call)
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r}, schema={self.schema!r})"
@@ -422,6 +431,12 @@ class PostgresStore(PostgresFlow, PostgresWaits):
             row = await self._fetchone(query, [config_id, app_id, version], idempotent=True)
         return config_record(row) if row else None
 
+    async def latest_config_version(self, app_id: str, config_id: str) -> int | None:
+        row = await self._fetchone(
+            "SELECT max(version) FROM configs WHERE id = %s AND app_id = %s", [config_id, app_id], idempotent=True
+        )
+        return None if row is None else row[0]
+
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
         where, params = "app_id = %s", [app_id]
         if cursor is not None:
@@ -533,12 +548,13 @@ class PostgresStore(PostgresFlow, PostgresWaits):
                 )
                 return [] if inserted else None
             query, values = ACCEPT_EVENT.bind(runs)
-            row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values])
+            params = [app_id, event_id, name, accepted_at, *values]
         else:
             query, values = ACCEPT_EVENT_OFFER.bind(runs)
             offered = [app_id, name, app_id, event_id, name, jsonb(payload, f"event {event_id!r} payload")]
-            row = await self._fetchone(query, [app_id, event_id, name, accepted_at, *values, *offered])
-        assert row is not None
+            params = [app_id, event_id, name, accepted_at, *values, *offered]
+        key = (min(run.automation_id for run in runs) if runs else "", app_id, event_id)
+        (row,) = await self._accepts.fetchall(query, params, key=key)
         if not row[0]:
             return None
         if wake is not None and row[-1]:
@@ -643,21 +659,33 @@ class PostgresStore(PostgresFlow, PostgresWaits):
         params = [*run_write_params(run), run.id, *([] if fence is None else [fence])]
         terminal = run.status in TERMINAL_RUN_STATUSES
 
+        if terminal and fence is not None:  # a worker's final write: sent with the others of this process
+            key = (run.automation_id, run.started_at or 0.0, run.id)  # an automation's runs in start order
+            (row,) = await self._finishes.fetchall(
+                FINISH_RUN_FENCED, [*params, *outcome_params(run)], idempotent=True, key=key
+            )
+            if row[0] == 0:
+                await self._call(lambda conn: self._missed_write(conn, run.id, fence), idempotent=True)
+            return
+
         async def op(conn: Connection) -> None:
             if terminal:
-                query = FINISH_RUN if fence is None else FINISH_RUN_FENCED
-                row = await (await conn.execute(query, [*params, *outcome_params(run)])).fetchone()
+                row = await (await conn.execute(FINISH_RUN, [*params, *outcome_params(run)])).fetchone()
                 written = row[0] if row else 0
             else:
                 written = (await conn.execute(UPDATE_RUN if fence is None else UPDATE_RUN_FENCED, params)).rowcount
             if written == 0:
-                cur = await conn.execute("SELECT fence FROM runs WHERE id = %s", [run.id])
-                if await cur.fetchone() is None:
-                    raise NotFoundError("run", run.id)
-                raise lease_lost(run.id, fence)
+                await self._missed_write(conn, run.id, fence)
 
         # Idempotent: a retried write sets the same values under the same fence.
         await self._call(op, idempotent=True)
+
+    async def _missed_write(self, conn: Connection, run_id: str, fence: int | None) -> None:
+        """Raise why a write of the run changed nothing: it does not exist, or the fence is stale."""
+        cur = await conn.execute("SELECT fence FROM runs WHERE id = %s", [run_id])
+        if await cur.fetchone() is None:
+            raise NotFoundError("run", run_id)
+        raise lease_lost(run_id, fence)
 
     async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
         rows = await self._fetchall_write(
@@ -751,7 +779,7 @@ class PostgresStore(PostgresFlow, PostgresWaits):
             rows = await self._fetchall_write(CLAIM, params)
         else:
             params["ids"] = list(run_ids)
-            rows = await self._fetchall_write(CLAIM_THESE, params)
+            rows = await self._claims.fetchall(CLAIM_THESE, params, key=(min(run_ids),))
         return sorted((run_record(row) for row in rows), key=lambda run: run.id)
 
     async def renew_leases(self, worker_id: str, fences: Mapping[str, int], *, lease: float) -> set[str]:

@@ -421,6 +421,11 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits):
         row = await self._call(lambda conn: conn.execute(sql, args).fetchone())
         return config_from_row(row) if row is not None else None
 
+    async def latest_config_version(self, app_id: str, config_id: str) -> int | None:
+        sql = "SELECT max(version) FROM configs WHERE id = ? AND app_id = ?"
+        row = await self._call(lambda conn: conn.execute(sql, (config_id, app_id)).fetchone())
+        return None if row is None else row[0]
+
     async def list_configs(self, app_id: str, *, cursor: str | None, limit: int) -> Page:
         where, args = ("app_id = ?", [app_id]) if cursor is None else ("app_id = ? AND id < ?", [app_id, cursor])
         sql = (

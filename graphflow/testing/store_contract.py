@@ -141,6 +141,18 @@ async def test_get_config_returns_latest_or_the_version_asked(store: Store) -> N
     assert await store.get_config("app_a", "cfg_missing") is None
 
 
+async def test_latest_config_version_follows_the_versions_stored(store: Store) -> None:
+    first = config(name="v1")
+    await store.put_config(first)
+    assert await store.latest_config_version("app_a", first.id) == 1
+    await store.put_config(config(config_id=first.id, version=2, name="v2"))
+    assert await store.latest_config_version("app_a", first.id) == 2
+    assert await store.latest_config_version("app_b", first.id) is None  # another app's: not found
+    assert await store.latest_config_version("app_a", "cfg_missing") is None
+    await store.delete_config("app_a", first.id)
+    assert await store.latest_config_version("app_a", first.id) is None
+
+
 async def test_configs_of_another_app_are_not_found(store: Store) -> None:
     record = config("app_a")
     await store.put_config(record)
