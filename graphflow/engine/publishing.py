@@ -89,6 +89,7 @@ class Publishing(Waits):
         wake = self.wake_matcher(event_id, name, payload)
         stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake, woken=matched)
         if stored is None:
+            self.counters.duplicate_events += 1
             return PublishResult(event_id, (), duplicate=True)
         runs = stored
         for run in runs:
