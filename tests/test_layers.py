@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "stores": 4,
     "automations": 5,
     "engine": 6,
+    "observability": 6,
     "api": 7,
     "cli": 7,
     "testing": 7,

@@ -19,7 +19,14 @@ __all__ = ["prune", "worker"]
 out = Console(stderr=True)
 
 
-def worker(database_url: str | None, concurrency: int, lease: float, status_every: float) -> int:
+def worker(
+    database_url: str | None,
+    concurrency: int,
+    lease: float,
+    status_every: float,
+    log_format: str = "text",
+    log_level: str = "info",
+) -> int:
     """Run the scheduler and executor for every app on the database, until SIGTERM or Ctrl-C.
 
     Start one per host (or several per host on PostgreSQL). On SIGTERM the worker stops claiming,
@@ -28,10 +35,12 @@ def worker(database_url: str | None, concurrency: int, lease: float, status_ever
     import anyio
 
     from graphflow.exceptions import StoreError
+    from graphflow.observability.logs import configure_logging
     from graphflow.stores import default_database_url, redact_url
 
     url = database_url or default_database_url()
     store_at(url, must_exist=False)  # a bad URL fails here, before anything starts
+    configure_logging("json" if log_format == "json" else "text", level=log_level.upper())
     try:
         anyio.run(_serve, url, concurrency, lease, status_every)
     except StoreError as exc:
