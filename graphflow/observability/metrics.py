@@ -251,6 +251,11 @@ class EngineMetrics:
             "Automation ids with a label of their own (the rest are 'other').",
             lambda: {(): float(len(self.automation))},
         )
+        registry.total(
+            "graphflow_metrics_dropped",
+            "Observations an exporter failed to take (lost; runs are never affected).",
+            lambda: {(): float(sum(getattr(f, "dropped", 0) for f in registry.families.values()))},
+        )
         registry.gauge(
             "graphflow_metrics_collect_seconds",
             "How long the last collection's store read took.",
@@ -266,6 +271,11 @@ class EngineMetrics:
 
     async def collect(self) -> str:
         """Read the store's status (bounded by ``status_timeout``) and render the Prometheus text."""
+        await self.refresh()
+        return self.registry.render()
+
+    async def refresh(self) -> None:
+        """Read the store's status (the queue and worker gauges), within ``status_timeout``; never raises."""
         begun = time.perf_counter()
         self._status = None
         self._store_up = 0.0
@@ -276,7 +286,6 @@ class EngineMetrics:
             except GraphflowError:
                 pass  # reported as graphflow_store_up 0
         self._scrape_seconds = time.perf_counter() - begun
-        return self.registry.render()
 
 
 def scheduler_lag(engine: Engine) -> float:

@@ -117,7 +117,8 @@ class Histogram(Family):
     """Observations counted in cumulative buckets (upper bounds in seconds), with their sum and count.
 
     ``sink``, when an exporter sets it, is also called with each observation (OpenTelemetry's
-    histograms cannot be read on demand).
+    histograms cannot be read on demand); a sink that raises loses that observation, counted in
+    ``dropped``, and never fails the caller.
     """
 
     type = "histogram"
@@ -128,6 +129,7 @@ class Histogram(Family):
         #: label values → [count per bucket (the last is +Inf)..., sum]
         self.series: dict[tuple[str, ...], list[float]] = {}
         self.sink: Callable[[float, dict[str, str]], None] | None = None
+        self.dropped = 0
 
     def observe(self, value: float, labels: tuple[str, ...] = ()) -> None:
         """Count ``value`` in its bucket."""
@@ -137,7 +139,10 @@ class Histogram(Family):
         series[bisect.bisect_left(self.buckets, value)] += 1
         series[-1] += value
         if self.sink is not None:
-            self.sink(value, dict(zip(self.labels, labels, strict=True)))
+            try:
+                self.sink(value, dict(zip(self.labels, labels, strict=True)))
+            except Exception:  # an exporter's failure never reaches a run
+                self.dropped += 1
 
     def samples(self) -> Iterator[Sample]:
         bounds = [*(_number(b) for b in self.buckets), "+Inf"]
