@@ -22,7 +22,7 @@ from graphflow.observability.metrics import EngineMetrics
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
 
-__all__ = ["OPERATIONS", "PROMETHEUS_TEXT", "create_app"]
+__all__ = ["OPERATIONS", "PROMETHEUS_TEXT", "create_app", "create_metrics_app"]
 
 #: Every operation of the API, in matching order (fixed path segments before ``{id}`` ones).
 OPERATIONS: tuple[Operation, ...] = (
@@ -118,3 +118,16 @@ def create_app(
         routes += dashboard_routes()
     handlers: Any = exception_handlers
     return Starlette(routes=routes, exception_handlers=handlers)
+
+
+def create_metrics_app(metrics: EngineMetrics) -> Starlette:
+    """Only ``GET /metrics``, without credentials: for a worker process (``graphflow worker --metrics-port``).
+
+    Serve it on an address only the metrics scraper reaches (the worker binds 127.0.0.1 by default).
+    """
+
+    async def endpoint(request: Request) -> Response:
+        text = await metrics.collect()
+        return Response(text, media_type=PROMETHEUS_TEXT, headers={"cache-control": "no-store"})
+
+    return Starlette(routes=[Route("/metrics", endpoint, methods=["GET"])])

@@ -229,6 +229,18 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
         help="seconds between status lines, 0 for none (default: 10)",
     )
 
+    worker.add_argument(
+        "--metrics-port",
+        type=int_between(0, 65535),
+        metavar="PORT",
+        help="serve GET /metrics (Prometheus, no credentials) on this port (needs the [http] extra)",
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="the address of --metrics-port (default: 127.0.0.1)"
+    )
+    worker.add_argument(
+        "--node-metrics", action="store_true", help="also record node durations (a few microseconds per node)"
+    )
     _log_options(worker)
 
     status = command(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from graphflow.api import Settings
     from graphflow.engine.engine import Engine
 
-__all__ = ["serve"]
+__all__ = ["listen", "serve"]
 
 out = Console(stderr=True, soft_wrap=True)
 
@@ -67,7 +67,7 @@ def serve(
         raise UsageError(f"--database-url: {exc}") from None
     if workers_in_process == 0 and not store.durable:
         raise UsageError("--workers-in-process 0 needs a durable database (SQLite file or PostgreSQL) for workers")
-    listener = _listen(host, port)  # a taken port fails here, before the engine starts
+    listener = listen(host, port)  # a taken port fails here, before the engine starts
     configure_logging("json" if log_format == "json" else "text", level=log_level.upper())
     try:
         anyio.run(_serve, url, listener, workers_in_process, dashboard, settings, node_metrics)
@@ -79,7 +79,8 @@ def serve(
     return 0
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening); a taken port is a usage error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
