@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import graphflow
 from graphflow.observability.registry import Family, Histogram
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def export_metrics(metrics: EngineMetrics, meter_provider: Any = None) -> bool:
     provider = meter_provider if meter_provider is not None else otel.get_meter_provider()
     if _is_default(otel, provider):
         return False
-    meter = provider.get_meter("graphflow", graphflow.__version__)
+    meter = provider.get_meter("graphflow")
     for family in metrics.registry.families.values():
         if isinstance(family, Histogram):
             histogram = meter.create_histogram(family.name, unit="s", description=family.help)

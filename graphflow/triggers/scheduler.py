@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_BACKLOG_SCAN", "Announce", "Fire", "ScheduleEntry", "Scheduler"]
 
-logger = logging.getLogger("graphflow.scheduler")
+logger = logging.getLogger(__name__)  # graphflow.triggers.scheduler
 
 #: Most missed instants walked when catching up (a minutely schedule missed for a week is ~10k).
 MAX_BACKLOG_SCAN = 20_000

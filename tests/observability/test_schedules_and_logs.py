@@ -55,7 +55,7 @@ async def test_fires_catchup_lateness_and_missed_fires_are_counted(engine: Engin
     records = [json.loads(line) for line in lines.getvalue().splitlines()]
     [missed] = [r for r in records if "missed" in r["message"]]
     assert missed["automation_id"] == dropped.id and missed["app_id"] == "app_a"
-    assert missed["level"] == "WARNING" and missed["logger"] == "graphflow.scheduler"
+    assert missed["level"] == "WARNING" and missed["logger"] == "graphflow.triggers.scheduler"
 
 
 def test_json_lines_carry_the_ids_a_run_logger_binds() -> None:
