@@ -228,7 +228,6 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
         metavar="SECONDS",
         help="seconds between status lines, 0 for none (default: 10)",
     )
-
     worker.add_argument(
         "--metrics-port",
         type=int_between(0, 65535),
@@ -238,10 +237,7 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
     worker.add_argument(
         "--metrics-host", default="127.0.0.1", help="the address of --metrics-port (default: 127.0.0.1)"
     )
-    worker.add_argument(
-        "--node-metrics", action="store_true", help="also record node durations (a few microseconds per node)"
-    )
-    _log_options(worker)
+    _observability_options(worker)
 
     status = command(
         "status",
@@ -302,13 +298,14 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
     serve.add_argument(
         "--metrics-public", action="store_true", help="serve /metrics and /v1/status without credentials"
     )
-    serve.add_argument(
+    _observability_options(serve)
+
+
+def _observability_options(sub: argparse.ArgumentParser) -> None:
+    """``--node-metrics``, ``--log-format`` and ``--log-level`` of the long-running commands."""
+    sub.add_argument(
         "--node-metrics", action="store_true", help="also record node durations (a few microseconds per node)"
     )
-    _log_options(serve)
-
-
-def _log_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--log-format",
         choices=("text", "json"),

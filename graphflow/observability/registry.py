@@ -16,14 +16,28 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
-__all__ = ["OTHER", "BoundedLabel", "Counter", "Family", "Gauge", "Histogram", "ReadCounter", "Registry", "Sample"]
+__all__ = [
+    "OTHER",
+    "BoundedLabel",
+    "Counter",
+    "Family",
+    "Gauge",
+    "Histogram",
+    "ReadCounter",
+    "Reader",
+    "Registry",
+    "Sample",
+]
 
 #: The label value of everything past a :class:`BoundedLabel`'s limit.
 OTHER = "other"
 
 #: ``(suffix, labels, value)``: one line of a family's exposition.
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
+#: What a read-on-collection family calls: ``{label values: value}``.
+Reader = Callable[[], dict[tuple[str, ...], float]]
 
 
 class BoundedLabel:
@@ -92,9 +106,7 @@ class Gauge(Family):
 
     type = "gauge"
 
-    def __init__(
-        self, name: str, help: str, labels: Sequence[str] = (), read: Callable[[], dict[tuple[str, ...], float]] = dict
-    ) -> None:
+    def __init__(self, name: str, help: str, labels: Sequence[str] = (), read: Reader = dict) -> None:
         super().__init__(name, help, labels)
         self.read = read
 
@@ -156,14 +168,17 @@ class Histogram(Family):
             yield "_count", pairs, running
 
 
+F = TypeVar("F", bound=Family)
+
+
 class Registry:
     """The metric families of a process, rendered on demand."""
 
     def __init__(self) -> None:
         self.families: dict[str, Family] = {}
 
-    def add(self, family: Family) -> Family:
-        """Register a family (its name must be new)."""
+    def add(self, family: F) -> F:
+        """Register a family (its name must be new) and return it."""
         if family.name in self.families:
             raise ValueError(f"metric {family.name!r} is already registered")
         self.families[family.name] = family
@@ -171,31 +186,19 @@ class Registry:
 
     def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
         """Register and return a counter."""
-        family = Counter(name, help, labels)
-        self.add(family)
-        return family
+        return self.add(Counter(name, help, labels))
 
     def histogram(self, name: str, help: str, buckets: Sequence[float], labels: Sequence[str] = ()) -> Histogram:
         """Register and return a histogram."""
-        family = Histogram(name, help, buckets, labels)
-        self.add(family)
-        return family
+        return self.add(Histogram(name, help, buckets, labels))
 
-    def gauge(
-        self, name: str, help: str, read: Callable[[], dict[tuple[str, ...], float]], labels: Sequence[str] = ()
-    ) -> Gauge:
+    def gauge(self, name: str, help: str, read: Reader, labels: Sequence[str] = ()) -> Gauge:
         """Register and return a gauge read by ``read`` at each collection."""
-        family = Gauge(name, help, labels, read)
-        self.add(family)
-        return family
+        return self.add(Gauge(name, help, labels, read))
 
-    def total(
-        self, name: str, help: str, read: Callable[[], dict[tuple[str, ...], float]], labels: Sequence[str] = ()
-    ) -> ReadCounter:
+    def total(self, name: str, help: str, read: Reader, labels: Sequence[str] = ()) -> ReadCounter:
         """Register and return a counter whose totals ``read`` returns at each collection."""
-        family = ReadCounter(name, help, labels, read)
-        self.add(family)
-        return family
+        return self.add(ReadCounter(name, help, labels, read))
 
     def render(self) -> str:
         """The families in the Prometheus text exposition format (version 0.0.4)."""
