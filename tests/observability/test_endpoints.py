@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import anyio
 import psycopg
 import pytest
 
 from graphflow.api import Settings
+from graphflow.engine.engine import Engine
+from graphflow.observability.health import readiness
 from tests.api.server import live_server, token_auth
 from tests.observability.prometheus import parse
 from tests.pg import postgres_url
@@ -89,3 +93,14 @@ def test_not_ready_when_the_database_schema_is_newer() -> None:
         assert answer.status_code == 503
         migrations = answer.json()["checks"]["migrations"]
         assert migrations["ok"] is False and migrations["schema_version"] == 99 and "upgrade" in migrations["error"]
+
+
+def test_an_engine_on_a_wrong_dsn_is_not_ready() -> None:
+    engine = Engine("postgresql://graphflow@127.0.0.1:1/none?connect_timeout=1")  # nothing listens on port 1
+
+    async def check() -> dict[str, Any]:
+        return await readiness(engine, timeout=5)
+
+    answer = anyio.run(check)
+    assert answer["status"] == "not_ready"
+    assert answer["checks"]["store"]["ok"] is False and answer["checks"]["scheduler"]["ok"] is False

@@ -9,9 +9,11 @@ import anyio
 import pytest
 
 from graphflow.engine.engine import Engine
+from graphflow.exceptions import StoreUnavailableError
 from graphflow.observability.metrics import EngineMetrics
 from graphflow.observability.registry import OTHER, BoundedLabel, Registry
 from graphflow.records import AutomationRun
+from graphflow.stores.memory import MemoryStore
 from tests.conftest import eventually, graph_dict
 from tests.gates import GATES, reset_gates
 from tests.observability.prometheus import Family, parse
@@ -83,6 +85,7 @@ async def test_counts_agree_with_the_store_after_a_known_workload(engine: Engine
     assert families["graphflow_store_up"].value() == 1
     assert families["graphflow_queue_depth"].value() == 0
     assert families["graphflow_automation_labels"].value() == 3
+    assert families["graphflow_leases_lost"].value("_total") == 1  # the cancel took the held run over
     metrics.close()
     assert engine.observer is None
 
@@ -176,3 +179,44 @@ def test_the_renderer_escapes_label_values_and_the_parser_is_strict() -> None:
     with pytest.raises(ValueError, match="not cumulative"):
         parse('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_count 1\nh_sum 1\n')
     _ = anyio
+
+
+class BlinkingStore(MemoryStore):
+    """A memory store whose next ``outages`` run updates find the database unreachable."""
+
+    outages = 0
+
+    async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise StoreUnavailableError("cannot reach postgresql://app:***@db/graphflow")
+        await super().update_run(run, fence=fence)
+
+
+async def test_store_retries_are_counted_and_the_run_still_completes() -> None:
+    store = BlinkingStore()
+    async with Engine(store) as engine:
+        metrics = EngineMetrics(engine)
+        await _automation(engine, {"kind": "WorkflowScript", "id": "echo", "source": "$"}, "blink")
+        store.outages = 2
+        (run_id,) = (await engine.publish(APP, TRIGGER, JOINED)).run_ids
+        assert (await engine.wait_for_run(APP, run_id, timeout=10)).status == "completed"
+        families = await _scrape(metrics)
+        assert families["graphflow_store_retries"].value("_total") == 2
+        assert families["graphflow_runs_finished"].total("_total", status="completed") == 1
+
+
+async def test_a_run_whose_worker_died_is_recovered_and_counted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dead.db'}"
+    async with Engine(url, max_concurrent_runs=0) as publisher:
+        await _automation(publisher, {"kind": "WorkflowScript", "id": "echo", "source": "$"}, "orphan")
+        (run_id,) = (await publisher.publish(APP, TRIGGER, JOINED)).run_ids
+        # A worker claims it with a lease it never renews, and dies.
+        assert await publisher.store.claim_runs("dead:1:abc", lease=0.05, limit=1, run_ids=[run_id])
+    async with Engine(url, poll_interval=0.05) as engine:
+        metrics = EngineMetrics(engine)
+        assert (await engine.wait_for_run(APP, run_id, timeout=10)).status == "completed"
+        families = await _scrape(metrics)
+        assert families["graphflow_runs_recovered"].value("_total") == 1
+        assert families["graphflow_runs_resumed"].total("_total") == 1  # it had started on the dead worker
+        assert families["graphflow_leases_expired"].value() == 0
