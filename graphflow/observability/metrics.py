@@ -44,7 +44,8 @@ class EngineMetrics:
         max_automations: automation ids that get a label of their own, the first ones seen;
             runs of later automations count under ``automation="other"``.
         node_durations: also record ``graphflow_node_duration_seconds`` and node retries
-            (subscribes to the engine's node events: a few microseconds per node).
+            (subscribes to the engine's events, which it then builds for every node and run:
+            about 30% more instructions per run of three short nodes).
         status_timeout: seconds a collection waits for the store's status before it reports
             ``graphflow_store_up 0`` and leaves the store's gauges out.
     """
