@@ -46,6 +46,7 @@ from graphflow.records import (
     FlowPolicy,
     Offer,
     Page,
+    StoreStatus,
     StreamEvent,
     Wait,
 )
@@ -309,6 +310,18 @@ class Store(ABC):
     @abstractmethod
     async def pending_runs(self, limit: int) -> list[AutomationRun]:
         """Up to ``limit`` pending runs across all apps, oldest first (for inspection)."""
+
+    @abstractmethod
+    async def status(self, now: float, *, late_after: float | None = None, limit: int = 20) -> StoreStatus:
+        """The database's schema version, queue and workers, across all apps (for operators).
+
+        Every count is capped at :attr:`~graphflow.records.StoreStatus.cap` and read from an
+        index, so the cost does not grow with the tables. ``workers`` lists at most ``limit``
+        lease owners of running runs. With ``late_after`` (seconds), ``late_schedules`` lists at
+        most ``limit`` running scheduled automations whose ``next_run_at`` is older than
+        ``now - late_after`` (this reads every running scheduled automation: for ``graphflow
+        status``, not for every metrics scrape).
+        """
 
     @abstractmethod
     async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:

@@ -29,11 +29,14 @@ __all__ = [
     "AutomationRun",
     "ConfigRecord",
     "FlowPolicy",
+    "LateSchedule",
     "Offer",
     "Page",
     "Repeat",
+    "StoreStatus",
     "StreamEvent",
     "Wait",
+    "WorkerSeen",
     "iso",
 ]
 
@@ -547,3 +550,64 @@ class Page:
             "data": [d.to_dict() if hasattr(d, "to_dict") else d for d in self.data],
             "next_cursor": self.next_cursor,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSeen:
+    """A worker process seen through the leases it holds (the store keeps no table of workers).
+
+    A worker is seen while it executes runs: each run it claimed carries its ``lease_owner`` and a
+    ``lease_expires_at`` its heartbeat pushes ``lease`` seconds ahead every ``lease / 3`` seconds.
+    An idle worker holds no lease and is not seen; a worker whose leases all expired has stopped
+    (its runs are recovered by another worker).
+
+    Attributes:
+        worker_id: the engine's ``worker_id`` (``host:pid:random`` by default).
+        runs: the runs it holds.
+        lease_expires_at: the latest expiry of its leases (UNIX seconds).
+    """
+
+    worker_id: str
+    runs: int
+    lease_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LateSchedule:
+    """A running scheduled automation whose next fire is overdue (no engine fired it)."""
+
+    app_id: str
+    automation_id: str
+    next_run_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """What an operator asks of a database: its schema, its queue and the workers holding runs.
+
+    Counts are capped (:attr:`cap`): a count that reads ``cap`` means "at least". Every figure
+    is read from an index, so the cost is bounded by the cap, not by the size of the tables.
+
+    Attributes:
+        schema_version: the version the database was migrated to.
+        expected_schema_version: the version this graphflow writes (equal when migrations are current).
+        pending: runs a worker could claim now (new runs, and parked runs whose time came).
+        parked: pending runs waiting for a time or an event (durable timers and waits).
+        running: runs claimed by a worker.
+        expired_leases: running runs whose worker stopped renewing its lease (recovered on the next claim).
+        oldest_pending_at: when the oldest claimable run became claimable (``None``: none is).
+        workers: the workers holding leases, latest heartbeat first.
+        late_schedules: scheduled automations overdue by more than asked, most overdue first.
+        cap: the cap of the counts.
+    """
+
+    schema_version: int
+    expected_schema_version: int
+    pending: int
+    parked: int
+    running: int
+    expired_leases: int
+    oldest_pending_at: float | None
+    workers: tuple[WorkerSeen, ...] = ()
+    late_schedules: tuple[LateSchedule, ...] = ()
+    cap: int = 100_000

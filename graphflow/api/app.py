@@ -16,16 +16,18 @@ from graphflow.api.errors import exception_handlers
 from graphflow.api.feed import Feeds
 from graphflow.api.openapi import openapi_document
 from graphflow.api.operations import Call, Endpoint, Operation, Settings
-from graphflow.api.routes import automations, configs, events, health, runs, steering, stream, views
+from graphflow.api.routes import automations, configs, events, health, operate, runs, steering, stream, views
+from graphflow.observability.metrics import EngineMetrics
 
 if TYPE_CHECKING:
     from graphflow.engine.engine import Engine
 
-__all__ = ["OPERATIONS", "create_app"]
+__all__ = ["OPERATIONS", "PROMETHEUS_TEXT", "create_app", "create_metrics_app"]
 
 #: Every operation of the API, in matching order (fixed path segments before ``{id}`` ones).
 OPERATIONS: tuple[Operation, ...] = (
     *health.OPERATIONS,
+    *operate.OPERATIONS,
     *views.OPERATIONS,
     *runs.OPERATIONS,
     *stream.OPERATIONS,
@@ -41,7 +43,9 @@ def _endpoint(
 ) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         app_id: str = request.path_params.get("app_id", "")
-        if not op.public:
+        if op.operator:
+            await authenticator.authorize_operator(request, public=settings.metrics_public, app_id=settings.metrics_app)
+        elif not op.public:
             await authenticator.authorize(request, app_id)
         parse_query(op.query, request)  # refused before anything runs; handlers read it typed
         call = Call(request, engine, app_id, settings, authenticator, feeds)
@@ -55,6 +59,20 @@ def _endpoint(
     return endpoint
 
 
+#: The Prometheus text exposition format's media type.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _metrics_endpoint(metrics: EngineMetrics, authenticator: Authenticator, settings: Settings) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        await authenticator.authorize_operator(request, public=settings.metrics_public, app_id=settings.metrics_app)
+        text = await metrics.collect()
+        return Response(text, media_type=PROMETHEUS_TEXT, headers={"cache-control": "no-store"})
+
+    endpoint.__name__ = "metrics"
+    return endpoint
+
+
 def create_app(
     engine: Engine,
     *,
@@ -62,6 +80,7 @@ def create_app(
     settings: Settings | None = None,
     operations: Iterable[Operation] = OPERATIONS,
     dashboard: bool = False,
+    metrics: EngineMetrics | bool = True,
 ) -> Starlette:
     """The HTTP API over ``engine`` (started and stopped by the host, or by ``graphflow serve``).
 
@@ -74,6 +93,10 @@ def create_app(
         settings: body limit, SSE heartbeat and key re-verification interval.
         operations: the operations to serve (default: all of them).
         dashboard: also serve the dashboard page at ``/`` (:mod:`graphflow.api.dashboard`).
+        metrics: serve ``GET /metrics`` (Prometheus text): ``True`` observes ``engine`` with a
+            new :class:`~graphflow.observability.metrics.EngineMetrics` (or the one already
+            observing it), or pass your own; ``False``: no endpoint. It needs credentials as
+            ``settings`` say (``metrics_public``, ``metrics_app``).
     """
     settings = settings or Settings()
     authenticator = Authenticator(engine, auth)
@@ -89,9 +112,27 @@ def create_app(
         Route("/v1" + op.path, _endpoint(op, engine, authenticator, settings, feeds), methods=[op.method])
         for op in operations
     ]
+    if metrics is not False:
+        observer = metrics if isinstance(metrics, EngineMetrics) else engine.observer
+        if not isinstance(observer, EngineMetrics):
+            observer = EngineMetrics(engine)
+        routes.append(Route("/metrics", _metrics_endpoint(observer, authenticator, settings), methods=["GET"]))
     if dashboard:
         from graphflow.api.dashboard import dashboard_routes
 
         routes += dashboard_routes()
     handlers: Any = exception_handlers
     return Starlette(routes=routes, exception_handlers=handlers)
+
+
+def create_metrics_app(metrics: EngineMetrics) -> Starlette:
+    """Only ``GET /metrics``, without credentials: for a worker process (``graphflow worker --metrics-port``).
+
+    Serve it on an address only the metrics scraper reaches (the worker binds 127.0.0.1 by default).
+    """
+
+    async def endpoint(request: Request) -> Response:
+        text = await metrics.collect()
+        return Response(text, media_type=PROMETHEUS_TEXT, headers={"cache-control": "no-store"})
+
+    return Starlette(routes=[Route("/metrics", endpoint, methods=["GET"])])

@@ -74,6 +74,25 @@ class Authenticator:
         if owner != app_id:
             raise NotFoundError("app", app_id[:100])
 
+    async def authorize_operator(self, request: Request, *, public: bool, app_id: str | None) -> None:
+        """Let the request read the operator endpoints (``/metrics``, ``/v1/status``) or raise.
+
+        ``public``: anyone may. Else the credentials must be valid, and belong to ``app_id`` when
+        it is given (the operator's app).
+
+        Raises:
+            UnauthorizedError: missing or invalid credentials, or another app's.
+        """
+        if public:
+            return
+        owner = await self.app_of(request)
+        if owner is None or (app_id is not None and owner != app_id):
+            whose = "a key of the server's metrics app" if app_id is not None else "an API key"
+            raise UnauthorizedError(
+                f"the operator endpoints (/metrics, /v1/status) need credentials: send "
+                f"'Authorization: Bearer <key>' with {whose}"
+            )
+
     async def still_allowed(self, request: Request, app_id: str) -> bool:
         """Whether the request's credentials still act for ``app_id`` (a revoked key no longer does)."""
         return await self.app_of(request) == app_id

@@ -27,10 +27,14 @@ __all__ = [
     "ExplainOut",
     "HealthOut",
     "InvokeIn",
+    "LiveOut",
     "MemoryOut",
+    "OperatorStatusOut",
+    "OperatorStatusQuery",
     "PageQuery",
     "PauseIn",
     "PublishOut",
+    "ReadyOut",
     "RunListQuery",
     "RunOut",
     "RunPage",
@@ -100,6 +104,13 @@ class StatusQuery(_Query):
     """``GET …/automations/status?automation_id=``: one automation's running runs."""
 
     automation_id: str | None = Field(None, min_length=1, max_length=100)
+
+
+class OperatorStatusQuery(_Query):
+    """``GET /v1/status?late_after=&limit=``."""
+
+    late_after: float = Field(60.0, ge=0, le=10**9, description="list schedules overdue by more than this (seconds)")
+    limit: int = Field(20, ge=1, le=1000, description="most workers and overdue schedules listed")
 
 
 class VersionQuery(_Query):
@@ -186,6 +197,59 @@ class HealthOut(_Out):
     status: Literal["ok"]
     version: str
     store: str
+
+
+class LiveOut(_Out):
+    """``GET /v1/health/live``."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class ReadyOut(_Out):
+    """``GET /v1/health/ready`` (200 ready, 503 not): each check with ``ok`` and, when not, ``error``."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, dict[str, Any]]
+
+
+class QueueOut(_Out):
+    """The queue part of ``GET /v1/status`` (counts capped at ``cap``)."""
+
+    pending: int
+    oldest_pending_age: float | None
+    parked: int
+    running: int
+    expired_leases: int
+    cap: int
+
+
+class WorkerOut(_Out):
+    """A worker seen through its leases; ``alive``: its latest lease has not expired."""
+
+    worker_id: str
+    runs: int
+    lease_expires_at: str
+    alive: bool
+
+
+class LateScheduleOut(_Out):
+    """A scheduled automation whose next fire is overdue by ``late_by`` seconds."""
+
+    app_id: str
+    automation_id: str
+    next_run_at: str
+    late_by: float
+
+
+class OperatorStatusOut(_Out):
+    """``GET /v1/status``: the database's queue, the workers seen and overdue schedules."""
+
+    schema_version: int
+    expected_schema_version: int
+    queue: QueueOut
+    workers: list[WorkerOut]
+    late_schedules: list[LateScheduleOut]
 
 
 class AutomationOut(_Out):

@@ -37,11 +37,20 @@ class Settings:
         heartbeat: seconds between SSE heartbeat comments.
         reverify: seconds between re-checks of a stream's credentials (a revoked key's stream
             closes within this).
+        metrics_public: serve the operator endpoints (``GET /metrics``, ``GET /v1/status``)
+            without credentials (for a server reachable only by the operator's network).
+        metrics_app: only credentials of this app (the operator's) may read the operator
+            endpoints; unset, any valid API key may. Set it on a server shared by apps that do
+            not trust each other: metrics name the automations of every app.
+        max_lag: seconds the scheduler may be overdue before ``/v1/health/ready`` says not ready.
     """
 
     max_body: int = 1_048_576
     heartbeat: float = 15.0
     reverify: float = 1.0
+    metrics_public: bool = False
+    metrics_app: str | None = None
+    max_lag: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,8 @@ class Operation:
         errors: the error statuses it can answer besides 400/401/404/503.
         stream: the answer is a ``text/event-stream``.
         media_type: the success body's type when it is not JSON (``image/svg+xml``).
+        operator: an operator endpoint across apps (``/v1/status``), authorized as ``/metrics`` is
+            (:attr:`Settings.metrics_public`, :attr:`Settings.metrics_app`).
     """
 
     method: str
@@ -122,11 +133,12 @@ class Operation:
     errors: tuple[int, ...] = ()
     stream: bool = False
     media_type: str | None = None
+    operator: bool = False
 
     @property
     def public(self) -> bool:
-        """Whether it answers without credentials (it names no app)."""
-        return "{app_id}" not in self.path
+        """Whether it answers without credentials (it names no app and is not an operator endpoint)."""
+        return "{app_id}" not in self.path and not self.operator
 
 
 #: Every API answer: a browser never sniffs one into something else (the dashboard shares the origin).

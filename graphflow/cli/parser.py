@@ -228,6 +228,40 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
         metavar="SECONDS",
         help="seconds between status lines, 0 for none (default: 10)",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int_between(0, 65535),
+        metavar="PORT",
+        help="serve GET /metrics (Prometheus, no credentials) on this port (needs the [http] extra)",
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="the address of --metrics-port (default: 127.0.0.1)"
+    )
+    _observability_options(worker)
+
+    status = command(
+        "status",
+        "status",
+        "Show the queue, the workers seen and overdue schedules of a database or a server (every app).",
+        "Workers are seen through the leases of the runs they execute (an idle worker holds none).\n"
+        "Exit 0 when all is well, 1 when a schedule is overdue or a worker's leases expired.\n"
+        "Server mode reads GET /v1/status with --key (the server's metrics app key, when it sets one).",
+    )
+    where = status.add_argument_group("connection")
+    where.add_argument("--database-url", metavar="URL", help=f"direct mode: {_DATABASE_HELP}")
+    where.add_argument("--server", metavar="URL", help="server mode: the graphflow server (default: $GRAPHFLOW_SERVER)")
+    where.add_argument("--key", metavar="KEY", help="server mode: an API key (default: $GRAPHFLOW_API_KEY)")
+    status.add_argument(
+        "--late-after",
+        type=seconds(allow_zero=True),
+        default=60.0,
+        metavar="SECONDS",
+        help="list schedules overdue by more than this (default: 60)",
+    )
+    status.add_argument(
+        "--limit", type=int_between(1, 1000), default=20, metavar="N", help="most workers and schedules (default: 20)"
+    )
+    status.add_argument("--json", dest="as_json", action="store_true", help="print JSON (GET /v1/status's shape)")
 
     prune = command("prune", "worker", "Delete finished runs (and their journals) older than an age.")
     prune.add_argument("--older-than", required=True, metavar="AGE", help="an age such as 30d, 12h or 1h30m")
@@ -255,6 +289,36 @@ def _operations_commands(command: Callable[..., Parser]) -> None:
     )
     serve.add_argument(
         "--no-dashboard", dest="dashboard", action="store_false", help="serve the API only, not the dashboard at /"
+    )
+    serve.add_argument(
+        "--metrics-app",
+        metavar="APP",
+        help="only this app's API keys may read /metrics and /v1/status (default: any valid key)",
+    )
+    serve.add_argument(
+        "--metrics-public", action="store_true", help="serve /metrics and /v1/status without credentials"
+    )
+    _observability_options(serve)
+
+
+def _observability_options(sub: argparse.ArgumentParser) -> None:
+    """``--node-metrics``, ``--log-format`` and ``--log-level`` of the long-running commands."""
+    sub.add_argument(
+        "--node-metrics",
+        action="store_true",
+        help="also record node durations (engine events for every node: ~30%% more work per short run)",
+    )
+    sub.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="the graphflow.* log lines: text, or one JSON object per line with run and automation ids",
+    )
+    sub.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="the least severe log lines shown (default: info)",
     )
 
 

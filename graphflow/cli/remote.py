@@ -239,3 +239,25 @@ def _event(frame: Mapping[str, str], data: str) -> dict[str, Any]:
     if "event" in frame:
         event.setdefault("type", frame["event"])
     return event
+
+
+async def operator_status(server: str, key: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET /v1/status`` of a server (an operator endpoint: ``key`` as the server asks, see docs/howto/operate.md)."""
+    headers = {"Accept": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=TIMEOUT) as http:
+        client = HttpClient("", server, http)
+        try:
+            response = await http.get("/v1/status", params=dict(params))
+        except httpx.TransportError as exc:
+            client._unreachable(exc)
+        if response.status_code >= 400:
+            client._refused(response)
+        try:
+            return dict(response.json())
+        except ValueError:
+            raise CommandFailedError(
+                f"the server at {server} answered GET /v1/status with something that is not JSON; "
+                "is --server a graphflow server?"
+            ) from None

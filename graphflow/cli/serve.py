@@ -13,19 +13,32 @@ from rich.console import Console
 from graphflow.cli.errors import UsageError
 
 if TYPE_CHECKING:
+    from graphflow.api import Settings
     from graphflow.engine.engine import Engine
 
-__all__ = ["serve"]
+__all__ = ["listen", "serve"]
 
 out = Console(stderr=True, soft_wrap=True)
 
 
-def serve(database_url: str | None, host: str, port: int, workers_in_process: int, dashboard: bool = True) -> int:
+def serve(
+    database_url: str | None,
+    host: str,
+    port: int,
+    workers_in_process: int,
+    dashboard: bool = True,
+    metrics_app: str | None = None,
+    metrics_public: bool = False,
+    node_metrics: bool = False,
+    log_format: str = "text",
+    log_level: str = "info",
+) -> int:
     """Serve the API on ``host:port`` until SIGTERM or Ctrl-C; execute runs here unless ``workers_in_process`` is 0.
 
     With ``--workers-in-process 0`` the process only serves (its engine publishes, creates and
     reads); ``graphflow worker`` processes on the same database execute the runs. The dashboard
-    is served at ``/`` unless ``dashboard`` is false (``--no-dashboard``).
+    is served at ``/`` unless ``dashboard`` is false (``--no-dashboard``). ``GET /metrics`` and
+    ``GET /v1/status`` need an API key (of ``metrics_app`` when given) unless ``metrics_public``.
     """
     try:
         import sse_starlette  # noqa: F401
@@ -35,9 +48,18 @@ def serve(database_url: str | None, host: str, port: int, workers_in_process: in
         raise UsageError("graphflow serve needs the HTTP extra: pip install 'graphflow[http]'") from None
     import anyio
 
-    from graphflow.exceptions import StoreError
+    from graphflow.api import Settings
+    from graphflow.exceptions import StoreError, ValidationError
+    from graphflow.ids import check_app
+    from graphflow.observability.logs import configure_logging
     from graphflow.stores import default_database_url, redact_url, store_from_url
 
+    if metrics_app is not None:
+        try:
+            check_app(metrics_app)
+        except ValidationError as exc:
+            raise UsageError(f"--metrics-app: {exc.problems[0].message}") from None
+    settings = Settings(metrics_app=metrics_app, metrics_public=metrics_public)
     url = database_url or default_database_url()
     try:
         store = store_from_url(url)
@@ -45,9 +67,10 @@ def serve(database_url: str | None, host: str, port: int, workers_in_process: in
         raise UsageError(f"--database-url: {exc}") from None
     if workers_in_process == 0 and not store.durable:
         raise UsageError("--workers-in-process 0 needs a durable database (SQLite file or PostgreSQL) for workers")
-    listener = _listen(host, port)  # a taken port fails here, before the engine starts
+    listener = listen(host, port)  # a taken port fails here, before the engine starts
+    configure_logging("json" if log_format == "json" else "text", level=log_level.upper())
     try:
-        anyio.run(_serve, url, listener, workers_in_process, dashboard)
+        anyio.run(_serve, url, listener, workers_in_process, dashboard, settings, node_metrics)
     except StoreError as exc:
         raise UsageError(f"{exc.code}: {exc}") from None
     finally:
@@ -56,7 +79,8 @@ def serve(database_url: str | None, host: str, port: int, workers_in_process: in
     return 0
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening); a taken port is a usage error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,13 +93,16 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(url: str, listener: socket.socket, workers: int, dashboard: bool) -> None:
+async def _serve(
+    url: str, listener: socket.socket, workers: int, dashboard: bool, settings: Settings, node_metrics: bool
+) -> None:
     import anyio
     import uvicorn
     from sse_starlette.sse import AppStatus
 
     from graphflow.api import create_app
     from graphflow.engine.engine import Engine
+    from graphflow.observability.metrics import EngineMetrics
     from graphflow.stores import redact_url
 
     class Server(uvicorn.Server):
@@ -98,7 +125,8 @@ async def _serve(url: str, listener: socket.socket, workers: int, dashboard: boo
     # start-up waits here and then stops the server cleanly instead of killing the process.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with Engine(url, max_concurrent_runs=workers) as engine:
-            app = create_app(engine, dashboard=dashboard)
+            metrics = EngineMetrics(engine, node_durations=node_metrics)
+            app = create_app(engine, dashboard=dashboard, settings=settings, metrics=metrics)
             config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=10)
             server = Server(config)
             async with anyio.create_task_group() as tg:

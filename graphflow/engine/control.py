@@ -18,11 +18,13 @@ class RunControl(FlowControl):
     async def cancel_pending(self, app_id: str, automation_id: str) -> list[str]:
         """Cancel an automation's pending runs (it was paused or deleted) and wake their waiters."""
         cancelled = await self.store.cancel_pending_runs(app_id, automation_id, self.clock.now())
+        if cancelled and self.observer is not None:
+            self.observer.runs_cancelled(automation_id, len(cancelled))
         for run_id in cancelled:
             self._wake(run_id)
         # A run waiting in-process (memory store) is what a parked run is on a durable one: pending.
         for run_id in [r for r, a in self._waiting_here.items() if a == automation_id]:
-            await self.cancel_run(app_id, run_id)
+            await self.cancel_run(app_id, run_id)  # counted there
             cancelled.append(run_id)
         return cancelled
 
@@ -82,6 +84,8 @@ class RunControl(FlowControl):
         if run is None:
             raise NotFoundError("run", run_id)
         started = run.started_at is not None or run_id in self._fences
+        if run.status == "cancelled" and run.finished_at == now and self.observer is not None:
+            self.observer.runs_cancelled(run.automation_id, 1)
         if run.status == "cancelled" and run.finished_at == now and started:
             run.started_at = run.started_at or self.running.get(run.automation_id, {}).get(run_id, now)
             await self.store.update_run(run)  # it had started: it becomes the automation's last run

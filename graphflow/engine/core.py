@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -36,10 +36,54 @@ if TYPE_CHECKING:
     from graphflow.abc import EventEmitter, NodeContext
     from graphflow.triggers.scheduler import Scheduler
 
-__all__ = ["EngineCore", "logger"]
+__all__ = ["EngineCore", "EngineCounters", "RunObserver", "ids", "logger"]
 
-logger = logging.getLogger("graphflow")
+logger = logging.getLogger("graphflow.engine")
 T = TypeVar("T")
+
+
+def ids(run: AutomationRun) -> dict[str, str]:
+    """A run's ids, for a log record's ``extra`` (structured logs write them as fields)."""
+    return {"run_id": run.id, "automation_id": run.automation_id, "app_id": run.app_id}
+
+
+class EngineCounters:
+    """Totals of rare things an engine did, as plain integers (read by metrics; free otherwise).
+
+    Attributes:
+        duplicate_events: events refused at publish because their id was already accepted.
+        store_errors: store operations that failed and were logged (a run, a claim, a heartbeat, a fire).
+        store_retries: store operations retried because the database was unreachable.
+        overlap_skipped: scheduled fires dropped because a run of the automation was busy (overlap ``skip``).
+        leases_lost: runs this engine was executing when another worker or a cancel took them over.
+        recoveries: runs this engine claimed after their worker stopped renewing the lease (a run
+            recovered once counts again each time it wakes from a durable timer).
+    """
+
+    __slots__ = ("duplicate_events", "leases_lost", "overlap_skipped", "recoveries", "store_errors", "store_retries")
+
+    def __init__(self) -> None:
+        self.duplicate_events = self.store_errors = self.store_retries = 0
+        self.leases_lost = self.recoveries = self.overlap_skipped = 0
+
+
+class RunObserver(Protocol):
+    """What the engine tells an observer (metrics) of runs and fires; one call per run, never per node.
+
+    Set as ``engine.observer``; ``None`` (the default) costs one attribute test per run.
+    """
+
+    def run_started(self, run: AutomationRun, fresh: bool) -> None:
+        """A claimed run starts executing here (``fresh``: its first execution, not a resumption)."""
+
+    def run_ended(self, run: AutomationRun) -> None:
+        """A run's outcome (``completed`` or ``failed``, with ``started_at``/``finished_at``) was stored."""
+
+    def runs_cancelled(self, automation_id: str, count: int) -> None:
+        """``count`` runs of an automation were cancelled (by a caller, or its pause or deletion)."""
+
+    def fired(self, automation: Automation, instants: Sequence[float], now: float) -> None:
+        """A scheduled automation's runs for ``instants`` were stored at ``now`` (lateness: ``now - instant``)."""
 
 
 class EngineCore(ServiceHost):
@@ -88,6 +132,10 @@ class EngineCore(ServiceHost):
     #: automation id → revision this engine tracks (to apply other processes' changes once).
     _revisions: dict[str, int]
     _load: int  # runs queued or executing here
+    #: Totals of rare events (duplicates, store errors and retries, lost and recovered leases).
+    counters: EngineCounters
+    #: Told of each run and fire when set (see :class:`RunObserver`; metrics set it).
+    observer: RunObserver | None
     _stack: AsyncExitStack | None
     #: Graph builds run in a worker thread, one at a time (see :meth:`off_loop`).
     _builder: anyio.CapacityLimiter | None = None
@@ -250,6 +298,7 @@ class EngineCore(ServiceHost):
             try:
                 return await op(*args, **kwargs)
             except StoreUnavailableError as exc:
+                self.counters.store_retries += 1
                 logger.warning("the store is unreachable (%s); retrying in %.2fs", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)

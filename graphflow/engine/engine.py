@@ -34,6 +34,7 @@ import anyio
 from graphflow.abc import Store
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.control import RunControl
+from graphflow.engine.core import EngineCounters
 from graphflow.engine.executor import Executor
 from graphflow.engine.fires import Fires
 from graphflow.engine.publishing import Publishing, PublishResult
@@ -188,6 +189,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         self._lost = set()
         self._revisions = {}
         self._load = 0
+        self.counters = EngineCounters()
+        self.observer = None
         self._stack = None
         self._tg = None
 

@@ -35,7 +35,13 @@ class Fires(EngineCore):
         try:
             await self._fire(snapshot, instants, following)
         except StoreError as exc:
-            logger.warning("automation %s: firing failed (%s); retrying", snapshot.id, exc)
+            self.counters.store_errors += 1
+            logger.warning(
+                "automation %s: firing failed (%s); retrying",
+                snapshot.id,
+                exc,
+                extra={"automation_id": snapshot.id, "app_id": snapshot.app_id},
+            )
             if self._tg is not None:
                 self._tg.start_soon(self._retrack_later, snapshot.app_id, snapshot.id)
 
@@ -93,6 +99,7 @@ class Fires(EngineCore):
                 buffer = instants[-1]
             dropped = len(instants) - len(fire) - (buffer is not None)
             if dropped:
+                self.counters.overlap_skipped += dropped
                 self.announce(
                     RunSkipped(
                         at=now,
@@ -121,6 +128,8 @@ class Fires(EngineCore):
             self._follow(automation.id, await store.get_automation(automation.app_id, automation.id))
             return
         self.track(automation)
+        if fire and self.observer is not None:
+            self.observer.fired(automation, fire, now)
         if buffer is not None:
             self.buffered[automation.id] = self._scheduled_run(automation, buffer, now)
         for run in stored:

@@ -110,6 +110,7 @@ class Publishing(Waits, FlowControl):
             app_id, event_id, name, payload, runs, wake=wake, woken=matched, flow=flow
         )
         if stored is None:
+            self.counters.duplicate_events += 1
             return PublishResult(event_id, (), duplicate=True)
         if flow is not None:
             self.flow_decided(flow, runs, stored)

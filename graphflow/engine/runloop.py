@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from graphflow.engine.core import logger
+from graphflow.engine.core import ids, logger
 from graphflow.engine.flow import FlowControl
 from graphflow.engine.memory import Memory
 from graphflow.events import AutomationPaused
@@ -60,7 +60,12 @@ class RunLoop(Memory, FlowControl):
             try:
                 stored = await self.store.insert_runs([buffered])
             except StoreError:
-                logger.exception("could not store the buffered run of automation %s", automation_id)
+                self.counters.store_errors += 1
+                logger.exception(
+                    "could not store the buffered run of automation %s",
+                    automation_id,
+                    extra={"automation_id": automation_id, "run_id": buffered.id, "app_id": buffered.app_id},
+                )
                 return
             if stored:
                 self.enqueue(buffered)
@@ -87,7 +92,8 @@ class RunLoop(Memory, FlowControl):
                     with tracing.executing(run, self.clock.now()):
                         await self._attempt(run)
             except LeaseLostError:
-                logger.warning("run %s: lease lost; another worker or a cancel took it over", run.id)
+                self.counters.leases_lost += 1
+                logger.warning("run %s: lease lost; another worker or a cancel took it over", run.id, extra=ids(run))
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):  # shutting down: hand the run back
                     await self._release(run)
@@ -97,7 +103,10 @@ class RunLoop(Memory, FlowControl):
                 self._lost.discard(run.id)
                 self._wake(run.id)
         except StoreError:
-            logger.exception("run %s: the store failed; the run is retried when its lease expires", run.id)
+            self.counters.store_errors += 1
+            logger.exception(
+                "run %s: the store failed; the run is retried when its lease expires", run.id, extra=ids(run)
+            )
         finally:
             await self._done(automation_id)
 
@@ -116,6 +125,9 @@ class RunLoop(Memory, FlowControl):
             fresh = run.fence == 1 or run.started_at is None
             if fresh:
                 run.started_at = started
+            observer = self.observer
+            if observer is not None:
+                observer.run_started(run, fresh)
             if run.recoveries > self.max_recoveries:
                 run.status = "failed"
                 run.result = {
@@ -159,6 +171,8 @@ class RunLoop(Memory, FlowControl):
                 run.status = "failed"
                 run.result = {"error": f"the run's result could not be stored: {exc.message}"}
                 await self._retrying(store.update_run, run, fence=fence)
+            if observer is not None:
+                observer.run_ended(run)
         finally:
             active.pop(run.id, None)
             if not active:
@@ -260,9 +274,11 @@ class RunLoop(Memory, FlowControl):
         try:
             await self.store.release_run(run.id, run.fence)
         except LeaseLostError:
-            logger.debug("run %s: already finished or taken over; nothing to hand back", run.id)
+            logger.debug("run %s: already finished or taken over; nothing to hand back", run.id, extra=ids(run))
         except Exception:
-            logger.warning("run %s: could not hand the run back; it is recovered when its lease expires", run.id)
+            logger.warning(
+                "run %s: could not hand the run back; it is recovered when its lease expires", run.id, extra=ids(run)
+            )
 
     async def _poll(self) -> None:
         """Claim work this engine did not create: other processes' runs, dead workers', due timers."""
@@ -274,8 +290,11 @@ class RunLoop(Memory, FlowControl):
                 try:
                     claimed = await store.claim_runs(self.worker_id, lease=self.lease, limit=free)
                 except StoreError as exc:
+                    self.counters.store_errors += 1
                     logger.warning("claiming runs failed (%s); retrying", exc)
                 for run in claimed:
+                    if run.recoveries:
+                        self.counters.recoveries += 1
                     self.enqueue(run, claimed=True)
             if claimed and len(claimed) == free:
                 await anyio.lowlevel.checkpoint()  # the queue is full of work: look again once some finishes
@@ -292,6 +311,7 @@ class RunLoop(Memory, FlowControl):
             try:
                 lost = await self.store.renew_leases(self.worker_id, dict(self._fences), lease=self.lease)
             except StoreError as exc:
+                self.counters.store_errors += 1
                 logger.warning("renewing leases failed (%s); retrying", exc)
                 continue
             for run_id in lost:

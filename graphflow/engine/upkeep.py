@@ -24,6 +24,7 @@ class Upkeep(EngineCore):
             try:
                 changed = await self.store.changed_automations(since - 5.0)  # overlap: clock skew
             except StoreError as exc:
+                self.counters.store_errors += 1
                 logger.warning("loading changed automations failed (%s); retrying", exc)
                 continue
             since = now

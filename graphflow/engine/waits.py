@@ -127,7 +127,12 @@ class Waits(EngineCore):
         try:
             return script.evaluate_inline(wait.input, env={EVENT_KEY: payload}) is True
         except GraphflowError as exc:
-            logger.debug("wait %s: its condition did not hold for this event (%s)", wait.id, exc)
+            logger.debug(
+                "wait %s: its condition did not hold for this event (%s)",
+                wait.id,
+                exc,
+                extra={"run_id": wait.run_id, "automation_id": wait.automation_id, "app_id": wait.app_id},
+            )
             return False
 
     async def sweep_offers(self) -> None:
@@ -145,10 +150,15 @@ class Waits(EngineCore):
                     matches = list(self.wake_matcher(offer.event_id, offer.name, offer.payload)(offer.waits))
                     resolved = await store.resolve_offer(offer.app_id, offer.event_id, matches, self.clock.now())
                     if resolved:
-                        logger.info("resolved %d waits of event %s left by a publisher that stopped", len(resolved),
-                                    offer.event_id)  # fmt: skip
+                        logger.info(
+                            "resolved %d waits of event %s left by a publisher that stopped",
+                            len(resolved),
+                            offer.event_id,
+                            extra={"app_id": offer.app_id, "event_id": offer.event_id},
+                        )
                         await self.woken(resolved)
             except StoreError as exc:
+                self.counters.store_errors += 1
                 logger.warning("resolving leftover event offers failed (%s); retrying", exc)
 
     async def woken(self, waits: Iterable[Wait]) -> None:

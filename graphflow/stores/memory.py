@@ -36,10 +36,13 @@ from graphflow.records import (
     AutomationRun,
     ConfigRecord,
     FlowPolicy,
+    LateSchedule,
     Page,
     Repeat,
+    StoreStatus,
     StreamEvent,
     Wait,
+    WorkerSeen,
 )
 from graphflow.stores.base import (
     FAILURES_REASON,
@@ -113,6 +116,7 @@ _STREAK, _MAX_FAILURES, _PAUSED_REASON = (
 #: row a tracked object again, walked by every full collection).
 _JSON_FIELDS = tuple(_NAMES.index(n) for n in ("input_schema", "debounce", "throttle", "concurrency"))
 _LIST_FIELDS = tuple(_NAMES.index(n) for n in ("cancel_on", "deliver"))
+_NEXT_RUN_AT = _NAMES.index("next_run_at")
 AutomationRow = tuple[Any, ...]
 
 
@@ -689,6 +693,40 @@ class MemoryStore(Store):
             if len(out) >= limit:
                 break
         return out
+
+    async def status(self, now: float, *, late_after: float | None = None, limit: int = 20) -> StoreStatus:
+        # A memory store is one process's: scanning its runs is what an index read is elsewhere.
+        pending = [self._runs[r] for r in self._pending]
+        due = [r.wake_at if r.wake_at is not None else r.created_at for r in pending if (r.wake_at or 0) <= now]
+        leases: dict[str, list[float]] = {}
+        running = expired = 0
+        for run in self._runs.values():
+            if run.status == "running":
+                running += 1
+                until = run.lease_expires_at or 0.0
+                expired += until < now
+                if run.lease_owner is not None:
+                    leases.setdefault(run.lease_owner, []).append(until)
+        workers = sorted((WorkerSeen(w, len(u), max(u)) for w, u in leases.items()), key=lambda w: -w.lease_expires_at)
+        late: list[LateSchedule] = []
+        if late_after is not None:
+            for row in self._automations.values():
+                if row[_STATUS] == "running" and row[_TYPE] == "scheduled":
+                    at = row[_NEXT_RUN_AT]
+                    if at is not None and at < now - late_after:
+                        late.append(LateSchedule(row[_APP], row[_ID], at))
+            late.sort(key=lambda s: s.next_run_at)
+        return StoreStatus(
+            schema_version=0,
+            expected_schema_version=0,
+            pending=len(due),
+            parked=len(pending) - len(due),
+            running=running,
+            expired_leases=expired,
+            oldest_pending_at=min(due) if due else None,
+            workers=tuple(workers[:limit]),
+            late_schedules=tuple(late[:limit]),
+        )
 
     async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
         run = self._runs.get(run_id)

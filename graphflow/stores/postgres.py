@@ -100,10 +100,12 @@ from graphflow.records import (
     ConfigRecord,
     FlowPolicy,
     Page,
+    StoreStatus,
     StreamEvent,
     Wait,
 )
 from graphflow.stores import redact_url
+from graphflow.stores import status as status_sql
 from graphflow.stores.base import lease_lost, page
 
 try:
@@ -137,6 +139,7 @@ from graphflow.stores.postgres_schema import (
     PENDING,
     RECORD_FIRE,
     RUNS,
+    SCHEMA_VERSION,
     STREAM_EVENT_COLUMNS,
     UPDATE_AUTOMATION,
     UPDATE_RUN,
@@ -708,6 +711,17 @@ class PostgresStore(PostgresFlow, PostgresWaits):
     async def pending_runs(self, limit: int) -> list[AutomationRun]:
         rows = await self._fetchall(PENDING, {"limit": limit})
         return [run_record(row) for row in rows]
+
+    async def status(self, now: float, *, late_after: float | None = None, limit: int = 20) -> StoreStatus:
+        params = {"now": now, "cap": status_sql.STATUS_CAP, "limit": limit}
+        summary = await self._fetchone(status_sql.SUMMARY.format(now="%(now)s", cap="%(cap)s"), params, idempotent=True)
+        workers = await self._fetchall(status_sql.WORKERS.format(limit="%(limit)s"), params)
+        late: list[tuple[Any, ...]] = []
+        if late_after is not None:
+            sql = status_sql.LATE.format(next_run_at="next_run_at", before="%(before)s", limit="%(limit)s")
+            late = await self._fetchall(sql, {"before": now - late_after, "limit": limit})
+        assert summary is not None
+        return status_sql.store_status(SCHEMA_VERSION, summary, workers, late)
 
     async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
         row = await self._fetchone(

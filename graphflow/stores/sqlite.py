@@ -70,10 +70,12 @@ from graphflow.records import (
     ConfigRecord,
     FlowPolicy,
     Page,
+    StoreStatus,
     StreamEvent,
     Wait,
 )
 from graphflow.stores import sqlite_schema
+from graphflow.stores import status as status_sql
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
 from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow, stored_policy
@@ -690,6 +692,22 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits):
         sql = f"{_SELECT_RUN} WHERE status = 'pending' ORDER BY id LIMIT ?"
         rows = await self._call(lambda conn: conn.execute(sql, (limit,)).fetchall())
         return [run_from_row(row) for row in rows]
+
+    async def status(self, now: float, *, late_after: float | None = None, limit: int = 20) -> StoreStatus:
+        def read(conn: sqlite3.Connection) -> StoreStatus:
+            summary = conn.execute(
+                status_sql.SUMMARY.format(now=":now", cap=":cap"), {"now": now, "cap": status_sql.STATUS_CAP}
+            ).fetchone()
+            workers = conn.execute(status_sql.WORKERS.format(limit=":limit"), {"limit": limit}).fetchall()
+            late = []
+            if late_after is not None:
+                sql = status_sql.LATE.format(
+                    next_run_at="json_extract(data, '$.next_run_at')", before=":before", limit=":limit"
+                )
+                late = conn.execute(sql, {"before": now - late_after, "limit": limit}).fetchall()
+            return status_sql.store_status(len(sqlite_schema.MIGRATIONS), summary, workers, late)
+
+        return await self._call(read)
 
     async def cancel_run(self, app_id: str, run_id: str, now: float) -> AutomationRun | None:
         def cancel(conn: sqlite3.Connection) -> AutomationRun | None:

@@ -527,6 +527,28 @@ async def test_pending_runs_oldest_first_across_apps_up_to_limit(store: Store) -
 LEASE = 30.0
 
 
+async def test_status_counts_the_queue_and_sees_workers_by_their_leases(store: Store) -> None:
+    runs = await pending(store, 4)
+    await claim(store, runs[0].id, worker="w1")
+    parked = await claim(store, runs[1].id, worker="w2")
+    await store.release_run(parked.id, parked.fence, wake_at=time.time() + 3600)
+    late = automation(type="scheduled", status="running", schedule="0 9 * * *", schedule_kind="cron", next_run_at=T0)
+    await store.insert_automation(late)
+    await store.insert_automation(automation(app_id="app_b", type="scheduled", status="running", next_run_at=None))
+    now = time.time()
+    status = await store.status(now)
+    assert (status.pending, status.parked, status.running, status.expired_leases) == (2, 1, 1, 0)
+    assert status.oldest_pending_at == T0 and status.schema_version == status.expected_schema_version
+    assert [(w.worker_id, w.runs) for w in status.workers] == [("w1", 1)] and status.workers[0].lease_expires_at > now
+    assert status.late_schedules == ()  # only when asked
+    asked = await store.status(now, late_after=60)
+    assert [(s.app_id, s.automation_id, s.next_run_at) for s in asked.late_schedules] == [("app_a", late.id, T0)]
+    assert (await store.status(now, late_after=now)).late_schedules == ()  # not overdue by that much
+    later = await store.status(now + 3600 + 2 * LEASE)  # the lease expired, the parked run is due
+    assert (later.pending, later.parked, later.running, later.expired_leases) == (3, 0, 1, 1)
+    assert (await store.status(now, limit=1)).workers[0].worker_id == "w1"
+
+
 async def pending(store: Store, count: int = 1, app_id: str = "app_a") -> list[AutomationRun]:
     """Insert ``count`` pending runs of ``aut_1`` and return them, oldest first."""
     runs = [run("aut_1", app_id=app_id, run_id=run_id) for run_id in ordered_ids("atr_", count)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from graphflow.triggers.schedules import Schedule
 
 __all__ = ["MAX_BACKLOG_SCAN", "Announce", "Fire", "ScheduleEntry", "Scheduler"]
+
+logger = logging.getLogger(__name__)  # graphflow.triggers.scheduler
 
 #: Most missed instants walked when catching up (a minutely schedule missed for a week is ~10k).
 MAX_BACKLOG_SCAN = 20_000
@@ -122,6 +125,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self._rand = rand
+        #: Missed instants dropped by the catch-up policies, in all (what metrics count).
+        self.missed = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -165,6 +170,17 @@ class Scheduler:
         """Stop tracking an automation (its heap entry is skipped when it surfaces)."""
         self._entries.pop(automation_id, None)
 
+    def earliest(self) -> float | None:
+        """The earliest tracked fire instant (jitter included), or ``None`` (what metrics call the lag)."""
+        heap, entries = self._heap, self._entries
+        while heap:
+            _, seq, automation_id = heap[0]
+            row = entries.get(automation_id)
+            if row is not None and row[4] == seq:
+                return heap[0][0]
+            heapq.heappop(heap)  # replaced or removed since it was pushed: drop it now
+        return None
+
     def due_at(self, automation_id: str) -> float | None:
         """The tracked next fire of an automation, if any."""
         row = self._entries.get(automation_id)
@@ -194,6 +210,16 @@ class Scheduler:
         anchor = last if entry.schedule_kind == "interval" else None
         following = next_after(entry, max(now, last), anchor=anchor)
         if skipped:
+            self.missed += skipped
+            logger.warning(
+                "automation %s: %d scheduled fire(s) missed (later than misfire_grace %gs, catchup %r), first due %s",
+                entry.id,
+                skipped,
+                entry.misfire_grace,
+                entry.catchup,
+                datetime.fromtimestamp(due, UTC).isoformat(),
+                extra={"app_id": entry.app_id, "automation_id": entry.id},
+            )
             self._announce(
                 RunSkipped(at=now, app_id=entry.app_id, automation_id=entry.id, reason="missed", scheduled_at=due)
             )

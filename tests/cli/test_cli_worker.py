@@ -119,3 +119,40 @@ def test_prune_refuses_a_database_file_that_does_not_exist(cli: Cli, tmp_path: P
     result = cli("prune", "--older-than", "1d", "--database-url", f"sqlite:///{missing}")
     assert result.exit_code == 2 and "no database at" in result.err and str(missing) in result.err
     assert not missing.exists()
+
+
+@pytest.mark.slow
+def test_worker_serves_metrics_that_agree_with_the_store(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.observability.prometheus import parse
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    run_id = anyio.run(pending_run, url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "graphflow", "worker", "--database-url", url, "--status-every", "0",
+         "--metrics-port", "0", "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert worker.stderr is not None
+        line = ""
+        while "metrics on " not in line:
+            line = worker.stderr.readline()
+            assert line, worker.communicate()
+        endpoint = line.split("metrics on ", 1)[1].split()[0]
+        deadline = time.monotonic() + 30
+        while True:  # the metrics count a run once its outcome is stored: then the store must agree
+            families = parse(httpx.get(endpoint, timeout=10).text)
+            if families["graphflow_runs_finished"].total("_total", status="completed") == 1:
+                break
+            assert time.monotonic() < deadline, "the worker did not run the pending run"
+            time.sleep(0.1)
+        assert anyio.run(status_of, url, run_id)[0] == "completed"
+        assert families["graphflow_runs_started"].total("_total") == 1 and families["graphflow_store_up"].value() == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
