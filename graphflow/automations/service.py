@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from graphflow.automations.inputs import check_limit, check_page, parse_fields
+from graphflow.automations.sinks import reach_problems, restore_secrets
 from graphflow.automations.lifecycle import next_status
 from graphflow.events import (
     AutomationActivated,
@@ -310,6 +311,8 @@ class AutomationService:
         host = self._host
         changes = {**(data or {}), **fields}
         automation = await self._load(app_id, automation_id)
+        if "deliver" in changes:  # a webhook sent back as the API shows it keeps its secret
+            changes["deliver"] = restore_secrets(changes["deliver"], automation.deliver)
         base = {
             "name": automation.name,
             "type": automation.type,
@@ -703,6 +706,8 @@ class AutomationService:
                             "use type 'scheduled' for schedules, 'invoked' for direct calls",
                         )
                     )
+        if values.get("deliver") and "deliver" not in failed and touched("deliver"):
+            problems.extend(reach_problems(values["deliver"], self._host.egress_policy, self._host.catalogue))
         if (
             kind == "scheduled"
             and values.get("schedule")

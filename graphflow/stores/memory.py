@@ -40,6 +40,7 @@ from graphflow.records import (
     StreamEvent,
     Wait,
 )
+from graphflow.stores.memory_delivery import MemoryDeliveries
 from graphflow.stores.base import (
     FAILURES_REASON,
     automation_event,
@@ -100,6 +101,7 @@ _LAST_AT, _LAST_STATUS, _LAST_ERROR, _REVISION, _INPUT_SCHEMA = (
 _STREAK, _MAX_FAILURES, _PAUSED_REASON = (
     _NAMES.index(n) for n in ("consecutive_failures", "max_consecutive_failures", "paused_reason")
 )
+_DELIVER, _DELIVERY_ERROR = _NAMES.index("deliver"), _NAMES.index("last_delivery_error")
 AutomationRow = tuple[Any, ...]
 
 
@@ -110,6 +112,8 @@ def _freeze(automation: Automation, outcome: tuple[Any, Any, Any, Any] | None = 
     row[_METADATA] = _copy_json(metadata) if metadata else {}
     if automation.input_schema is not None:
         row[_INPUT_SCHEMA] = _copy_json(automation.input_schema)
+    if automation.deliver:
+        row[_DELIVER] = _copy_json(automation.deliver)
     if outcome is not None:
         row[_LAST_AT], row[_LAST_STATUS], row[_LAST_ERROR], row[_STREAK] = outcome
     return tuple(row)
@@ -122,19 +126,26 @@ def _thaw(row: AutomationRow) -> Automation:
     automation.metadata = _copy_json(metadata) if metadata else {}
     if automation.input_schema is not None:
         automation.input_schema = _copy_json(automation.input_schema)
+    if automation.deliver:
+        automation.deliver = _copy_json(automation.deliver)
     return automation
 
 
 def _run(run: AutomationRun) -> AutomationRun:
     return dataclasses.replace(
-        run, payload=_copy_json(run.payload), result=_copy_json(run.result), journal=_copy_json(run.journal)
+        run,
+        payload=_copy_json(run.payload),
+        result=_copy_json(run.result),
+        journal=_copy_json(run.journal),
+        delivery=_copy_json(run.delivery),
     )
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryDeliveries):
     """An in-memory store. Safe for one event loop (the engine's); not shared across processes."""
 
     durable = False
+    _copy_run = staticmethod(_run)
 
     def __init__(self) -> None:
         self._configs: dict[str, list[ConfigRecord]] = {}
@@ -162,6 +173,7 @@ class MemoryStore(Store):
         self._waits_by_run: dict[str, dict[str, str]] = {}
         #: Pending event waits by (app, event name): what an accepted event is offered.
         self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
+        self._deliveries: dict[str, None] = {}
 
     # -- the event log ---------------------------------------------------------------------
 
@@ -346,7 +358,10 @@ class MemoryStore(Store):
                 self._lookup.pop((stored[_APP], stored[_LOOKUP]), None)
         # The outcome fields are the run outcomes' own: the stored ones are kept.
         outcome = (stored[_LAST_AT], stored[_LAST_STATUS], stored[_LAST_ERROR], stored[_STREAK])
-        self._automations[automation.id] = _freeze(automation, outcome)
+        row = _freeze(automation, outcome)
+        if row[_DELIVERY_ERROR] != stored[_DELIVERY_ERROR]:  # delivery outcomes own it too
+            row = (*row[:_DELIVERY_ERROR], stored[_DELIVERY_ERROR], *row[_DELIVERY_ERROR + 1 :])
+        self._automations[automation.id] = row
         type, data = automation_event(stored[_STATUS], automation.status)
         self._append(automation.app_id, type, automation_id=automation.id, data=data)
 
@@ -422,6 +437,8 @@ class MemoryStore(Store):
         bisect.insort(self._runs_by_automation.setdefault(run.automation_id, []), run.id)
         if run.status == "pending":
             self._pending[run.id] = None
+        if run.delivery is not None:
+            self._track_delivery(run)
         self._append(
             run.app_id,
             "run.created",
@@ -486,10 +503,12 @@ class MemoryStore(Store):
         previous = stored.status
         result = json_copy(run.result, f"run {run.id!r} result")
         journal = json_copy(run.journal, f"run {run.id!r} journal")
+        delivery = run.delivery
         run = dataclasses.replace(
             run,
             result=result,
             journal=journal,
+            delivery=None if delivery is None else json_copy(delivery, f"run {run.id!r} delivery"),
             lease_owner=stored.lease_owner,
             lease_expires_at=stored.lease_expires_at,
             fence=stored.fence,
@@ -519,6 +538,8 @@ class MemoryStore(Store):
             self._pending[run.id] = None
         else:
             self._pending.pop(run.id, None)
+        if delivery is not None:
+            self._track_delivery(run)
         self._run_changed(run, previous)
 
     async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
@@ -787,6 +808,7 @@ class MemoryStore(Store):
                 del self._waits[wait_id]
             del self._runs[run.id]
             self._steps.pop(run.id, None)
+            self._deliveries.pop(run.id, None)
             ids = self._runs_by_automation.get(run.automation_id)
             if ids is not None:
                 position = bisect.bisect_left(ids, run.id)

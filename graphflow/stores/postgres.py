@@ -98,6 +98,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'") from exc
 
+from graphflow.stores.postgres_delivery import PostgresDeliveries
 from graphflow.stores.postgres_listen import WorkListener
 from graphflow.stores.postgres_schema import (
     ACCEPT_EVENT,
@@ -153,7 +154,7 @@ _PRUNE_BATCH = 5000
 _HELD_BACK_WAIT = 0.5
 
 
-class PostgresStore(PostgresWaits):
+class PostgresStore(PostgresWaits, PostgresDeliveries):
     """A store on PostgreSQL (psycopg 3, async, pooled): many engine processes share it safely.
 
     Args:
