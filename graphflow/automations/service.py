@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from graphflow.automations.inputs import check_limit, check_page, parse_fields
-from graphflow.automations.sinks import reach_problems, restore_secrets
 from graphflow.automations.lifecycle import next_status
+from graphflow.automations.sinks import reach_problems, restore_secrets
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -706,7 +706,7 @@ class AutomationService:
                             "use type 'scheduled' for schedules, 'invoked' for direct calls",
                         )
                     )
-        if values.get("deliver") and "deliver" not in failed and touched("deliver"):
+        if values.get("deliver") and touched("deliver"):
             problems.extend(reach_problems(values["deliver"], self._host.egress_policy, self._host.catalogue))
         if (
             kind == "scheduled"

@@ -64,10 +64,14 @@ _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
 _On = list[Literal["completed", "failed"]]
 
 
+def _every_outcome() -> _On:
+    return ["completed", "failed"]
+
+
 class _Sink(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    on: _On = Field(default_factory=lambda: list(DELIVERY_OUTCOMES), min_length=1, max_length=2)
+    on: _On = Field(default_factory=_every_outcome, min_length=1, max_length=2)
 
 
 class WebhookSink(_Sink):
@@ -112,6 +116,11 @@ def sink_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
         if model is None:
             problems.append(Problem(f"{where}.kind", f"unknown sink kind {kind!r}", "use webhook, emit or callback"))
             continue
+        if kind == "webhook" and sink.get("secret") == REDACTED:
+            problems.append(
+                Problem(f"{where}.secret", "the secret is redacted", "send the secret itself (16 to 256 characters)")
+            )
+            sink = {**sink, "secret": None}
         try:
             data = model.model_validate(sink).model_dump()
         except pydantic.ValidationError as exc:
@@ -135,10 +144,6 @@ def _webhook_field_problems(where: str, sink: dict[str, Any]) -> list[Problem]:
     import re
 
     problems: list[Problem] = []
-    if sink["secret"] == REDACTED:
-        problems.append(
-            Problem(f"{where}.secret", "the secret is redacted", "send the secret itself (16 to 256 characters)")
-        )
     for name, value in sink["headers"].items():
         if not re.match(_HEADER_NAME, name):
             problems.append(Problem(f"{where}.headers", f"{name[:100]!r} is not a valid header name"))
@@ -152,8 +157,11 @@ def _webhook_field_problems(where: str, sink: dict[str, Any]) -> list[Problem]:
 
 
 def reach_problems(sinks: Any, policy: EgressPolicy, catalogue: EventCatalogue) -> list[Problem]:
-    """Why the (normalised) ``sinks`` cannot deliver from this engine: a webhook URL its egress policy
-    refuses, an emit of an event its catalogue does not have (or graphflow fires itself).
+    """Why ``sinks`` cannot deliver from this engine (egress policy, event catalogue).
+
+    A webhook URL its egress policy refuses; an emit of an event its catalogue does not have (or
+    that graphflow fires itself). Judges the sinks as given, valid or not (the other problems of a sink are
+    :func:`sink_problems`'s), so one error lists them all.
 
     A webhook URL's scheme, port and credentials are judged as the HTTP node judges them, and a
     host that is a literal address (in any encoding) by its address; a host name is resolved only
@@ -165,7 +173,7 @@ def reach_problems(sinks: Any, policy: EgressPolicy, catalogue: EventCatalogue) 
     problems: list[Problem] = []
     for index, sink in enumerate(sinks if isinstance(sinks, list) else []):
         kind = sink.get("kind") if isinstance(sink, dict) else None
-        if kind == "emit":
+        if kind == "emit" and isinstance(sink.get("event"), str):
             try:
                 event = catalogue.get(sink["event"])
             except GraphflowError as exc:
@@ -173,9 +181,9 @@ def reach_problems(sinks: Any, policy: EgressPolicy, catalogue: EventCatalogue) 
                 continue
             if event.internal or event.name in INTERNAL_EVENTS:
                 problems.append(Problem(f"$.deliver[{index}].event", f"{event.name!r} is fired by graphflow itself"))
-        if kind != "webhook":
+        url = sink.get("url") if kind == "webhook" else None
+        if not isinstance(url, str):
             continue
-        url = sink["url"]
         try:
             policy.check_url(url)
             host = _host(url)

@@ -45,9 +45,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from graphflow.engine.core import EngineCore, logger
 from graphflow.events import DeliveryAttempted
 from graphflow.exceptions import CascadeLimitError, GraphflowError, StoreError, ValidationError
-from graphflow.records import Automation, AutomationRun, iso
+from graphflow.records import AutomationRun, iso
 
-__all__ = ["DeliveryCallback", "Deliveries", "delivery_body"]
+__all__ = ["Deliveries", "DeliveryCallback", "delivery_body"]
 
 #: ``await callback(run)``: a host coroutine a ``callback`` sink names (``Engine(delivery_callbacks=...)``).
 DeliveryCallback = Callable[[AutomationRun], Awaitable[None]]
@@ -96,7 +96,12 @@ class Deliveries(EngineCore):
             return
         if run.status in delivery.get("on", ()):
             now = self.clock.now()
-            run.delivery = {"status": "pending", "attempts": 1, "last_error": None, "next_at": now + self.delivery_lease}
+            run.delivery = {
+                "status": "pending",
+                "attempts": 1,
+                "last_error": None,
+                "next_at": now + self.delivery_lease,
+            }
         else:
             run.delivery = {"status": "skipped", "attempts": 0, "last_error": None}
 
@@ -151,11 +156,9 @@ class Deliveries(EngineCore):
             if index in done or run.status not in sink.get("on", ()):
                 continue
             try:
-                await self._send(run, automation, index, sink, attempt)
+                await self._deliver_to(run, index, sink, attempt)
             except Exception as exc:  # a host callback may raise anything: the attempt fails, never more
-                retryable = getattr(exc, "retryable", True) and not isinstance(
-                    exc, CascadeLimitError | ValidationError
-                )
+                retryable = getattr(exc, "retryable", True) and not isinstance(exc, CascadeLimitError | ValidationError)
                 final = final or not retryable
                 message = exc.message if isinstance(exc, GraphflowError) else f"{type(exc).__name__}: {exc}"
                 errors.append(f"{sink['kind']} sink {index}: {message}")
@@ -196,10 +199,10 @@ class Deliveries(EngineCore):
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1``: exponential, with jitter (half to all of it)."""
-        delay = min(_MAX_BACKOFF, self.delivery_backoff * 2 ** (attempt - 1))
-        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+        delay: float = min(_MAX_BACKOFF, self.delivery_backoff * 2.0 ** (attempt - 1))
+        return delay * (0.5 + random.random() / 2)
 
-    async def _send(self, run: AutomationRun, automation: Automation, index: int, sink: dict[str, Any], attempt: int) -> None:
+    async def _deliver_to(self, run: AutomationRun, index: int, sink: dict[str, Any], attempt: int) -> None:
         """Deliver to one sink (raises why it could not)."""
         kind = sink["kind"]
         if kind == "webhook":

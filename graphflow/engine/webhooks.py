@@ -91,6 +91,8 @@ async def post_webhook(
         raise WebhookError(f"POST {_origin(url)} timed out after {timeout:g}s") from None
     except httpx.HTTPError as exc:
         raise WebhookError(f"POST {_origin(url)} failed: {exc}") from None
+    except WebhookError:
+        raise
     except GraphflowError as exc:  # egress_denied, invalid_url, dns_error, egress_misconfigured
         raise WebhookError(f"{exc.code}: {exc.message}", retryable=exc.code == "dns_error") from None
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 
-from graphflow.abc import Store, WakeMatcher
+from graphflow.abc import WakeMatcher
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
     TERMINAL_RUN_STATUSES,
@@ -40,7 +40,6 @@ from graphflow.records import (
     StreamEvent,
     Wait,
 )
-from graphflow.stores.memory_delivery import MemoryDeliveries
 from graphflow.stores.base import (
     FAILURES_REASON,
     automation_event,
@@ -53,6 +52,7 @@ from graphflow.stores.base import (
     streak,
     wait_event,
 )
+from graphflow.stores.memory_delivery import MemoryDeliveries
 
 __all__ = ["MemoryStore"]
 

@@ -73,6 +73,7 @@ from graphflow.records import (
 )
 from graphflow.stores import sqlite_schema
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
+from graphflow.stores.sqlite_delivery import SQLiteDeliveries
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
     CONFIG_COLUMNS,
@@ -88,7 +89,6 @@ from graphflow.stores.sqlite_schema import (
     run_row,
     stream_events_from_row,
 )
-from graphflow.stores.sqlite_delivery import SQLiteDeliveries
 from graphflow.stores.sqlite_waits import SQLiteWaits, offer_event
 
 __all__ = ["SQLiteStore"]
