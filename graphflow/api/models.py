@@ -21,6 +21,7 @@ __all__ = [
     "CatalogueOut",
     "ConfigOut",
     "ConfigPage",
+    "DeliveryOut",
     "ErrorOut",
     "EventIn",
     "ExplainIn",
@@ -206,6 +207,23 @@ class AutomationOut(_Out):
     last_run_at: str | None
     last_run_status: str | None
     paused_reason: str | None
+    deliver: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="where a finished run's result goes (webhook, emit, callback sinks); secrets show as <redacted>",
+    )
+    last_delivery_error: str | None = Field(
+        None, description="the error of the last failed delivery; cleared by a delivered one"
+    )
+
+
+class DeliveryOut(_Out):
+    """A run's result delivery, apart from the run's status (``delivery`` on a run)."""
+
+    status: Literal["awaiting", "pending", "delivered", "failed", "skipped"]
+    attempts: int
+    last_error: str | None
+    next_at: str | None = Field(None, description="when the next attempt is due (pending only)")
+    delivered_at: str | None = None
 
 
 class RunOut(_Out):
@@ -223,6 +241,9 @@ class RunOut(_Out):
     created_at: str
     waiting_for: dict[str, Any] | None = Field(
         None, description="what a parked run waits for: a timer, a steering request or an event"
+    )
+    delivery: DeliveryOut | None = Field(
+        None, description="its result's delivery (None: its automation delivers nowhere)"
     )
     journal: list[dict[str, Any]] | None = None
 

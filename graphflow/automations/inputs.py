@@ -66,7 +66,12 @@ class AutomationFields(BaseModel):
     throttle: dict[str, Any] | None = None
     concurrency: dict[str, Any] | None = None
     cancel_on: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
-    deliver: list[dict[str, Any]] = Field(default_factory=list, max_length=4)
+    deliver: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="sinks for a finished run's result: {kind: webhook, url, secret?, headers?, on?}, "
+        "{kind: emit, event, on?} or {kind: callback, name, on?} (see docs/automations.md)",
+    )
     enabled: bool | None = None
 
 

@@ -193,7 +193,7 @@ def reach_problems(sinks: Any, policy: EgressPolicy, catalogue: EventCatalogue) 
             problems.append(
                 Problem(
                     f"$.deliver[{index}].url",
-                    f"{exc.code}: {exc.message}",
+                    f"{exc.code}: {exc.message.removeprefix('egress denied: ')}",
                     "webhooks go through the engine's egress policy (Engine(services={'egress_policy': ...}))",
                 )
             )

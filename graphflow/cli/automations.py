@@ -127,6 +127,7 @@ def _fields(
     filter: str | None = None,
     starts_at: str | None = None,
     ends_at: str | None = None,
+    deliver: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -149,6 +150,8 @@ def _fields(
         fields["metadata"] = json_argument(metadata, "--metadata")
     if input_schema is not None:
         fields["input_schema"] = json_argument(input_schema, "--input-schema")
+    if deliver is not None:
+        fields["deliver"] = json_argument(deliver, "--deliver")
     return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -182,9 +185,9 @@ def describe_automation(automation_id: str, as_json: bool, **where: Where) -> in
     shown = (
         "id", "name", "type", "status", "paused_reason", "description", "trigger", "schedule", "schedule_display",
         "timezone", "config_id", "lookup_key", "overlap", "catchup", "next_run_at", "last_run_at",
-        "last_run_status", "last_error", "created_at", "updated_at",
+        "last_run_status", "last_error", "deliver", "last_delivery_error", "created_at", "updated_at",
     )  # fmt: skip
-    rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "")]
+    rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "", [])]
     echo(table(("field", "value"), rows).split("\n", 1)[1])
     runs = automation.get("recent_runs") or []
     echo(f"\nrecent runs ({len(runs)}):" if runs else "\nno runs yet")
@@ -354,7 +357,7 @@ def describe_run(run_id: str, as_json: bool, **where: Where) -> int:
         return 0
     shown = (
         "id", "automation_id", "status", "trigger", "event_id", "config_id", "config_version", "created_at",
-        "scheduled_at", "started_at", "finished_at", "payload", "result",
+        "scheduled_at", "started_at", "finished_at", "payload", "result", "delivery",
     )  # fmt: skip
     rows = [(f"{name}:", _value(run[name])) for name in shown if run.get(name) is not None]
     echo(table(("field", "value"), rows).split("\n", 1)[1])
