@@ -209,7 +209,7 @@ class AutomationOut(_Out):
     paused_reason: str | None
     deliver: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="where a finished run's result goes (webhook, emit, callback sinks); a webhook secret shows as the text redacted in angle brackets",
+        description="where a finished run's result goes (webhook, emit, callback sinks); webhook secrets are redacted",
     )
     last_delivery_error: str | None = Field(
         None, description="the error of the last failed delivery; cleared by a delivered one"

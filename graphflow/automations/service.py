@@ -678,10 +678,12 @@ class AutomationService:
         parsed: dict[str, Any] | None = None,
         now: float | None = None,
     ) -> builtins.list[Problem]:
-        """The checks ``parse_fields`` cannot make alone: the event exists and is public, the schedule parses.
+        """The checks ``parse_fields`` cannot make alone: the event, the schedule, the sinks' reach.
 
-        On update (``changed`` given) only what changes is checked again: a one-shot that has
-        fired must stay renamable although its instant is now in the past. The parsed schedule
+        The event exists and is public, the schedule parses, the ``deliver`` sinks pass the egress
+        policy and name events of the catalogue. On update (``changed`` given) only what changes
+        is checked again: a one-shot that has fired must stay renamable although its instant is
+        now in the past. The parsed schedule
         goes to ``parsed["schedule"]`` when ``parsed`` is given, so it is parsed once.
         """
         problems: builtins.list[Problem] = []

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphflow.automations.problems import model_problems
 from graphflow.exceptions import GraphflowError, Problem
 from graphflow.records import REDACTED_SECRET
 
@@ -124,12 +125,7 @@ def sink_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
         try:
             data = model.model_validate(sink).model_dump()
         except pydantic.ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-                message = error["msg"].removeprefix("Value error, ")
-                if error["type"] == "extra_forbidden":
-                    message = f"unknown field {str(error['loc'][-1])!r}"
-                problems.append(Problem(where + loc, message))
+            problems.extend(model_problems(exc, where))
             continue
         data["on"] = sorted(set(data["on"]), key=DELIVERY_OUTCOMES.index)
         if kind == "webhook":

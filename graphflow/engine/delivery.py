@@ -199,7 +199,7 @@ class Deliveries(EngineCore):
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1``: exponential, with jitter (half to all of it)."""
-        delay: float = min(_MAX_BACKOFF, self.delivery_backoff * 2.0 ** (attempt - 1))
+        delay: float = min(_MAX_BACKOFF, self.delivery_backoff * 2.0 ** min(attempt - 1, 40))
         return delay * (0.5 + random.random() / 2)
 
     async def _deliver_to(self, run: AutomationRun, index: int, sink: dict[str, Any], attempt: int) -> None:

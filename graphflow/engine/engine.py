@@ -207,8 +207,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
             if self.max_concurrent_runs:  # an executing engine delivers results (see graphflow.engine.delivery)
+                # Not closed on stop: the task group cancels its workers and poller; an attempt
+                # under way stays pending until its lease ends, for any engine to take.
                 self._delivery_send, deliveries = anyio.create_memory_object_stream[AutomationRun](math.inf)
-                stack.push_async_callback(self._delivery_send.aclose)
                 for _ in range(DELIVERY_WORKERS):
                     self._tg.start_soon(self._delivery_worker, deliveries.clone(), name="graphflow-delivery-worker")
                 deliveries.close()
