@@ -30,6 +30,8 @@ _CLAIM = (
     "ORDER BY json_extract(delivery, '$.next_at') LIMIT ?3) "
     f"RETURNING {RUN_COLUMNS}"
 )
+#: Whether any delivery is due (a read: the poller looks every second, and most often finds none).
+_ANY_DUE = f"SELECT 1 FROM runs WHERE {_PENDING} AND json_extract(delivery, '$.next_at') <= ? LIMIT 1"
 _FINISH = (
     "UPDATE runs SET delivery = ? WHERE id = ? AND app_id = ? "
     f"AND {_PENDING} AND json_extract(delivery, '$.attempts') = ?"
@@ -48,6 +50,9 @@ class SQLiteDeliveries(Store):
         """Run ``fn`` on the connection (in a write transaction when ``write``)."""
 
     async def claim_deliveries(self, now: float, *, lease: float, limit: int) -> list[AutomationRun]:
+        if limit <= 0 or await self._call(lambda conn: conn.execute(_ANY_DUE, (now,)).fetchone()) is None:
+            return []  # nothing due: no write lock taken
+
         def claim(conn: sqlite3.Connection) -> list[AutomationRun]:
             return [run_from_row(row) for row in conn.execute(_CLAIM, (now + lease, now, limit)).fetchall()]
 
