@@ -61,10 +61,15 @@ class Receiver(BaseHTTPRequestHandler):
             self.server.release.wait(10)
         status = 503 if count <= int(query.get("fail", "0")) else int(query.get("status", "200"))
         reply = b"not now" if status >= 300 else b"ok"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
+        if "big" in query:
+            reply = b"x" * 4_000_000
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+        except OSError:  # the client stopped reading (a bounded response, a timeout)
+            self.close_connection = True
 
 
 class Hooks(ThreadingHTTPServer):
@@ -242,6 +247,27 @@ async def test_only_the_outcomes_a_sink_is_on_are_delivered(hooks: Hooks) -> Non
         event = await attempts.next()
         assert (event.run_id, event.status) == (failed.id, "delivered")
     assert [json.loads(body)["run_id"] for _, body in hooks.requests["/failures"]] == [failed.id]
+
+
+async def test_a_webhook_is_bounded_in_time_and_in_what_it_reads(hooks: Hooks) -> None:
+    hooks.release.clear()
+    try:
+        async with make_engine("memory://", delivery_attempts=1, delivery_timeout=0.5) as engine:
+            attempts = Attempts(engine)
+            aut = await invoked(engine, [{"kind": "webhook", "url": hooks.url("/hang-timeout")}])
+            await finish(engine, aut)
+            timed_out = await attempts.next()
+            assert timed_out.status == "failed" and timed_out.error is not None
+            assert "timed out after 0.5s" in timed_out.error
+            await engine.automations.update(
+                APP, aut, deliver=[{"kind": "webhook", "url": hooks.url("/big?status=500&big=1")}]
+            )
+            await finish(engine, aut)
+            big = await attempts.next()
+            assert big.status == "failed" and big.error is not None
+            assert "returned 500" in big.error and len(big.error) < 400  # 4 MB answered, a few hundred bytes kept
+    finally:
+        hooks.release.set()
 
 
 # --- what create and update refuse --------------------------------------------------------------
