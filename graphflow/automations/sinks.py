@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphflow.automations.problems import model_problems
-from graphflow.exceptions import GraphflowError, Problem
+from graphflow.exceptions import GraphflowError, Problem, StoreError
 from graphflow.records import REDACTED_SECRET
+from graphflow.stores.base import encode_json
 
 if TYPE_CHECKING:
     from graphflow.nodes.egress import EgressPolicy
@@ -128,6 +129,11 @@ def sink_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
             problems.extend(model_problems(exc, where))
             continue
         data["on"] = sorted(set(data["on"]), key=DELIVERY_OUTCOMES.index)
+        try:
+            encode_json(data, where)  # what every store can hold (no NUL, no lone surrogate)
+        except StoreError as exc:
+            problems.append(Problem(where, exc.message))
+            continue
         if kind == "webhook":
             problems.extend(_webhook_field_problems(where, data))
         normal.append(data)
