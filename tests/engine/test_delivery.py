@@ -26,6 +26,7 @@ from graphflow.records import AutomationRun
 from graphflow.triggers.catalogue import EventCatalogue
 from tests.conftest import graph_dict
 from tests.pg import postgres_url
+from tests.servers import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -90,15 +91,11 @@ class Hooks(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def hooks() -> Iterator[Hooks]:
     server = Hooks()
-    thread = threading.Thread(target=server.serve_forever, name="test-webhooks", daemon=True)
-    thread.start()
     try:
-        yield server
+        with serving(server, "test-webhooks"):
+            yield server
     finally:
         server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture
