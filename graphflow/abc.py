@@ -38,7 +38,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphflow.records import ApiKey, Automation, AutomationRun, ConfigRecord, Offer, Page, StreamEvent, Wait
+from graphflow.records import (
+    ApiKey,
+    Automation,
+    AutomationRun,
+    ConfigRecord,
+    FlowPolicy,
+    Offer,
+    Page,
+    StreamEvent,
+    Wait,
+)
 
 if TYPE_CHECKING:
     from graphflow.engine.executor import Executor
@@ -172,6 +182,7 @@ class Store(ABC):
         *,
         wake: WakeMatcher | None = None,
         woken: list[Wait] | None = None,
+        flow: Mapping[str, FlowPolicy] | None = None,
     ) -> list[AutomationRun] | None:
         """Record an accepted event and the runs it creates, atomically; return the runs stored.
 
@@ -190,6 +201,37 @@ class Store(ABC):
         to wait and its wait becoming visible. The resolution is in the event's transaction, or
         (PostgreSQL) right after it with the offer recorded in it, so that a process dying in
         between leaves an :class:`~graphflow.records.Offer` for :meth:`leftover_offers`.
+
+        ``flow`` maps the id of a run whose automation has a flow policy (its ``flow_key`` set) to
+        that policy; each such run is decided in the event's transaction, serialised per
+        ``(automation_id, flow_key)`` across processes, as :mod:`graphflow.stores.flow` describes:
+        a debounced run is stored as a new holder or merged into the key's holder (the holder,
+        updated, is returned in its place); a throttled run is stored (now, or as a timer) or
+        dropped (not returned); a run over a concurrency limit is stored queued. A duplicate
+        event decides nothing.
+        """
+
+    @abstractmethod
+    async def promote_queued(self, app_id: str, automation_id: str, key: str | None, limit: int) -> list[AutomationRun]:
+        """Make the oldest queued runs of a key claimable while fewer than ``limit`` are active.
+
+        Serialised with :meth:`accept_event`'s concurrency decisions for the same key (so the
+        limit holds across processes); ``key=None`` does it for every key of the automation (a
+        sweep after a limit was raised, or after a process died between a run's end and its
+        promotion). Returns the runs promoted (pending, ``wake_at`` cleared).
+        """
+
+    @abstractmethod
+    async def flow_runs(self, app_id: str, automation_id: str, key: str | None, *, limit: int = 1000) -> list[str]:
+        """The ids of an automation's active (pending or running) runs of a flow key (``None``: any), oldest first."""
+
+    @abstractmethod
+    async def wake_run(self, app_id: str, run_id: str, due: float) -> AutomationRun | None:
+        """Make a pending run whose timer is due by ``due`` claimable now (``wake_at`` cleared); return it.
+
+        ``None`` (nothing changes) when the run is not pending, has no timer, or its timer is later
+        than ``due`` (a debounce moved it). Engines on a store without a poller (memory) wake their
+        own flow timers with it.
         """
 
     # -- runs ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ __all__ = [
     "AUTOMATION_TYPES",
     "CATCHUP_POLICIES",
     "OVERLAP_POLICIES",
+    "QUEUED_AT",
     "REDACTED_SECRET",
     "RUN_STATUSES",
     "STREAM_EVENT_TYPES",
@@ -28,6 +29,7 @@ __all__ = [
     "Automation",
     "AutomationRun",
     "ConfigRecord",
+    "FlowPolicy",
     "Offer",
     "Page",
     "Repeat",
@@ -50,6 +52,9 @@ AUTOMATION_TYPES: tuple[str, ...] = ("trigger", "scheduled", "invoked")
 AUTOMATION_STATUSES: tuple[str, ...] = ("draft", "running", "paused")
 RUN_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+#: The ``wake_at`` of a run queued behind a concurrency limit (9999-12-31T23:59:59Z): no time makes
+#: it due; the store makes it claimable (``wake_at = None``) when a slot frees (``promote_queued``).
+QUEUED_AT = 253_402_300_799.0
 OVERLAP_POLICIES: tuple[str, ...] = ("skip", "buffer_one", "allow")
 CATCHUP_POLICIES: tuple[str, ...] = ("none", "latest", "all")
 #: A wait's life: ``pending`` until a person answers (steering), an event matches (event waits),
@@ -375,6 +380,41 @@ class AutomationRun:
         if journal:
             data["journal"] = self.journal
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class FlowPolicy:
+    """How a store decides, when it accepts an event, a run of an automation with a flow policy.
+
+    The engine builds one from :attr:`Automation.debounce`, ``throttle`` or ``concurrency`` and
+    hands it to :meth:`graphflow.abc.Store.accept_event` with the run (whose ``flow_key`` is set).
+
+    Attributes:
+        kind: ``"debounce"``, ``"throttle"`` or ``"concurrency"``.
+        limit: runs per period (throttle) or active runs (concurrency) per key.
+        period: seconds: the debounce's quiet time, the throttle's window.
+        max_wait: debounce: a run starts at most this long after the first event of its burst.
+        delay: throttle: start the runs over the limit later (``True``) instead of dropping them.
+    """
+
+    kind: Literal["debounce", "throttle", "concurrency"]
+    limit: int = 0
+    period: float = 0.0
+    max_wait: float | None = None
+    delay: bool = False
+
+    @classmethod
+    def of(cls, automation: Automation) -> FlowPolicy | None:
+        """The policy of an automation (``None`` when it has none)."""
+        if automation.debounce:
+            d = automation.debounce
+            return cls("debounce", period=float(d["period"]), max_wait=d.get("max_wait"))
+        if automation.throttle:
+            t = automation.throttle
+            return cls("throttle", limit=int(t["limit"]), period=float(t["period"]), delay=t.get("overflow") == "delay")
+        if automation.concurrency:
+            return cls("concurrency", limit=int(automation.concurrency["limit"]))
+        return None
 
 
 @dataclass(frozen=True, slots=True)

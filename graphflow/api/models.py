@@ -207,6 +207,11 @@ class AutomationOut(_Out):
     last_run_at: str | None
     last_run_status: str | None
     paused_reason: str | None
+    filter: str | None = None
+    debounce: dict[str, Any] | None = Field(None, description="trigger: {period, max_wait, key}")
+    throttle: dict[str, Any] | None = Field(None, description="trigger: {limit, period, key, overflow: drop|delay}")
+    concurrency: dict[str, Any] | None = Field(None, description="trigger: {limit, key}")
+    cancel_on: list[dict[str, Any]] = Field(default_factory=list, description="trigger: [{event, key, filter}]")
     deliver: list[dict[str, Any]] = Field(
         default_factory=list,
         description="where a finished run's result goes (webhook, emit, callback sinks); webhook secrets are redacted",
@@ -240,8 +245,11 @@ class RunOut(_Out):
     finished_at: str | None
     created_at: str
     waiting_for: dict[str, Any] | None = Field(
-        None, description="what a parked run waits for: a timer, a steering request or an event"
+        None,
+        description="what a pending run waits for: a timer, a steering request, an event, or flow control "
+        "(debounce, throttle, concurrency)",
     )
+    flow_key: str | None = Field(None, description="the flow-control key of the event that started it")
     delivery: DeliveryOut | None = Field(
         None, description="its result's delivery (None: its automation delivers nowhere)"
     )

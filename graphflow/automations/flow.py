@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphflow.exceptions import GraphflowError, Problem
 from graphflow.graph.durations import Duration
+from graphflow.stores.flow import MAX_FLOW_PERIOD
 
 __all__ = [
     "POLICIES",
@@ -35,7 +36,6 @@ __all__ = [
 #: The policies that decide when a trigger automation's runs start (at most one per automation).
 POLICIES = ("debounce", "throttle", "concurrency")
 _KEY = Field(None, min_length=1, max_length=500, description="a script over the event's payload ($)")
-_MAX_PERIOD = 7 * 86400.0
 
 
 class _Policy(BaseModel):
@@ -148,7 +148,7 @@ def _policy_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     for name in ("period", "max_wait"):
         value = data.get(name)
-        if value is not None and not 0 < value <= _MAX_PERIOD:
+        if value is not None and not 0 < value <= MAX_FLOW_PERIOD:
             problems.append(Problem(f"{where}.{name}", f"{name} must be more than 0 and at most 7 days, got {value}s"))
     period, max_wait = data.get("period"), data.get("max_wait")
     if max_wait is not None and period is not None and max_wait < period:

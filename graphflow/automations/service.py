@@ -708,6 +708,19 @@ class AutomationService:
                             "use type 'scheduled' for schedules, 'invoked' for direct calls",
                         )
                     )
+        if kind == "trigger" and values.get("cancel_on") and "cancel_on" not in failed and touched("cancel_on"):
+            for index, entry in enumerate(values["cancel_on"]):
+                name = entry.get("event") if isinstance(entry, Mapping) else None
+                try:
+                    cancelling = self._host.catalogue.get(name) if isinstance(name, str) else None
+                except ValidationError as exc:
+                    hint = exc.problems[0].hint if exc.problems else ""
+                    problems.append(Problem(f"$.cancel_on[{index}].event", f"unknown event {name!r}", hint or ""))
+                else:
+                    if cancelling is not None and (cancelling.internal or cancelling.name in INTERNAL_EVENTS):
+                        problems.append(
+                            Problem(f"$.cancel_on[{index}].event", f"{name!r} is internal: it cannot cancel runs")
+                        )
         if values.get("deliver") and touched("deliver"):
             problems.extend(reach_problems(values["deliver"], self._host.egress_policy, self._host.catalogue))
         if (

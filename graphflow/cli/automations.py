@@ -127,6 +127,10 @@ def _fields(
     filter: str | None = None,
     starts_at: str | None = None,
     ends_at: str | None = None,
+    debounce: str | None = None,
+    throttle: str | None = None,
+    concurrency: str | None = None,
+    cancel_on: str | None = None,
     deliver: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
@@ -150,9 +154,18 @@ def _fields(
         fields["metadata"] = json_argument(metadata, "--metadata")
     if input_schema is not None:
         fields["input_schema"] = json_argument(input_schema, "--input-schema")
+    given = {key: value for key, value in fields.items() if value is not None}
+    for name, text in (("debounce", debounce), ("throttle", throttle), ("concurrency", concurrency)):
+        if text is not None:
+            value = json_argument(text, f"--{name}")
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            given[name] = {"limit": value} if name == "concurrency" and whole else value
+    if cancel_on is not None:
+        value = json_argument(cancel_on, "--cancel-on")
+        given["cancel_on"] = [value] if isinstance(value, dict) else value
     if deliver is not None:
-        fields["deliver"] = json_argument(deliver, "--deliver")
-    return {key: value for key, value in fields.items() if value is not None}
+        given["deliver"] = json_argument(deliver, "--deliver")
+    return given
 
 
 def _said(verb: str, automation: Mapping[str, Any], as_json: bool) -> int:
@@ -184,8 +197,9 @@ def describe_automation(automation_id: str, as_json: bool, **where: Where) -> in
         return 0
     shown = (
         "id", "name", "type", "status", "paused_reason", "description", "trigger", "schedule", "schedule_display",
-        "timezone", "config_id", "lookup_key", "overlap", "catchup", "next_run_at", "last_run_at",
-        "last_run_status", "last_error", "deliver", "last_delivery_error", "created_at", "updated_at",
+        "timezone", "config_id", "lookup_key", "overlap", "catchup", "filter", "debounce", "throttle", "concurrency",
+        "cancel_on", "next_run_at", "last_run_at", "last_run_status", "last_error", "deliver", "last_delivery_error",
+        "created_at", "updated_at",
     )  # fmt: skip
     rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "", [])]
     echo(table(("field", "value"), rows).split("\n", 1)[1])

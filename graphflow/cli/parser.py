@@ -351,6 +351,14 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
         "--input-schema", metavar="JSON", help="invoked: the JSON Schema payloads must satisfy, or @schema.json"
     )
     sub.add_argument("--filter", metavar="CEL", help="trigger: only events whose payload ($) it holds for")
+    sub.add_argument(
+        "--debounce", metavar="JSON", help='trigger: {"period": "30s", "max_wait": "5m", "key": "$.thread_id"}'
+    )
+    sub.add_argument(
+        "--throttle", metavar="JSON", help='trigger: {"limit": 10, "period": "1m", "key": ..., "overflow": "delay"}'
+    )
+    sub.add_argument("--concurrency", metavar="JSON", help='trigger: {"limit": 2, "key": "$.thread_id"}, or N')
+    sub.add_argument("--cancel-on", metavar="JSON", help='trigger: [{"event": "thread.deleted", "key": "$.thread_id"}]')
     sub.add_argument("--starts-at", metavar="TIME", help="scheduled: no fire before this ISO-8601 time")
     sub.add_argument("--ends-at", metavar="TIME", help="scheduled: no fire after it; then paused (ended)")
     sub.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from graphflow.engine.core import EngineCore
+from graphflow.engine.flow import FlowControl
 from graphflow.exceptions import NotFoundError, Problem, ValidationError
 from graphflow.ids import check_app, check_id
 from graphflow.records import TERMINAL_RUN_STATUSES, AutomationRun
@@ -12,7 +12,7 @@ from graphflow.records import TERMINAL_RUN_STATUSES, AutomationRun
 __all__ = ["RunControl"]
 
 
-class RunControl(EngineCore):
+class RunControl(FlowControl):
     """Waiting for and cancelling runs, here or on another worker."""
 
     async def cancel_pending(self, app_id: str, automation_id: str) -> list[str]:
@@ -67,6 +67,16 @@ class RunControl(EngineCore):
         """
         check_app(app_id)
         check_id("run", run_id)
+        run = await self.stop_run(app_id, run_id)
+        if run_id in self._fences:  # executing here: wait until it has stopped
+            with self._woken_by_end(run_id) as waiter:
+                with anyio.move_on_after(30):
+                    await waiter.wait()
+        await self.flow_run_ended(run)
+        return run
+
+    async def stop_run(self, app_id: str, run_id: str) -> AutomationRun:
+        """:meth:`cancel_run`, without waiting for an execution here to stop (nor promoting a queued run)."""
         now = self.clock.now()
         run = await self.store.cancel_run(app_id, run_id, now)
         if run is None:
@@ -75,11 +85,8 @@ class RunControl(EngineCore):
         if run.status == "cancelled" and run.finished_at == now and started:
             run.started_at = run.started_at or self.running.get(run.automation_id, {}).get(run_id, now)
             await self.store.update_run(run)  # it had started: it becomes the automation's last run
-        if run_id in self._fences:  # executing here: stop it and wait until it has stopped
+        if run_id in self._fences:  # executing here: stop it
             self._lost.add(run_id)
-            with self._woken_by_end(run_id) as waiter:
-                self.executor.cancel(run_id)
-                with anyio.move_on_after(30):
-                    await waiter.wait()
+            self.executor.cancel(run_id)
         self._wake(run_id)
         return run

@@ -101,6 +101,10 @@ class EngineCore(ServiceHost):
         """Park the run on ``wait`` (see :mod:`graphflow.engine.waits`)."""
 
     @abstractmethod
+    def flow_track(self, automation: Automation | None, automation_id: str) -> None:
+        """Keep flow control in step with an automation (see :mod:`graphflow.engine.flow`)."""
+
+    @abstractmethod
     def delivery_due(self, run: AutomationRun) -> None:
         """Turn a finishing run's awaiting delivery into its first attempt (see :mod:`graphflow.engine.delivery`)."""
 
@@ -179,6 +183,7 @@ class EngineCore(ServiceHost):
             self.scheduler.put(automation)
         else:
             self.scheduler.discard(automation.id)
+        self.flow_track(automation, automation.id)
 
     def _follow(self, automation_id: str, automation: Automation | None) -> None:
         """Apply the stored state of an automation (``None``: deleted) changed behind this engine."""
@@ -193,6 +198,7 @@ class EngineCore(ServiceHost):
         self.index.discard(automation_id)
         self.scheduler.discard(automation_id)
         self.buffered.pop(automation_id, None)
+        self.flow_track(None, automation_id)
 
     async def graph_for(self, app_id: str, config_id: str, version: int | None = None) -> tuple[WorkflowGraph, int]:
         """The compiled graph of a config version (latest by default), cached by (id, version).

@@ -180,6 +180,11 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         self._waiting_here = {}
         self.flow_counts = {}
         self._filters = {}
+        self._flows = {}
+        self._cancellers = {}
+        self._flow_timers = []
+        self._flow_released = {}
+        self._flow_timer_set = None
         self._conditions = OrderedDict()
         self.running = {}
         self.buffered = {}
@@ -225,9 +230,12 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
                 if self.max_concurrent_runs:
                     self._tg.start_soon(self._poll, name="graphflow-claim-poller")
                     self._tg.start_soon(self._heartbeat, name="graphflow-lease-heartbeat")
-            else:  # one process owns a memory store: take over what is pending once
+            else:  # one process owns a memory store: take over what is pending once; wake flow timers here
+                self._tg.start_soon(self.run_flow_timers, name="graphflow-flow-timers")
                 for run in await self.store.claim_runs(self.worker_id, lease=self.lease, limit=1_000_000):
                     self.enqueue(run, claimed=True)
+            if self.max_concurrent_runs:
+                self._tg.start_soon(self.sweep_flows, name="graphflow-flow-sweep")
             if self.retention is not None:
                 self._tg.start_soon(self._retain, name="graphflow-retention")
         except BaseException:

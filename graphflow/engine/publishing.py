@@ -15,12 +15,13 @@ from typing import Any
 from graphflow.abc import EventEmitter
 from graphflow.engine.cascade import CascadeStep, explain_cascade
 from graphflow.engine.filters import compile_filter
+from graphflow.engine.flow import FlowControl
 from graphflow.engine.waits import Waits
 from graphflow.events import CascadeStopped, EventAccepted, WaitMatched
 from graphflow.exceptions import CascadeLimitError, EngineNotStartedError, GraphflowError, Problem, ValidationError
 from graphflow.graph.model import WorkflowGraph
 from graphflow.ids import check_app, check_event_id, new_id
-from graphflow.records import Automation, AutomationRun, Wait
+from graphflow.records import Automation, AutomationRun, FlowPolicy, Wait
 from graphflow.triggers.catalogue import INTERNAL_EVENTS
 
 __all__ = ["PublishResult", "Publishing"]
@@ -43,7 +44,7 @@ class PublishResult:
     woken_run_ids: tuple[str, ...] = ()
 
 
-class Publishing(Waits):
+class Publishing(Waits, FlowControl):
     """Publishing events, explaining what they would start, and events emitted by runs."""
 
     async def publish(self, app_id: str, name: str, payload: Any, id: str | None = None) -> PublishResult:
@@ -85,15 +86,29 @@ class Publishing(Waits):
             for a in self.index.matches(app_id, name)
             if a.filter is None or self._passes(a, payload)
         ]
+        flow: dict[str, FlowPolicy] | None = None
+        if self._flows:
+            for run in runs:
+                policy = self.flow_policy(run, payload)
+                if policy is not None:
+                    flow = flow or {}
+                    flow[run.id] = policy
         matched: list[Wait] = []  # the waits the store resolved (not those another event won)
         wake = self.wake_matcher(event_id, name, payload)
-        stored = await self.store.accept_event(app_id, event_id, name, payload, runs, wake=wake, woken=matched)
+        stored = await self.store.accept_event(
+            app_id, event_id, name, payload, runs, wake=wake, woken=matched, flow=flow
+        )
         if stored is None:
             return PublishResult(event_id, (), duplicate=True)
+        if flow is not None:
+            self.flow_decided(flow, runs, stored)
         runs = stored
         for run in runs:
-            self.enqueue(run)
+            if run.wake_at is None:
+                self.enqueue(run)
         run_ids = tuple(run.id for run in runs)
+        if self._cancellers and (app_id, name) in self._cancellers:
+            await self.cancel_for_event(app_id, name, payload)
         if matched:
             await self.woken(matched)
         if self.wants_events:

@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 
 from graphflow.engine.core import logger
+from graphflow.engine.flow import FlowControl
 from graphflow.engine.memory import Memory
 from graphflow.events import AutomationPaused
 from graphflow.exceptions import (
@@ -34,7 +35,7 @@ from graphflow.stores.base import FAILURES_REASON
 __all__ = ["RunLoop"]
 
 
-class RunLoop(Memory):
+class RunLoop(Memory, FlowControl):
     """Queue, workers, claims, attempts, checkpoints, leases, heartbeat, poller and hand-back."""
 
     def enqueue(self, run: AutomationRun, *, claimed: bool = False) -> None:
@@ -149,6 +150,8 @@ class RunLoop(Memory):
                     self.deliver_soon(run)
                 if run.status == "failed":
                     await self._after_failure(run)
+                if run.flow_key is not None:
+                    await self.flow_run_ended(run)
             except (LeaseLostError, StoreUnavailableError):
                 raise
             except StoreError as exc:  # a result that is not JSON: record why instead

@@ -30,11 +30,13 @@ import anyio
 from graphflow.abc import WakeMatcher
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
+    QUEUED_AT,
     TERMINAL_RUN_STATUSES,
     ApiKey,
     Automation,
     AutomationRun,
     ConfigRecord,
+    FlowPolicy,
     Page,
     Repeat,
     StreamEvent,
@@ -51,6 +53,15 @@ from graphflow.stores.base import (
     run_event_type,
     streak,
     wait_event,
+)
+from graphflow.stores.flow import (
+    MAX_FLOW_PERIOD,
+    debounce_holder,
+    debounce_merge,
+    is_debounce_holder,
+    queue,
+    throttle_start,
+    throttled,
 )
 from graphflow.stores.memory_delivery import MemoryDeliveries
 
@@ -173,6 +184,10 @@ class MemoryStore(MemoryDeliveries):
         self._waits_by_run: dict[str, dict[str, str]] = {}
         #: Pending event waits by (app, event name): what an accepted event is offered.
         self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
+        #: (automation id, flow key) → ids of its runs that may be active, oldest first (ended
+        #: ones are dropped when next read); the throttle's admissions, sorted.
+        self._flow_active: dict[tuple[str, str], dict[str, None]] = {}
+        self._flow_slots: dict[tuple[str, str], list[float]] = {}
         self._deliveries: dict[str, None] = {}
 
     # -- the event log ---------------------------------------------------------------------
@@ -371,6 +386,8 @@ class MemoryStore(MemoryDeliveries):
             return False
         del self._automations[automation_id]
         self._memories.pop(automation_id, None)
+        for key in [k for k in self._flow_slots if k[0] == automation_id]:
+            del self._flow_slots[key]
         if stored[_LOOKUP] is not None:
             self._lookup.pop((app_id, stored[_LOOKUP]), None)
         self._append(app_id, "automation.deleted", automation_id=automation_id)
@@ -395,6 +412,7 @@ class MemoryStore(MemoryDeliveries):
         *,
         wake: WakeMatcher | None = None,
         woken: list[Wait] | None = None,
+        flow: Mapping[str, FlowPolicy] | None = None,
     ) -> list[AutomationRun] | None:
         key = (app_id, event_id)
         if key in self._events:
@@ -412,6 +430,13 @@ class MemoryStore(MemoryDeliveries):
         for run in runs:
             automation = automations.get(run.automation_id)
             if automation is not None and automation[_STATUS] == "running":
+                policy = flow.get(run.id) if flow else None
+                if policy is not None:
+                    decided = self._decide_flow(run, policy)
+                    if decided is not run:
+                        if decided is not None:
+                            stored.append(_run(decided))
+                        continue
                 self._store_run(run)
                 stored.append(run)
                 self._event_runs.setdefault(key, run.id)
@@ -423,6 +448,80 @@ class MemoryStore(MemoryDeliveries):
                 if woken is not None:
                     woken.append(_wait(stored_wait))
         return stored
+
+    # -- flow control (see graphflow.stores.flow) ------------------------------------------
+
+    def _decide_flow(self, run: AutomationRun, policy: FlowPolicy) -> AutomationRun | None:
+        """``run`` to store it (as decided), the key's holder it was merged into, or ``None`` (dropped)."""
+        key = (run.automation_id, run.flow_key or "")
+        now = run.created_at
+        if policy.kind == "debounce":
+            for held in self._active(key):
+                holder = self._runs[held]
+                if is_debounce_holder(holder):
+                    debounce_merge(holder, run, policy, now)
+                    return holder
+            debounce_holder(run, policy, now)
+        elif policy.kind == "throttle":
+            slots = self._flow_slots.setdefault(key, [])
+            del slots[: bisect.bisect_right(slots, now - policy.period)]
+            start = throttle_start(policy, now, slots[-policy.limit] if len(slots) >= policy.limit else None)
+            if start is None:
+                return None
+            bisect.insort(slots, start)
+            throttled(run, start, now)
+        elif sum(self._runs[r].wake_at != QUEUED_AT for r in self._active(key)) >= policy.limit:
+            queue(run)
+        self._flow_active.setdefault(key, {})[run.id] = None
+        return run
+
+    def _active(self, key: tuple[str, str]) -> list[str]:
+        """The key's pending and running runs, oldest first (forgetting the ended ones)."""
+        ids = self._flow_active.get(key)
+        if not ids:
+            return []
+        runs = self._runs
+        ended = [r for r in ids if r not in runs or runs[r].status in TERMINAL_RUN_STATUSES]
+        for run_id in ended:
+            del ids[run_id]
+        if not ids:
+            del self._flow_active[key]
+        return list(ids)
+
+    async def promote_queued(self, app_id: str, automation_id: str, key: str | None, limit: int) -> list[AutomationRun]:
+        keys = [k for k in self._flow_active if k[0] == automation_id] if key is None else [(automation_id, key)]
+        promoted: list[AutomationRun] = []
+        for flow_key in keys:
+            active = [self._runs[r] for r in self._active(flow_key)]
+            free = limit - sum(r.wake_at != QUEUED_AT for r in active)
+            for run in active:
+                if free <= 0:
+                    break
+                if run.wake_at == QUEUED_AT and run.app_id == app_id:
+                    run.wake_at = run.waiting_for = None
+                    promoted.append(_run(run))
+                    free -= 1
+        return promoted
+
+    async def flow_runs(self, app_id: str, automation_id: str, key: str | None, *, limit: int = 1000) -> list[str]:
+        if key is not None:
+            ids = self._active((automation_id, key))
+        else:
+            ids = sorted(r for k in list(self._flow_active) if k[0] == automation_id for r in self._active(k))
+            if not ids:  # runs of an automation without a policy have no key
+                ids = [
+                    r
+                    for r in self._runs_by_automation.get(automation_id, ())
+                    if self._runs[r].status in ("pending", "running")
+                ]
+        return [r for r in ids if self._runs[r].app_id == app_id][:limit]
+
+    async def wake_run(self, app_id: str, run_id: str, due: float) -> AutomationRun | None:
+        run = self._runs.get(run_id)
+        if run is None or run.app_id != app_id or run.status != "pending" or run.wake_at is None or run.wake_at > due:
+            return None
+        run.wake_at = run.waiting_for = None
+        return _run(run)
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -818,6 +917,10 @@ class MemoryStore(MemoryDeliveries):
             del self._events[key]
             self._event_runs.pop(key, None)
         self._log = [row for row in self._log if row[3] >= before]
+        for key in list(self._flow_active):
+            self._active(key)
+        for key in [k for k, slots in self._flow_slots.items() if not slots or slots[-1] < before - MAX_FLOW_PERIOD]:
+            del self._flow_slots[key]
         return len(doomed)
 
 

@@ -61,6 +61,7 @@ How the contract's guarantees are kept:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -84,6 +85,7 @@ from graphflow.records import (
     Automation,
     AutomationRun,
     ConfigRecord,
+    FlowPolicy,
     Page,
     StreamEvent,
     Wait,
@@ -98,7 +100,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("PostgresStore needs psycopg 3 and psycopg-pool: pip install 'graphflow[postgres]'") from exc
 
+from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.postgres_delivery import PostgresDeliveries
+from graphflow.stores.postgres_flow import PostgresFlow, decide_all
 from graphflow.stores.postgres_listen import WorkListener
 from graphflow.stores.postgres_schema import (
     ACCEPT_EVENT,
@@ -154,7 +158,7 @@ _PRUNE_BATCH = 5000
 _HELD_BACK_WAIT = 0.5
 
 
-class PostgresStore(PostgresWaits, PostgresDeliveries):
+class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
     """A store on PostgreSQL (psycopg 3, async, pooled): many engine processes share it safely.
 
     Args:
@@ -455,6 +459,7 @@ class PostgresStore(PostgresWaits, PostgresDeliveries):
         *,
         wake: WakeMatcher | None = None,
         woken: list[Wait] | None = None,
+        flow: Mapping[str, FlowPolicy] | None = None,
     ) -> list[AutomationRun] | None:
         """One statement stores the event and its runs and, when ``wake`` is given, reads the waits to offer it.
 
@@ -465,6 +470,8 @@ class PostgresStore(PostgresWaits, PostgresDeliveries):
         offer stays for :meth:`leftover_offers`, and another engine resolves it.
         """
         accepted_at = runs[0].created_at if runs else time.time()
+        if flow:
+            return await self._accept_flow(app_id, event_id, name, payload, runs, accepted_at, wake, woken, flow)
         if wake is None:
             if not runs:
                 inserted = await self._execute(
@@ -488,6 +495,54 @@ class PostgresStore(PostgresWaits, PostgresDeliveries):
             if woken is not None:
                 woken.extend(resolved)
         return _stored(runs, row[1]) if runs else []
+
+    async def _accept_flow(
+        self,
+        app_id: str,
+        event_id: str,
+        name: str,
+        payload: Any,
+        runs: Sequence[AutomationRun],
+        accepted_at: float,
+        wake: WakeMatcher | None,
+        woken: list[Wait] | None,
+        flow: Mapping[str, FlowPolicy],
+    ) -> list[AutomationRun] | None:
+        """:meth:`accept_event` with flow-controlled runs: one transaction, decisions first (see postgres_flow)."""
+
+        async def accept(conn: Connection) -> tuple[list[AutomationRun], list[Any]] | None:
+            try:
+                async with conn.transaction():
+                    cur = await conn.execute(
+                        "SELECT FROM events WHERE app_id = %s AND event_id = %s", [app_id, event_id]
+                    )
+                    if await cur.fetchone() is not None:
+                        return None
+                    candidates = [dataclasses.replace(run) for run in runs]  # a retry decides afresh
+                    keep, merged = await decide_all(conn, candidates, flow)
+                    statement = ACCEPT_EVENT if wake is None else ACCEPT_EVENT_OFFER
+                    query, values = statement.bind(keep)
+                    params = [app_id, event_id, name, accepted_at, *values]
+                    if wake is not None:
+                        params += [app_id, name, app_id, event_id, name, jsonb(payload, f"event {event_id!r} payload")]
+                    row = await (await conn.execute(query, params)).fetchone()
+                    assert row is not None
+                    if not row[0]:
+                        raise _Duplicate
+                    return _stored(keep, row[1]) + merged, list(row[-1]) if wake is not None else []
+            except _Duplicate:
+                return None
+
+        accepted = await self._call(accept)
+        if accepted is None:
+            return None
+        stored, offered = accepted
+        if wake is not None and offered:
+            waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in offered]
+            resolved = await self.resolve_offer(app_id, event_id, list(wake(waits)), time.time())
+            if woken is not None:
+                woken.extend(resolved)
+        return stored
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -775,6 +830,14 @@ class PostgresStore(PostgresWaits, PostgresDeliveries):
                 idempotent=True,
             )
             if trimmed < _PRUNE_BATCH:
+                break
+        while True:  # admissions older than any throttle window
+            slots = await self._execute(
+                "DELETE FROM flow_slots WHERE ctid IN (SELECT ctid FROM flow_slots WHERE at < %s LIMIT %s)",
+                [before - MAX_FLOW_PERIOD, _PRUNE_BATCH],
+                idempotent=True,
+            )
+            if slots < _PRUNE_BATCH:
                 return deleted
 
     # -- the event log (appended by the schema's triggers: see postgres_schema) ---------------
@@ -947,6 +1010,10 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0]
+
+
+class _Duplicate(Exception):
+    """The event was accepted before: roll the flow decisions back."""
 
 
 def _stored(runs: Iterable[AutomationRun], ids: Iterable[str]) -> list[AutomationRun]:

@@ -43,6 +43,7 @@ PostgreSQL. The design, and why:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import time
@@ -67,13 +68,16 @@ from graphflow.records import (
     Automation,
     AutomationRun,
     ConfigRecord,
+    FlowPolicy,
     Page,
     StreamEvent,
     Wait,
 )
 from graphflow.stores import sqlite_schema
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
+from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.sqlite_delivery import SQLiteDeliveries
+from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
     CONFIG_COLUMNS,
@@ -217,7 +221,7 @@ def _parse(url_or_path: str | os.PathLike[str], synchronous: str) -> tuple[str, 
     return text, mode
 
 
-class SQLiteStore(SQLiteWaits, SQLiteDeliveries):
+class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
     """The store in a SQLite file; see the module docstring for the design.
 
     Args:
@@ -523,6 +527,7 @@ class SQLiteStore(SQLiteWaits, SQLiteDeliveries):
         *,
         wake: WakeMatcher | None = None,
         woken: list[Wait] | None = None,
+        flow: Mapping[str, FlowPolicy] | None = None,
     ) -> list[AutomationRun] | None:
         rows = [(run, run_row(run)) for run in runs]
         resolved: list[Wait] = []
@@ -540,7 +545,18 @@ class SQLiteStore(SQLiteWaits, SQLiteDeliveries):
                     found = conn.execute("SELECT status FROM automations WHERE id = ?", (run.automation_id,))
                     status = found.fetchone()
                     live = running[run.automation_id] = status is not None and status[0] == "running"
-                if live and self._insert_run(conn, run, row):
+                if not live:
+                    continue
+                policy = flow.get(run.id) if flow else None
+                if policy is not None:
+                    run = dataclasses.replace(run)  # a retried transaction decides afresh
+                    decided = decide_flow(conn, run, policy)
+                    if decided is not run:
+                        if decided is not None:
+                            stored.append(decided)
+                        continue
+                    row = run_row(run)
+                if self._insert_run(conn, run, row):
                     stored.append(run)
             if wake is not None:
                 resolved[:] = offer_event(conn, app_id, name, wake, conn.execute(_NOW).fetchone()[0])
@@ -920,8 +936,10 @@ class SQLiteStore(SQLiteWaits, SQLiteDeliveries):
             "DELETE FROM events WHERE (app_id, event_id) IN "
             "(SELECT app_id, event_id FROM events WHERE created_at < ? LIMIT ?)"
         )
+        slots_sql = "DELETE FROM flow_slots WHERE rowid IN (SELECT rowid FROM flow_slots WHERE at < ? LIMIT ?)"
         deleted = await self._delete_in_batches(runs_sql, before)
         await self._delete_in_batches(events_sql, before)
+        await self._delete_in_batches(slots_sql, before - MAX_FLOW_PERIOD)  # older than any throttle window
         await self._prune_log(before)
         return deleted
 

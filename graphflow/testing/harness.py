@@ -285,7 +285,12 @@ class EngineHarness:
     async def _open_runs(self) -> tuple[list[tuple[str, str]], Counter[str]]:
         """Runs pending or executing, except those parked on a wait; and the parked ones per automation."""
         store = self.engine.store
-        found = [(run.app_id, run.id) for run in await store.pending_runs(1_000_000)]
+        now = self.clock.now()
+        found = [  # not those on a timer still ahead (a debounce, a throttle's delay) or queued (concurrency)
+            (run.app_id, run.id)
+            for run in await store.pending_runs(1_000_000)
+            if run.wake_at is None or run.wake_at <= now
+        ]
         parked: Counter[str] = Counter()
         for automation_id, runs in list(self.engine.running.items()):
             for run_id in sorted(runs):

@@ -40,6 +40,11 @@ class TriggerIndex:
             if not bucket:
                 del self._by_event[key]
 
+    def get(self, automation_id: str) -> Automation | None:
+        """The indexed snapshot of an automation, or ``None``."""
+        key = self._keys.get(automation_id)
+        return None if key is None else self._by_event[key].get(automation_id)
+
     def matches(self, app_id: str, event: str) -> list[Automation]:
         """The running trigger automations of ``app_id`` listening for ``event``."""
         bucket = self._by_event.get((app_id, event))

@@ -115,10 +115,13 @@ def test_the_engine_serves_other_runs_while_a_hostile_script_is_stopped() -> Non
             ],
         })
 
-    hostile, ordinary = graph("$.xs.map(a, $.xs.map(b, a * b)).size()"), graph("$.a + 1")
+    # Hostile by time alone (400M steps, nothing kept): a script that also allocates would, on a slow
+    # machine, reach its memory budget before the stop, and fail for that instead.
+    HOSTILE = "$.xs.all(a, $.xs.all(b, a * b >= 0))"
+    hostile, ordinary = graph(HOSTILE), graph("$.a + 1")
     # A long budget, so "the ordinary run finished first" does not depend on machine speed.
     limits = ScriptLimits(max_cost=10**15, timeout=30)
-    hostile.node("s").keep(_compiled=compile_script("$.xs.map(a, $.xs.map(b, a * b)).size()", limits=limits))
+    hostile.node("s").keep(_compiled=compile_script(HOSTILE, limits=limits))
     pool = pool_for(limits)
     envelope = {"trigger": "thread.created", "payload": {"xs": list(range(20_000)), "a": 1}}
     log = []
