@@ -267,6 +267,24 @@ async def test_a_webhook_is_bounded_in_time_and_in_what_it_reads(hooks: Hooks) -
         hooks.release.set()
 
 
+async def test_a_hanging_webhook_never_holds_a_run_worker(hooks: Hooks) -> None:
+    hooks.release.clear()
+    hooks.received.clear()
+    try:
+        async with make_engine("memory://", max_concurrent_runs=1, delivery_timeout=30.0) as engine:
+            attempts = Attempts(engine)
+            aut = await invoked(engine, [{"kind": "webhook", "url": hooks.url("/hang-worker")}])
+            first = await finish(engine, aut)
+            await anyio.to_thread.run_sync(hooks.received.wait, 10)  # its delivery hangs in the receiver
+            second = await finish(engine, aut)  # the only run worker is free
+            assert (first.status, second.status) == ("completed", "completed")
+            hooks.release.set()
+            delivered = {(await attempts.next()).run_id, (await attempts.next()).run_id}
+            assert delivered == {first.id, second.id}
+    finally:
+        hooks.release.set()
+
+
 # --- what create and update refuse --------------------------------------------------------------
 
 
