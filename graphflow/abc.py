@@ -218,7 +218,8 @@ class Store(ABC):
         Serialised with :meth:`accept_event`'s concurrency decisions for the same key (so the
         limit holds across processes); ``key=None`` does it for every key of the automation (a
         sweep after a limit was raised, or after a process died between a run's end and its
-        promotion). Returns the runs promoted (pending, ``wake_at`` cleared).
+        promotion). Nothing is promoted while the automation is not ``running``. Returns the runs
+        promoted (pending, ``wake_at`` cleared).
         """
 
     @abstractmethod

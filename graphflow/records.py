@@ -52,9 +52,10 @@ AUTOMATION_TYPES: tuple[str, ...] = ("trigger", "scheduled", "invoked")
 AUTOMATION_STATUSES: tuple[str, ...] = ("draft", "running", "paused")
 RUN_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
-#: The ``wake_at`` of a run queued behind a concurrency limit (9999-12-31T23:59:59Z): no time makes
-#: it due; the store makes it claimable (``wake_at = None``) when a slot frees (``promote_queued``).
-QUEUED_AT = 253_402_300_799.0
+#: The ``wake_at`` of a run queued behind a concurrency limit: no time makes it due (it is past
+#: 9999-12-31T23:59:59Z, the latest instant a date can name, which is what a run parked on a wait
+#: without expiry holds); the store makes it claimable (``wake_at = None``) when a slot frees.
+QUEUED_AT = 253_402_300_800.0
 OVERLAP_POLICIES: tuple[str, ...] = ("skip", "buffer_one", "allow")
 CATCHUP_POLICIES: tuple[str, ...] = ("none", "latest", "all")
 #: A wait's life: ``pending`` until a person answers (steering), an event matches (event waits),
@@ -406,14 +407,20 @@ class FlowPolicy:
     @classmethod
     def of(cls, automation: Automation) -> FlowPolicy | None:
         """The policy of an automation (``None`` when it has none)."""
-        if automation.debounce:
-            d = automation.debounce
-            return cls("debounce", period=float(d["period"]), max_wait=d.get("max_wait"))
-        if automation.throttle:
-            t = automation.throttle
-            return cls("throttle", limit=int(t["limit"]), period=float(t["period"]), delay=t.get("overflow") == "delay")
-        if automation.concurrency:
-            return cls("concurrency", limit=int(automation.concurrency["limit"]))
+        return cls.from_fields(automation.debounce, automation.throttle, automation.concurrency)
+
+    @classmethod
+    def from_fields(
+        cls, debounce: dict[str, Any] | None, throttle: dict[str, Any] | None, concurrency: dict[str, Any] | None
+    ) -> FlowPolicy | None:
+        """The policy of an automation's ``debounce``, ``throttle`` and ``concurrency`` (as stored)."""
+        if debounce:
+            return cls("debounce", period=float(debounce["period"]), max_wait=debounce.get("max_wait"))
+        if throttle:
+            limit, period = int(throttle["limit"]), float(throttle["period"])
+            return cls("throttle", limit=limit, period=period, delay=throttle.get("overflow") == "delay")
+        if concurrency:
+            return cls("concurrency", limit=int(concurrency["limit"]))
         return None
 
 

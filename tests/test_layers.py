@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "events": 0,
     "records": 0,
     "abc": 1,
+    "observability": 1,
     "graph": 2,
     "scripts": 2,
     "nodes": 3,

@@ -44,7 +44,12 @@ def _endpoint(
         if not op.public:
             await authenticator.authorize(request, app_id)
         parse_query(op.query, request)  # refused before anything runs; handlers read it typed
-        return await op.handler(Call(request, engine, app_id, settings, authenticator, feeds))
+        call = Call(request, engine, app_id, settings, authenticator, feeds)
+        tracing = engine.executor.tracing
+        if tracing is None:
+            return await op.handler(call)
+        with tracing.continued(request.headers):  # a client's traceparent: the runs it starts continue it
+            return await op.handler(call)
 
     endpoint.__name__ = op.operation_id
     return endpoint

@@ -91,7 +91,7 @@ def flow_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
 
     problems: list[Problem] = []
     kind = values.get("type")
-    given = [name for name in (*POLICIES, "cancel_on") if values.get(name) and name not in failed]
+    given = [name for name in (*POLICIES, "cancel_on") if values.get(name) not in (None, []) and name not in failed]
     if kind != "trigger":
         return [
             Problem(f"$.{name}", f"a {kind} automation has no '{name}' (it shapes a stream of events)")

@@ -78,6 +78,10 @@ class ServiceHost(ABC):
         """Forget an automation (deleted): index, schedule and any run buffered behind a busy one."""
 
     @abstractmethod
+    def trace_context(self) -> dict[str, str] | None:
+        """The current span's W3C trace context, to store with a new run (``None``: tracing is off, or no span)."""
+
+    @abstractmethod
     def enqueue(self, run: AutomationRun) -> None:
         """Queue a stored pending run for execution."""
 
@@ -100,6 +104,10 @@ class ServiceHost(ABC):
     @abstractmethod
     async def woken(self, waits: Iterable[Wait]) -> None:
         """Resume the runs whose waits were just resolved (claim them here, or wake in-process waiters)."""
+
+    @abstractmethod
+    async def release_queued(self, before: Automation, after: Automation) -> None:
+        """Start what a concurrency limit raised or removed by an update no longer holds queued."""
 
     @abstractmethod
     async def cancel_run(self, app_id: str, run_id: str) -> AutomationRun:

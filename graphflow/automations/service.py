@@ -313,6 +313,7 @@ class AutomationService:
         automation = await self._load(app_id, automation_id)
         if "deliver" in changes:  # a webhook sent back as the API shows it keeps its secret
             changes["deliver"] = restore_secrets(changes["deliver"], automation.deliver)
+        before = automation.snapshot()
         base = {
             "name": automation.name,
             "type": automation.type,
@@ -369,6 +370,8 @@ class AutomationService:
         await host.store.update_automation(automation, expected_revision=revision)
         host.track(automation)
         host.announce(AutomationUpdated(at=automation.updated_at, app_id=app_id, automation_id=automation_id))
+        if before.concurrency:
+            await host.release_queued(before, automation)
         if enabled is True and automation.status != "running":
             return await self.activate(app_id, automation_id)
         if enabled is False and automation.status == "running":
@@ -472,7 +475,7 @@ class AutomationService:
                     encode_json(body, "the payload")
                 except StoreError as exc:
                     raise ValidationError([Problem("$.payload", exc.message)], subject="request") from None
-        run = automation.new_run(now, body)
+        run = automation.new_run(now, body, trace_context=host.trace_context())
         await host.store.insert_runs([run])
         host.enqueue(run)
         return run.id
@@ -533,7 +536,7 @@ class AutomationService:
         started = host.running_since(automation_id) if automation.overlap == "skip" else None
         if started is not None:
             raise AlreadyRunningError(automation_id, now - started)
-        run = automation.new_run(now, body, event_id=event_id)
+        run = automation.new_run(now, body, event_id=event_id, trace_context=host.trace_context())
         stored = await host.store.accept_event(app_id, event_id, automation.event, body, [run])
         if stored is None:  # a concurrent repeat stored its run first: that one is the call's run
             first = await host.store.run_for_event(app_id, event_id)

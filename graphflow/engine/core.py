@@ -55,6 +55,8 @@ class EngineCore(ServiceHost):
     lease: float
     poll_interval: float
     max_recoveries: int
+    #: ``Engine(tracing=...)``: decided as the engine starts (see :mod:`graphflow.observability.tracing`).
+    _tracing: Any
     timer_threshold: float
     sync_interval: float
     retention: float | None
@@ -131,6 +133,11 @@ class EngineCore(ServiceHost):
     @abstractmethod
     def _emitter(self, run: AutomationRun) -> EventEmitter:
         """How ``run``'s ``WorkflowEmitEvent`` nodes publish (see :mod:`graphflow.engine.publishing`)."""
+
+    def trace_context(self) -> dict[str, str] | None:
+        """The current span's W3C trace context, to store with a run (``None``: tracing is off, or no span)."""
+        tracing = self.executor.tracing
+        return None if tracing is None else tracing.carrier()
 
     @property
     def started(self) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -42,9 +42,13 @@ from graphflow.engine.publishing import Publishing, PublishResult
 from graphflow.engine.runloop import RunLoop
 from graphflow.engine.upkeep import Upkeep
 from graphflow.exceptions import Problem, ValidationError
+from graphflow.observability.tracing import tracing_for
 from graphflow.records import AutomationRun
 from graphflow.triggers.catalogue import EventCatalogue
 from graphflow.triggers.index import TriggerIndex
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Engine", "PublishResult"]
 
@@ -88,6 +92,10 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         previous_runs: how many of an automation's last completed runs its scripts see as
             ``previous_runs`` (newest first; only graphs that read ``memory``/``previous_runs``
             load them).
+        tracing: OpenTelemetry spans of publishes, runs and nodes (``pip install
+            'graphflow[otel]'``; :mod:`graphflow.observability.tracing`). ``None`` (default):
+            on when, as the engine starts, the host has set a global tracer provider; ``True``:
+            always, with the global provider; a ``TracerProvider``: with that one; ``False``: never.
         delivery_callbacks: the host coroutines ``callback`` sinks name: ``{name: async fn(run)}``
             (see :mod:`graphflow.engine.delivery`); each call is bounded by ``delivery_timeout``.
         delivery_attempts: attempts to deliver a run's result before its delivery ``failed``.
@@ -116,6 +124,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         max_event_depth: int = 8,
         max_cascade_runs: int = 1000,
         previous_runs: int = 5,
+        tracing: bool | TracerProvider | None = None,
         delivery_callbacks: Mapping[str, DeliveryCallback] | None = None,
         delivery_attempts: int = 5,
         delivery_timeout: float = 10.0,
@@ -144,6 +153,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         if isinstance(previous_runs, bool) or not isinstance(previous_runs, int) or not 0 <= previous_runs <= 100:
             raise _bad("previous_runs", "must be a whole number from 0 to 100")
         self.previous_runs = previous_runs
+        if not (tracing is None or isinstance(tracing, bool) or callable(getattr(tracing, "get_tracer", None))):
+            raise _bad("tracing", "must be True, False, None or an OpenTelemetry TracerProvider")
+        self._tracing = tracing
         if isinstance(delivery_attempts, bool) or not isinstance(delivery_attempts, int) or delivery_attempts < 1:
             raise _bad("delivery_attempts", "must be a whole number, 1 or more")
         if not delivery_timeout > 0 or not delivery_backoff > 0:
@@ -155,7 +167,10 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
-        self.executor = Executor(env=env, services=services, emit=None, clock=self.clock.now)
+        # tracing=None is decided as the engine starts: the host may set its provider until then
+        self.executor = Executor(
+            env=env, services=services, emit=None, clock=self.clock.now, tracing=False if tracing is None else tracing
+        )
         self.index = TriggerIndex()
         self.scheduler = Scheduler(fire=self.fire_scheduled, clock=self.clock, announce=self.announce)
         self.configs = ConfigService(self)
@@ -200,6 +215,8 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            if self._tracing is None:
+                self.executor.tracing = tracing_for(None)
             await self.store.start()
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self._release_queued)  # after the workers stopped

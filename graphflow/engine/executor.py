@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -37,6 +37,10 @@ from graphflow.exceptions import GraphflowError, NodeExecutionError, Problem, Va
 from graphflow.graph.model import Node, WorkflowGraph
 from graphflow.graph.validation import no_trigger_problem
 from graphflow.ids import new_id
+from graphflow.observability.tracing import Tracing, tracing_for
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ExecutionStatus", "Executor", "Goto", "NodeFailure", "RunResult", "failure_input"]
 
@@ -114,6 +118,9 @@ class Executor:
         emit: how ``WorkflowEmitEvent`` nodes publish (the engine provides it).
         rand: the random source for retry jitter (injectable for tests).
         clock: the wall clock for journal times (injectable for tests).
+        tracing: OpenTelemetry spans of nodes, retries and timeouts, as ``Engine(tracing=...)``
+            takes it (:func:`~graphflow.observability.tracing.tracing_for`; ``None``: when a
+            global tracer provider is set).
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class Executor:
         emit: EventEmitter | None = None,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        tracing: bool | TracerProvider | None = None,
     ) -> None:
         self.env: Mapping[str, Any] = dict(env or {})
         self.services: Mapping[str, Any] = dict(services or {})
@@ -132,6 +140,8 @@ class Executor:
         self._rand = rand
         self._clock = clock
         self._active: dict[str, anyio.CancelScope] = {}
+        #: Spans of nodes, retries and timeouts (``None``: off); an engine decides again as it starts.
+        self.tracing: Tracing | None = tracing_for(tracing)
 
     def now(self) -> float:
         """The current time by the executor's clock (the engine's; a fake one in tests)."""
@@ -258,6 +268,8 @@ class Executor:
                 if timeout is not None and scope.deadline <= anyio.current_time():
                     result.status = "failed"
                     result.error = f"run timed out after {timeout:g}s"
+                    if self.tracing is not None:
+                        self.tracing.timed_out(timeout)
                 else:
                     result.status = "cancelled"
                     result.error = "run cancelled"
@@ -304,6 +316,7 @@ class Executor:
         notifier = self.notifier
         scope = ctx.scope
         checkpoint = run.checkpoint
+        tracing = self.tracing
         while node_id is not None:
             node = nodes[node_id]
             ctx.node_id = node_id
@@ -320,25 +333,34 @@ class Executor:
             if notifier.wants_node_events:
                 notifier.publish(NodeStarted(at=started, run_id=run.run_id, node_id=node_id, attempt=1, scope=scope))
             failed = False
-            if node.retry is None and node.timeout is None:
-                try:
-                    out = await node.run(value, ctx)
-                except Suspended:
-                    raise
-                except Exception as exc:
-                    failure = self._failed(node, ctx, exc, will_retry=False)
-                    if node.on_failure is None:
-                        raise failure from exc
-                    out = Goto(node.on_failure, failure_input(failure, value))
-                    failed = True
-            else:
-                try:
-                    out = await self._run_with_policy(node, value, ctx)
-                except NodeFailure as failure:
-                    if node.on_failure is None:
+            traced = None if tracing is None else tracing.node_started(node_id, node.kind, run.run_id, scope)
+            try:
+                if node.retry is None and node.timeout is None:
+                    try:
+                        out = await node.run(value, ctx)
+                    except Suspended:
                         raise
-                    out = Goto(node.on_failure, failure_input(failure, value))
-                    failed = True
+                    except Exception as exc:
+                        failure = self._failed(node, ctx, exc, will_retry=False)
+                        if node.on_failure is None:
+                            raise failure from exc
+                        out = Goto(node.on_failure, failure_input(failure, value))
+                        failed = True
+                else:
+                    try:
+                        out = await self._run_with_policy(node, value, ctx)
+                    except NodeFailure as error:
+                        if node.on_failure is None:
+                            raise
+                        failure = error
+                        out = Goto(node.on_failure, failure_input(failure, value))
+                        failed = True
+            except BaseException as exc:
+                if traced is not None:
+                    traced.end(ctx.attempt, exc)
+                raise
+            if traced is not None:
+                traced.end(ctx.attempt, failure if failed else None)
             if not failed:
                 finished = clock()
                 journal.add("node_completed", node_id, ctx.attempt, finished, scope)
@@ -403,12 +425,17 @@ class Executor:
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and timeout is not None:
                     exc = NodeExecutionError(f"node {node.id!r} timed out after {timeout:g}s", code="timeout")
+                    if self.tracing is not None:
+                        self.tracing.timed_out(timeout, attempt)
                 retry = policy is not None and attempt < attempts and _retryable(exc, policy.non_retryable)
                 failure = self._failed(node, ctx, exc, will_retry=retry)
                 if not retry:
                     raise failure from exc
                 assert policy is not None
-                await anyio.sleep(policy.delay(attempt, self._rand()))
+                delay = policy.delay(attempt, self._rand())
+                if self.tracing is not None:
+                    self.tracing.retrying(attempt, failure, delay)
+                await anyio.sleep(delay)
                 attempt += 1
                 ctx.attempt = attempt
                 now = self._clock()

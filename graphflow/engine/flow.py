@@ -65,12 +65,10 @@ def compile_key(source: str | None) -> KeyFn | None:
     """
     if not source:
         return None
-    path = _PATH.fullmatch(source)
-    if path is not None:  # the usual key, ``$.a.b``: read in Python (a missing field is ``""``, as in CEL)
-        return _path_key(tuple(path.group(1)[1:].split(".")))
     from graphflow.scripts import Script
 
     script = Script.compile(source)
+    path = _PATH.fullmatch(source)
 
     def key(payload: Any) -> str:
         try:
@@ -80,20 +78,33 @@ def compile_key(source: str | None) -> KeyFn | None:
         except (TypeError, ValueError):  # a value JSON cannot write
             return ""
 
+    if path is not None:  # the usual key, ``$.a.b``: read in Python (a missing field is ``""``, as in CEL)
+        return _path_key(tuple(path.group(1)[1:].split(".")), key)
     return key
 
 
 _PATH = re.compile(r"\s*\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*")
 
 
-def _path_key(keys: tuple[str, ...]) -> KeyFn:
+def _path_key(keys: tuple[str, ...], script: KeyFn) -> KeyFn:
+    """A key function reading ``$.a.b`` in Python.
+
+    A value whose text CEL could write otherwise (a list, a map, an integer past 64 bits, which
+    CEL reads as a double) is left to ``script``.
+    """
+
     def key(payload: Any) -> str:
         value = payload
         for name in keys:
             if type(value) is not dict or name not in value:
                 return ""  # CEL: no such key, an error: the key of payloads without one
             value = value[name]
-        return value if type(value) is str and len(value) <= _MAX_KEY_CHARS else flow_key_of(value)
+        kind = type(value)
+        if kind is str:
+            return value if len(value) <= _MAX_KEY_CHARS else flow_key_of(value)
+        if kind is bool or value is None or kind is float or (kind is int and -(2**63) <= value < 2**63):
+            return flow_key_of(value)
+        return script(payload)
 
     return key
 
@@ -134,6 +145,25 @@ class FlowControl(EngineCore):
     #: Memory stores: (wake_at, run id, app id) of the flow timers this engine wakes.
     _flow_timers: list[tuple[float, str, str]]
     _flow_timer_set: anyio.Event | None
+
+    async def release_queued(self, before: Automation, after: Automation) -> None:
+        """Promote, now, what an update that raised or removed a concurrency limit no longer holds queued.
+
+        (Engines that learn of the update from the store promote it with their next sweep.)
+        """
+        old = FlowPolicy.of(before)
+        new = FlowPolicy.of(after) if after.type == "trigger" else None
+        if old is None or old.kind != "concurrency":
+            return
+        limit = new.limit if new is not None and new.kind == "concurrency" else _UNLIMITED
+        if limit <= old.limit:
+            return
+        self._flow_released.pop((after.app_id, after.id), None)
+        try:
+            self._enqueue_promoted(await self.store.promote_queued(after.app_id, after.id, None, limit))
+        except StoreError as exc:
+            logger.warning("automation %s: promoting queued runs failed (%s)", after.id, exc)
+            self._flow_released[(after.app_id, after.id)] = limit
 
     def flow_track(self, automation: Automation | None, automation_id: str) -> None:
         """Keep the flow policies and the cancel_on index in step with an automation (``None``: gone)."""
@@ -198,8 +228,13 @@ class FlowControl(EngineCore):
                 if run.wake_at is not None and run.wake_at != QUEUED_AT:
                     self.arm_flow_timer(run)
 
-    async def cancel_for_event(self, app_id: str, name: str, payload: Any) -> list[str]:
-        """Cancel the active runs that an event cancels (``cancel_on``); return their ids."""
+    async def cancel_for_event(self, app_id: str, name: str, payload: Any, *, spare: Iterable[str] = ()) -> list[str]:
+        """Cancel the active runs that an event cancels (``cancel_on``); return their ids.
+
+        The runs the event itself started (``spare``) are left alone: an automation cancelling on
+        its own trigger event keeps only the newest run per key.
+        """
+        spared = set(spare)
         bucket = self._cancellers.get((app_id, name))
         if not bucket:
             return []
@@ -212,15 +247,20 @@ class FlowControl(EngineCore):
                 if event != name or (check is not None and not check(payload)):
                     continue
                 key = key_fn(payload) if key_fn is not None else None
-                for run_id in await self.store.flow_runs(app_id, automation_id, key):
-                    try:
-                        run = await self.stop_run(app_id, run_id)
-                    except NotFoundError:
-                        continue
-                    if run.status == "cancelled" and run_id not in cancelled:
-                        cancelled.append(run_id)
-                        self.count_flow(automation_id, "cancelled")
-                        await self.flow_run_ended(run)
+                last: AutomationRun | None = None
+                while ids := [r for r in await self.store.flow_runs(app_id, automation_id, key) if r not in spared]:
+                    for run_id in ids:  # a page at a time, until none is left
+                        spared.add(run_id)
+                        try:
+                            run = await self.stop_run(app_id, run_id)
+                        except NotFoundError:
+                            continue
+                        if run.status == "cancelled":
+                            cancelled.append(run_id)
+                            self.count_flow(automation_id, "cancelled")
+                            last = run
+                if last is not None:  # once all are cancelled: what queued meanwhile may start
+                    await self.flow_run_ended(last)
         return cancelled
 
     @abstractmethod

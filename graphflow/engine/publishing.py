@@ -58,7 +58,13 @@ class Publishing(Waits, FlowControl):
         Raises:
             ValidationError: unknown event, internal event, or a payload that fails the schema.
         """
-        return await self._publish(app_id, name, payload, id, None)
+        tracing = self.executor.tracing
+        if tracing is None:
+            return await self._publish(app_id, name, payload, id, None)
+        with tracing.publishing(app_id, name) as span:
+            result = await self._publish(app_id, name, payload, id, None)
+            tracing.published(span, result.event_id, len(result.run_ids))
+            return result
 
     async def _publish(
         self, app_id: str, name: str, payload: Any, id: str | None, causation: dict[str, Any] | None
@@ -93,6 +99,11 @@ class Publishing(Waits, FlowControl):
                 if policy is not None:
                     flow = flow or {}
                     flow[run.id] = policy
+        tracing = self.executor.tracing
+        if tracing is not None:  # the runs continue the publish span (or the emitting node's)
+            trace = tracing.carrier()
+            for run in runs:
+                run.trace_context = trace
         matched: list[Wait] = []  # the waits the store resolved (not those another event won)
         wake = self.wake_matcher(event_id, name, payload)
         stored = await self.store.accept_event(
@@ -108,7 +119,7 @@ class Publishing(Waits, FlowControl):
                 self.enqueue(run)
         run_ids = tuple(run.id for run in runs)
         if self._cancellers and (app_id, name) in self._cancellers:
-            await self.cancel_for_event(app_id, name, payload)
+            await self.cancel_for_event(app_id, name, payload, spare=run_ids)
         if matched:
             await self.woken(matched)
         if self.wants_events:

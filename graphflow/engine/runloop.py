@@ -79,8 +79,13 @@ class RunLoop(Memory, FlowControl):
                     return  # cancelled (paused, deleted) while it waited, or another worker has it
                 run = got[0]
             self._fences[run.id] = run.fence
+            tracing = self.executor.tracing
             try:
-                await self._attempt(run)
+                if tracing is None:
+                    await self._attempt(run)
+                else:
+                    with tracing.executing(run, self.clock.now()):
+                        await self._attempt(run)
             except LeaseLostError:
                 logger.warning("run %s: lease lost; another worker or a cancel took it over", run.id)
             except anyio.get_cancelled_exc_class():
@@ -174,6 +179,8 @@ class RunLoop(Memory, FlowControl):
         if automation is None or automation.revision == known or automation.paused_reason != FAILURES_REASON:
             return
         self.track(automation)
+        if automation.status == "paused":  # as a pause does: its pending runs (queued ones too) are cancelled
+            await self.cancel_pending(automation.app_id, automation.id)
         if self.wants_events and automation.status == "paused":
             self.announce(
                 AutomationPaused(

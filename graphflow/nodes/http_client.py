@@ -231,6 +231,9 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
     idem = node.idempotency_header
     if idem and node.method not in _SAFE_METHODS and idem.lower() not in _lower(headers):
         headers[idem] = ctx.idempotency_key
+    tracing = getattr(ctx.run.executor, "tracing", None)  # a bare NodeContext may have no executor
+    if tracing is not None:  # the called service continues this node's trace
+        tracing.inject(headers)
     try:
         with anyio.fail_after(node.request_timeout):
             if shared is not None:

@@ -11,7 +11,9 @@ decide from it is here, once:
   ``waiting_for``), so the next event starts a new burst.
 * **throttle** — a sliding log of admissions per key (``flow_slots``): a run is admitted now when
   fewer than ``limit`` admissions fall in the last ``period``; otherwise it is dropped, or (with
-  ``delay``) admitted at the time the ``limit``-th latest admission leaves the window, as a timer.
+  ``delay``) admitted at the time the ``limit``-th latest admission leaves the window, as a timer
+  — unless that is more than :data:`MAX_FLOW_PERIOD` away (then dropped). An admission whose run
+  was cancelled before it started no longer counts.
 * **concurrency** — a run is admitted when fewer than ``limit`` runs of its key are *active*
   (pending or running, not queued); otherwise it is stored queued (``wake_at =``
   :data:`~graphflow.records.QUEUED_AT`, ``waiting_for = {"kind": "concurrency", "key"}``), and
@@ -24,6 +26,7 @@ from graphflow.records import QUEUED_AT, AutomationRun, FlowPolicy
 
 __all__ = [
     "MAX_FLOW_PERIOD",
+    "QUEUED_SQL",
     "debounce_holder",
     "debounce_merge",
     "is_debounce_holder",
@@ -31,6 +34,11 @@ __all__ = [
     "throttle_start",
     "throttled",
 ]
+
+#: :data:`~graphflow.records.QUEUED_AT` as SQL text: the partial indexes of active and queued runs
+#: name it literally, so the statements that must use them do too.
+QUEUED_SQL = "253402300800"
+assert float(QUEUED_SQL) == QUEUED_AT
 
 #: The longest debounce, max wait or throttle period (seconds): admissions older than this are never read.
 MAX_FLOW_PERIOD = 7 * 86400.0
@@ -73,7 +81,8 @@ def throttle_start(policy: FlowPolicy, now: float, latest: float | None) -> floa
         return now
     if not policy.delay:
         return None
-    return max(now, latest + policy.period)
+    start = max(now, latest + policy.period)
+    return start if start - now <= MAX_FLOW_PERIOD else None  # a week of backlog at most: the rest dropped
 
 
 def queue(run: AutomationRun) -> None:

@@ -30,7 +30,6 @@ import anyio
 from graphflow.abc import WakeMatcher
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
-    QUEUED_AT,
     TERMINAL_RUN_STATUSES,
     ApiKey,
     Automation,
@@ -55,7 +54,6 @@ from graphflow.stores.base import (
     wait_event,
 )
 from graphflow.stores.flow import (
-    MAX_FLOW_PERIOD,
     debounce_holder,
     debounce_merge,
     is_debounce_holder,
@@ -184,10 +182,13 @@ class MemoryStore(MemoryDeliveries):
         self._waits_by_run: dict[str, dict[str, str]] = {}
         #: Pending event waits by (app, event name): what an accepted event is offered.
         self._event_waits: dict[tuple[str, str], dict[str, None]] = {}
-        #: (automation id, flow key) → ids of its runs that may be active, oldest first (ended
-        #: ones are dropped when next read); the throttle's admissions, sorted.
+        #: (automation id, flow key) → ids of its active runs (not queued; a run is dropped when it
+        #: ends), of its queued runs in arrival order, and the throttle's admissions (time, run id),
+        #: sorted, with the key's period.
         self._flow_active: dict[tuple[str, str], dict[str, None]] = {}
-        self._flow_slots: dict[tuple[str, str], list[float]] = {}
+        self._flow_queue: dict[tuple[str, str], dict[str, None]] = {}
+        self._flow_slots: dict[tuple[str, str], tuple[float, list[tuple[float, str]]]] = {}
+        self._throttled = 0  # decisions since the admissions of every key were last trimmed
         self._deliveries: dict[str, None] = {}
 
     # -- the event log ---------------------------------------------------------------------
@@ -219,6 +220,8 @@ class MemoryStore(MemoryDeliveries):
             if run.status == "pending":
                 data.update(wake_at=run.wake_at, waiting_for=run.waiting_for)
             self._append(run.app_id, type, automation_id=run.automation_id, run_id=run.id, data=data)
+        if run.flow_key is not None and run.status in TERMINAL_RUN_STATUSES:
+            self._flow_ended(run)
         if run.status in TERMINAL_RUN_STATUSES and run.id in self._waits_by_run:
             for wait in self._run_waits(run.id):
                 if wait.status == "pending":
@@ -386,8 +389,9 @@ class MemoryStore(MemoryDeliveries):
             return False
         del self._automations[automation_id]
         self._memories.pop(automation_id, None)
-        for key in [k for k in self._flow_slots if k[0] == automation_id]:
-            del self._flow_slots[key]
+        for index in (self._flow_slots, self._flow_active, self._flow_queue):
+            for key in [k for k in index if k[0] == automation_id]:
+                del index[key]
         if stored[_LOOKUP] is not None:
             self._lookup.pop((app_id, stored[_LOOKUP]), None)
         self._append(app_id, "automation.deleted", automation_id=automation_id)
@@ -456,65 +460,95 @@ class MemoryStore(MemoryDeliveries):
         key = (run.automation_id, run.flow_key or "")
         now = run.created_at
         if policy.kind == "debounce":
-            for held in self._active(key):
+            for held in self._flow_active.get(key, ()):
                 holder = self._runs[held]
                 if is_debounce_holder(holder):
                     debounce_merge(holder, run, policy, now)
                     return holder
             debounce_holder(run, policy, now)
         elif policy.kind == "throttle":
-            slots = self._flow_slots.setdefault(key, [])
-            del slots[: bisect.bisect_right(slots, now - policy.period)]
-            start = throttle_start(policy, now, slots[-policy.limit] if len(slots) >= policy.limit else None)
+            start = throttle_start(policy, now, self._admission(key, policy, now))
             if start is None:
                 return None
-            bisect.insort(slots, start)
+            bisect.insort(self._flow_slots.setdefault(key, (policy.period, []))[1], (start, run.id))
             throttled(run, start, now)
-        elif sum(self._runs[r].wake_at != QUEUED_AT for r in self._active(key)) >= policy.limit:
+        elif len(self._flow_active.get(key, ())) >= policy.limit:
             queue(run)
+            self._flow_queue.setdefault(key, {})[run.id] = None
+            return run
         self._flow_active.setdefault(key, {})[run.id] = None
         return run
 
-    def _active(self, key: tuple[str, str]) -> list[str]:
-        """The key's pending and running runs, oldest first (forgetting the ended ones)."""
-        ids = self._flow_active.get(key)
-        if not ids:
-            return []
-        runs = self._runs
-        ended = [r for r in ids if r not in runs or runs[r].status in TERMINAL_RUN_STATUSES]
-        for run_id in ended:
-            del ids[run_id]
-        if not ids:
-            del self._flow_active[key]
-        return list(ids)
+    def _admission(self, key: tuple[str, str], policy: FlowPolicy, now: float) -> float | None:
+        """The ``limit``-th latest admission of a key in its window (a run cancelled before it started: none)."""
+        self._throttled += 1
+        if self._throttled >= 1024:  # keys no event came back to: forget what left their window
+            self._throttled = 0
+            for other, (period, slots) in list(self._flow_slots.items()):
+                del slots[: bisect.bisect_right(slots, (now - period, "~"))]
+                if not slots:
+                    del self._flow_slots[other]
+        entry = self._flow_slots.get(key)
+        if entry is None:
+            return None
+        slots = entry[1]
+        del slots[: bisect.bisect_right(slots, (now - policy.period, "~"))]
+        counted = 0
+        for at, run_id in reversed(slots):
+            run = self._runs.get(run_id)
+            if run is not None and run.status == "cancelled" and run.started_at is None:
+                continue
+            counted += 1
+            if counted == policy.limit:
+                return at
+        return None
+
+    def _flow_ended(self, run: AutomationRun) -> None:
+        """Forget an ended run of a key (and the key, when nothing of it is left)."""
+        key = (run.automation_id, run.flow_key or "")
+        for index in (self._flow_active, self._flow_queue):
+            ids = index.get(key)
+            if ids is not None:
+                ids.pop(run.id, None)
+                if not ids:
+                    del index[key]
 
     async def promote_queued(self, app_id: str, automation_id: str, key: str | None, limit: int) -> list[AutomationRun]:
-        keys = [k for k in self._flow_active if k[0] == automation_id] if key is None else [(automation_id, key)]
+        keys = [k for k in self._flow_queue if k[0] == automation_id] if key is None else [(automation_id, key)]
         promoted: list[AutomationRun] = []
+        stored = self._automations.get(automation_id)
+        if stored is None or stored[_APP] != app_id or stored[_STATUS] != "running":
+            return promoted  # paused (its pending runs are being cancelled) or deleted
         for flow_key in keys:
-            active = [self._runs[r] for r in self._active(flow_key)]
-            free = limit - sum(r.wake_at != QUEUED_AT for r in active)
-            for run in active:
-                if free <= 0:
+            queued = self._flow_queue.get(flow_key)
+            active = self._flow_active.setdefault(flow_key, {})
+            while queued and len(active) < limit:
+                run = self._runs[next(iter(queued))]
+                if run.app_id != app_id:
                     break
-                if run.wake_at == QUEUED_AT and run.app_id == app_id:
-                    run.wake_at = run.waiting_for = None
-                    promoted.append(_run(run))
-                    free -= 1
+                del queued[run.id]
+                run.wake_at = run.waiting_for = None
+                active[run.id] = None
+                promoted.append(_run(run))
+            if not queued:
+                self._flow_queue.pop(flow_key, None)
+            if not active:
+                del self._flow_active[flow_key]
         return promoted
 
     async def flow_runs(self, app_id: str, automation_id: str, key: str | None, *, limit: int = 1000) -> list[str]:
+        runs = self._runs
         if key is not None:
-            ids = self._active((automation_id, key))
+            keys = [(automation_id, key)]
         else:
-            ids = sorted(r for k in list(self._flow_active) if k[0] == automation_id for r in self._active(k))
-            if not ids:  # runs of an automation without a policy have no key
-                ids = [
-                    r
-                    for r in self._runs_by_automation.get(automation_id, ())
-                    if self._runs[r].status in ("pending", "running")
-                ]
-        return [r for r in ids if self._runs[r].app_id == app_id][:limit]
+            keys = [k for k in (*self._flow_active, *self._flow_queue) if k[0] == automation_id]
+        ids = {r for k in keys for index in (self._flow_active, self._flow_queue) for r in index.get(k, ())}
+        if key is None and not keys:  # runs of an automation without a policy have no key
+            ids = {
+                r for r in self._runs_by_automation.get(automation_id, ()) if runs[r].status in ("pending", "running")
+            }
+        found = sorted((runs[r] for r in ids if runs[r].app_id == app_id), key=lambda r: (r.created_at, r.id))
+        return [r.id for r in found][:limit]
 
     async def wake_run(self, app_id: str, run_id: str, due: float) -> AutomationRun | None:
         run = self._runs.get(run_id)
@@ -648,6 +682,7 @@ class MemoryStore(MemoryDeliveries):
             if run.status == "pending" and run.app_id == app_id:
                 run.status = "cancelled"
                 run.updated_at = run.finished_at = now
+                run.wake_at = run.waiting_for = None
                 run.result = {"error": "cancelled: the automation was paused or deleted"}
                 self._pending.pop(run_id, None)
                 cancelled.append(run_id)
@@ -672,7 +707,7 @@ class MemoryStore(MemoryDeliveries):
             run.updated_at = run.finished_at = now
             run.result = {"error": "run cancelled"}
             run.fence += 1
-            run.lease_owner = run.lease_expires_at = None
+            run.lease_owner = run.lease_expires_at = run.wake_at = run.waiting_for = None
             self._pending.pop(run_id, None)
             self._steps.pop(run_id, None)
             self._run_changed(run, previous)
@@ -917,9 +952,7 @@ class MemoryStore(MemoryDeliveries):
             del self._events[key]
             self._event_runs.pop(key, None)
         self._log = [row for row in self._log if row[3] >= before]
-        for key in list(self._flow_active):
-            self._active(key)
-        for key in [k for k, slots in self._flow_slots.items() if not slots or slots[-1] < before - MAX_FLOW_PERIOD]:
+        for key in [k for k, (_, slots) in self._flow_slots.items() if not slots or slots[-1][0] < before]:
             del self._flow_slots[key]
         return len(doomed)
 

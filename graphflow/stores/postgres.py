@@ -57,12 +57,21 @@ How the contract's guarantees are kept:
   writes always, other writes only when the server reports it never ran the statement (its
   connection had been terminated). Other driver errors become
   :class:`~graphflow.exceptions.StoreError` with the driver's error as ``__cause__``.
+* **PgBouncer.** Session pooling needs nothing. Transaction pooling (``?pgbouncer=transaction``)
+  hands each transaction to any server connection, so nothing may outlive a transaction: the
+  store then prepares no statements (psycopg's ``prepare_threshold=None``), sets no
+  ``search_path`` (``schema`` must be the connections' default, which :meth:`PostgresStore.start`
+  checks) and LISTENs on nothing (workers poll; event streams read the newest ``seq`` every
+  quarter second). Every lock the store takes is transaction-scoped (``pg_advisory_xact_lock``,
+  ``FOR UPDATE``) and every setting transaction-local (``set_config(…, true)``), so both modes
+  keep every guarantee. Statement pooling cannot run multi-statement transactions: refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -103,7 +112,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.postgres_delivery import PostgresDeliveries
 from graphflow.stores.postgres_flow import PostgresFlow, decide_all
-from graphflow.stores.postgres_listen import WorkListener
+from graphflow.stores.postgres_listen import ChangePoller, Wakeup, WorkListener
 from graphflow.stores.postgres_schema import (
     ACCEPT_EVENT,
     ACCEPT_EVENT_OFFER,
@@ -156,6 +165,14 @@ _RETRIED = "the engine retries, and the pool reconnects when the server is back"
 _PRUNE_BATCH = 5000
 #: How long an event-log read waits for committed events held back behind older transactions.
 _HELD_BACK_WAIT = 0.5
+#: PgBouncer pool modes the store runs behind (``?pgbouncer=``).
+_POOL_MODES = ("session", "transaction")
+#: Seconds between looks for new events where LISTEN cannot work (transaction pooling).
+_EVENTS_POLL = 0.25
+#: A prepared statement missing or already there: another client's, through a transaction pooler.
+_PREPARED_ELSEWHERE = frozenset({"26000", "42P05"})
+
+logger = logging.getLogger(__name__)
 
 
 class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
@@ -170,6 +187,9 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             connection's ``search_path``, usually ``public``).
         connect_timeout: seconds to wait for the server when connecting, and for a free
             connection from the pool.
+        pgbouncer: the pool mode of a PgBouncer between graphflow and the server (or
+            ``?pgbouncer=`` in the URL): ``"session"`` or ``"transaction"`` (no prepared
+            statements, no ``SET search_path``, no LISTEN: see the module's notes).
     """
 
     durable = True
@@ -182,12 +202,16 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
         max_size: int = 10,
         schema: str | None = None,
         connect_timeout: float = 5.0,
+        pgbouncer: str | None = None,
     ) -> None:
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size} and {max_size}")
         self.url = url
-        self._conninfo, url_schema = _split_url(url)
-        self.schema = schema if schema is not None else url_schema
+        self._conninfo, options = _split_url(url)
+        self.schema = schema if schema is not None else options.get("schema")
+        self.pgbouncer = pgbouncer if pgbouncer is not None else options.get("pgbouncer")
+        _check_pool_mode(self.pgbouncer)
+        self._pooled = self.pgbouncer == "transaction"
         self._min_size = min_size
         self._max_size = max_size
         self._connect_timeout = connect_timeout
@@ -198,9 +222,11 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
         self._kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(2, round(connect_timeout))}
         if "application_name" not in params:
             self._kwargs["application_name"] = "graphflow"
+        if self._pooled:  # a prepared statement would stay on a server connection others get next
+            self._kwargs["prepare_threshold"] = None
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._wakeups: WorkListener | None = None
-        self._appended: WorkListener | None = None
+        self._appended: Wakeup | None = None
         self._listen_schema = ""
 
     def __repr__(self) -> str:
@@ -225,8 +251,9 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             async with conn:
                 await self._configure(conn)
                 await migrate(conn, self.schema, where=f"{_redact(self.url)} ({self._schema_name()})")
-                row = await (await conn.execute("SELECT current_schema()")).fetchone()
-                schema = row[0] if row else ""
+                row = await (await conn.execute("SELECT current_schema(), pg_backend_pid()")).fetchone()
+                schema, server_pid = row if row else ("", 0)
+                self._check_pooler(conn, schema, server_pid)
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
         # A short reconnect_timeout: a background reconnection backs off exponentially until it
@@ -250,8 +277,9 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             raise self._unavailable(exc, "cannot connect to", _CHECK_URL) from exc
         self._pool = pool
         self._listen_schema = schema
-        self._wakeups = WorkListener(self._connect, CHANNEL, schema)
-        await self._wakeups.open()
+        if not self._pooled:  # behind a transaction pooler workers poll (``wait_for_work`` sleeps)
+            self._wakeups = WorkListener(self._connect, CHANNEL, schema)
+            await self._wakeups.open()
 
     async def close(self) -> None:
         """Close the pool and the LISTEN connection (idempotent)."""
@@ -270,8 +298,28 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             return await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
 
     async def _configure(self, conn: Connection) -> None:
-        if self.schema is not None:
+        if self.schema is not None and not self._pooled:  # a session setting: see _check_pooler
             await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    def _check_pooler(self, conn: Connection, schema: str | None, server_pid: int) -> None:
+        """Refuse a schema a transaction pooler's connections do not use; warn of an undeclared pooler.
+
+        PgBouncer gives its clients a made-up backend pid, so a pid the server does not report
+        means a pooler sits in between.
+        """
+        if self._pooled and self.schema is not None and schema != self.schema:
+            raise StoreError(
+                f"the connections of {_redact(self.url)} use schema {schema!r}, not {self.schema!r}: through "
+                "PgBouncer in transaction mode graphflow cannot set their search_path; make it their default "
+                f"(ALTER ROLE … IN DATABASE … SET search_path = {self.schema}, or connect_query in the "
+                "[databases] entry of pgbouncer.ini), or drop ?schema= to use that default"
+            )
+        if self.pgbouncer is None and conn.info.backend_pid != server_pid:
+            logger.warning(
+                "PostgreSQL at %s is reached through a connection pooler (PgBouncer?): add ?pgbouncer=session or "
+                "?pgbouncer=transaction to the URL, as it pools; transaction pooling needs it",
+                _redact(self.url),
+            )
 
     def _schema_name(self) -> str:
         return f"schema {self.schema!r}" if self.schema is not None else "the search_path's schema"
@@ -344,6 +392,11 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             return ConflictError(CONFLICTS.get(constraint, f"unique constraint {constraint} violated"))
         if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
             return self._unavailable(exc, "lost the connection to", _RETRIED)
+        if exc.sqlstate in _PREPARED_ELSEWHERE and not self._pooled:
+            return StoreError(
+                f"PostgreSQL error: {_first_line(exc)}; a pooler in transaction mode (PgBouncer?) is between "
+                "graphflow and the server: add ?pgbouncer=transaction to the URL"
+            )
         return StoreError(f"PostgreSQL error: {_first_line(exc)}")
 
     def _unavailable(self, exc: BaseException, what: str, hint: str) -> StoreUnavailableError:
@@ -612,6 +665,7 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             """
             WITH cancelled AS (
                 UPDATE runs SET status = 'cancelled', updated_at = %s, finished_at = %s,
+                    wake_at = NULL, waiting_for = NULL,
                     result = '{"error": "cancelled: the automation was paused or deleted"}'
                 WHERE automation_id = %s AND app_id = %s AND status = 'pending'
                 RETURNING id
@@ -633,6 +687,7 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             f"""
             WITH cancelled AS (
                 UPDATE runs SET status = 'cancelled', updated_at = %(now)s, finished_at = %(now)s,
+                    wake_at = NULL, waiting_for = NULL,
                     result = '{{"error": "run cancelled"}}', fence = fence + 1,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = %(id)s AND app_id = %(app)s AND status IN ('pending', 'running')
@@ -902,16 +957,23 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
 
         The LISTEN connection is opened by the first call (processes that never stream events
         hold none), which then returns at once: an event appended before the LISTEN took effect
-        is found by the caller's next read. Without the connection this sleeps.
+        is found by the caller's next read. Without the connection this sleeps. Behind a
+        transaction pooler the newest ``seq`` is read every quarter second instead.
         """
         if self._pool is None:
             await anyio.sleep(timeout)
             return
         if self._appended is None:
-            self._appended = WorkListener(self._connect, EVENTS_CHANNEL, self._listen_schema)
+            if self._pooled:
+                self._appended = ChangePoller(self._newest_seq, interval=_EVENTS_POLL)
+            else:
+                self._appended = WorkListener(self._connect, EVENTS_CHANNEL, self._listen_schema)
             await self._appended.open()
             return
         await self._appended.wait(timeout)
+
+    async def _newest_seq(self) -> object:
+        return await self._fetchone("SELECT max(seq) FROM stream_events", idempotent=True)
 
     # -- API keys ----------------------------------------------------------------------------
 
@@ -957,7 +1019,7 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
         """Return on a ``graphflow_work`` notification for this schema, or after ``timeout``.
 
         A hint (see :class:`~graphflow.stores.postgres_listen.WorkListener`); without a working
-        LISTEN connection this sleeps.
+        LISTEN connection, and always behind a transaction pooler, this sleeps.
         """
         if self._wakeups is None:
             await anyio.sleep(timeout)
@@ -982,19 +1044,26 @@ async def _while_held_back(read: Callable[[], Awaitable[tuple[T, bool]]]) -> T:
         pause = min(2 * pause, 0.05)
 
 
-def _split_url(url: str) -> tuple[str, str | None]:
-    """The libpq conninfo and the ``schema`` query parameter of a URL (libpq rejects it)."""
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq conninfo and graphflow's query parameters of a URL (``schema``, ``pgbouncer``: libpq rejects them)."""
     if "://" not in url:
-        return url, None  # a key=value conninfo string
+        return url, {}  # a key=value conninfo string
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for key, value in query if key == "schema"), None)
-    if schema is not None:
-        query_text = urlencode([(key, value) for key, value in query if key != "schema"])
-    else:
-        query_text = parts.query
+    options = {key: value for key, value in query if key in ("schema", "pgbouncer")}
+    query_text = urlencode([(key, value) for key, value in query if key not in options]) if options else parts.query
     # libpq knows postgresql:// and postgres://, not SQLAlchemy-style postgresql+psycopg://.
-    return urlunsplit(("postgresql", parts.netloc, parts.path, query_text, parts.fragment)), schema
+    return urlunsplit(("postgresql", parts.netloc, parts.path, query_text, parts.fragment)), options
+
+
+def _check_pool_mode(mode: str | None) -> None:
+    if mode == "statement":
+        raise ValueError(
+            "PgBouncer's statement pooling cannot run graphflow: it needs transactions of several statements "
+            "(migrations, flow control, waits); use pool_mode = transaction or session for its database entry"
+        )
+    if mode is not None and mode not in _POOL_MODES:
+        raise ValueError(f"pgbouncer must be 'session' or 'transaction' (PgBouncer's pool_mode), not {mode!r}")
 
 
 def _redact(url: str) -> str:

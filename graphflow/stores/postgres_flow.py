@@ -14,6 +14,7 @@ event rolls the decisions back.
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -21,8 +22,8 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection
 
 from graphflow.abc import Store
-from graphflow.records import QUEUED_AT, AutomationRun, FlowPolicy
-from graphflow.stores.flow import debounce_holder, debounce_merge, queue, throttle_start, throttled
+from graphflow.records import AutomationRun, FlowPolicy
+from graphflow.stores.flow import QUEUED_SQL, debounce_holder, debounce_merge, queue, throttle_start, throttled
 from graphflow.stores.postgres_schema import CHANNEL, RUNS, jsonb, run_record
 
 __all__ = ["PostgresFlow", "decide_flow", "lock_key"]
@@ -42,11 +43,27 @@ _MERGE = (
     "UPDATE runs SET payload = %s, event_id = %s, causation = %s, trace_context = %s, updated_at = %s, wake_at = %s "
     "WHERE id = %s"
 )
-_COUNT_ACTIVE = f"SELECT count(*) FROM runs WHERE {_ACTIVE} AND wake_at IS DISTINCT FROM %s"
+#: The key's active runs: the runs_flow_active index, which holds no queued run.
+_COUNT_ACTIVE = (
+    "SELECT count(*) FROM runs WHERE automation_id = %s AND flow_key = %s AND flow_key IS NOT NULL "
+    f"AND status IN ('pending', 'running') AND wake_at IS DISTINCT FROM {QUEUED_SQL}"
+)
+#: The limit-th latest admission in the window; a run cancelled before it started gave its slot back.
 _SLOT = """
     WITH expired AS (DELETE FROM flow_slots WHERE automation_id = %(a)s AND key = %(k)s AND at <= %(since)s)
-    SELECT at FROM flow_slots WHERE automation_id = %(a)s AND key = %(k)s AND at > %(since)s
-    ORDER BY at DESC LIMIT 1 OFFSET %(offset)s
+    SELECT s.at FROM flow_slots AS s LEFT JOIN runs AS r ON r.id = s.run_id
+    WHERE s.automation_id = %(a)s AND s.key = %(k)s AND s.at > %(since)s
+      AND NOT coalesce(r.status = 'cancelled' AND r.started_at IS NULL, false)
+    ORDER BY s.at DESC LIMIT 1 OFFSET %(offset)s
+"""
+#: Keys of an automation with queued runs and room for them (at most 100 a sweep).
+_ROOMY_KEYS = f"""
+    SELECT flow_key FROM runs
+    WHERE automation_id = %s AND app_id = %s AND flow_key IS NOT NULL AND status IN ('pending', 'running')
+    GROUP BY flow_key
+    HAVING count(*) FILTER (WHERE wake_at = {QUEUED_SQL}) > 0
+       AND count(*) FILTER (WHERE wake_at IS DISTINCT FROM {QUEUED_SQL}) < %s
+    LIMIT 100
 """
 
 
@@ -89,11 +106,12 @@ async def decide_flow(conn: Connection, run: AutomationRun, policy: FlowPolicy) 
         if start is None:
             return None
         await conn.execute(
-            "INSERT INTO flow_slots (automation_id, key, at) VALUES (%s, %s, %s)", [run.automation_id, key, start]
+            "INSERT INTO flow_slots (automation_id, key, at, run_id) VALUES (%s, %s, %s, %s)",
+            [run.automation_id, key, start, run.id],
         )
         throttled(run, start, now)
     else:
-        row = await (await conn.execute(_COUNT_ACTIVE, [run.automation_id, key, QUEUED_AT])).fetchone()
+        row = await (await conn.execute(_COUNT_ACTIVE, [run.automation_id, key])).fetchone()
         if row is not None and row[0] >= policy.limit:
             queue(run)
     return run
@@ -102,17 +120,28 @@ async def decide_flow(conn: Connection, run: AutomationRun, policy: FlowPolicy) 
 async def decide_all(
     conn: Connection, runs: Sequence[AutomationRun], flow: Mapping[str, FlowPolicy]
 ) -> tuple[list[AutomationRun], list[AutomationRun]]:
-    """Lock the keys of ``runs``' flow-controlled ones (in order) and decide them.
+    """Lock the keys of ``runs``' flow-controlled ones (in order) and decide them by their stored policies.
 
     Returns (the runs to store, the holders debounced runs were merged into).
     """
     keep: list[AutomationRun] = []
     merged: list[AutomationRun] = []
     controlled = sorted((r for r in runs if r.id in flow), key=lambda r: (r.automation_id, r.flow_key or ""))
-    for run in controlled:
+    # The policies as stored, of the automations still running (FOR SHARE: as ACCEPT_EVENT checks
+    # them): a policy another process changed is the one applied, and a run of an automation paused
+    # or deleted meanwhile decides nothing (its key's state is not touched).
+    cur = await conn.execute(
+        "SELECT id, debounce, throttle, concurrency FROM automations "
+        "WHERE id = ANY(%s) AND status = 'running' ORDER BY id FOR SHARE",
+        [sorted({r.automation_id for r in controlled})],
+    )
+    policies = {row[0]: FlowPolicy.from_fields(row[1], row[2], row[3]) for row in await cur.fetchall()}
+    live = [r for r in controlled if r.automation_id in policies]
+    for run in live:
         await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(run.automation_id, run.flow_key)])
-    for run in controlled:
-        decided = await decide_flow(conn, run, flow[run.id])
+    for run in live:
+        policy = policies[run.automation_id]
+        decided = run if policy is None else await decide_flow(conn, run, policy)
         if decided is run:
             keep.append(run)
         elif decided is not None:
@@ -128,43 +157,45 @@ class PostgresFlow(Store):
         """Run ``op`` on a pooled connection (see ``PostgresStore._call``)."""
 
     async def promote_queued(self, app_id: str, automation_id: str, key: str | None, limit: int) -> list[AutomationRun]:
-        async def promote(conn: Connection) -> list[AutomationRun]:
-            promoted: list[AutomationRun] = []
-            async with conn.transaction():
-                if key is None:
-                    cur = await conn.execute(
-                        "SELECT DISTINCT flow_key FROM runs WHERE automation_id = %s AND app_id = %s "
-                        "AND status = 'pending' AND wake_at = %s ORDER BY 1",
-                        [automation_id, app_id, QUEUED_AT],
+        async def keys(conn: Connection) -> list[str]:
+            cur = await conn.execute(_ROOMY_KEYS, [automation_id, app_id, limit])
+            return [row[0] for row in await cur.fetchall()]
+
+        async def promote(conn: Connection, flow_key: str) -> list[AutomationRun]:
+            async with conn.transaction():  # one short transaction per key: a sweep holds one lock at a time
+                cur = await conn.execute(
+                    "SELECT FROM automations WHERE id = %s AND app_id = %s AND status = 'running' FOR SHARE",
+                    [automation_id, app_id],
+                )
+                if await cur.fetchone() is None:  # paused (its pending runs are being cancelled) or deleted
+                    return []
+                await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(automation_id, flow_key)])
+                row = await (await conn.execute(_COUNT_ACTIVE, [automation_id, flow_key])).fetchone()
+                free = limit - (row[0] if row else 0)
+                if free <= 0:
+                    return []
+                cur = await conn.execute(
+                    f"""
+                    UPDATE runs SET wake_at = NULL, waiting_for = NULL
+                    WHERE id IN (
+                        SELECT id FROM runs
+                        WHERE automation_id = %s AND flow_key = %s AND app_id = %s
+                          AND status = 'pending' AND wake_at = {QUEUED_SQL}
+                        ORDER BY created_at, id LIMIT %s FOR UPDATE
                     )
-                    keys = [row[0] for row in await cur.fetchall()]
-                else:
-                    keys = [key]
-                for flow_key in keys:
-                    await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(automation_id, flow_key)])
-                    row = await (await conn.execute(_COUNT_ACTIVE, [automation_id, flow_key, QUEUED_AT])).fetchone()
-                    free = limit - (row[0] if row else 0)
-                    if free <= 0:
-                        continue
-                    cur = await conn.execute(
-                        f"""
-                        UPDATE runs SET wake_at = NULL, waiting_for = NULL
-                        WHERE id IN (
-                            SELECT id FROM runs WHERE {_ACTIVE} AND app_id = %s AND wake_at = %s
-                            ORDER BY created_at, id LIMIT %s FOR UPDATE
-                        )
-                        RETURNING {RUNS}
-                        """,
-                        [automation_id, flow_key, app_id, QUEUED_AT, free],
-                    )
-                    promoted.extend(
-                        sorted((run_record(r) for r in await cur.fetchall()), key=lambda r: (r.created_at, r.id))
-                    )
+                    RETURNING {RUNS}
+                    """,
+                    [automation_id, flow_key, app_id, free],
+                )
+                promoted = sorted((run_record(r) for r in await cur.fetchall()), key=lambda r: (r.created_at, r.id))
                 if promoted:
                     await conn.execute("SELECT pg_notify(%s, current_schema())", [CHANNEL])
-            return promoted
+                return promoted
 
-        return await self._call(promote)
+        promoted: list[AutomationRun] = []
+        for flow_key in [key] if key is not None else await self._call(keys, idempotent=True):
+            promoted += await self._call(functools.partial(promote, flow_key=flow_key))
+        return promoted
 
     async def flow_runs(self, app_id: str, automation_id: str, key: str | None, *, limit: int = 1000) -> list[str]:
         where = "automation_id = %s AND app_id = %s AND status IN ('pending', 'running')"

@@ -1,4 +1,4 @@
-"""WorkListener: the LISTEN side of PostgresStore's wake-up hint.
+"""WorkListener: the LISTEN side of PostgresStore's wake-up hint, and ChangePoller, its stand-in.
 
 Writes that make a run claimable send ``NOTIFY graphflow_work, '<schema>'`` in their transaction
 (see :mod:`graphflow.stores.postgres_schema`). A worker with nothing to do waits here instead of
@@ -9,59 +9,48 @@ is not slept through.
 
 It is a hint: when the connection breaks, waiting becomes sleeping until the timeout, and the
 connection is reopened after a back-off. The engine claims after every wake-up either way.
+
+Behind a pooler that hands each transaction to any server connection (PgBouncer's transaction
+pooling), a LISTEN stays on a server connection this process no longer holds: its notifications
+go to whichever client gets that connection next. There :class:`ChangePoller` reads a cheap
+value (the newest event ``seq``) every few hundred milliseconds instead, one reader per process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import psycopg
 
-__all__ = ["WorkListener"]
+from graphflow.exceptions import GraphflowError
+
+__all__ = ["ChangePoller", "Wakeup", "WorkListener"]
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
-class WorkListener:
-    """Waits for ``channel`` notifications whose payload is ``payload`` (the store's schema).
+class Wakeup(ABC):
+    """A wake-up hint that one caller reads and concurrent callers share."""
 
-    Args:
-        connect: opens a new autocommit connection (bounded by its own timeout).
-        channel: the NOTIFY channel.
-        payload: the notifications meant for this store; others are ignored.
-        backoff: seconds between attempts to reopen a broken connection.
-    """
-
-    def __init__(
-        self, connect: Callable[[], Awaitable[Connection]], channel: str, payload: str, *, backoff: float = 5.0
-    ) -> None:
-        self._connect = connect
-        self._channel = channel
-        self.payload = payload
-        self.backoff = backoff
-        self._conn: Connection | None = None
-        self._retry_at = 0.0
+    def __init__(self) -> None:
         self._reading = anyio.Lock()
         self._woken = anyio.Event()
 
-    async def open(self) -> None:
-        """Start listening (best effort: a failure is retried by a later :meth:`wait`)."""
-        await self._listen()
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Start watching (best effort: a failure is retried by a later :meth:`wait`)."""
 
-    async def close(self) -> None:
-        """Close the connection (idempotent)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop watching (idempotent)."""
 
     async def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a notification; return whether one came.
+        """Wait up to ``timeout`` seconds for a wake-up; return whether one came.
 
-        One caller reads the connection; concurrent callers share its wake-up.
+        One caller reads; concurrent callers share its wake-up.
         """
         if self._reading.locked():
             with anyio.move_on_after(timeout):
@@ -75,6 +64,78 @@ class WorkListener:
                 woken.set()
                 return True
             return False
+
+    @abstractmethod
+    async def _read(self, deadline: float) -> bool:
+        """Wait until ``deadline`` (``time.monotonic()``) for a wake-up; return whether one came."""
+
+
+class ChangePoller(Wakeup):
+    """Wakes when the value ``probe`` returns has changed since the last wake-up (or :meth:`open`).
+
+    Args:
+        probe: reads the value (one cheap statement); a store error counts as no change.
+        interval: seconds between reads while somebody waits.
+    """
+
+    def __init__(self, probe: Callable[[], Awaitable[object]], *, interval: float) -> None:
+        super().__init__()
+        self._probe = probe
+        self.interval = interval
+        self._seen: object = None
+
+    async def open(self) -> None:
+        """Read the value that later changes are compared with."""
+        self._seen = await self._value()
+
+    async def _value(self) -> object:
+        try:
+            return await self._probe()
+        except GraphflowError:  # the server is away: a hint only, so nothing changed
+            return self._seen
+
+    async def _read(self, deadline: float) -> bool:
+        while True:
+            value = await self._value()
+            if value != self._seen:
+                self._seen = value
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await anyio.sleep(min(self.interval, remaining))
+
+
+class WorkListener(Wakeup):
+    """Waits for ``channel`` notifications whose payload is ``payload`` (the store's schema).
+
+    Args:
+        connect: opens a new autocommit connection (bounded by its own timeout).
+        channel: the NOTIFY channel.
+        payload: the notifications meant for this store; others are ignored.
+        backoff: seconds between attempts to reopen a broken connection.
+    """
+
+    def __init__(
+        self, connect: Callable[[], Awaitable[Connection]], channel: str, payload: str, *, backoff: float = 5.0
+    ) -> None:
+        super().__init__()
+        self._connect = connect
+        self._channel = channel
+        self.payload = payload
+        self.backoff = backoff
+        self._conn: Connection | None = None
+        self._retry_at = 0.0
+
+    async def open(self) -> None:
+        """Start listening (best effort: a failure is retried by a later :meth:`wait`)."""
+        await self._listen()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     async def _read(self, deadline: float) -> bool:
         conn = self._conn

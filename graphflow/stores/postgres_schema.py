@@ -606,12 +606,19 @@ _V6 = """
     ALTER TABLE automations ADD COLUMN last_delivery_error text;
     CREATE INDEX runs_flow ON runs (automation_id, flow_key, id)
         WHERE flow_key IS NOT NULL AND status IN ('pending', 'running');
+    -- The active runs of a key (what a concurrency limit counts) and its queue, apart: counting
+    -- never reads the queue, however long it is. 253402300800 is QUEUED_AT (graphflow.records).
+    CREATE INDEX runs_flow_active ON runs (automation_id, flow_key)
+        WHERE flow_key IS NOT NULL AND status IN ('pending', 'running') AND wake_at IS DISTINCT FROM 253402300800;
+    CREATE INDEX runs_flow_queue ON runs (automation_id, flow_key, created_at, id)
+        WHERE status = 'pending' AND wake_at = 253402300800;
     CREATE INDEX runs_delivery_due ON runs (((delivery ->> 'next_at')::float8))
         WHERE delivery ->> 'status' = 'pending';
     CREATE TABLE flow_slots (
         automation_id text COLLATE "C" NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
         key text NOT NULL,
-        at double precision NOT NULL
+        at double precision NOT NULL,
+        run_id text COLLATE "C" NOT NULL
     );
     CREATE INDEX flow_slots_key ON flow_slots (automation_id, key, at);
 """
@@ -636,6 +643,8 @@ async def migrate(conn: psycopg.AsyncConnection[Any], schema: str | None, *, whe
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema or ""])
         if schema is not None:
             await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            # LOCAL: behind a transaction pooler a session setting would stay with a server connection
+            await conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         row = await (await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")).fetchone()
         current = 0
         if row and row[0]:

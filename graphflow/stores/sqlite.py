@@ -77,7 +77,7 @@ from graphflow.stores import sqlite_schema
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
 from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.sqlite_delivery import SQLiteDeliveries
-from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow
+from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow, stored_policy
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
     CONFIG_COLUMNS,
@@ -547,8 +547,8 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
                     live = running[run.automation_id] = status is not None and status[0] == "running"
                 if not live:
                     continue
-                policy = flow.get(run.id) if flow else None
-                if policy is not None:
+                policy = stored_policy(conn, run.automation_id) if flow and run.id in flow else None
+                if policy is not None:  # the policy as stored: one another process changed applies
                     run = dataclasses.replace(run)  # a retried transaction decides afresh
                     decided = decide_flow(conn, run, policy)
                     if decided is not run:
@@ -676,7 +676,8 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
                 self._log_steps(conn, run_id, mark=False)
             if ids:
                 conn.execute(
-                    f"UPDATE runs SET status = 'cancelled', updated_at = ?, finished_at = ?, result = ? WHERE {where}",
+                    "UPDATE runs SET status = 'cancelled', updated_at = ?, finished_at = ?, result = ?, "
+                    f"wake_at = NULL, waiting_for = NULL WHERE {where}",
                     (now, now, _PAUSED_RESULT, automation_id, app_id),
                 )
                 conn.executemany("DELETE FROM steps WHERE run_id = ?", [(run_id,) for run_id in ids])
@@ -693,7 +694,7 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
         def cancel(conn: sqlite3.Connection) -> AutomationRun | None:
             sql = (
                 "UPDATE runs SET status = 'cancelled', updated_at = ?, finished_at = ?, result = ?, "
-                "fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL "
+                "fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL "
                 "WHERE id = ? AND app_id = ? AND status IN ('pending', 'running')"
             )
             self._log_steps(conn, run_id, app_id)

@@ -9,22 +9,28 @@ Active runs of a key come from the ``runs_flow`` index, throttle admissions from
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from graphflow.abc import Store
-from graphflow.records import QUEUED_AT, AutomationRun, FlowPolicy
-from graphflow.stores.base import encode_json
-from graphflow.stores.flow import debounce_holder, debounce_merge, queue, throttle_start, throttled
+from graphflow.records import AutomationRun, FlowPolicy
+from graphflow.stores.base import decode_json, encode_json
+from graphflow.stores.flow import QUEUED_SQL, debounce_holder, debounce_merge, queue, throttle_start, throttled
 from graphflow.stores.sqlite_schema import RUN_COLUMNS, run_from_row
 
-__all__ = ["SQLiteFlow", "decide_flow"]
+__all__ = ["SQLiteFlow", "decide_flow", "stored_policy"]
 
 T = TypeVar("T")
 
 _ACTIVE = "automation_id = ? AND flow_key = ? AND status IN ('pending', 'running')"
+#: The key's active runs: the runs_flow_active index, which holds no queued run.
+_COUNT_ACTIVE = (
+    "SELECT count(*) FROM runs WHERE automation_id = ? AND flow_key = ? AND flow_key IS NOT NULL "
+    f"AND status IN ('pending', 'running') AND wake_at IS NOT {QUEUED_SQL}"
+)
 _HOLDER = (
     f"SELECT {RUN_COLUMNS} FROM runs WHERE {_ACTIVE} AND status = 'pending' "
     "AND json_extract(waiting_for, '$.kind') = 'debounce' ORDER BY id LIMIT 1"
@@ -33,11 +39,37 @@ _MERGE = (
     "UPDATE runs SET payload = ?, event_id = ?, causation = ?, trace_context = ?, updated_at = ?, wake_at = ? "
     "WHERE id = ?"
 )
-_SLOT = "SELECT at FROM flow_slots WHERE automation_id = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?"
+#: The limit-th latest admission in the window; a run cancelled before it started gave its slot back.
+_SLOT = (
+    "SELECT s.at FROM flow_slots AS s LEFT JOIN runs AS r ON r.id = s.run_id "
+    "WHERE s.automation_id = ? AND s.key = ? AND s.at > ? "
+    "AND NOT coalesce(r.status = 'cancelled' AND r.started_at IS NULL, 0) "
+    "ORDER BY s.at DESC LIMIT 1 OFFSET ?"
+)
+#: Keys of an automation with queued runs and room for them (at most 100 a sweep).
+_ROOMY_KEYS = f"""
+    SELECT flow_key FROM runs
+    WHERE automation_id = ? AND app_id = ? AND flow_key IS NOT NULL AND status IN ('pending', 'running')
+    GROUP BY flow_key
+    HAVING sum(wake_at = {QUEUED_SQL}) > 0 AND sum(wake_at IS NOT {QUEUED_SQL}) < ?
+    LIMIT 100
+"""
 
 
 def _json(value: Any, what: str) -> str | None:
     return None if value is None else encode_json(value, what)
+
+
+def stored_policy(conn: sqlite3.Connection, automation_id: str) -> FlowPolicy | None:
+    """The flow policy of an automation as stored (``None``: it has none)."""
+    row = conn.execute(
+        "SELECT json_extract(data, '$.debounce'), json_extract(data, '$.throttle'), "
+        "json_extract(data, '$.concurrency') FROM automations WHERE id = ?",
+        (automation_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return FlowPolicy.from_fields(*(None if text is None else decode_json(text) for text in row))
 
 
 def decide_flow(conn: sqlite3.Connection, run: AutomationRun, policy: FlowPolicy) -> AutomationRun | None:
@@ -76,14 +108,12 @@ def decide_flow(conn: sqlite3.Connection, run: AutomationRun, policy: FlowPolicy
         if start is None:
             return None
         conn.execute(
-            "INSERT INTO flow_slots (automation_id, key, at) VALUES (?, ?, ?)", (run.automation_id, key, start)
+            "INSERT INTO flow_slots (automation_id, key, at, run_id) VALUES (?, ?, ?, ?)",
+            (run.automation_id, key, start, run.id),
         )
         throttled(run, start, now)
     else:
-        active = conn.execute(
-            f"SELECT count(*) FROM runs WHERE {_ACTIVE} AND wake_at IS NOT ?", (run.automation_id, key, QUEUED_AT)
-        ).fetchone()[0]
-        if active >= policy.limit:
+        if conn.execute(_COUNT_ACTIVE, (run.automation_id, key)).fetchone()[0] >= policy.limit:
             queue(run)
     return run
 
@@ -96,36 +126,32 @@ class SQLiteFlow(Store):
         """Run ``fn`` on the connection (see ``SQLiteStore._call``)."""
 
     async def promote_queued(self, app_id: str, automation_id: str, key: str | None, limit: int) -> list[AutomationRun]:
-        def promote(conn: sqlite3.Connection) -> list[AutomationRun]:
-            if key is None:
-                keys = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT DISTINCT flow_key FROM runs WHERE automation_id = ? AND app_id = ? AND wake_at = ? "
-                        "AND status = 'pending'",
-                        (automation_id, app_id, QUEUED_AT),
-                    )
-                ]
-            else:
-                keys = [key]
-            promoted: list[AutomationRun] = []
-            for flow_key in keys:
-                active = conn.execute(
-                    f"SELECT count(*) FROM runs WHERE {_ACTIVE} AND wake_at IS NOT ?",
-                    (automation_id, flow_key, QUEUED_AT),
-                ).fetchone()[0]
-                if active >= limit:
-                    continue
-                rows = conn.execute(
-                    f"UPDATE runs SET wake_at = NULL, waiting_for = NULL WHERE id IN ("
-                    f"SELECT id FROM runs WHERE {_ACTIVE} AND app_id = ? AND wake_at = ? "
-                    f"ORDER BY created_at, id LIMIT ?) RETURNING {RUN_COLUMNS}",
-                    (automation_id, flow_key, app_id, QUEUED_AT, limit - active),
-                ).fetchall()
-                promoted.extend(sorted((run_from_row(row) for row in rows), key=lambda r: (r.created_at, r.id)))
-            return promoted
+        def keys(conn: sqlite3.Connection) -> list[str]:
+            return [row[0] for row in conn.execute(_ROOMY_KEYS, (automation_id, app_id, limit))]
 
-        return await self._call(promote, write=True)
+        def promote(conn: sqlite3.Connection, flow_key: str) -> list[AutomationRun]:
+            running = conn.execute(
+                "SELECT 1 FROM automations WHERE id = ? AND app_id = ? AND status = 'running'", (automation_id, app_id)
+            ).fetchone()
+            if running is None:  # paused (its pending runs are being cancelled) or deleted
+                return []
+            active = conn.execute(_COUNT_ACTIVE, (automation_id, flow_key)).fetchone()[0]
+            if active >= limit:
+                return []
+            rows = conn.execute(
+                "UPDATE runs SET wake_at = NULL, waiting_for = NULL WHERE id IN ("
+                "SELECT id FROM runs WHERE automation_id = ? AND flow_key = ? AND app_id = ? "
+                f"AND status = 'pending' AND wake_at = {QUEUED_SQL} ORDER BY created_at, id LIMIT ?"
+                f") RETURNING {RUN_COLUMNS}",
+                (automation_id, flow_key, app_id, limit - active),
+            ).fetchall()
+            return sorted((run_from_row(row) for row in rows), key=lambda r: (r.created_at, r.id))
+
+        promoted: list[AutomationRun] = []
+        for flow_key in [key] if key is not None else await self._call(keys):
+            # One short transaction per key: a sweep never holds the write lock across many keys.
+            promoted += await self._call(functools.partial(promote, flow_key=flow_key), write=True)
+        return promoted
 
     async def flow_runs(self, app_id: str, automation_id: str, key: str | None, *, limit: int = 1000) -> list[str]:
         where = "automation_id = ? AND app_id = ? AND status IN ('pending', 'running')"

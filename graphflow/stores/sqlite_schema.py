@@ -281,7 +281,8 @@ _V4 = (
 
 #: 5: event flow control — a run's flow key (``runs.flow_key``; active runs by key are counted
 #: for concurrency limits, a debounce holder is found by it), throttle admissions
-#: (``flow_slots``: one row per run admitted, by automation and key); result delivery
+#: (``flow_slots``: one row per run admitted, by automation and key, with its run: a run cancelled
+#: before it started gives its slot back); result delivery
 #: (``runs.delivery``, due retries indexed); a run's trace context (``runs.trace_context``).
 _V5 = (
     "ALTER TABLE runs ADD COLUMN flow_key TEXT",
@@ -289,12 +290,19 @@ _V5 = (
     "ALTER TABLE runs ADD COLUMN trace_context TEXT",
     "CREATE INDEX runs_flow ON runs (automation_id, flow_key, id) "
     "WHERE flow_key IS NOT NULL AND status IN ('pending', 'running')",
+    # The active runs of a key (what a concurrency limit counts) and its queue, apart: counting
+    # never reads the queue, however long it is. 253402300800 is QUEUED_AT (graphflow.records).
+    "CREATE INDEX runs_flow_active ON runs (automation_id, flow_key) "
+    "WHERE flow_key IS NOT NULL AND status IN ('pending', 'running') AND wake_at IS NOT 253402300800",
+    "CREATE INDEX runs_flow_queue ON runs (automation_id, flow_key, created_at, id) "
+    "WHERE status = 'pending' AND wake_at = 253402300800",
     "CREATE INDEX runs_delivery_due ON runs (json_extract(delivery, '$.next_at')) "
     "WHERE json_extract(delivery, '$.status') = 'pending'",
     """CREATE TABLE flow_slots (
         automation_id TEXT NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
         key TEXT NOT NULL,
-        at REAL NOT NULL
+        at REAL NOT NULL,
+        run_id TEXT NOT NULL
     )""",
     "CREATE INDEX flow_slots_key ON flow_slots (automation_id, key, at)",
 )

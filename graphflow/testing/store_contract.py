@@ -575,6 +575,19 @@ async def test_claimed_runs_are_copies(store: Store) -> None:
     assert stored.payload == {"thread": {"id": "thr_1"}} and stored.fence == 1
 
 
+async def test_a_runs_trace_context_is_stored_with_it_and_claimed_with_it(store: Store) -> None:
+    context = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "v=1"}
+    accepted = run(await running(store), event_id="evt_1", trace_context=context)
+    inserted = run("aut_1", trace_context={"traceparent": context["traceparent"]})
+    untraced = run("aut_1")
+    assert await store.accept_event("app_a", "evt_1", "thread.created", {}, [accepted]) == [accepted]
+    await store.insert_runs([inserted, untraced])
+    for record in (accepted, inserted, untraced):
+        assert (await stored_run(store, record.id)).trace_context == record.trace_context
+    claimed = await store.claim_runs("w1", lease=LEASE, limit=10)
+    assert {r.id: r.trace_context for r in claimed} == {r.id: r.trace_context for r in (accepted, inserted, untraced)}
+
+
 async def test_claim_runs_with_run_ids_considers_only_those_runs(store: Store) -> None:
     first, second, third = await pending(store, 3)
     done = run("aut_1", status="completed")

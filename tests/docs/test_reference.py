@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from graphflow.observability import tracing
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 #: Dotted names that are not Python objects: the default database file and the schema host.
-NOT_OBJECTS = frozenset({"graphflow.db", "graphflow.dev"})
+NOT_OBJECTS = frozenset({"graphflow.db", "graphflow.dev"}) | tracing.NAMES  # span attribute and event names
 #: Pages that may name what no longer exists: the changelog tells history.
 HISTORY = frozenset({"changelog.md"})
 _NAME = re.compile(r"\bgraphflow(?:\.[A-Za-z_][A-Za-z0-9_]*)+")

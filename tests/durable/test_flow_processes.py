@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from graphflow.engine.engine import Engine
-from graphflow.records import AutomationRun
+from graphflow.records import QUEUED_AT, AutomationRun
 from tests.pg import postgres_url
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -116,3 +116,28 @@ async def test_a_debounce_keeps_one_holder_per_key_across_processes(url: str) ->
     two_processes(url, events=40, keys=2, mode="publish")
     runs = await all_runs(url, automation_id)
     assert sorted((r.flow_key, r.status) for r in runs) == [("thr_0", "pending"), ("thr_1", "pending")]
+
+
+async def test_decisions_follow_the_stored_policy_not_a_stale_copy(url: str) -> None:
+    """Engine C has not seen B's changes (a long sync interval): the store decides by what is stored."""
+    async with Engine(url, max_concurrent_runs=0, sync_interval=3600) as b:  # nothing executes: states stay
+        config = await b.configs.create(APP, BUSY)
+        limited = await b.automations.create(
+            APP, name="limited", trigger="thread.created", config_id=config.id, enabled=True,
+            concurrency={"limit": 5},
+        )  # fmt: skip
+        throttled = await b.automations.create(
+            APP, name="throttled", trigger="thread.created", config_id=config.id, enabled=True,
+            throttle={"limit": 5, "period": "1h"},
+        )  # fmt: skip
+        plain = await b.automations.create(APP, name="plain", trigger="thread.created", config_id=config.id)
+        await b.automations.activate(APP, plain.id)
+        async with Engine(url, max_concurrent_runs=0, sync_interval=3600) as c:  # loads the policies now
+            await b.automations.update(APP, limited.id, concurrency={"limit": 1})
+            await b.automations.delete(APP, throttled.id)
+            for i in range(3):
+                published = await c.publish(APP, "thread.created", {"thread_id": f"thr_{i}"})
+                assert len(published.run_ids) == 2  # limited's and plain's: the deleted one starts nothing
+        runs = await all_runs(url, limited.id)
+        assert sorted(r.wake_at == QUEUED_AT for r in runs) == [False, True, True]  # one active, two queued
+        assert len(await all_runs(url, plain.id)) == 3

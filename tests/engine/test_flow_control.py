@@ -23,6 +23,14 @@ EVENT = "thread.created"
 ECHO = graph_dict({"kind": "WorkflowScript", "id": "s", "source": "$.thread_id"}, trigger=EVENT)
 #: A run that stays active (parked on a long timer) once started.
 PARK = graph_dict({"kind": "WorkflowDelay", "id": "d", "duration": "1h"}, trigger=EVENT)
+#: A run that parks on an approval without expiry.
+GATED = graph_dict({"kind": "WorkflowApproval", "id": "gate", "message": "go?"}, trigger=EVENT)
+#: A run that parks on an approval, then fails.
+FAILS = graph_dict(
+    {"kind": "WorkflowApproval", "id": "gate", "message": "go?", "on_success": "s"},
+    {"kind": "WorkflowScript", "id": "s", "source": "$.missing.field"},
+    trigger=EVENT,
+)
 
 
 @pytest.fixture
@@ -126,10 +134,10 @@ async def test_cancel_on_cancels_the_active_runs_of_the_key(engine: Engine) -> N
         await engine.publish(APP, EVENT, {"thread_id": thread})
     await engine.publish(APP, "thread.deleted", {"thread_id": "thr_a"})
     runs = await runs_of(engine, aid)
-    assert sorted((r.flow_key or "", r.status) for r in runs) == [
-        ("thr_a", "cancelled"),
-        ("thr_a", "cancelled"),
-        ("thr_b", "pending"),
+    assert sorted((r.flow_key or "", r.status == "cancelled") for r in runs) == [
+        ("thr_a", True),
+        ("thr_a", True),
+        ("thr_b", False),  # pending or running (parking on its delay)
     ]
     assert engine.flow_counts[(aid, "cancelled")] == 2
 
@@ -147,6 +155,8 @@ async def test_a_duplicate_event_decides_nothing(engine: Engine) -> None:
     ("fields", "path"),
     [
         ({"debounce": {"period": 0}}, r"\$\.debounce\.period"),
+        ({"concurrency": {}}, r"\$\.concurrency\.limit"),
+        ({"debounce": {}}, r"\$\.debounce\.period"),
         ({"debounce": {"period": "-5s"}}, r"\$\.debounce\.period"),
         ({"debounce": {"period": "10s", "max_wait": "5s"}}, r"\$\.debounce\.max_wait"),
         ({"debounce": {"period": "30d"}}, r"\$\.debounce\.period"),
@@ -223,6 +233,9 @@ async def test_cancel_on_racing_runs_that_finish_leaves_each_run_one_outcome(eng
         {"thread": {"id": [1, "a"]}},
         {"thread": {"id": {"b": 1, "a": 2}}},
         {"thread": {"id": "x" * 500}},
+        {"thread": {"id": 10**20}},
+        {"thread": {"id": -(2**63) - 1}},
+        {"thread": {"id": [1, 2**70]}},
         {"thread": {}},
         {"thread": "flat"},
         {},
@@ -251,3 +264,104 @@ async def test_raising_or_removing_a_limit_starts_what_it_held_queued(engine: En
     await eventually(lambda: queued(2), "two queued runs promoted after the limit went from 1 to 3")
     await engine.automations.update(APP, aid, concurrency=None)
     await eventually(lambda: queued(0), "every queued run promoted once the limit was removed")
+
+
+async def test_runs_parked_on_approvals_hold_their_slot_and_are_never_promoted(engine: Engine) -> None:
+    aid = await automation(engine, graph=GATED, concurrency={"limit": 1})
+    for i in range(3):
+        await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})
+
+    async def parked() -> bool:
+        return bool((await engine.steering.list(APP, status="pending", limit=10)).data)
+
+    await eventually(parked, "the first run parked on its approval")
+    first, *rest = await runs_of(engine, aid)
+    for _ in range(3):
+        await engine.sweep_queues()
+    again = {r.id: r for r in await runs_of(engine, aid)}
+    assert again[first.id].fence == (await engine.store.get_run(APP, first.id)).fence  # type: ignore[union-attr]
+    assert [again[r.id].wake_at for r in rest] == [QUEUED_AT, QUEUED_AT]
+    assert len((await engine.steering.list(APP, status="pending", limit=10)).data) == 1
+    fence = again[first.id].fence
+    await engine.sweep_queues()
+    assert (await engine.store.get_run(APP, first.id)).fence == fence  # type: ignore[union-attr]
+
+
+async def test_cancel_on_its_own_trigger_event_keeps_the_newest_run_per_key(engine: Engine) -> None:
+    aid = await automation(
+        engine,
+        graph=PARK,
+        concurrency={"limit": 5, "key": "$.thread_id"},
+        cancel_on=[{"event": EVENT, "key": "$.thread_id"}],
+    )
+    for _ in range(3):
+        await engine.publish(APP, EVENT, {"thread_id": "thr_a"})
+    runs = await runs_of(engine, aid)
+    assert [r.status for r in runs[:2]] == ["cancelled", "cancelled"]
+    assert runs[2].status in ("pending", "running")
+
+
+async def test_a_delayed_run_cancelled_before_it_starts_gives_its_slot_back(engine: Engine) -> None:
+    aid = await automation(engine, graph=PARK, throttle={"limit": 1, "period": "1h", "overflow": "delay"})
+    for i in range(3):
+        await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})
+    runs = await runs_of(engine, aid)
+    for delayed in runs[1:]:
+        await engine.cancel_run(APP, delayed.id)
+    (late,) = (await engine.publish(APP, EVENT, {"thread_id": "thr_late"})).run_ids
+    stored = await engine.store.get_run(APP, late)
+    assert stored is not None and stored.wake_at is not None
+    assert stored.wake_at <= runs[0].created_at + 3600 + 1  # the next window, not three windows out
+    cancelled = await engine.store.get_run(APP, runs[1].id)
+    assert cancelled is not None and (cancelled.wake_at, cancelled.waiting_for) == (None, None)
+
+
+async def test_a_delay_of_more_than_a_week_drops_the_run(engine: Engine) -> None:
+    aid = await automation(engine, throttle={"limit": 1, "period": "7d", "overflow": "delay"})
+    started = [len((await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})).run_ids) for i in range(3)]
+    assert started == [1, 1, 0]
+    assert engine.flow_counts[(aid, "throttled")] == 2
+
+
+async def test_a_failure_streak_pause_cancels_the_queued_runs(engine: Engine) -> None:
+    aid = await automation(engine, graph=FAILS, concurrency={"limit": 1}, max_consecutive_failures=1)
+    for i in range(4):
+        await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})
+
+    async def asked() -> list[Any]:
+        return list((await engine.steering.list(APP, status="pending", limit=10)).data)
+
+    await eventually(asked, "the first run parked on its approval")
+    (request,) = await asked()
+    await engine.steering.respond(APP, request.id, "approve")  # it goes on, and fails
+
+    async def settled() -> bool:
+        return all(r.status in ("failed", "cancelled") for r in await runs_of(engine, aid))
+
+    await eventually(settled, "the first run failed and the queued ones were cancelled")
+    stored = (await engine.automations.get(APP, aid)).automation
+    assert (stored.status, stored.paused_reason) == ("paused", "failures")
+    assert sorted(r.status for r in await runs_of(engine, aid)) == ["cancelled"] * 3 + ["failed"]
+
+
+async def test_the_memory_store_forgets_keys_whose_runs_ended() -> None:
+    async with Engine("memory://") as engine:
+        aid = await automation(engine, concurrency={"limit": 1, "key": "$.thread_id"})
+        ids = [(await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})).run_ids[0] for i in range(300)]
+        for run_id in ids:
+            await engine.wait_for_run(APP, run_id, timeout=30)
+        store: Any = engine.store
+        assert (store._flow_active, store._flow_queue) == ({}, {})
+        assert aid
+
+
+async def test_cancel_on_cancels_every_active_run_of_the_key_beyond_a_page() -> None:
+    async with Engine("memory://") as engine:
+        aid = await automation(engine, graph=PARK, concurrency={"limit": 1}, cancel_on=[{"event": "thread.deleted"}])
+        for i in range(1100):
+            await engine.publish(APP, EVENT, {"thread_id": f"thr_{i}"})
+        await engine.publish(APP, "thread.deleted", {"thread_id": "thr_0"})
+        left = (await engine.automations.runs(APP, aid, status="pending", limit=100)).data
+        running = (await engine.automations.runs(APP, aid, status="running", limit=100)).data
+        assert (left, running) == ([], [])
+        assert engine.flow_counts[(aid, "cancelled")] == 1100

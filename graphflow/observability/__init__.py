@@ -1,0 +1,1 @@
+"""Observability: what operators watch a running graphflow with (traces, metrics, health, logs)."""
