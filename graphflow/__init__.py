@@ -109,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "EventAccepted": "graphflow.events",
     "RunSkipped": "graphflow.events",
     "CascadeStopped": "graphflow.events",
+    "DeliveryAttempted": "graphflow.events",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -144,6 +145,7 @@ if TYPE_CHECKING:
         AutomationReset,
         AutomationUpdated,
         CascadeStopped,
+        DeliveryAttempted,
         EngineEvent,
         EventAccepted,
         NodeCompleted,

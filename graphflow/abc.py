@@ -156,7 +156,8 @@ class Store(ABC):
         """Replace an automation whose stored ``revision`` equals ``expected_revision``.
 
         ``last_run_at``, ``last_run_status`` and ``last_error`` are kept as stored: run outcomes
-        own them (see :meth:`update_run`), so a host's concurrent edit never erases a newer outcome.
+        own them (see :meth:`update_run`), so a host's concurrent edit never erases a newer outcome;
+        so is ``last_delivery_error`` (delivery outcomes own it: see :meth:`finish_delivery`).
 
         Appends one event, chosen from the stored → new status: ``draft``/``paused`` →
         ``running`` is ``automation.activated``, ``running`` → ``paused`` ``automation.paused``,
@@ -290,7 +291,7 @@ class Store(ABC):
 
     @abstractmethod
     async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
-        """Write a run's status, timing, config version, result and journal.
+        """Write a run's status, timing, config version, result, journal and ``delivery``.
 
         With ``fence``, the write happens only if the stored run's ``fence`` still equals it
         (its worker still holds the lease); otherwise ``LeaseLostError`` is raised and nothing
@@ -504,6 +505,43 @@ class Store(ABC):
         limit: int = 50,
     ) -> Page:
         """The app's waits, newest first, filtered by kind, run and status."""
+
+    # -- result delivery ---------------------------------------------------------------------
+    #
+    # A run of an automation with ``deliver`` sinks is stored with ``delivery = {"status":
+    # "awaiting", ...}``; :meth:`update_run` writes its terminal status together with its first
+    # delivery attempt (``{"status": "pending", "attempts": 1, "next_at": now + lease, ...}``),
+    # so an outcome is never stored without its delivery. An attempt is identified by the run
+    # and its ``attempts`` number: whoever set that number holds the attempt until ``next_at``.
+    # Delivery writes change ``delivery`` (and an automation's ``last_delivery_error``) only:
+    # never a run's status, result or event log.
+
+    @abstractmethod
+    async def claim_deliveries(self, now: float, *, lease: float, limit: int) -> list[AutomationRun]:
+        """Claim up to ``limit`` due deliveries, atomically; return their runs as claimed.
+
+        Due: ``delivery.status == "pending"`` and ``delivery.next_at <= now`` (a retry whose time
+        has come, or an attempt whose holder died: its lease ran out), earliest ``next_at``
+        first. Each claimed run's ``delivery.attempts`` is incremented and ``delivery.next_at``
+        set to ``now + lease``, the rest of ``delivery`` kept, as one compare-and-set per run:
+        two concurrent claims never return the same attempt (PostgreSQL: ``FOR UPDATE SKIP
+        LOCKED``; SQLite: one writer). ``now`` is the engine's clock (backoff is the engine's).
+        Across all apps: the engine delivers for every app it runs.
+        """
+
+    @abstractmethod
+    async def finish_delivery(self, app_id: str, run_id: str, attempt: int, delivery: dict[str, Any]) -> bool:
+        """Record the end of delivery attempt ``attempt`` of a run; return whether it was recorded.
+
+        Writes ``delivery`` (the whole new value) only if the stored delivery is still
+        ``pending`` with ``attempts == attempt`` (a compare-and-set: an attempt another engine
+        took over after this one's lease ran out, or a run of another app, records nothing).
+        When ``delivery["status"]`` is ``failed``, the run's automation gets
+        ``last_delivery_error = delivery["last_error"]``; when it is ``delivered``, ``None``; in
+        the same transaction. Nothing else changes: the run's status and result stay as they
+        are, and :meth:`update_automation` keeps ``last_delivery_error`` as stored (delivery
+        outcomes own it, as run outcomes own ``last_error``).
+        """
 
     # -- retention -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ __all__ = [
     "AutomationPaused",
     "AutomationReset",
     "AutomationUpdated",
+    "DeliveryAttempted",
     "EngineEvent",
     "EventAccepted",
     "NodeCompleted",
@@ -233,3 +234,22 @@ class WaitMatched(EngineEvent):
     wait_id: str
     event: str
     event_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryAttempted(EngineEvent):
+    """An attempt to deliver a finished run's result to its automation's sinks ended.
+
+    ``status`` is the run's delivery status after it: ``delivered``, ``pending`` (another attempt
+    is due at ``next_at``), ``failed`` (no attempt is left, or no retry can help: ``error`` says
+    why) or ``skipped`` (no sink delivers the run's outcome any more). The run's own status never
+    changes with its delivery.
+    """
+
+    app_id: str
+    automation_id: str
+    run_id: str
+    attempt: int
+    status: str
+    error: str | None = None
+    next_at: float | None = None

@@ -20,6 +20,7 @@ __all__ = [
     "CATCHUP_POLICIES",
     "OVERLAP_POLICIES",
     "QUEUED_AT",
+    "REDACTED_SECRET",
     "RUN_STATUSES",
     "STREAM_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
@@ -37,6 +38,8 @@ __all__ = [
     "StreamEvent",
     "Wait",
     "WorkerSeen",
+    "awaiting_delivery",
+    "delivery_shape",
     "iso",
 ]
 
@@ -84,6 +87,32 @@ STREAM_EVENT_TYPES: tuple[str, ...] = (
     "steering.expired",
     "steering.cancelled",
 )
+
+
+#: What the API shows instead of a webhook sink's secret.
+REDACTED_SECRET = "<redacted>"
+
+
+def awaiting_delivery(sinks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A new run's ``delivery``: awaiting its outcome, with the outcomes the automation's sinks deliver."""
+    on = {outcome for sink in sinks for outcome in sink.get("on", ("completed", "failed"))}
+    return {"status": "awaiting", "on": sorted(on)}
+
+
+def delivery_shape(delivery: dict[str, Any] | None, run_status: str) -> dict[str, Any] | None:
+    """A run's ``delivery`` as the API shows it: status, attempts, last error and times (ISO-8601)."""
+    if delivery is None:
+        return None
+    status = delivery.get("status")
+    if status == "awaiting" and run_status == "cancelled":
+        status = "skipped"  # a cancelled run delivers nothing
+    return {
+        "status": status,
+        "attempts": delivery.get("attempts", 0),
+        "last_error": delivery.get("last_error"),
+        "next_at": iso(delivery.get("next_at")) if status == "pending" else None,
+        "delivered_at": iso(delivery.get("delivered_at")),
+    }
 
 
 def iso(ts: float | None) -> str | None:
@@ -215,8 +244,12 @@ class Automation:
         """A new pending run of this automation at ``now`` (its config version is pinned when it is stored).
 
         ``trigger`` defaults to the automation's event; ``fields`` set the run's other fields
-        (``event_id``, ``scheduled_at``, ``causation``).
+        (``event_id``, ``scheduled_at``, ``causation``). A run of an automation with ``deliver``
+        sinks starts with ``delivery = {"status": "awaiting", "on": [...]}`` (the outcomes its
+        sinks deliver), which its outcome turns into a delivery (see :mod:`graphflow.engine.delivery`).
         """
+        if self.deliver:
+            fields.setdefault("delivery", awaiting_delivery(self.deliver))
         return AutomationRun(
             id=new_id("atr_"),
             automation_id=self.id,
@@ -245,6 +278,10 @@ class Automation:
         """The API shape."""
         data = asdict(self)
         data.pop("revision")
+        if self.deliver:  # secrets sign deliveries; they are never shown
+            data["deliver"] = [
+                {**sink, "secret": REDACTED_SECRET} if sink.get("secret") else sink for sink in data["deliver"]
+            ]
         for key in ("created_at", "updated_at", "next_run_at", "last_run_at", "starts_at", "ends_at"):
             data[key] = iso(data[key])
         data["enabled"] = self.enabled
@@ -304,8 +341,12 @@ class AutomationRun:
     #: The flow-control key of the event that started it (see :attr:`Automation.debounce`…):
     #: the value of the policy's ``key`` expression, as text; ``""`` when the policy has no key.
     flow_key: str | None = None
-    #: Delivery of the result, apart from ``status``: ``{"status": "pending" | "delivered" | "failed",
-    #: "attempts", "last_error", "next_at"}``; ``None`` when the automation delivers nowhere.
+    #: Delivery of the result, apart from ``status``: ``{"status", "attempts", "last_error",
+    #: "next_at", "delivered_at", "done", "on"}``; ``None`` when the automation delivers nowhere.
+    #: ``status`` is ``awaiting`` (the run has not finished), ``pending`` (an attempt is due at
+    #: ``next_at``, or under way until then), ``delivered``, ``failed`` (attempts exhausted, or an
+    #: error a retry cannot fix) or ``skipped`` (no sink delivers this outcome). ``done`` lists the
+    #: sinks (by index) already delivered, which a retry skips. See :mod:`graphflow.engine.delivery`.
     delivery: dict[str, Any] | None = None
     #: The W3C trace context (``{"traceparent", "tracestate"}``) of what created the run, continued
     #: by whichever process executes it.
@@ -338,7 +379,7 @@ class AutomationRun:
             "causation": self.causation,
             "waiting_for": self.waiting_for,
             "flow_key": self.flow_key,
-            "delivery": self.delivery,
+            "delivery": delivery_shape(self.delivery, self.status),
         }
         if journal:
             data["journal"] = self.journal

@@ -21,6 +21,7 @@ __all__ = [
     "CatalogueOut",
     "ConfigOut",
     "ConfigPage",
+    "DeliveryOut",
     "ErrorOut",
     "EventIn",
     "ExplainIn",
@@ -275,6 +276,23 @@ class AutomationOut(_Out):
     throttle: dict[str, Any] | None = Field(None, description="trigger: {limit, period, key, overflow: drop|delay}")
     concurrency: dict[str, Any] | None = Field(None, description="trigger: {limit, key}")
     cancel_on: list[dict[str, Any]] = Field(default_factory=list, description="trigger: [{event, key, filter}]")
+    deliver: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="where a finished run's result goes (webhook, emit, callback sinks); webhook secrets are redacted",
+    )
+    last_delivery_error: str | None = Field(
+        None, description="the error of the last failed delivery; cleared by a delivered one"
+    )
+
+
+class DeliveryOut(_Out):
+    """A run's result delivery, apart from the run's status (``delivery`` on a run)."""
+
+    status: Literal["awaiting", "pending", "delivered", "failed", "skipped"]
+    attempts: int
+    last_error: str | None
+    next_at: str | None = Field(None, description="when the next attempt is due (pending only)")
+    delivered_at: str | None = None
 
 
 class RunOut(_Out):
@@ -296,6 +314,9 @@ class RunOut(_Out):
         "(debounce, throttle, concurrency)",
     )
     flow_key: str | None = Field(None, description="the flow-control key of the event that started it")
+    delivery: DeliveryOut | None = Field(
+        None, description="its result's delivery (None: its automation delivers nowhere)"
+    )
     journal: list[dict[str, Any]] | None = None
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from graphflow.clock import Clock
     from graphflow.events import EngineEvent
     from graphflow.graph.model import WorkflowGraph
+    from graphflow.nodes.egress import EgressPolicy
     from graphflow.records import Automation, AutomationRun, Wait
     from graphflow.triggers.catalogue import EventCatalogue
 
@@ -46,6 +47,11 @@ class ServiceHost(ABC):
     @abstractmethod
     def announce(self, event: EngineEvent) -> None:
         """Deliver an engine event to listeners."""
+
+    @property
+    @abstractmethod
+    def egress_policy(self) -> EgressPolicy:
+        """What HTTP nodes and webhook deliveries may reach (the host's ``services["egress_policy"]``)."""
 
     @abstractmethod
     async def off_loop(self, build: Callable[[], T]) -> T:

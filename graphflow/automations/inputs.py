@@ -15,6 +15,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphflow.automations.flow import flow_problems
+from graphflow.automations.problems import model_problems
 from graphflow.automations.sinks import sink_problems
 from graphflow.exceptions import GraphflowError, Problem, StoreError, ValidationError
 from graphflow.graph.durations import Duration
@@ -66,7 +67,12 @@ class AutomationFields(BaseModel):
     throttle: dict[str, Any] | None = None
     concurrency: dict[str, Any] | None = None
     cancel_on: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
-    deliver: list[dict[str, Any]] = Field(default_factory=list, max_length=4)
+    deliver: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="sinks for a finished run's result: {kind: webhook, url, secret?, headers?, on?}, "
+        "{kind: emit, event, on?} or {kind: callback, name, on?} (see docs/automations.md)",
+    )
     enabled: bool | None = None
 
 
@@ -104,12 +110,7 @@ def parse_fields(
     try:
         model = AutomationFields.model_validate(merged)
     except pydantic.ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field {str(error['loc'][-1])!r}"
-            problems.append(Problem(f"${loc}", message))
+        problems.extend(model_problems(exc))
         # Go on with the raw values so the rules below still report their own problems.
         values = {k: v.strip() if isinstance(v, str) else v for k, v in merged.items()}
         values.setdefault("type", "trigger")

@@ -18,6 +18,7 @@ import anyio
 
 from graphflow.automations.inputs import check_limit, check_page, parse_fields
 from graphflow.automations.lifecycle import next_status
+from graphflow.automations.sinks import reach_problems, restore_secrets
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -310,6 +311,8 @@ class AutomationService:
         host = self._host
         changes = {**(data or {}), **fields}
         automation = await self._load(app_id, automation_id)
+        if "deliver" in changes:  # a webhook sent back as the API shows it keeps its secret
+            changes["deliver"] = restore_secrets(changes["deliver"], automation.deliver)
         before = automation.snapshot()
         base = {
             "name": automation.name,
@@ -678,10 +681,12 @@ class AutomationService:
         parsed: dict[str, Any] | None = None,
         now: float | None = None,
     ) -> builtins.list[Problem]:
-        """The checks ``parse_fields`` cannot make alone: the event exists and is public, the schedule parses.
+        """The checks ``parse_fields`` cannot make alone: the event, the schedule, the sinks' reach.
 
-        On update (``changed`` given) only what changes is checked again: a one-shot that has
-        fired must stay renamable although its instant is now in the past. The parsed schedule
+        The event exists and is public, the schedule parses, the ``deliver`` sinks pass the egress
+        policy and name events of the catalogue. On update (``changed`` given) only what changes
+        is checked again: a one-shot that has fired must stay renamable although its instant is
+        now in the past. The parsed schedule
         goes to ``parsed["schedule"]`` when ``parsed`` is given, so it is parsed once.
         """
         problems: builtins.list[Problem] = []
@@ -719,6 +724,8 @@ class AutomationService:
                         problems.append(
                             Problem(f"$.cancel_on[{index}].event", f"{name!r} is internal: it cannot cancel runs")
                         )
+        if values.get("deliver") and touched("deliver"):
+            problems.extend(reach_problems(values["deliver"], self._host.egress_policy, self._host.catalogue))
         if (
             kind == "scheduled"
             and values.get("schedule")

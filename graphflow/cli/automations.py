@@ -131,6 +131,7 @@ def _fields(
     throttle: str | None = None,
     concurrency: str | None = None,
     cancel_on: str | None = None,
+    deliver: str | None = None,
 ) -> dict[str, Any]:
     """The automation fields given on the command line (the others are left out)."""
     fields: dict[str, Any] = {
@@ -162,6 +163,8 @@ def _fields(
     if cancel_on is not None:
         value = json_argument(cancel_on, "--cancel-on")
         given["cancel_on"] = [value] if isinstance(value, dict) else value
+    if deliver is not None:
+        given["deliver"] = json_argument(deliver, "--deliver")
     return given
 
 
@@ -195,7 +198,8 @@ def describe_automation(automation_id: str, as_json: bool, **where: Where) -> in
     shown = (
         "id", "name", "type", "status", "paused_reason", "description", "trigger", "schedule", "schedule_display",
         "timezone", "config_id", "lookup_key", "overlap", "catchup", "filter", "debounce", "throttle", "concurrency",
-        "cancel_on", "next_run_at", "last_run_at", "last_run_status", "last_error", "created_at", "updated_at",
+        "cancel_on", "next_run_at", "last_run_at", "last_run_status", "last_error", "deliver", "last_delivery_error",
+        "created_at", "updated_at",
     )  # fmt: skip
     rows = [(f"{name}:", _value(automation[name])) for name in shown if automation.get(name) not in (None, "", [])]
     echo(table(("field", "value"), rows).split("\n", 1)[1])
@@ -367,7 +371,7 @@ def describe_run(run_id: str, as_json: bool, **where: Where) -> int:
         return 0
     shown = (
         "id", "automation_id", "status", "trigger", "event_id", "config_id", "config_version", "created_at",
-        "scheduled_at", "started_at", "finished_at", "payload", "result",
+        "scheduled_at", "started_at", "finished_at", "payload", "result", "delivery",
     )  # fmt: skip
     rows = [(f"{name}:", _value(run[name])) for name in shown if run.get(name) is not None]
     echo(table(("field", "value"), rows).split("\n", 1)[1])

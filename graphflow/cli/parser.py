@@ -431,6 +431,12 @@ def _automation_fields(sub: argparse.ArgumentParser, *, create: bool) -> None:
         metavar="N",
         help="pause it after N failed runs in a row (paused_reason: failures)",
     )
+    sub.add_argument(
+        "--deliver",
+        metavar="JSON",
+        help="where finished runs' results go: a JSON list of up to 4 sinks (webhook, emit, callback), "
+        "or @sinks.json (keeps a webhook secret out of the shell history); '[]' removes them",
+    )
 
 
 def _list(nouns: Subparsers) -> None:

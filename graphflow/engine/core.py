@@ -34,6 +34,7 @@ from graphflow.triggers.index import TriggerIndex
 
 if TYPE_CHECKING:
     from graphflow.abc import EventEmitter, NodeContext
+    from graphflow.nodes.egress import EgressPolicy
     from graphflow.triggers.scheduler import Scheduler
 
 __all__ = ["EngineCore", "EngineCounters", "RunObserver", "ids", "logger"]
@@ -152,6 +153,30 @@ class EngineCore(ServiceHost):
     @abstractmethod
     def flow_track(self, automation: Automation | None, automation_id: str) -> None:
         """Keep flow control in step with an automation (see :mod:`graphflow.engine.flow`)."""
+
+    @abstractmethod
+    def delivery_due(self, run: AutomationRun) -> None:
+        """Turn a finishing run's awaiting delivery into its first attempt (see :mod:`graphflow.engine.delivery`)."""
+
+    @abstractmethod
+    def deliver_soon(self, run: AutomationRun) -> None:
+        """Hand a run whose first delivery attempt was just stored to the delivery workers."""
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        """What HTTP nodes and webhook deliveries may reach: the host's ``services["egress_policy"]``.
+
+        The policy of ``services["http_client"]`` when only that is given; the default policy
+        (public addresses only) when neither is.
+        """
+        from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY, EgressPolicy
+
+        services = self.executor.services
+        policy = services.get("egress_policy")
+        if isinstance(policy, EgressPolicy):
+            return policy
+        client_policy = getattr(services.get("http_client"), "policy", None)
+        return client_policy if isinstance(client_policy, EgressPolicy) else DEFAULT_EGRESS_POLICY
 
     @abstractmethod
     def _emitter(self, run: AutomationRun) -> EventEmitter:

@@ -10,7 +10,8 @@ scheduler. The engine is composed of one mixin per concern over a shared
   heartbeat, poller, hand-back on stop;
 * :mod:`~graphflow.engine.control` — wait for a run, cancel runs;
 * :mod:`~graphflow.engine.fires` — scheduled fires (repeat, overlap, buffered runs);
-* :mod:`~graphflow.engine.upkeep` — automations changed by other processes, retention.
+* :mod:`~graphflow.engine.upkeep` — automations changed by other processes, retention;
+* :mod:`~graphflow.engine.delivery` — finished runs' results sent to their automations' sinks.
 
 This module holds the constructor and the lifecycle. The way an event travels reads top to
 bottom in :meth:`Engine.publish` → :meth:`Engine.enqueue` → :meth:`Engine._execute`.
@@ -35,6 +36,7 @@ from graphflow.abc import Store
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.control import RunControl
 from graphflow.engine.core import EngineCounters
+from graphflow.engine.delivery import DELIVERY_WORKERS, Deliveries, DeliveryCallback
 from graphflow.engine.executor import Executor
 from graphflow.engine.fires import Fires
 from graphflow.engine.publishing import Publishing, PublishResult
@@ -56,7 +58,7 @@ def _bad(argument: str, message: str) -> ValidationError:
     return ValidationError([Problem(f"$.{argument}", message)], subject="Engine arguments")
 
 
-class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
+class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
     """An embeddable automation engine.
 
     Args:
@@ -95,6 +97,12 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
             'graphflow[otel]'``; :mod:`graphflow.observability.tracing`). ``None`` (default):
             on when, as the engine starts, the host has set a global tracer provider; ``True``:
             always, with the global provider; a ``TracerProvider``: with that one; ``False``: never.
+        delivery_callbacks: the host coroutines ``callback`` sinks name: ``{name: async fn(run)}``
+            (see :mod:`graphflow.engine.delivery`); each call is bounded by ``delivery_timeout``.
+        delivery_attempts: attempts to deliver a run's result before its delivery ``failed``.
+        delivery_timeout: seconds one sink may take (a webhook's whole exchange, a callback).
+        delivery_backoff: seconds before the second attempt; each next waits twice as long (up
+            to an hour), with jitter.
     """
 
     def __init__(
@@ -118,6 +126,10 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         max_cascade_runs: int = 1000,
         previous_runs: int = 5,
         tracing: bool | TracerProvider | None = None,
+        delivery_callbacks: Mapping[str, DeliveryCallback] | None = None,
+        delivery_attempts: int = 5,
+        delivery_timeout: float = 10.0,
+        delivery_backoff: float = 2.0,
     ) -> None:
         from graphflow.automations.configs import ConfigService
         from graphflow.automations.keys import KeyService
@@ -145,6 +157,14 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
         if not (tracing is None or isinstance(tracing, bool) or callable(getattr(tracing, "get_tracer", None))):
             raise _bad("tracing", "must be True, False, None or an OpenTelemetry TracerProvider")
         self._tracing = tracing
+        if isinstance(delivery_attempts, bool) or not isinstance(delivery_attempts, int) or delivery_attempts < 1:
+            raise _bad("delivery_attempts", "must be a whole number, 1 or more")
+        if not delivery_timeout > 0 or not delivery_backoff > 0:
+            raise _bad("delivery_timeout", "delivery_timeout and delivery_backoff must be positive")
+        self.delivery_callbacks = dict(delivery_callbacks or {})
+        self.delivery_attempts = delivery_attempts
+        self.delivery_timeout = float(delivery_timeout)
+        self.delivery_backoff = float(delivery_backoff)
         self.store: Store = store
         self.clock: Clock = clock or SystemClock()
         self.catalogue = catalogue or EventCatalogue()
@@ -211,6 +231,14 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep):
                 self.track(automation)
             for _ in range(self.max_concurrent_runs):
                 self._tg.start_soon(self._worker, name="graphflow-run-worker")
+            if self.max_concurrent_runs:  # an executing engine delivers results (see graphflow.engine.delivery)
+                # Not closed on stop: the task group cancels its workers and poller; an attempt
+                # under way stays pending until its lease ends, for any engine to take.
+                self._delivery_send, deliveries = anyio.create_memory_object_stream[AutomationRun](math.inf)
+                for _ in range(DELIVERY_WORKERS):
+                    self._tg.start_soon(self._delivery_worker, deliveries.clone(), name="graphflow-delivery-worker")
+                deliveries.close()
+                self._tg.start_soon(self._delivery_poll, name="graphflow-delivery-poller")
             self._tg.start_soon(self.scheduler.run, name="graphflow-scheduler")
             if self.store.durable:
                 # Every engine on a shared database follows the automations other processes

@@ -159,8 +159,12 @@ class RunLoop(Memory, FlowControl):
                         if result is None:
                             return  # suspended on a durable timer, or the lease was lost
             run.finished_at = run.updated_at = self.clock.now()
+            if run.delivery is not None:  # its first delivery attempt is written with its outcome
+                self.delivery_due(run)
             try:
                 await self._retrying(store.update_run, run, fence=fence)  # also the automation's last run
+                if run.delivery is not None:
+                    self.deliver_soon(run)
                 if run.status == "failed":
                     await self._after_failure(run)
                 if run.flow_key is not None:
@@ -171,6 +175,8 @@ class RunLoop(Memory, FlowControl):
                 run.status = "failed"
                 run.result = {"error": f"the run's result could not be stored: {exc.message}"}
                 await self._retrying(store.update_run, run, fence=fence)
+                if run.delivery is not None:
+                    self.deliver_soon(run)
             if observer is not None:
                 observer.run_ended(run)
         finally:

@@ -42,7 +42,7 @@ from graphflow.nodes.http_decode import ACCEPT_ENCODING, BodyDecodingError, Boun
 if TYPE_CHECKING:
     from graphflow.nodes.http import HttpRequestNode
 
-__all__ = ["EgressClient", "send_request"]
+__all__ = ["EgressClient", "egress_of", "send_request"]
 
 #: Headers kept when a redirect leaves the origin; everything else (credentials) is dropped.
 _CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
@@ -213,7 +213,7 @@ async def send_request(node: HttpRequestNode, input: Any, ctx: NodeContext) -> d
     Raises:
         NodeExecutionError: with the codes :class:`~graphflow.nodes.http.HttpRequestNode` lists.
     """
-    policy, shared = _egress(ctx.services)
+    policy, shared = egress_of(ctx.services)
     url = _render_url(node, input, ctx)
     headers = {
         name: _text(value)
@@ -337,7 +337,7 @@ async def _result(node: HttpRequestNode, response: httpx.Response) -> dict[str, 
     }
 
 
-def _egress(services: Mapping[str, Any]) -> tuple[EgressPolicy, httpx.AsyncClient | None]:
+def egress_of(services: Mapping[str, Any]) -> tuple[EgressPolicy, httpx.AsyncClient | None]:
     """The policy and the shared client (if any) the host configured."""
     policy = services.get("egress_policy")
     client = services.get("http_client")

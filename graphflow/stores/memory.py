@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 
-from graphflow.abc import Store, WakeMatcher
+from graphflow.abc import WakeMatcher
 from graphflow.exceptions import ConflictError, NotFoundError
 from graphflow.records import (
     TERMINAL_RUN_STATUSES,
@@ -64,6 +64,7 @@ from graphflow.stores.flow import (
     throttle_start,
     throttled,
 )
+from graphflow.stores.memory_delivery import MemoryDeliveries
 
 __all__ = ["MemoryStore"]
 
@@ -117,6 +118,7 @@ _STREAK, _MAX_FAILURES, _PAUSED_REASON = (
 _JSON_FIELDS = tuple(_NAMES.index(n) for n in ("input_schema", "debounce", "throttle", "concurrency"))
 _LIST_FIELDS = tuple(_NAMES.index(n) for n in ("cancel_on", "deliver"))
 _NEXT_RUN_AT = _NAMES.index("next_run_at")
+_DELIVER, _DELIVERY_ERROR = _NAMES.index("deliver"), _NAMES.index("last_delivery_error")
 AutomationRow = tuple[Any, ...]
 
 
@@ -150,14 +152,19 @@ def _thaw(row: AutomationRow) -> Automation:
 
 def _run(run: AutomationRun) -> AutomationRun:
     return dataclasses.replace(
-        run, payload=_copy_json(run.payload), result=_copy_json(run.result), journal=_copy_json(run.journal)
+        run,
+        payload=_copy_json(run.payload),
+        result=_copy_json(run.result),
+        journal=_copy_json(run.journal),
+        delivery=_copy_json(run.delivery),
     )
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryDeliveries):
     """An in-memory store. Safe for one event loop (the engine's); not shared across processes."""
 
     durable = False
+    _copy_run = staticmethod(_run)
 
     def __init__(self) -> None:
         self._configs: dict[str, list[ConfigRecord]] = {}
@@ -192,6 +199,7 @@ class MemoryStore(Store):
         self._flow_queue: dict[tuple[str, str], dict[str, None]] = {}
         self._flow_slots: dict[tuple[str, str], tuple[float, list[tuple[float, str]]]] = {}
         self._throttled = 0  # decisions since the admissions of every key were last trimmed
+        self._deliveries: dict[str, None] = {}
 
     # -- the event log ---------------------------------------------------------------------
 
@@ -382,7 +390,10 @@ class MemoryStore(Store):
                 self._lookup.pop((stored[_APP], stored[_LOOKUP]), None)
         # The outcome fields are the run outcomes' own: the stored ones are kept.
         outcome = (stored[_LAST_AT], stored[_LAST_STATUS], stored[_LAST_ERROR], stored[_STREAK])
-        self._automations[automation.id] = _freeze(automation, outcome)
+        row = _freeze(automation, outcome)
+        if row[_DELIVERY_ERROR] != stored[_DELIVERY_ERROR]:  # delivery outcomes own it too
+            row = (*row[:_DELIVERY_ERROR], stored[_DELIVERY_ERROR], *row[_DELIVERY_ERROR + 1 :])
+        self._automations[automation.id] = row
         type, data = automation_event(stored[_STATUS], automation.status)
         self._append(automation.app_id, type, automation_id=automation.id, data=data)
 
@@ -573,6 +584,8 @@ class MemoryStore(Store):
         bisect.insort(self._runs_by_automation.setdefault(run.automation_id, []), run.id)
         if run.status == "pending":
             self._pending[run.id] = None
+        if run.delivery is not None:
+            self._track_delivery(run)
         self._append(
             run.app_id,
             "run.created",
@@ -637,10 +650,12 @@ class MemoryStore(Store):
         previous = stored.status
         result = json_copy(run.result, f"run {run.id!r} result")
         journal = json_copy(run.journal, f"run {run.id!r} journal")
+        delivery = run.delivery
         run = dataclasses.replace(
             run,
             result=result,
             journal=journal,
+            delivery=None if delivery is None else json_copy(delivery, f"run {run.id!r} delivery"),
             lease_owner=stored.lease_owner,
             lease_expires_at=stored.lease_expires_at,
             fence=stored.fence,
@@ -670,6 +685,8 @@ class MemoryStore(Store):
             self._pending[run.id] = None
         else:
             self._pending.pop(run.id, None)
+        if delivery is not None:
+            self._track_delivery(run)
         self._run_changed(run, previous)
 
     async def cancel_pending_runs(self, app_id: str, automation_id: str, now: float) -> list[str]:
@@ -973,6 +990,7 @@ class MemoryStore(Store):
                 del self._waits[wait_id]
             del self._runs[run.id]
             self._steps.pop(run.id, None)
+            self._deliveries.pop(run.id, None)
             ids = self._runs_by_automation.get(run.automation_id)
             if ids is not None:
                 position = bisect.bisect_left(ids, run.id)

@@ -117,6 +117,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.postgres_batch import GroupCommit
+from graphflow.stores.postgres_delivery import PostgresDeliveries
 from graphflow.stores.postgres_flow import PostgresFlow, decide_all
 from graphflow.stores.postgres_listen import ChangePoller, Wakeup, WorkListener
 from graphflow.stores.postgres_schema import (
@@ -182,7 +183,7 @@ _PREPARED_ELSEWHERE = frozenset({"26000", "42P05"})
 logger = logging.getLogger(__name__)
 
 
-class PostgresStore(PostgresFlow, PostgresWaits):
+class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
     """A store on PostgreSQL (psycopg 3, async, pooled): many engine processes share it safely.
 
     Args:

@@ -775,6 +775,7 @@ RUN_WRITE = (
     "result",
     "journal",
     "run_as_user_id",
+    "delivery",
 )
 
 
@@ -991,14 +992,19 @@ ACCEPT_EVENT_OFFER = RunsStatement.of(
 )
 
 
-#: ``last_run_at``/``last_run_status`` belong to run outcomes (see ``FINISH_RUN``): an automation
-#: write keeps the stored values, so a host's update never clobbers a newer outcome.
+#: ``last_run_at``/``last_run_status`` belong to run outcomes (see ``FINISH_RUN``), and
+#: ``last_delivery_error`` to delivery outcomes: an automation write keeps the stored values, so
+#: a host's update never clobbers a newer outcome.
 _OUTCOME = ("last_run_at", "last_run_status", "consecutive_failures")
 _AUTOMATION_SET = ", ".join(
     f"{name} = coalesce(automations.{name}, %s::{_TYPES.get(name, 'text')})"
     if name in _OUTCOME
     else "last_error = CASE WHEN automations.last_run_at IS NULL THEN %s::text ELSE automations.last_error END"
     if name == "last_error"
+    # delivery outcomes own it (see postgres_delivery): the parameter is read and not used
+    else "last_delivery_error = CASE WHEN %s::text IS NULL THEN automations.last_delivery_error "
+    "ELSE automations.last_delivery_error END"
+    if name == "last_delivery_error"
     else f"{name} = %s::{_TYPES.get(name, 'text')}"
     for name in AUTOMATION_COLUMNS
 )

@@ -78,6 +78,7 @@ from graphflow.stores import sqlite_schema
 from graphflow.stores import status as status_sql
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
 from graphflow.stores.flow import MAX_FLOW_PERIOD
+from graphflow.stores.sqlite_delivery import SQLiteDeliveries
 from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow, stored_policy
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
@@ -122,13 +123,15 @@ _INSERT_AUTOMATION = (
     'INSERT INTO automations (lookup_key, status, type, "trigger", revision, updated_at, data, id, app_id) '
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# ``last_run_at``/``last_run_status`` belong to run outcomes (``_OUTCOME``): an automation write
-# keeps the stored values, so a host's update never clobbers a newer outcome.
+# ``last_run_at``/``last_run_status`` belong to run outcomes (``_OUTCOME``), ``last_delivery_error``
+# to delivery outcomes: an automation write keeps the stored values, so a host's update never
+# clobbers a newer outcome.
 _UPDATE_AUTOMATION = (
     'UPDATE automations SET lookup_key = ?, status = ?, type = ?, "trigger" = ?, revision = ?, updated_at = ?, '
     "data = json_set(?, '$.last_run_at', json_extract(data, '$.last_run_at'), "
     "'$.last_run_status', json_extract(data, '$.last_run_status'), '$.last_error', json_extract(data, '$.last_error'), "
-    "'$.consecutive_failures', coalesce(json_extract(data, '$.consecutive_failures'), 0)) "
+    "'$.consecutive_failures', coalesce(json_extract(data, '$.consecutive_failures'), 0), "
+    "'$.last_delivery_error', json_extract(data, '$.last_delivery_error')) "
     "WHERE id = ? AND app_id = ? AND revision = ?"
 )
 # A finished run becomes its automation's last run, unless one that started later already is.
@@ -154,7 +157,7 @@ _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs"
 _CONFIG_VERSION = RUN_FIELDS.index("config_version")
 _UPDATE_RUN = {  # (terminal, fenced) → statement; a terminal write also drops the lease
     (terminal, fenced): "UPDATE runs SET status = ?, config_id = ?, config_version = ?, updated_at = ?, "
-    "started_at = ?, finished_at = ?, result = ?, journal = ?"
+    "started_at = ?, finished_at = ?, result = ?, journal = ?, delivery = ?"
     + (", lease_owner = NULL, lease_expires_at = NULL" if terminal else "")
     + " WHERE id = ?"
     + (" AND fence = ?" if fenced else "")
@@ -220,7 +223,7 @@ def _parse(url_or_path: str | os.PathLike[str], synchronous: str) -> tuple[str, 
     return text, mode
 
 
-class SQLiteStore(SQLiteFlow, SQLiteWaits):
+class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
     """The store in a SQLite file; see the module docstring for the design.
 
     Args:
@@ -633,7 +636,7 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits):
         return page([run_from_row(row) for row in rows], limit)
 
     async def update_run(self, run: AutomationRun, *, fence: int | None = None) -> None:
-        """Write status, config, timing, result and journal (the rest is fixed at insert)."""
+        """Write status, config, timing, result, journal and delivery (the rest is fixed at insert)."""
         terminal = run.status in TERMINAL_RUN_STATUSES
         args: list[Any] = [
             run.status,
@@ -644,6 +647,7 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits):
             run.finished_at,
             None if run.result is None else encode_json(run.result, f"run {run.id!r} result"),
             encode_json(run.journal, f"run {run.id!r} journal"),
+            None if run.delivery is None else encode_json(run.delivery, f"run {run.id!r} delivery"),
             run.id,
         ]
         if fence is not None:

@@ -1735,4 +1735,133 @@ async def test_without_a_max_failures_only_count(store: Store) -> None:
     assert stored is not None and (stored.status, stored.consecutive_failures) == ("running", 5)
 
 
+# --- result delivery --------------------------------------------------------------------------
+
+_SINKS = [{"kind": "webhook", "url": "https://hooks.example/x", "secret": "s" * 16, "headers": {}, "on": ["failed"]}]
+
+
+async def delivered_run(store: Store, *, next_at: float, app_id: str = "app_a") -> tuple[Automation, AutomationRun]:
+    """A finished run of an automation with sinks, stored with its first delivery attempt (as the engine does)."""
+    record = automation(app_id, status="running", deliver=_SINKS)
+    await store.insert_automation(record)
+    finished = record.new_run(T0, {"n": 1})
+    assert finished.delivery == {"status": "awaiting", "on": ["failed"]}
+    await store.insert_runs([finished])
+    finished.status, finished.started_at, finished.finished_at = "failed", T0 + 1, T0 + 2
+    finished.result = {"error": "boom"}
+    finished.delivery = {"status": "pending", "attempts": 1, "last_error": None, "next_at": next_at}
+    await store.update_run(finished)
+    return record, finished
+
+
+async def test_a_runs_delivery_is_written_with_its_outcome_and_copied(store: Store) -> None:
+    _, finished = await delivered_run(store, next_at=T0 + 100)
+    stored = await store.get_run("app_a", finished.id)
+    assert stored is not None and stored.delivery is not None
+    assert (stored.status, stored.delivery["status"], stored.delivery["attempts"]) == ("failed", "pending", 1)
+    stored.delivery["attempts"] = 99
+    again = await store.get_run("app_a", finished.id)
+    assert again is not None and again.delivery is not None and again.delivery["attempts"] == 1
+    assert again.to_dict()["delivery"]["status"] == "pending"
+
+
+async def test_claim_deliveries_takes_due_attempts_once_and_counts_them(store: Store) -> None:
+    _, due = await delivered_run(store, next_at=T0 + 10)
+    _, later = await delivered_run(store, next_at=T0 + 50, app_id="app_b")
+    assert await store.claim_deliveries(T0 + 9, lease=30, limit=10) == []
+    claimed = await store.claim_deliveries(T0 + 10, lease=30, limit=10)
+    assert [r.id for r in claimed] == [due.id]
+    delivery = claimed[0].delivery
+    assert delivery is not None and (delivery["attempts"], delivery["next_at"]) == (2, T0 + 40)
+    assert claimed[0].result == {"error": "boom"} and claimed[0].status == "failed"
+    assert await store.claim_deliveries(T0 + 20, lease=30, limit=10) == []  # held until its lease ends
+    both = await store.claim_deliveries(T0 + 60, lease=30, limit=10)  # the holder died: taken again
+    assert sorted(r.id for r in both) == sorted([due.id, later.id])  # across apps
+    again = await store.get_run("app_a", due.id)
+    assert again is not None and again.delivery is not None and again.delivery["attempts"] == 3
+    assert again.status == "failed" and again.result == {"error": "boom"}  # the run itself is untouched
+
+
+async def test_concurrent_delivery_claims_never_return_the_same_attempt(store: Store) -> None:
+    ids = {(await delivered_run(store, next_at=T0 + n))[1].id for n in range(6)}
+    results: list[list[AutomationRun]] = []
+
+    async def claim() -> None:
+        results.append(await store.claim_deliveries(T0 + 100, lease=30, limit=4))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(claim)
+    claimed = [r.id for batch in results for r in batch]
+    assert sorted(claimed) == sorted(ids)
+
+
+async def test_finish_delivery_is_a_compare_and_set_on_the_attempt(store: Store) -> None:
+    record, finished = await delivered_run(store, next_at=T0 + 10)
+    retry = {"status": "pending", "attempts": 1, "last_error": "503", "next_at": T0 + 20, "done": []}
+    assert not await store.finish_delivery("app_b", finished.id, 1, retry)  # another app's run
+    assert not await store.finish_delivery("app_a", finished.id, 2, retry)  # not the current attempt
+    assert await store.finish_delivery("app_a", finished.id, 1, retry)
+    assert not await store.claim_deliveries(T0 + 19, lease=30, limit=10)
+    (claimed,) = await store.claim_deliveries(T0 + 20, lease=30, limit=10)
+    assert claimed.delivery is not None and claimed.delivery["attempts"] == 2
+    assert claimed.delivery["last_error"] == "503"
+    stale = {"status": "delivered", "attempts": 1, "last_error": None, "done": [0]}
+    assert not await store.finish_delivery("app_a", finished.id, 1, stale)  # taken over: records nothing
+    failed = {"status": "failed", "attempts": 2, "last_error": "gave up", "done": []}
+    assert await store.finish_delivery("app_a", finished.id, 2, failed)
+    assert not await store.finish_delivery("app_a", finished.id, 2, failed)  # no longer pending
+    assert await store.claim_deliveries(T0 + 1000, lease=30, limit=10) == []
+    stored = await store.get_run("app_a", finished.id)
+    assert stored is not None and stored.delivery is not None
+    assert (stored.status, stored.delivery["status"], stored.delivery["last_error"]) == ("failed", "failed", "gave up")
+    owner = await store.get_automation("app_a", record.id)
+    assert owner is not None and owner.last_delivery_error == "gave up"
+    assert owner.revision == record.revision  # a delivery outcome is not an edit
+
+
+async def test_last_delivery_error_belongs_to_delivery_outcomes(store: Store) -> None:
+    record, finished = await delivered_run(store, next_at=T0 + 10)
+    failed = {"status": "failed", "attempts": 1, "last_error": "refused", "done": []}
+    assert await store.finish_delivery("app_a", finished.id, 1, failed)
+    stale = await store.get_automation("app_a", record.id)
+    assert stale is not None and stale.last_delivery_error == "refused"
+    stale.name, stale.revision, stale.last_delivery_error = "renamed", stale.revision + 1, None
+    await store.update_automation(stale, expected_revision=record.revision)  # a host's edit keeps it
+    kept = await store.get_automation("app_a", record.id)
+    assert kept is not None and (kept.name, kept.last_delivery_error) == ("renamed", "refused")
+    _, second = await delivered_run(store, next_at=T0 + 10)
+    second_owner = second.automation_id
+    delivered = {"status": "delivered", "attempts": 1, "last_error": None, "done": [0], "delivered_at": T0 + 3}
+    assert await store.finish_delivery("app_a", second.id, 1, delivered)
+    other = await store.get_automation("app_a", second_owner)
+    assert other is not None and other.last_delivery_error is None
+    retry = {"status": "pending", "attempts": 1, "last_error": "x", "next_at": T0 + 5, "done": []}
+    third = record.new_run(T0, {})
+    await store.insert_runs([third])
+    third.status, third.started_at, third.finished_at = "failed", T0 + 1, T0 + 2
+    third.delivery = {"status": "pending", "attempts": 1, "last_error": None, "next_at": T0 + 10}
+    await store.update_run(third)
+    assert await store.finish_delivery("app_a", third.id, 1, retry)  # a retry leaves the automation's error
+    still = await store.get_automation("app_a", record.id)
+    assert still is not None and still.last_delivery_error == "refused"
+    ok = {**delivered, "attempts": 2}
+    (claimed,) = await store.claim_deliveries(T0 + 5, lease=30, limit=10)
+    assert claimed.id == third.id and await store.finish_delivery("app_a", third.id, 2, ok)
+    cleared = await store.get_automation("app_a", record.id)
+    assert cleared is not None and cleared.last_delivery_error is None
+
+
+async def test_sinks_are_stored_and_their_secrets_never_shown(store: Store) -> None:
+    record = automation(status="running", deliver=_SINKS)
+    await store.insert_automation(record)
+    stored = await store.get_automation("app_a", record.id)
+    assert stored is not None and stored.deliver == _SINKS  # the secret signs deliveries: it is kept
+    shown = stored.to_dict()["deliver"]
+    assert shown[0]["secret"] == "<redacted>" and "s" * 16 not in str(stored.to_dict())
+    stored.deliver[0]["url"] = "https://changed.example"
+    again = await store.get_automation("app_a", record.id)
+    assert again is not None and again.deliver == _SINKS
+
+
 __all__ = sorted(name for name in globals() if name.startswith("test_"))

@@ -114,3 +114,35 @@ def test_responses_are_compact_json_with_the_python_api_field_names(live: Live, 
     body = a.http.get(a.url(f"/automations/{seeded.automation_id}")).json()
     stored = live.call(live.engine.automations.get, a.id, seeded.automation_id).to_dict()
     assert json.loads(json.dumps(stored)) == body
+
+
+def test_deliver_sinks_and_run_delivery_over_http(live: Live, a: App) -> None:
+    config = a.http.post(a.url("/configs"), content=WELCOME, headers={"content-type": "application/yaml"}).json()
+    secret = "whsec_http_0123456789"
+    sink = {"kind": "webhook", "url": "https://hooks.example/runs", "secret": secret, "on": ["failed"]}
+    created = a.http.post(
+        a.url("/automations"),
+        json={"name": "d", "trigger": "thread.member_joined", "config_id": config["id"], "enabled": True,
+              "deliver": [sink]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["deliver"][0]["secret"] == "<redacted>" and secret not in created.text
+    one = a.url(f"/automations/{created.json()['id']}")
+    refused = error_of(
+        a.http.patch(one, json={"deliver": [{"kind": "webhook", "url": "http://127.0.0.1/"}]}), 400, "validation_error"
+    )
+    assert [p["path"] for p in refused["details"]["problems"]] == ["$.deliver[0].url"]
+    published = a.http.post(a.url("/events"), json={"name": "thread.member_joined", "payload": JOINED}).json()
+    (run_id,) = published["run_ids"]
+    live.call(live.engine.wait_for_run, a.id, run_id, timeout=10)
+    run = a.http.get(a.url(f"/automations/runs/{run_id}")).json()
+    assert run["status"] == "completed"
+    assert run["delivery"] == {
+        "status": "skipped",
+        "attempts": 0,
+        "last_error": None,
+        "next_at": None,
+        "delivered_at": None,
+    }
+    details = a.http.get(one).json()
+    assert details["last_delivery_error"] is None and secret not in json.dumps(details)

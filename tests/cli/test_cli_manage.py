@@ -295,3 +295,26 @@ def test_tenants_text_cannot_drive_the_terminal(cli: Cli, url: str, tmp_path: Pa
     ok(cli("create", "automation", "-n", "evil\x1b]0;pwned\x07\x1b[2J", "-t", "invoked", "--config-id", config, *db))
     shown = ok(cli("list", "automations", *db)).out
     assert "\x1b" not in shown and "\x07" not in shown and "evil\\x1b]0;pwned\\x07\\x1b[2J" in shown
+
+
+def test_deliver_sinks_from_a_file_with_the_secret_redacted(cli: Cli, url: str, tmp_path: Path) -> None:
+    db = ["--database-url", url]
+    graph = tmp_path / "plus.json"
+    graph.write_text(json.dumps(INVOKED))
+    config = data(cli("create", "config", "-f", str(graph), *db, "--json"))["id"]
+    sinks = tmp_path / "sinks.json"
+    secret = "whsec_cli_0123456789"
+    sinks.write_text(json.dumps([{"kind": "webhook", "url": "https://hooks.example/run", "secret": secret}]))
+    created = data(
+        cli("create", "automation", "-n", "d", "-t", "invoked", "--config-id", config, "--deliver", f"@{sinks}",
+            *db, "--json")
+    )  # fmt: skip
+    assert created["deliver"][0]["secret"] == "<redacted>" and created["last_delivery_error"] is None
+    described = ok(cli("describe", "automation", created["id"], *db)).out
+    assert "deliver:" in described and "https://hooks.example/run" in described and secret not in described
+    refused = cli(
+        "update", "automation", created["id"], "--deliver", '[{"kind": "webhook", "url": "http://10.1.2.3/"}]', *db
+    )
+    assert refused.exit_code == 1 and "$.deliver[0].url" in refused.err and "egress_denied" in refused.err
+    cleared = data(cli("update", "automation", created["id"], "--deliver", "[]", *db, "--json"))
+    assert cleared["deliver"] == []

@@ -27,6 +27,7 @@ from graphflow.nodes.egress import DEFAULT_EGRESS_POLICY, EgressPolicy, address_
 from graphflow.nodes.http import EgressClient, HttpRequestNode
 from graphflow.nodes.registry import NodeRegistry
 from tests.conftest import graph_dict
+from tests.servers import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -159,15 +160,8 @@ class LocalServer(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    thread = threading.Thread(target=srv.serve_forever, name="test-http-server", daemon=True)
-    thread.start()
-    try:
+    with serving(LocalServer(), "test-http-server") as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import threading
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from graphflow.nodes.http import HttpRequestNode
 from graphflow.nodes.http_decode import BoundedBody
 from graphflow.nodes.http_url import Position, compile_url
 from tests.nodes.test_http import make_ctx
+from tests.servers import serving
 
 MIB = 1024 * 1024
 BOMB_SIZE = 256 * MIB
@@ -103,15 +103,8 @@ class Server(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, name="test-http-limits", daemon=True)
-    thread.start()
-    try:
+    with serving(Server(), "test-http-limits") as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 SERVICES = {"egress_policy": EgressPolicy(allow_networks=("127.0.0.1/32",))}
