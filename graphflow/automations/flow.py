@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphflow.automations.problems import model_problems
 from graphflow.exceptions import GraphflowError, Problem
 from graphflow.graph.durations import Duration
 from graphflow.stores.flow import MAX_FLOW_PERIOD
@@ -109,12 +110,7 @@ def flow_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
             try:
                 policy = model.model_validate(item)
             except pydantic.ValidationError as exc:
-                for error in exc.errors(include_url=False):
-                    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-                    message = error["msg"].removeprefix("Value error, ")
-                    if error["type"] == "extra_forbidden":
-                        message = f"unknown field {str(error['loc'][-1])!r}"
-                    problems.append(Problem(where + loc, message))
+                problems.extend(model_problems(exc, where))
                 continue
             data = policy.model_dump()
             problems.extend(_policy_problems(where, data))
