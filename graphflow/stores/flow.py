@@ -22,14 +22,19 @@ decide from it is here, once:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from graphflow.records import QUEUED_AT, AutomationRun, FlowPolicy
 
 __all__ = [
     "MAX_FLOW_PERIOD",
+    "MERGED",
     "QUEUED_SQL",
     "debounce_holder",
     "debounce_merge",
     "is_debounce_holder",
+    "merged_values",
     "queue",
     "throttle_start",
     "throttled",
@@ -59,6 +64,23 @@ def debounce_merge(holder: AutomationRun, run: AutomationRun, policy: FlowPolicy
     holder.trace_context = run.trace_context
     holder.updated_at = now
     holder.wake_at = _debounce_due(policy, float(first), now)
+
+
+#: What a merge writes into a debounce holder, as ``column = placeholder`` pairs (then its id).
+MERGED = ("payload", "event_id", "causation", "trace_context", "updated_at", "wake_at")
+
+
+def merged_values(holder: AutomationRun, encode: Callable[[Any, str], Any]) -> list[Any]:
+    """The values of :data:`MERGED` of a merged holder, then its id; ``encode`` writes the JSON ones."""
+    return [
+        encode(holder.payload, f"run {holder.id!r} payload"),
+        holder.event_id,
+        None if holder.causation is None else encode(holder.causation, "causation"),
+        None if holder.trace_context is None else encode(holder.trace_context, "trace_context"),
+        holder.updated_at,
+        holder.wake_at,
+        holder.id,
+    ]
 
 
 def _debounce_due(policy: FlowPolicy, first: float, now: float) -> float:

@@ -23,7 +23,16 @@ from psycopg import AsyncConnection
 
 from graphflow.abc import Store
 from graphflow.records import AutomationRun, FlowPolicy
-from graphflow.stores.flow import QUEUED_SQL, debounce_holder, debounce_merge, queue, throttle_start, throttled
+from graphflow.stores.flow import (
+    MERGED,
+    QUEUED_SQL,
+    debounce_holder,
+    debounce_merge,
+    merged_values,
+    queue,
+    throttle_start,
+    throttled,
+)
 from graphflow.stores.postgres_schema import CHANNEL, RUNS, jsonb, run_record
 
 __all__ = ["PostgresFlow", "decide_flow", "lock_key"]
@@ -39,10 +48,7 @@ _HOLDER = (
     f"SELECT {RUNS} FROM runs WHERE {_ACTIVE} AND status = 'pending' AND waiting_for ->> 'kind' = 'debounce' "
     "ORDER BY id LIMIT 1 FOR UPDATE"
 )
-_MERGE = (
-    "UPDATE runs SET payload = %s, event_id = %s, causation = %s, trace_context = %s, updated_at = %s, wake_at = %s "
-    "WHERE id = %s"
-)
+_MERGE = f"UPDATE runs SET {', '.join(f'{name} = %s' for name in MERGED)} WHERE id = %s"
 #: The key's active runs: the runs_flow_active index, which holds no queued run.
 _COUNT_ACTIVE = (
     "SELECT count(*) FROM runs WHERE automation_id = %s AND flow_key = %s AND flow_key IS NOT NULL "
@@ -84,18 +90,7 @@ async def decide_flow(conn: Connection, run: AutomationRun, policy: FlowPolicy) 
         if row is not None:
             holder = run_record(row)
             debounce_merge(holder, run, policy, now)
-            await conn.execute(
-                _MERGE,
-                [
-                    jsonb(holder.payload, f"run {run.id!r} payload"),
-                    holder.event_id,
-                    jsonb(holder.causation, "causation"),
-                    jsonb(holder.trace_context, "trace_context"),
-                    now,
-                    holder.wake_at,
-                    holder.id,
-                ],
-            )
+            await conn.execute(_MERGE, merged_values(holder, jsonb))
             return holder
         debounce_holder(run, policy, now)
     elif policy.kind == "throttle":

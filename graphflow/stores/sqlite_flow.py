@@ -18,7 +18,16 @@ from typing import Any, TypeVar
 from graphflow.abc import Store
 from graphflow.records import AutomationRun, FlowPolicy
 from graphflow.stores.base import decode_json, encode_json
-from graphflow.stores.flow import QUEUED_SQL, debounce_holder, debounce_merge, queue, throttle_start, throttled
+from graphflow.stores.flow import (
+    MERGED,
+    QUEUED_SQL,
+    debounce_holder,
+    debounce_merge,
+    merged_values,
+    queue,
+    throttle_start,
+    throttled,
+)
 from graphflow.stores.sqlite_schema import RUN_COLUMNS, run_from_row
 
 __all__ = ["SQLiteFlow", "decide_flow", "stored_policy"]
@@ -35,10 +44,7 @@ _HOLDER = (
     f"SELECT {RUN_COLUMNS} FROM runs WHERE {_ACTIVE} AND status = 'pending' "
     "AND json_extract(waiting_for, '$.kind') = 'debounce' ORDER BY id LIMIT 1"
 )
-_MERGE = (
-    "UPDATE runs SET payload = ?, event_id = ?, causation = ?, trace_context = ?, updated_at = ?, wake_at = ? "
-    "WHERE id = ?"
-)
+_MERGE = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in MERGED)} WHERE id = ?"
 #: The limit-th latest admission in the window; a run cancelled before it started gave its slot back.
 _SLOT = (
     "SELECT s.at FROM flow_slots AS s LEFT JOIN runs AS r ON r.id = s.run_id "
@@ -84,18 +90,7 @@ def decide_flow(conn: sqlite3.Connection, run: AutomationRun, policy: FlowPolicy
         if row is not None:
             holder = run_from_row(row)
             debounce_merge(holder, run, policy, now)
-            conn.execute(
-                _MERGE,
-                (
-                    encode_json(holder.payload, f"run {run.id!r} payload"),
-                    holder.event_id,
-                    _json(holder.causation, "causation"),
-                    _json(holder.trace_context, "trace_context"),
-                    now,
-                    holder.wake_at,
-                    holder.id,
-                ),
-            )
+            conn.execute(_MERGE, merged_values(holder, encode_json))
             return holder
         debounce_holder(run, policy, now)
     elif policy.kind == "throttle":
