@@ -62,10 +62,6 @@ _ROOMY_KEYS = f"""
 """
 
 
-def _json(value: Any, what: str) -> str | None:
-    return None if value is None else encode_json(value, what)
-
-
 def stored_policy(conn: sqlite3.Connection, automation_id: str) -> FlowPolicy | None:
     """The flow policy of an automation as stored (``None``: it has none)."""
     row = conn.execute(
