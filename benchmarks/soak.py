@@ -90,7 +90,8 @@ class Soak:
         if name.startswith("worker"):
             command = ["worker", "--database-url", self.url, "--concurrency", "32", "--status-every", "0"]
         else:
-            command = ["serve", "--database-url", self.url, "--port", str(self.port), "--workers-in-process", "0"]
+            command = ["serve", "--database-url", self.url, "--port", str(self.port), "--workers-in-process", "0",
+                       "--metrics-public"]  # fmt: skip
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "graphflow", *command],
             cwd=ROOT,
@@ -177,8 +178,27 @@ class Soak:
             self.sample_rss(time.monotonic() - began)
             metrics = _read_metrics(self.port)
             report = await self.report(engine, trigger.id, stopped_at)
-            report["metrics_endpoint"] = metrics
+            store = await self.gauges()
+            report["metrics_endpoint"] = {
+                "health": metrics.get("health"),
+                "metrics_status": metrics.get("metrics_status"),
+                "gauges": {name: [metrics.get(name), store[name]] for name in GAUGES},  # [/metrics, store]
+            }
+            report["metrics_agree"] = all(metrics.get(name) == store[name] for name in GAUGES)
             return report
+
+    async def gauges(self) -> dict[str, float]:
+        """The store's own counts of what the server's gauges report."""
+        import psycopg
+
+        schema = self.url.rsplit("schema=", 1)[1]
+        async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
+            await conn.execute(f'SET search_path TO "{schema}"')
+            counts = {}
+            for name, query in GAUGES.items():
+                row = await (await conn.execute(query)).fetchone()
+                counts[name] = float(row[0]) if row else 0.0
+            return counts
 
     async def report(self, engine: Any, trigger_id: str, stopped_at: float) -> dict[str, Any]:
         import psycopg
@@ -274,18 +294,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The server's gauges read from the store, and how the store itself counts the same runs.
+GAUGES = {
+    "graphflow_queue_depth": "SELECT count(*) FROM runs WHERE status = 'pending' "
+    "AND (wake_at IS NULL OR wake_at <= extract(epoch FROM clock_timestamp()))",
+    "graphflow_runs_running": "SELECT count(*) FROM runs WHERE status = 'running'",
+    "graphflow_runs_parked": "SELECT count(*) FROM runs WHERE status = 'pending' "
+    "AND wake_at > extract(epoch FROM clock_timestamp())",
+}
+
+
 def _read_metrics(port: int) -> dict[str, Any]:
-    """``/v1/health`` and the first lines of ``/metrics`` of the server (when it serves them)."""
+    """``/v1/health`` status and the gauges of :data:`GAUGES` from the server's ``/metrics``."""
     import httpx
 
     out: dict[str, Any] = {}
-    for path in ("/v1/health", "/metrics"):
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
-        except httpx.HTTPError as exc:
-            out[path] = f"unreachable: {exc}"
-            continue
-        out[path] = {"status": response.status_code, "lines": response.text.count("\n")}
+    try:
+        out["health"] = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    except httpx.HTTPError as exc:
+        out["error"] = f"unreachable: {exc}"
+        return out
+    out["metrics_status"] = response.status_code
+    for line in response.text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in GAUGES:
+            out[name] = float(value)
     return out
 
 

@@ -24,4 +24,5 @@ def test_a_minute_of_kills_and_a_restart_loses_and_repeats_nothing() -> None:
     assert report["duplicated_fires"] == 0
     assert report["scheduled_fires"] >= 100
     assert set(report["runs_by_status"]) == {"completed"}
-    assert report["metrics_endpoint"]["/v1/health"]["status"] == 200
+    assert report["metrics_endpoint"]["health"] == 200 and report["metrics_endpoint"]["metrics_status"] == 200
+    assert report["metrics_agree"], report["metrics_endpoint"]
