@@ -585,13 +585,11 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
         async def accept(conn: Connection) -> tuple[list[AutomationRun], list[Any]] | None:
             try:
                 async with conn.transaction():
-                    cur = await conn.execute(
-                        "SELECT FROM events WHERE app_id = %s AND event_id = %s", [app_id, event_id]
-                    )
-                    if await cur.fetchone() is not None:
-                        return None
                     candidates = [dataclasses.replace(run) for run in runs]  # a retry decides afresh
-                    keep, merged = await decide_all(conn, candidates, flow)
+                    decided = await decide_all(conn, app_id, event_id, candidates, flow)
+                    if decided is None:
+                        return None
+                    keep, merged = decided
                     statement = ACCEPT_EVENT if wake is None else ACCEPT_EVENT_OFFER
                     query, values = statement.bind(keep)
                     params = [app_id, event_id, name, accepted_at, *values]

@@ -62,6 +62,30 @@ _SLOT = """
       AND NOT coalesce(r.status = 'cancelled' AND r.started_at IS NULL, false)
     ORDER BY s.at DESC LIMIT 1 OFFSET %(offset)s
 """
+#: Promote the oldest queued runs of a key (automation ``a``, key ``k``, app) up to ``limit`` active
+#: ones — nothing while the automation is not running — and wake the workers when it did.
+_PROMOTE = f"""
+    WITH live AS (
+        SELECT FROM automations WHERE id = %(a)s AND app_id = %(app)s AND status = 'running' FOR SHARE
+    ), active AS (
+        SELECT count(*) AS n FROM runs
+        WHERE automation_id = %(a)s AND flow_key = %(k)s AND flow_key IS NOT NULL
+          AND status IN ('pending', 'running') AND wake_at IS DISTINCT FROM {QUEUED_SQL}
+    ), promoted AS (
+        UPDATE runs SET wake_at = NULL, waiting_for = NULL
+        WHERE id IN (
+            SELECT id FROM runs
+            WHERE automation_id = %(a)s AND flow_key = %(k)s AND app_id = %(app)s
+              AND status = 'pending' AND wake_at = {QUEUED_SQL} AND EXISTS (SELECT FROM live)
+            ORDER BY created_at, id LIMIT greatest(0, %(limit)s - (SELECT n FROM active))
+            FOR UPDATE
+        )
+        RETURNING {RUNS}
+    ), woken AS (
+        SELECT pg_notify(%(channel)s, current_schema()) WHERE EXISTS (SELECT FROM promoted)
+    )
+    SELECT promoted.* FROM promoted CROSS JOIN (SELECT count(*) FROM woken) AS notified
+"""
 #: Keys of an automation with queued runs and room for them (at most 100 a sweep).
 _ROOMY_KEYS = f"""
     SELECT flow_key FROM runs
@@ -113,27 +137,32 @@ async def decide_flow(conn: Connection, run: AutomationRun, policy: FlowPolicy) 
 
 
 async def decide_all(
-    conn: Connection, runs: Sequence[AutomationRun], flow: Mapping[str, FlowPolicy]
-) -> tuple[list[AutomationRun], list[AutomationRun]]:
+    conn: Connection, app_id: str, event_id: str, runs: Sequence[AutomationRun], flow: Mapping[str, FlowPolicy]
+) -> tuple[list[AutomationRun], list[AutomationRun]] | None:
     """Lock the keys of ``runs``' flow-controlled ones (in order) and decide them by their stored policies.
 
-    Returns (the runs to store, the holders debounced runs were merged into).
+    Returns (the runs to store, the holders debounced runs were merged into), or ``None`` when the
+    event was accepted before (nothing decided).
     """
     keep: list[AutomationRun] = []
     merged: list[AutomationRun] = []
     controlled = sorted((r for r in runs if r.id in flow), key=lambda r: (r.automation_id, r.flow_key or ""))
-    # The policies as stored, of the automations still running (FOR SHARE: as ACCEPT_EVENT checks
-    # them): a policy another process changed is the one applied, and a run of an automation paused
-    # or deleted meanwhile decides nothing (its key's state is not touched).
-    cur = await conn.execute(
-        "SELECT id, debounce, throttle, concurrency FROM automations "
-        "WHERE id = ANY(%s) AND status = 'running' ORDER BY id FOR SHARE",
-        [sorted({r.automation_id for r in controlled})],
-    )
+    # One round trip: is the event new; the policies as stored, of the automations still running
+    # (FOR SHARE: as ACCEPT_EVENT checks them) — a policy another process changed is the one
+    # applied, a run of an automation paused or deleted meanwhile decides nothing —; the keys' locks.
+    async with conn.pipeline():
+        seen = await conn.execute("SELECT FROM events WHERE app_id = %s AND event_id = %s", [app_id, event_id])
+        cur = await conn.execute(
+            "SELECT id, debounce, throttle, concurrency FROM automations "
+            "WHERE id = ANY(%s) AND status = 'running' ORDER BY id FOR SHARE",
+            [sorted({r.automation_id for r in controlled})],
+        )
+        for run in controlled:
+            await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(run.automation_id, run.flow_key)])
+    if await seen.fetchone() is not None:
+        return None
     policies = {row[0]: FlowPolicy.from_fields(row[1], row[2], row[3]) for row in await cur.fetchall()}
     live = [r for r in controlled if r.automation_id in policies]
-    for run in live:
-        await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(run.automation_id, run.flow_key)])
     for run in live:
         policy = policies[run.automation_id]
         decided = run if policy is None else await decide_flow(conn, run, policy)
@@ -157,35 +186,13 @@ class PostgresFlow(Store):
             return [row[0] for row in await cur.fetchall()]
 
         async def promote(conn: Connection, flow_key: str) -> list[AutomationRun]:
-            async with conn.transaction():  # one short transaction per key: a sweep holds one lock at a time
-                cur = await conn.execute(
-                    "SELECT FROM automations WHERE id = %s AND app_id = %s AND status = 'running' FOR SHARE",
-                    [automation_id, app_id],
-                )
-                if await cur.fetchone() is None:  # paused (its pending runs are being cancelled) or deleted
-                    return []
+            # One round trip: the key's lock, then (a statement of its own, so its snapshot follows
+            # the lock) the promotion; one short transaction per key, a sweep holds one lock at a time.
+            params = {"a": automation_id, "k": flow_key, "app": app_id, "limit": limit, "channel": CHANNEL}
+            async with conn.pipeline(), conn.transaction():
                 await conn.execute(_LOCK, [_FLOW_LOCK, lock_key(automation_id, flow_key)])
-                row = await (await conn.execute(_COUNT_ACTIVE, [automation_id, flow_key])).fetchone()
-                free = limit - (row[0] if row else 0)
-                if free <= 0:
-                    return []
-                cur = await conn.execute(
-                    f"""
-                    UPDATE runs SET wake_at = NULL, waiting_for = NULL
-                    WHERE id IN (
-                        SELECT id FROM runs
-                        WHERE automation_id = %s AND flow_key = %s AND app_id = %s
-                          AND status = 'pending' AND wake_at = {QUEUED_SQL}
-                        ORDER BY created_at, id LIMIT %s FOR UPDATE
-                    )
-                    RETURNING {RUNS}
-                    """,
-                    [automation_id, flow_key, app_id, free],
-                )
-                promoted = sorted((run_record(r) for r in await cur.fetchall()), key=lambda r: (r.created_at, r.id))
-                if promoted:
-                    await conn.execute("SELECT pg_notify(%s, current_schema())", [CHANNEL])
-                return promoted
+                cur = await conn.execute(_PROMOTE, params)
+            return sorted((run_record(r) for r in await cur.fetchall()), key=lambda r: (r.created_at, r.id))
 
         promoted: list[AutomationRun] = []
         for flow_key in [key] if key is not None else await self._call(keys, idempotent=True):
