@@ -88,6 +88,9 @@ def flow_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
     ``values`` are an automation's fields as validated (the policies are dicts, unchecked, or
     ``None``); ``failed`` names the fields that already failed.
     """
+    get = values.get
+    if get("debounce") is None and get("throttle") is None and get("concurrency") is None and not get("cancel_on"):
+        return []  # the usual automation: nothing to check (on the path of every create)
     import pydantic
 
     problems: list[Problem] = []
