@@ -93,6 +93,16 @@ STREAM_EVENT_TYPES: tuple[str, ...] = (
 REDACTED_SECRET = "<redacted>"
 
 
+def _redacted(sink: dict[str, Any]) -> dict[str, Any]:
+    """A delivery sink as the API shows it: its secret and header values replaced by ``<redacted>``."""
+    shown = dict(sink)
+    if shown.get("secret"):
+        shown["secret"] = REDACTED_SECRET
+    if shown.get("headers"):
+        shown["headers"] = dict.fromkeys(shown["headers"], REDACTED_SECRET)
+    return shown
+
+
 def awaiting_delivery(sinks: list[dict[str, Any]]) -> dict[str, Any]:
     """A new run's ``delivery``: awaiting its outcome, with the outcomes the automation's sinks deliver."""
     on = {outcome for sink in sinks for outcome in sink.get("on", ("completed", "failed"))}
@@ -222,7 +232,7 @@ class Automation:
     cancel_on: list[dict[str, Any]] = field(default_factory=list)
     # -- result delivery (see graphflow.engine.delivery) --
     #: Where a finished run's result goes: ``[{"kind": "webhook" | "emit" | "callback", ...}]``.
-    deliver: list[dict[str, Any]] = field(default_factory=list)
+    deliver: list[dict[str, Any]] = field(default_factory=list, repr=False)  # holds secrets: not in repr
     #: The error of the last failed delivery (``None`` after a delivered one); kept by delivery outcomes.
     last_delivery_error: str | None = None
 
@@ -278,10 +288,8 @@ class Automation:
         """The API shape."""
         data = asdict(self)
         data.pop("revision")
-        if self.deliver:  # secrets sign deliveries; they are never shown
-            data["deliver"] = [
-                {**sink, "secret": REDACTED_SECRET} if sink.get("secret") else sink for sink in data["deliver"]
-            ]
+        if self.deliver:  # secrets sign deliveries, header values often carry credentials: never shown
+            data["deliver"] = [_redacted(sink) for sink in data["deliver"]]
         for key in ("created_at", "updated_at", "next_run_at", "last_run_at", "starts_at", "ends_at"):
             data[key] = iso(data[key])
         data["enabled"] = self.enabled
@@ -342,7 +350,8 @@ class AutomationRun:
     #: the value of the policy's ``key`` expression, as text; ``""`` when the policy has no key.
     flow_key: str | None = None
     #: Delivery of the result, apart from ``status``: ``{"status", "attempts", "last_error",
-    #: "next_at", "delivered_at", "done", "on"}``; ``None`` when the automation delivers nowhere.
+    #: "next_at", "delivered_at", "done" (the keys of the sinks delivered), "on"}``; ``None`` when the
+    #: automation delivers nowhere.
     #: ``status`` is ``awaiting`` (the run has not finished), ``pending`` (an attempt is due at
     #: ``next_at``, or under way until then), ``delivered``, ``failed`` (attempts exhausted, or an
     #: error a retry cannot fix) or ``skipped`` (no sink delivers this outcome). ``done`` lists the

@@ -18,7 +18,7 @@ import anyio
 
 from graphflow.automations.inputs import check_limit, check_page, parse_fields
 from graphflow.automations.lifecycle import next_status
-from graphflow.automations.sinks import reach_problems, restore_secrets
+from graphflow.automations.sinks import callback_problems, reach_problems, restore_secrets
 from graphflow.events import (
     AutomationActivated,
     AutomationCreated,
@@ -232,7 +232,9 @@ class AutomationService:
         """
         parsed: dict[str, Any] = {}
         values = parse_fields(
-            data, partial=False, extra=lambda v, failed: self._field_problems(v, failed, parsed=parsed, now=now)
+            data,
+            partial=False,
+            extra=lambda v, failed: self._field_problems(v, failed, parsed=parsed, now=now, app_id=app_id),
         )
         schedule = parsed["schedule"] if "schedule" in parsed else self._schedule(values, now)
         enabled = values.pop("enabled")
@@ -343,7 +345,10 @@ class AutomationService:
             "deliver": automation.deliver,
         }
         values = parse_fields(
-            changes, partial=True, base=base, extra=lambda v, failed: self._field_problems(v, failed, changed=changes)
+            changes,
+            partial=True,
+            base=base,
+            extra=lambda v, failed: self._field_problems(v, failed, changed=changes, app_id=app_id),
         )
         enabled = values.pop("enabled", None)
         if values.get("config_id") not in (None, automation.config_id):
@@ -680,6 +685,7 @@ class AutomationService:
         changed: Mapping[str, Any] | None = None,
         parsed: dict[str, Any] | None = None,
         now: float | None = None,
+        app_id: str | None = None,
     ) -> builtins.list[Problem]:
         """The checks ``parse_fields`` cannot make alone: the event, the schedule, the sinks' reach.
 
@@ -726,6 +732,9 @@ class AutomationService:
                         )
         if values.get("deliver") and touched("deliver"):
             problems.extend(reach_problems(values["deliver"], self._host.egress_policy, self._host.catalogue))
+            problems.extend(
+                callback_problems(values["deliver"], getattr(self._host, "delivery_callbacks", None), app_id)
+            )
         if (
             kind == "scheduled"
             and values.get("schedule")

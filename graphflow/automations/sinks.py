@@ -20,6 +20,7 @@ sends a sink back with its secret redacted keeps the stored one (:func:`restore_
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +64,8 @@ RESERVED_HEADERS = frozenset(
     }
 )
 _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
+#: RFC 9110 field values as every HTTP client sends them: visible ASCII, spaces and tabs.
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _On = list[Literal["completed", "failed"]]
 
 
@@ -143,18 +146,48 @@ def sink_problems(values: dict[str, Any], failed: frozenset[str]) -> list[Proble
 
 
 def _webhook_field_problems(where: str, sink: dict[str, Any]) -> list[Problem]:
-    import re
-
     problems: list[Problem] = []
+    seen: set[str] = set()
     for name, value in sink["headers"].items():
+        lowered = name.lower()
         if not re.match(_HEADER_NAME, name):
             problems.append(Problem(f"{where}.headers", f"{name[:100]!r} is not a valid header name"))
-        elif name.lower() in RESERVED_HEADERS:
+        elif lowered in RESERVED_HEADERS or lowered.startswith("graphflow-") or lowered == "user-agent":
             problems.append(Problem(f"{where}.headers", f"header {name!r} is set by graphflow itself"))
-        elif len(value) > 4000 or any(ch in value for ch in "\r\n\0"):
+        elif lowered in seen:
+            problems.append(Problem(f"{where}.headers", f"header {name!r} is given twice (names ignore case)"))
+        elif value == REDACTED:
             problems.append(
-                Problem(f"{where}.headers.{name}", "a header value is at most 4000 characters, on one line")
+                Problem(
+                    f"{where}.headers.{name}", "the value is redacted", "send the value itself (or leave it as it was)"
+                )
             )
+        elif len(value) > 4000 or not _HEADER_VALUE.fullmatch(value):
+            problems.append(
+                Problem(
+                    f"{where}.headers.{name}",
+                    "a header value is at most 4000 printable ASCII characters (tabs allowed), on one line",
+                )
+            )
+        seen.add(lowered)
+    return problems
+
+
+def callback_problems(sinks: Any, callbacks: Mapping[str, Any] | None, app_id: str | None) -> list[Problem]:
+    """Callback sinks naming a callback this engine does not offer the app (only when it has callbacks).
+
+    An engine without callbacks (a web process; the workers have them) cannot tell, and accepts
+    the name; its deliveries then fail with "no delivery callback".
+    """
+    if not callbacks or app_id is None:
+        return []
+    from graphflow.engine.delivery import callback_for
+
+    problems: list[Problem] = []
+    for index, sink in enumerate(sinks if isinstance(sinks, list) else []):
+        name = sink.get("name") if isinstance(sink, Mapping) and sink.get("kind") == "callback" else None
+        if isinstance(name, str) and callback_for(callbacks, name, app_id) is None:
+            problems.append(Problem(f"$.deliver[{index}].name", f"no delivery callback named {name!r} for this app"))
     return problems
 
 
@@ -209,16 +242,38 @@ def _host(url: str) -> str:
 
 
 def restore_secrets(sinks: Any, stored: Sequence[Mapping[str, Any]]) -> Any:
-    """``sinks`` of an update with each redacted secret replaced by the stored one of the webhook with that URL.
+    """``sinks`` of an update with each redacted secret and header value replaced by the stored one.
 
-    A redacted secret without a stored webhook of that URL is left as it is (and refused).
+    A sink sent back is matched with the stored webhook at the same position with the same URL, or
+    else with the only stored webhook of that URL (two webhooks of one URL never swap secrets); a
+    redacted value without a match is left as it is (and refused).
     """
     if not isinstance(sinks, list):
         return sinks
-    secrets = {s.get("url"): s.get("secret") for s in stored if s.get("kind") == "webhook" and s.get("secret")}
+    webhooks = [s for s in stored if s.get("kind") == "webhook"]
+    by_url: dict[Any, list[Mapping[str, Any]]] = {}
+    for hook in webhooks:
+        by_url.setdefault(hook.get("url"), []).append(hook)
     restored = []
-    for sink in sinks:
-        if isinstance(sink, Mapping) and sink.get("secret") == REDACTED and sink.get("url") in secrets:
-            sink = {**sink, "secret": secrets[sink["url"]]}
+    for index, sink in enumerate(sinks):
+        if isinstance(sink, Mapping) and sink.get("kind", "webhook") == "webhook":
+            same = stored[index] if index < len(stored) else None
+            if same is None or same.get("kind") != "webhook" or same.get("url") != sink.get("url"):
+                candidates = by_url.get(sink.get("url"), [])
+                same = candidates[0] if len(candidates) == 1 else None
+            if same is not None:
+                sink = _restored(sink, same)
         restored.append(sink)
     return restored
+
+
+def _restored(sink: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(sink)
+    if out.get("secret") == REDACTED and stored.get("secret"):
+        out["secret"] = stored["secret"]
+    headers, kept = out.get("headers"), stored.get("headers") or {}
+    if isinstance(headers, Mapping):
+        out["headers"] = {
+            name: kept[name] if value == REDACTED and name in kept else value for name, value in headers.items()
+        }
+    return out

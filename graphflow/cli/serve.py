@@ -59,6 +59,11 @@ def serve(
             check_app(metrics_app)
         except ValidationError as exc:
             raise UsageError(f"--metrics-app: {exc.problems[0].message}") from None
+    if metrics_app is not None and metrics_public:
+        raise UsageError(
+            "--metrics-app and --metrics-public contradict each other: --metrics-app lets only that app's keys "
+            "read /metrics and /v1/status, --metrics-public lets anyone; give one"
+        )
     settings = Settings(metrics_app=metrics_app, metrics_public=metrics_public)
     url = database_url or default_database_url()
     try:
@@ -68,6 +73,15 @@ def serve(
     if workers_in_process == 0 and not store.durable:
         raise UsageError("--workers-in-process 0 needs a durable database (SQLite file or PostgreSQL) for workers")
     listener = listen(host, port)  # a taken port fails here, before the engine starts
+    if metrics_app is None and not metrics_public:
+        import sys
+
+        print(
+            "graphflow serve: warning: any app's API key can read /metrics and /v1/status, which name every app's "
+            "automations; on a server shared by apps that do not trust each other, pass --metrics-app "
+            "<the operator's app>",
+            file=sys.stderr,
+        )
     configure_logging("json" if log_format == "json" else "text", level=log_level.upper())
     try:
         anyio.run(_serve, url, listener, workers_in_process, dashboard, settings, node_metrics)

@@ -48,6 +48,11 @@ def worker(
     store_at(url, must_exist=False)  # a bad URL fails here, before anything starts
     configure_logging("json" if log_format == "json" else "text", level=log_level.upper())
     listener = None
+    if not metrics_host.strip():
+        raise UsageError(
+            "--metrics-host: give an address to listen on (default 127.0.0.1); an empty one listens on every "
+            "interface, serving /metrics without credentials to anyone who can reach the host"
+        )
     if metrics_port is not None:
         try:
             import starlette  # noqa: F401

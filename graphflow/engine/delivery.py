@@ -34,9 +34,10 @@ the attempt and is logged, never more).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import anyio
@@ -51,6 +52,23 @@ __all__ = ["Deliveries", "DeliveryCallback", "delivery_body"]
 
 #: ``await callback(run)``: a host coroutine a ``callback`` sink names (``Engine(delivery_callbacks=...)``).
 DeliveryCallback = Callable[[AutomationRun], Awaitable[None]]
+#: A callback, or a callback and the apps whose runs it may be handed (``Engine(delivery_callbacks=...)``).
+CallbackEntry = DeliveryCallback | tuple[DeliveryCallback, Collection[str]]
+
+
+def callback_for(entries: Mapping[str, CallbackEntry], name: str, app_id: str) -> DeliveryCallback | None:
+    """The callback registered as ``name`` that may take runs of ``app_id`` (``None``: none may).
+
+    A callback registered without apps takes every app's runs; a tenant naming a callback offered
+    to other apps finds none (as if it did not exist).
+    """
+    entry = entries.get(name)
+    if isinstance(entry, tuple):
+        function, apps = entry
+        return function if app_id in apps else None
+    return entry
+
+
 #: Delivery workers per engine: attempts under way at once.
 DELIVERY_WORKERS = 4
 _MAX_BACKOFF = 3600.0
@@ -77,7 +95,7 @@ def delivery_body(run: AutomationRun, attempt: int) -> dict[str, Any]:
 class Deliveries(EngineCore):
     """Delivery of finished runs' results to their automations' sinks (see the module docstring)."""
 
-    delivery_callbacks: dict[str, DeliveryCallback]
+    delivery_callbacks: dict[str, CallbackEntry]
     delivery_attempts: int
     delivery_timeout: float
     delivery_backoff: float
@@ -147,16 +165,17 @@ class Deliveries(EngineCore):
         """Make one attempt (the run's ``delivery.attempts``) and record how it went."""
         delivery = run.delivery or {}
         attempt = int(delivery.get("attempts", 1))
-        done: list[int] = list(delivery.get("done", ()))
+        done: list[str] = list(delivery.get("done", ()))
         automation = await self._retrying(self.store.get_automation, run.app_id, run.automation_id)
         errors: list[str] = []
         final = False
         sent = False
         for index, sink in enumerate(automation.deliver if automation is not None else ()):
-            if index in done or run.status not in sink.get("on", ()):
+            key = sink_key(sink)
+            if key in done or run.status not in sink.get("on", ()):
                 continue
             try:
-                await self._deliver_to(run, index, sink, attempt)
+                await self._deliver_to(run, key, sink, attempt)
             except Exception as exc:  # a host callback may raise anything: the attempt fails, never more
                 retryable = getattr(exc, "retryable", True) and not isinstance(exc, CascadeLimitError | ValidationError)
                 final = final or not retryable
@@ -165,7 +184,7 @@ class Deliveries(EngineCore):
                 if not isinstance(exc, GraphflowError):
                     logger.warning("run %s: delivery to %s sink %d failed", run.id, sink["kind"], index, exc_info=exc)
             else:
-                done.append(index)
+                done.append(key)
                 sent = True
         now = self.clock.now()
         outcome: dict[str, Any] = {"attempts": attempt, "done": done, "last_error": None}
@@ -202,7 +221,7 @@ class Deliveries(EngineCore):
         delay: float = min(_MAX_BACKOFF, self.delivery_backoff * 2.0 ** min(attempt - 1, 40))
         return delay * (0.5 + random.random() / 2)
 
-    async def _deliver_to(self, run: AutomationRun, index: int, sink: dict[str, Any], attempt: int) -> None:
+    async def _deliver_to(self, run: AutomationRun, key: str, sink: dict[str, Any], attempt: int) -> None:
         """Deliver to one sink (raises why it could not)."""
         kind = sink["kind"]
         if kind == "webhook":
@@ -212,7 +231,7 @@ class Deliveries(EngineCore):
             await post_webhook(
                 sink,
                 body,
-                delivery_id=f"{run.id}.{index}",
+                delivery_id=f"{run.id}.{key}",
                 timestamp=int(self.clock.now()),
                 services=self.executor.services,
                 timeout=self.delivery_timeout,
@@ -220,11 +239,11 @@ class Deliveries(EngineCore):
         elif kind == "emit":
             await self._emitter(run)(run.app_id, sink["event"], delivery_body(run, attempt))
         else:
-            callback = self.delivery_callbacks.get(sink["name"])
+            callback = callback_for(self.delivery_callbacks, sink["name"], run.app_id)
             if callback is None:
                 raise GraphflowError(
-                    f"no delivery callback named {sink['name']!r} on this engine "
-                    "(Engine(delivery_callbacks={name: coroutine function}))"
+                    f"no delivery callback named {sink['name']!r} on this engine for this app "
+                    "(Engine(delivery_callbacks={name: coroutine function or (function, apps)}))"
                 )
             try:
                 with anyio.fail_after(self.delivery_timeout):
@@ -233,6 +252,16 @@ class Deliveries(EngineCore):
                 raise GraphflowError(
                     f"the callback {sink['name']!r} did not return within {self.delivery_timeout:g}s"
                 ) from None
+
+
+def sink_key(sink: dict[str, Any]) -> str:
+    """A sink's identity across edits of the list (its kind and where it goes), 12 hex characters.
+
+    What an attempt delivered is remembered by it (``delivery.done``), so a sink added, removed or
+    moved between two attempts never takes another's place; it ends each ``Graphflow-Delivery-Id``.
+    """
+    target = sink.get("url") or sink.get("event") or sink.get("name") or ""
+    return hashlib.sha256(f"{sink.get('kind')}\n{target}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _copy(run: AutomationRun) -> AutomationRun:

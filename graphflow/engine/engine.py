@@ -36,7 +36,7 @@ from graphflow.abc import Store
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.control import RunControl
 from graphflow.engine.core import EngineCounters
-from graphflow.engine.delivery import DELIVERY_WORKERS, Deliveries, DeliveryCallback
+from graphflow.engine.delivery import DELIVERY_WORKERS, CallbackEntry, Deliveries
 from graphflow.engine.executor import Executor
 from graphflow.engine.fires import Fires
 from graphflow.engine.publishing import Publishing, PublishResult
@@ -99,6 +99,9 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
             always, with the global provider; a ``TracerProvider``: with that one; ``False``: never.
         delivery_callbacks: the host coroutines ``callback`` sinks name: ``{name: async fn(run)}``
             (see :mod:`graphflow.engine.delivery`); each call is bounded by ``delivery_timeout``.
+            ``{name: (fn, {"app_1", ...})}`` offers a callback to those apps only: another app's
+            automation naming it is refused at create (when this engine has callbacks) and never
+            reaches it.
         delivery_attempts: attempts to deliver a run's result before its delivery ``failed``.
         delivery_timeout: seconds one sink may take (a webhook's whole exchange, a callback).
         delivery_backoff: seconds before the second attempt; each next waits twice as long (up
@@ -126,7 +129,7 @@ class Engine(Publishing, RunLoop, RunControl, Fires, Upkeep, Deliveries):
         max_cascade_runs: int = 1000,
         previous_runs: int = 5,
         tracing: bool | TracerProvider | None = None,
-        delivery_callbacks: Mapping[str, DeliveryCallback] | None = None,
+        delivery_callbacks: Mapping[str, CallbackEntry] | None = None,
         delivery_attempts: int = 5,
         delivery_timeout: float = 10.0,
         delivery_backoff: float = 2.0,

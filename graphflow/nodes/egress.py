@@ -219,8 +219,8 @@ class EgressPolicy:
             )
         if not host:
             raise _invalid(f"{str(parsed)[:200]!r} has no host")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        if not 0 < port < 65536:
+        port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
+        if not 0 < port < 65536:  # port 0 reaches nothing: refused, not taken for the default
             raise _invalid(f"port {port} is out of range in {str(parsed)[:200]!r}")
         if self.allowed_ports is not None and port not in self.allowed_ports:
             allowed = ", ".join(map(str, sorted(self.allowed_ports)))
@@ -240,8 +240,8 @@ class EgressPolicy:
                 ipaddress.IPv4Address(host)
             except ValueError:
                 return False
-        port = (int(port_text) if port_text else 0) or (443 if scheme == "https" else 80)
-        if port > 65535:
+        port = int(port_text) if port_text else (443 if scheme == "https" else 80)
+        if not 0 < port <= 65535:
             return False
         return self.allowed_ports is None or port in self.allowed_ports
 

@@ -172,6 +172,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("serve: workers not a number", ["serve", "--workers-in-process", "some"], 2, "whole number"),
     ("serve: unknown URL scheme", ["serve", "--database-url", "foo://x"], 2, "--database-url"),
     ("serve: memory, no workers", ["serve", "--database-url", "memory://", "--workers-in-process", "0"], 2, "durable"),
+    ("serve: metrics app and public", ["serve", "--metrics-app", "app_ops", "--metrics-public"], 2, "contradict"),
+    ("worker: metrics, any interface", ["worker", "--metrics-port", "0", "--metrics-host", ""], 2, "interface"),
     *MANAGEMENT_CASES,
 ]  # fmt: skip
 

@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ async def test_a_webhook_is_retried_with_backoff_until_it_is_delivered(database:
     requests = hooks.requests[path]
     assert len(requests) == 3
     ids = {headers["Graphflow-Delivery-Id"] for headers, _ in requests}
-    assert ids == {f"{run.id}.0"}  # the same on every retry: receivers dedupe by it
+    assert len(ids) == 1 and ids.pop().startswith(f"{run.id}.")  # the same on every retry: receivers dedupe by it
     for headers, body in requests:
         assert verify(SECRET, headers, body) and headers["X-Team"] == "ops"
         assert not verify("another-secret-of-16", headers, body)
@@ -312,6 +312,40 @@ async def test_webhooks_the_egress_policy_refuses_are_refused_at_create(url: str
         assert (await engine.automations.list(APP)).data == []  # nothing stored
 
 
+async def test_header_values_are_never_shown_and_two_webhooks_of_one_url_keep_their_secrets(hooks: Hooks) -> None:
+    async with make_engine("memory://") as engine:
+        url = hooks.url("/same")
+        first = {"kind": "webhook", "url": url, "secret": "a" * 16, "headers": {"Authorization": "Bearer sk_live_1"}}
+        second = {"kind": "webhook", "url": url, "secret": "b" * 16}
+        aut = await invoked(engine, [first, second])
+        details = await engine.automations.get(APP, aut)
+        shown = details.to_dict()
+        assert shown["deliver"][0]["headers"] == {"Authorization": "<redacted>"}
+        assert "sk_live_1" not in json.dumps(shown) and "sk_live_1" not in repr(details.automation)
+        shown["deliver"][1]["on"] = ["failed"]  # sent back as shown, one field changed
+        await engine.automations.update(APP, aut, deliver=shown["deliver"])
+        stored = (await engine.automations.get(APP, aut)).automation.deliver
+        assert [(s["secret"], s["headers"]) for s in stored] == [
+            ("a" * 16, {"Authorization": "Bearer sk_live_1"}),
+            ("b" * 16, {}),
+        ]
+        bad = [
+            {"kind": "webhook", "url": url, "headers": {"X-A": "é"}},
+            {"kind": "webhook", "url": url, "headers": {"X-A": "1", "x-a": "2"}},
+            {"kind": "webhook", "url": url, "headers": {"Graphflow-Foo": "1", "User-Agent": "evil"}},
+            {"kind": "webhook", "url": url, "headers": {"X-B": "a\x01b"}},
+        ]
+        with pytest.raises(ValidationError) as info:
+            await engine.automations.update(APP, aut, deliver=bad)
+        assert sorted(p.path for p in info.value.problems) == [
+            "$.deliver[0].headers.X-A",
+            "$.deliver[1].headers",
+            "$.deliver[2].headers",
+            "$.deliver[2].headers",
+            "$.deliver[3].headers.X-B",
+        ]
+
+
 async def test_sinks_are_checked_on_update_and_secrets_never_shown(hooks: Hooks) -> None:
     async with make_engine("memory://", catalogue=_catalogue()) as engine:
         sink = {"kind": "webhook", "url": hooks.url("/x"), "secret": SECRET}
@@ -388,23 +422,23 @@ async def test_callbacks_are_called_and_a_failing_or_hanging_one_never_breaks_th
     async def stuck(run: AutomationRun) -> None:
         await hang.wait()
 
-    callbacks: dict[str, Callable[[AutomationRun], Awaitable[None]]] = {"record": record, "boom": boom, "stuck": stuck}
+    callbacks: dict[str, Any] = {"record": record, "boom": boom, "stuck": stuck, "billing": (record, {"app_other"})}
     async with make_engine(
         "memory://", delivery_callbacks=callbacks, delivery_attempts=1, delivery_timeout=0.2
     ) as engine:
+        for name, index in (("missing", 0), ("billing", 0)):  # unknown, or offered to another app only
+            with pytest.raises(ValidationError, match=rf"\$\.deliver\[{index}\]\.name: no delivery callback named"):
+                await invoked(engine, [{"kind": "callback", "name": name}])
         attempts = Attempts(engine)
-        aut = await invoked(
-            engine, [{"kind": "callback", "name": name} for name in ("record", "boom", "stuck", "missing")]
-        )
+        aut = await invoked(engine, [{"kind": "callback", "name": name} for name in ("record", "boom", "stuck")])
         run = await finish(engine, aut)
         event = await attempts.next()
         assert event.status == "failed" and event.error is not None
         assert "RuntimeError: the host's bug" in event.error
         assert "'stuck' did not return within 0.2s" in event.error
-        assert "no delivery callback named 'missing'" in event.error
         assert [r.id for r in received] == [run.id] and received[0].status == "completed"
         stored = await engine.automations.run(APP, run.id)
-        assert stored.delivery is not None and stored.delivery["done"] == [0]  # a retry would skip it
+        assert stored.delivery is not None and len(stored.delivery["done"]) == 1  # a retry would skip it
         assert (await finish(engine, aut)).status == "completed"  # the engine goes on
         assert (await attempts.next()).status == "failed"
 
