@@ -21,26 +21,31 @@ sends a sink back with its secret redacted keeps the stored one (:func:`restore_
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphflow.automations.problems import model_problems
 from graphflow.exceptions import GraphflowError, Problem, StoreError
-from graphflow.records import REDACTED_SECRET
+from graphflow.records import REDACTED_SECRET, AutomationRun
 from graphflow.stores.base import encode_json
 
 if TYPE_CHECKING:
     from graphflow.nodes.egress import EgressPolicy
     from graphflow.triggers.catalogue import EventCatalogue
 
+#: ``await callback(run)``: a host coroutine a ``callback`` sink names.
+_Callback = Callable[[AutomationRun], Awaitable[None]]
+
 __all__ = [
     "DELIVERY_OUTCOMES",
     "REDACTED",
+    "CallbackEntry",
     "CallbackSink",
     "EmitSink",
     "WebhookSink",
+    "callback_for",
     "reach_problems",
     "restore_secrets",
     "sink_problems",
@@ -173,6 +178,23 @@ def _webhook_field_problems(where: str, sink: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+#: A callback, or a callback and the apps whose runs it may be handed (``Engine(delivery_callbacks=...)``).
+CallbackEntry = _Callback | tuple[_Callback, Collection[str]]
+
+
+def callback_for(entries: Mapping[str, CallbackEntry], name: str, app_id: str) -> _Callback | None:
+    """The callback registered as ``name`` that may take runs of ``app_id`` (``None``: none may).
+
+    A callback registered without apps takes every app's runs; a tenant naming a callback offered
+    to other apps finds none (as if it did not exist).
+    """
+    entry = entries.get(name)
+    if isinstance(entry, tuple):
+        function, apps = entry
+        return function if app_id in apps else None
+    return entry
+
+
 def callback_problems(sinks: Any, callbacks: Mapping[str, Any] | None, app_id: str | None) -> list[Problem]:
     """Callback sinks naming a callback this engine does not offer the app (only when it has callbacks).
 
@@ -181,8 +203,6 @@ def callback_problems(sinks: Any, callbacks: Mapping[str, Any] | None, app_id: s
     """
     if not callbacks or app_id is None:
         return []
-    from graphflow.engine.delivery import callback_for
-
     problems: list[Problem] = []
     for index, sink in enumerate(sinks if isinstance(sinks, list) else []):
         name = sink.get("name") if isinstance(sink, Mapping) and sink.get("kind") == "callback" else None

@@ -37,8 +37,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -48,25 +48,13 @@ from graphflow.events import DeliveryAttempted
 from graphflow.exceptions import CascadeLimitError, GraphflowError, StoreError, ValidationError
 from graphflow.records import AutomationRun, iso
 
+if TYPE_CHECKING:
+    from graphflow.automations.sinks import CallbackEntry
+
 __all__ = ["Deliveries", "DeliveryCallback", "delivery_body"]
 
 #: ``await callback(run)``: a host coroutine a ``callback`` sink names (``Engine(delivery_callbacks=...)``).
 DeliveryCallback = Callable[[AutomationRun], Awaitable[None]]
-#: A callback, or a callback and the apps whose runs it may be handed (``Engine(delivery_callbacks=...)``).
-CallbackEntry = DeliveryCallback | tuple[DeliveryCallback, Collection[str]]
-
-
-def callback_for(entries: Mapping[str, CallbackEntry], name: str, app_id: str) -> DeliveryCallback | None:
-    """The callback registered as ``name`` that may take runs of ``app_id`` (``None``: none may).
-
-    A callback registered without apps takes every app's runs; a tenant naming a callback offered
-    to other apps finds none (as if it did not exist).
-    """
-    entry = entries.get(name)
-    if isinstance(entry, tuple):
-        function, apps = entry
-        return function if app_id in apps else None
-    return entry
 
 
 #: Delivery workers per engine: attempts under way at once.
@@ -239,6 +227,8 @@ class Deliveries(EngineCore):
         elif kind == "emit":
             await self._emitter(run)(run.app_id, sink["event"], delivery_body(run, attempt))
         else:
+            from graphflow.automations.sinks import callback_for
+
             callback = callback_for(self.delivery_callbacks, sink["name"], run.app_id)
             if callback is None:
                 raise GraphflowError(

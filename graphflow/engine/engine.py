@@ -36,7 +36,7 @@ from graphflow.abc import Store
 from graphflow.clock import Clock, SystemClock
 from graphflow.engine.control import RunControl
 from graphflow.engine.core import EngineCounters
-from graphflow.engine.delivery import DELIVERY_WORKERS, CallbackEntry, Deliveries
+from graphflow.engine.delivery import DELIVERY_WORKERS, Deliveries
 from graphflow.engine.executor import Executor
 from graphflow.engine.fires import Fires
 from graphflow.engine.publishing import Publishing, PublishResult
@@ -50,6 +50,8 @@ from graphflow.triggers.index import TriggerIndex
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+    from graphflow.automations.sinks import CallbackEntry
 
 __all__ = ["Engine", "PublishResult"]
 
