@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import socket
 import statistics
@@ -37,12 +36,9 @@ from typing import Any
 
 import anyio
 
+from benchmarks.workloads import POSTGRES_DSN, drop_postgres_schema, new_postgres_schema, three_node_graph
+
 APP = "app_soak"
-DSN = (
-    os.environ.get("GRAPHFLOW_BENCH_POSTGRES_DSN")
-    or os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")
-    or "postgresql://postgres@127.0.0.1:5432/test"
-)
 ROOT = Path(__file__).resolve().parents[1]
 TICK = {
     "kind": "WorkflowGraph",
@@ -54,17 +50,7 @@ TICK = {
         {"kind": "WorkflowScript", "id": "s", "source": "$.scheduled_at"},
     ],
 }
-THREE = {
-    "kind": "WorkflowGraph",
-    "version": 1,
-    "name": "three",
-    "start_node": "t",
-    "nodes": [
-        {"kind": "WorkflowTrigger", "id": "t", "trigger": "thread.created", "on_success": "a"},
-        {"kind": "WorkflowScript", "id": "a", "source": "$.thread_id", "on_success": "b"},
-        {"kind": "WorkflowScript", "id": "b", "source": "size($)"},
-    ],
-}
+THREE = three_node_graph()
 
 
 @dataclass
@@ -187,13 +173,17 @@ class Soak:
             report["metrics_agree"] = all(metrics.get(name) == store[name] for name in GAUGES)
             return report
 
-    async def gauges(self) -> dict[str, float]:
-        """The store's own counts of what the server's gauges report."""
+    async def database(self) -> Any:
+        """A connection to the soak's schema (an async context manager)."""
         import psycopg
 
-        schema = self.url.rsplit("schema=", 1)[1]
-        async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
-            await conn.execute(f'SET search_path TO "{schema}"')
+        conn = await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True)
+        await conn.execute(f'SET search_path TO "{self.url.rsplit("schema=", 1)[1]}"')
+        return conn
+
+    async def gauges(self) -> dict[str, float]:
+        """The store's own counts of what the server's gauges report."""
+        async with await self.database() as conn:
             counts = {}
             for name, query in GAUGES.items():
                 row = await (await conn.execute(query)).fetchone()
@@ -201,11 +191,7 @@ class Soak:
             return counts
 
     async def report(self, engine: Any, trigger_id: str, stopped_at: float) -> dict[str, Any]:
-        import psycopg
-
-        schema = self.url.rsplit("schema=", 1)[1]
-        async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
-            await conn.execute(f'SET search_path TO "{schema}"')
+        async with await self.database() as conn:
 
             async def rows(query: str, *params: Any) -> list[tuple[Any, ...]]:
                 return await (await conn.execute(query, params)).fetchall()
@@ -323,34 +309,15 @@ def _read_metrics(port: int) -> dict[str, Any]:
     return out
 
 
-def schema_url() -> tuple[str, str]:
-    """A fresh schema on the benchmark server: (url, schema)."""
-    import psycopg
-    from psycopg import sql
-
-    schema = f"gf_soak_{secrets.token_hex(4)}"
-    with psycopg.connect(DSN, connect_timeout=5, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    return f"{DSN}{'&' if '?' in DSN else '?'}schema={schema}", schema
-
-
-def drop_schema(schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
 def soak(**options: Any) -> dict[str, Any]:
     """Run a soak (options: the :class:`Soak` fields) on a schema of its own; return its report."""
-    url, schema = schema_url()
+    url, schema = new_postgres_schema("gf_soak")
     run = Soak(url, **options)
     try:
         return anyio.run(run.run)
     finally:
         run.stop_all()
-        drop_schema(schema)
+        drop_postgres_schema(schema)
 
 
 def main(argv: list[str] | None = None) -> int:

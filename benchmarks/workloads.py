@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import functools
+import os
+import secrets
 from typing import Any
 
 import graphflow
 
-__all__ = ["ENVELOPE", "TRIGGER", "bench_noop", "chain_graph", "fanout_graph", "run_once"]
+__all__ = [
+    "ENVELOPE",
+    "POSTGRES_DSN",
+    "TRIGGER",
+    "bench_noop",
+    "chain_graph",
+    "drop_postgres_schema",
+    "fanout_graph",
+    "new_postgres_schema",
+    "run_once",
+    "three_node_graph",
+]
 
 TRIGGER = "bench.run"
 ENVELOPE: dict[str, Any] = {"trigger": TRIGGER, "payload": {"a": 1}}
@@ -63,3 +76,50 @@ def run_once(config: dict[str, Any]) -> Any:
             raise RuntimeError(f"graphflow run {result.status}: {result.error}")
 
     return iteration
+
+
+def three_node_graph(trigger: str = "thread.created") -> dict[str, Any]:
+    """The "events → completed runs" graph: a trigger and two scripts (the thread id, then its length)."""
+    return {
+        "kind": "WorkflowGraph",
+        "version": 1,
+        "name": "three",
+        "start_node": "t",
+        "nodes": [
+            {"kind": "WorkflowTrigger", "id": "t", "trigger": trigger, "on_success": "a"},
+            {"kind": "WorkflowScript", "id": "a", "source": "$.thread_id", "on_success": "b"},
+            {"kind": "WorkflowScript", "id": "b", "source": "size($)"},
+        ],
+    }
+
+
+#: The benchmark server: ``GRAPHFLOW_BENCH_POSTGRES_DSN``, else the tests' DSN, else the local ``test`` database.
+POSTGRES_DSN = (
+    os.environ.get("GRAPHFLOW_BENCH_POSTGRES_DSN")
+    or os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def new_postgres_schema(prefix: str) -> tuple[str, str]:
+    """A fresh schema ``<prefix>_<random>`` on the benchmark server: (store URL, schema).
+
+    Raises:
+        psycopg.Error: the server cannot be reached.
+    """
+    import psycopg
+    from psycopg import sql
+
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_DSN, connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    return f"{POSTGRES_DSN}{'&' if '?' in POSTGRES_DSN else '?'}schema={schema}", schema
+
+
+def drop_postgres_schema(schema: str) -> None:
+    """Drop a schema :func:`new_postgres_schema` made, with everything in it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -34,13 +32,10 @@ from typing import Any
 
 import anyio
 
+from benchmarks.workloads import drop_postgres_schema, new_postgres_schema, three_node_graph
+
 APP = "app_bench_flow"
 EVENT = "thread.created"
-DSN = (
-    os.environ.get("GRAPHFLOW_BENCH_POSTGRES_DSN")
-    or os.environ.get("GRAPHFLOW_TEST_POSTGRES_DSN")
-    or "postgresql://postgres@127.0.0.1:5432/test"
-)
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHERS = 8  # concurrent publishing tasks (request handlers of a host), as in durable_engine
 PARK = {
@@ -53,17 +48,7 @@ PARK = {
         {"kind": "WorkflowDelay", "id": "d", "duration": "1h"},
     ],
 }
-THREE = {
-    "kind": "WorkflowGraph",
-    "version": 1,
-    "name": "three",
-    "start_node": "t",
-    "nodes": [
-        {"kind": "WorkflowTrigger", "id": "t", "trigger": EVENT, "on_success": "a"},
-        {"kind": "WorkflowScript", "id": "a", "source": "$.thread_id", "on_success": "b"},
-        {"kind": "WorkflowScript", "id": "b", "source": "size($)"},
-    ],
-}
+THREE = three_node_graph(EVENT)
 POLICIES: dict[str, dict[str, Any]] = {
     "plain": {},
     "filtered": {"filter": "$.thread_id == 'thr_none'"},
@@ -88,28 +73,6 @@ async def decision_cost(url: str, policy: dict[str, Any], n: int) -> float:
             await engine.publish(APP, EVENT, body)
             samples.append(time.perf_counter() - start)
         return statistics.median(samples[n // 10 :])  # the first per thread are not the steady state
-
-
-def _postgres_url() -> str | None:
-    try:
-        import psycopg
-        from psycopg import sql
-
-        schema = f"gf_bench_flow_{secrets.token_hex(4)}"
-        with psycopg.connect(DSN, connect_timeout=2, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    except Exception:
-        return None
-    return f"{DSN}{'&' if '?' in DSN else '?'}schema={schema}"
-
-
-def _drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    schema = url.rsplit("schema=", 1)[1]
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 WORKER = """
@@ -187,15 +150,16 @@ async def rows(quick: bool) -> list[dict[str, Any]]:
                 )
     runs = 1000 if quick else 5000
     for name, policy in (("no limit", {}), ("concurrency 10", {"concurrency": {"limit": 10}})):
-        url = _postgres_url()
-        if url is None:
+        try:
+            url, schema = new_postgres_schema("gf_bench_flow")
+        except Exception:  # no reachable server: the rows are left out
             break
         try:
             out.append(
                 {"case": f"PostgreSQL 2 workers, {name}", "runs_per_s": round(await throughput(url, policy, runs))}
             )
         finally:
-            _drop(url)
+            drop_postgres_schema(schema)
     return out
 
 

@@ -112,9 +112,10 @@ def _path_key(keys: tuple[str, ...], script: KeyFn) -> KeyFn:
 class _Flow:
     """What the engine keeps of one automation's flow control."""
 
-    __slots__ = ("cancel_on", "key", "policy")
+    __slots__ = ("app_id", "cancel_on", "key", "policy")
 
     def __init__(self, automation: Automation) -> None:
+        self.app_id = automation.app_id
         self.policy = FlowPolicy.of(automation)
         spec = automation.debounce or automation.throttle or automation.concurrency or {}
         self.key = compile_key(spec.get("key"))
@@ -175,11 +176,11 @@ class FlowControl(EngineCore):
                 self._flow_released[(automation.app_id, automation_id)] = limit
         if old is not None:
             for event, _key, _filter in old.cancel_on:
-                for bucket_key in [k for k in self._cancellers if k[1] == event]:
-                    bucket = self._cancellers[bucket_key]
+                bucket = self._cancellers.get((old.app_id, event))
+                if bucket is not None:
                     bucket.pop(automation_id, None)
                     if not bucket:
-                        del self._cancellers[bucket_key]
+                        del self._cancellers[(old.app_id, event)]
         if automation is None or automation.type != "trigger" or automation.status != "running":
             return
         if not (automation.debounce or automation.throttle or automation.concurrency or automation.cancel_on):

@@ -562,10 +562,7 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
         if not row[0]:
             return None
         if wake is not None and row[-1]:
-            waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in row[-1]]
-            resolved = await self.resolve_offer(app_id, event_id, list(wake(waits)), time.time())
-            if woken is not None:
-                woken.extend(resolved)
+            await self._resolve_offered(app_id, event_id, row[-1], wake, woken)
         return _stored(runs, row[1]) if runs else []
 
     async def _accept_flow(
@@ -608,11 +605,17 @@ class PostgresStore(PostgresFlow, PostgresWaits, PostgresDeliveries):
             return None
         stored, offered = accepted
         if wake is not None and offered:
-            waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in offered]
-            resolved = await self.resolve_offer(app_id, event_id, list(wake(waits)), time.time())
-            if woken is not None:
-                woken.extend(resolved)
+            await self._resolve_offered(app_id, event_id, offered, wake, woken)
         return stored
+
+    async def _resolve_offered(
+        self, app_id: str, event_id: str, offered: Sequence[Any], wake: WakeMatcher, woken: list[Wait] | None
+    ) -> None:
+        """Resolve the waits an accepted event was offered (JSON rows) that ``wake`` matches; add them to ``woken``."""
+        waits = [wait_record([w[c] for c in WAIT_COLUMNS]) for w in offered]
+        resolved = await self.resolve_offer(app_id, event_id, list(wake(waits)), time.time())
+        if woken is not None:
+            woken.extend(resolved)
 
     # -- runs ------------------------------------------------------------------------------
 

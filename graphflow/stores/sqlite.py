@@ -79,7 +79,7 @@ from graphflow.stores import status as status_sql
 from graphflow.stores.base import FAILURES_REASON, lease_lost, page
 from graphflow.stores.flow import MAX_FLOW_PERIOD
 from graphflow.stores.sqlite_delivery import SQLiteDeliveries
-from graphflow.stores.sqlite_flow import SQLiteFlow, decide_flow, stored_policy
+from graphflow.stores.sqlite_flow import SQLiteFlow, automation_state, decide_flow
 from graphflow.stores.sqlite_schema import (
     API_KEY_COLUMNS,
     CONFIG_COLUMNS,
@@ -544,18 +544,18 @@ class SQLiteStore(SQLiteFlow, SQLiteWaits, SQLiteDeliveries):
             sql = "INSERT INTO events (app_id, event_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
             if not conn.execute(sql, (app_id, event_id, accepted_at)).rowcount:
                 return None
-            running: dict[str, bool] = {}
+            running: dict[str, tuple[bool, FlowPolicy | None]] = {}
             stored = []
             for run, row in rows:
-                live = running.get(run.automation_id)
-                if live is None:
-                    found = conn.execute("SELECT status FROM automations WHERE id = ?", (run.automation_id,))
-                    status = found.fetchone()
-                    live = running[run.automation_id] = status is not None and status[0] == "running"
+                state = running.get(run.automation_id)
+                if state is None:
+                    state = running[run.automation_id] = automation_state(conn, run.automation_id, policy=bool(flow))
+                live, policy = state
                 if not live:
                     continue
-                policy = stored_policy(conn, run.automation_id) if flow and run.id in flow else None
-                if policy is not None:  # the policy as stored: one another process changed applies
+                if (
+                    flow and run.id in flow and policy is not None
+                ):  # the policy as stored: one another process changed applies
                     run = dataclasses.replace(run)  # a retried transaction decides afresh
                     decided = decide_flow(conn, run, policy)
                     if decided is not run:

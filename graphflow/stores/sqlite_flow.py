@@ -30,7 +30,7 @@ from graphflow.stores.flow import (
 )
 from graphflow.stores.sqlite_schema import RUN_COLUMNS, run_from_row
 
-__all__ = ["SQLiteFlow", "decide_flow", "stored_policy"]
+__all__ = ["SQLiteFlow", "automation_state", "decide_flow"]
 
 T = TypeVar("T")
 
@@ -62,16 +62,20 @@ _ROOMY_KEYS = f"""
 """
 
 
-def stored_policy(conn: sqlite3.Connection, automation_id: str) -> FlowPolicy | None:
-    """The flow policy of an automation as stored (``None``: it has none)."""
+def automation_state(conn: sqlite3.Connection, automation_id: str, *, policy: bool) -> tuple[bool, FlowPolicy | None]:
+    """Whether an automation is running, and (with ``policy``) its flow policy as stored, in one read."""
+    if not policy:
+        row = conn.execute("SELECT status FROM automations WHERE id = ?", (automation_id,)).fetchone()
+        return row is not None and row[0] == "running", None
     row = conn.execute(
-        "SELECT json_extract(data, '$.debounce'), json_extract(data, '$.throttle'), "
+        "SELECT status, json_extract(data, '$.debounce'), json_extract(data, '$.throttle'), "
         "json_extract(data, '$.concurrency') FROM automations WHERE id = ?",
         (automation_id,),
     ).fetchone()
     if row is None:
-        return None
-    return FlowPolicy.from_fields(*(None if text is None else decode_json(text) for text in row))
+        return False, None
+    fields = (None if text is None else decode_json(text) for text in row[1:])
+    return row[0] == "running", FlowPolicy.from_fields(*fields)
 
 
 def decide_flow(conn: sqlite3.Connection, run: AutomationRun, policy: FlowPolicy) -> AutomationRun | None:
